@@ -1,0 +1,5 @@
+"""`python -m devflow` is the `devflow` command."""
+
+from devflow.cli.main import main
+
+main()

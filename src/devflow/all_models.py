@@ -1,0 +1,9 @@
+"""Imports every table so that one metadata describes the whole schema (for Alembic)."""
+
+from devflow.core import events, jobs
+from devflow.core.db import Base
+from devflow.identity import models as identity_models
+
+metadata = Base.metadata
+
+__all__ = ["events", "identity_models", "jobs", "metadata"]

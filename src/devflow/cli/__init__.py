@@ -1,0 +1,1 @@
+"""The `devflow` command line."""

@@ -1,0 +1,78 @@
+"""The root `devflow` command: each domain adds a sub-command group."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from devflow import __version__
+from devflow.cli import identity, jobs, runtime
+from devflow.cli.output import err_console
+from devflow.core.errors import (
+    Conflict,
+    DevflowError,
+    Invalid,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+
+app = typer.Typer(
+    name="devflow",
+    help="DevFlow: a self-hosted, AI-native development platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+runtime.register(app)
+identity.register(app)
+app.add_typer(jobs.app, name="jobs")
+
+EXIT_CODES: dict[type[DevflowError], int] = {
+    Invalid: 2,
+    Unauthenticated: 3,
+    PermissionDenied: 3,
+    NotFound: 4,
+    Conflict: 5,
+    Unavailable: 6,
+}
+
+
+@app.command()
+def version() -> None:
+    """Print DevFlow's version."""
+    print(__version__)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if show_version:
+        print(__version__)
+        raise typer.Exit
+
+
+def main() -> None:
+    """Run the CLI; a DevflowError becomes one red line and a distinct exit code."""
+    try:
+        app(standalone_mode=False)
+    except DevflowError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_CODES.get(type(exc), 1))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,128 @@
+"""Who is calling and what they may do: principals, scopes, roles and API token primitives."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from devflow.core.errors import Invalid, PermissionDenied
+
+TOKEN_PREFIX = "dfl_"  # noqa: S105 - a public prefix, not a secret
+_TOKEN_BYTES = 32
+
+
+class Scope(StrEnum):
+    """What a token may be used for. `admin` implies every scope; `write` implies `read`."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+    REGISTRY_READ = "registry:read"
+    REGISTRY_PUBLISH = "registry:publish"
+
+
+SCOPE_DESCRIPTIONS: dict[Scope, str] = {
+    Scope.READ: "read projects, knowledge, jobs and events",
+    Scope.WRITE: "create and change things in projects the user belongs to",
+    Scope.ADMIN: "manage users, every project and instance settings (implies all scopes)",
+    Scope.REGISTRY_READ: "download packages from registries",
+    Scope.REGISTRY_PUBLISH: "publish packages to registries",
+}
+
+_IMPLIED: dict[Scope, frozenset[Scope]] = {
+    Scope.WRITE: frozenset({Scope.READ}),
+    Scope.REGISTRY_PUBLISH: frozenset({Scope.REGISTRY_READ}),
+}
+
+DEFAULT_SCOPES = (Scope.READ, Scope.WRITE, Scope.REGISTRY_READ, Scope.REGISTRY_PUBLISH)
+
+
+def parse_scopes(values: list[str] | tuple[str, ...]) -> list[Scope]:
+    """Validate scope names.
+
+    Raises:
+        Invalid: naming the unknown scope and the known ones.
+    """
+    scopes: list[Scope] = []
+    for value in values:
+        try:
+            scopes.append(Scope(value))
+        except ValueError:
+            known = ", ".join(s.value for s in Scope)
+            raise Invalid(f"unknown scope {value!r}; known scopes: {known}") from None
+    if not scopes:
+        raise Invalid("a token needs at least one scope")
+    return sorted(set(scopes))
+
+
+class Role(StrEnum):
+    """A user's role in a project, from most to least powerful."""
+
+    OWNER = "owner"
+    ADMIN = "admin"
+    WRITE = "write"
+    READ = "read"
+
+    @property
+    def rank(self) -> int:
+        """Return a number that grows with the role's power."""
+        return {"read": 1, "write": 2, "admin": 3, "owner": 4}[self.value]
+
+    def allows(self, needed: Role) -> bool:
+        """Return whether this role includes `needed`."""
+        return self.rank >= needed.rank
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller on whose behalf an edge acts. Built by authentication; never from user input."""
+
+    user_id: uuid.UUID
+    username: str
+    is_admin: bool
+    scopes: frozenset[Scope]
+    token_id: uuid.UUID | None = None
+    project_id: uuid.UUID | None = None  # a token may be restricted to one project
+    memberships: dict[uuid.UUID, Role] = field(default_factory=dict, compare=False)
+
+    def has_scope(self, scope: Scope) -> bool:
+        """Return whether the credentials carry `scope`, directly or by implication."""
+        if Scope.ADMIN in self.scopes:
+            return True
+        return any(scope == s or scope in _IMPLIED.get(s, ()) for s in self.scopes)
+
+    def require_scope(self, scope: Scope) -> None:
+        """Raise PermissionDenied unless the credentials carry `scope`."""
+        if not self.has_scope(scope):
+            raise PermissionDenied(
+                f"this token lacks the {scope.value!r} scope; create one with "
+                f"`devflow token create --scope {scope.value}`",
+                details={"required_scope": scope.value},
+            )
+
+    def require_instance_admin(self) -> None:
+        """Raise PermissionDenied unless the caller is an instance admin using an admin token."""
+        if not (self.is_admin and Scope.ADMIN in self.scopes):
+            raise PermissionDenied("only an instance admin with an `admin` token may do this")
+
+
+def generate_token() -> str:
+    """Return a new random API token (`dfl_` + 43 URL-safe characters)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    """Return the SHA-256 hex digest under which a token is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def looks_like_token(value: str) -> bool:
+    """Return whether `value` has the shape of a DevFlow token (cheap check before a lookup)."""
+    return (
+        value.startswith(TOKEN_PREFIX)
+        and 20 <= len(value) <= 100  # noqa: PLR2004 - generous bounds around the 47-char form
+        and all(c.isalnum() or c in "-_" for c in value[len(TOKEN_PREFIX) :])
+    )

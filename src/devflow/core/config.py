@@ -1,0 +1,267 @@
+"""One typed settings tree for all of DevFlow.
+
+Environment variables use the prefix ``DEVFLOW_`` and ``__`` between a section and its field
+(``DEVFLOW_SERVER__PORT=8080``); a ``.env`` file in the working directory is read too. The settings
+are validated once at start and passed down explicitly: there is no module-level instance.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from devflow.core.errors import Invalid
+
+ENV_PREFIX = "DEVFLOW_"
+ENV_FILE = ".env"
+
+
+def _default_home() -> Path:
+    return Path("~/.devflow").expanduser()
+
+
+class ServerSettings(BaseModel):
+    """The HTTP server."""
+
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
+    port: int = Field(3737, ge=1, le=65535, description="Port the HTTP server listens on.")
+    external_url: str | None = Field(
+        None,
+        description="Public base URL (https://devflow.example.com) used in every absolute URL "
+        "DevFlow hands out; defaults to http://<host>:<port>.",
+    )
+
+    @field_validator("external_url")
+    @classmethod
+    def _url_has_scheme(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in {"http", "https"}:
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+
+class DatabaseSettings(BaseModel):
+    """Connection pool tuning; the URL itself is the top-level `database_url`."""
+
+    pool_size: int = Field(10, ge=1, le=500, description="Connections kept open per process.")
+    max_overflow: int = Field(10, ge=0, le=500, description="Extra connections under load.")
+    connect_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a connection.")
+    statement_timeout_ms: int = Field(
+        30_000, ge=0, description="Server-side statement timeout for API requests (0 = none)."
+    )
+
+
+class EmbeddedPostgresSettings(BaseModel):
+    """The PostgreSQL that `devflow up` runs when no `database_url` is set."""
+
+    port: int = Field(
+        0, ge=0, le=65535, description="TCP port on 127.0.0.1 (0 = pick a free one and keep it)."
+    )
+    service_user: str = Field(
+        "devflow-pg",
+        description="Unprivileged system user that runs PostgreSQL when DevFlow runs as root "
+        "(PostgreSQL refuses to run as root).",
+    )
+    system_dir: Path = Field(
+        Path("/var/lib/devflow"),
+        description="When running as root and DEVFLOW_HOME is not reachable by the service user, "
+        "the cluster and a copy of the server binaries live here instead of loosening the "
+        "permissions of your home folder.",
+    )
+    start_timeout: float = Field(30.0, gt=0, description="Seconds to wait for PostgreSQL to start.")
+
+
+class LogSettings(BaseModel):
+    """Logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Minimum level of log lines."
+    )
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="`auto` writes JSON lines unless stderr is a terminal."
+    )
+    access_log: bool = Field(True, description="Log one line per HTTP request.")
+
+
+class AuthSettings(BaseModel):
+    """Identity and tokens."""
+
+    admin_username: str = Field("admin", description="Name of the admin user made on first start.")
+    sign_in_link_ttl_minutes: int = Field(
+        15, ge=1, le=1440, description="Lifetime of the one-time dashboard sign-in link."
+    )
+    session_ttl_hours: int = Field(
+        12, ge=1, le=24 * 30, description="Lifetime of a dashboard session."
+    )
+
+
+class JobSettings(BaseModel):
+    """The background job worker."""
+
+    concurrency: int = Field(4, ge=1, le=256, description="Jobs one worker runs at once.")
+    max_attempts: int = Field(5, ge=1, le=100, description="Attempts before a job is failed.")
+    retry_base_seconds: int = Field(
+        2, ge=1, description="Exponential backoff base: waits base**(attempt+1) seconds."
+    )
+    stalled_after_seconds: float = Field(
+        30.0,
+        ge=5,
+        description="A job whose worker sent no heartbeat for this long is retried elsewhere.",
+    )
+    extra_modules: list[str] = Field(
+        default_factory=list,
+        description="Python modules defining a module-level procrastinate `blueprint` of extra "
+        "tasks to load into the worker (plugins).",
+    )
+
+
+class Settings(BaseSettings):
+    """Everything DevFlow can be told. Every field maps to DEVFLOW_<SECTION>__<FIELD>."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Data directory: embedded PostgreSQL, blobs, repositories, logs, credentials.",
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="External PostgreSQL (postgresql://user:pass@host:5432/db). Unset: "
+        "`devflow up` runs an embedded PostgreSQL under DEVFLOW_HOME.",
+    )
+    server: ServerSettings = Field(default_factory=ServerSettings, description="HTTP server.")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings, description="Pool.")
+    embedded_pg: EmbeddedPostgresSettings = Field(
+        default_factory=EmbeddedPostgresSettings, description="Embedded PostgreSQL."
+    )
+    log: LogSettings = Field(default_factory=LogSettings, description="Logging.")
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="Identity.")
+    jobs: JobSettings = Field(default_factory=JobSettings, description="Job worker.")
+
+    @field_validator("home")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in {"postgresql", "postgres", "postgresql+psycopg"}:
+            raise ValueError("must be a postgresql:// URL")
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError("must name a host (postgresql://user:password@host:5432/dbname)")
+        return value
+
+    @property
+    def base_url(self) -> str:
+        """Return the URL clients should use to reach this server."""
+        if self.server.external_url:
+            return self.server.external_url
+        host = self.server.host
+        if host in {"0.0.0.0", "::", ""}:
+            host = "127.0.0.1"
+        return f"http://{host}:{self.server.port}"
+
+    @property
+    def credentials_path(self) -> Path:
+        """Return where the admin token is written for the CLI and `devflow mcp`."""
+        return self.home / "credentials"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate settings from the environment, `.env` and overrides.
+
+    Raises:
+        Invalid: naming each bad key (as its environment variable) and the reason.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = "__".join(str(p) for p in error["loc"]).upper()
+            problems.append(f"{ENV_PREFIX}{key}: {error['msg']}")
+        raise Invalid("invalid settings: " + "; ".join(problems)) from None
+
+
+def mask_url(url: str) -> str:
+    """Return the URL with its password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class SettingRow:
+    """One leaf of the settings tree, for `devflow config show`."""
+
+    key: str
+    env: str
+    value: Any
+    source: str
+    description: str
+
+
+def describe_settings(settings: Settings) -> list[SettingRow]:
+    """List every leaf setting with its effective value (secrets masked) and where it came from."""
+    dotenv = _read_dotenv(Path(ENV_FILE))
+    environ = {k.upper(): v for k, v in os.environ.items()}
+    rows: list[SettingRow] = []
+
+    def walk(model: BaseModel, prefix: list[str]) -> None:
+        for name, field in type(model).model_fields.items():
+            value = getattr(model, name)
+            path = [*prefix, name]
+            if isinstance(value, BaseModel):
+                walk(value, path)
+                continue
+            env = ENV_PREFIX + "__".join(path).upper()
+            source = "default"
+            if env in dotenv:
+                source = f"{ENV_FILE}"
+            if env in environ:
+                source = "environment"
+            rows.append(
+                SettingRow(".".join(path), env, _display(value), source, field.description or "")
+            )
+
+    walk(settings, [])
+    return rows
+
+
+def _display(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        secret = value.get_secret_value()
+        return mask_url(secret) if "://" in secret else "***"
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    keys: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and "=" in stripped:
+            key, _, val = stripped.removeprefix("export ").partition("=")
+            keys[key.strip().upper()] = val
+    return keys

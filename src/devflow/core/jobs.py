@@ -1,0 +1,269 @@
+"""Background jobs on procrastinate, in the same PostgreSQL.
+
+Domains declare tasks on a `procrastinate.Blueprint` in their `jobs.py`; the worker registers them
+all. Jobs are deferred inside the caller's transaction (`defer`), so a job exists exactly when the
+write that caused it committed. Tasks report progress with `report_progress`; failures are
+recorded with their error and retried with exponential backoff; a job whose worker died is
+retried by the next worker's periodic sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import procrastinate
+from procrastinate import JobContext, RetryStrategy
+from sqlalchemy import BigInteger, ForeignKey, String, Text, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from devflow.core import clock
+from devflow.core.config import JobSettings
+from devflow.core.db import Base
+from devflow.core.errors import NotFound
+
+log = logging.getLogger(__name__)
+
+blueprint = procrastinate.Blueprint()
+
+
+class JobProgress(Base):
+    """Progress and last error of a job, readable by the API and CLI."""
+
+    __tablename__ = "job_progress"
+
+    job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    project_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), index=True
+    )
+    done: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int | None]
+    message: Mapped[str] = mapped_column(String(500), default="")
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+
+def retry_strategy(settings: JobSettings) -> RetryStrategy:
+    """Return the retry policy shared by DevFlow's tasks."""
+    return RetryStrategy(
+        max_attempts=settings.max_attempts, exponential_wait=settings.retry_base_seconds
+    )
+
+
+def create_job_app(
+    url: str, *, blueprints: list[procrastinate.Blueprint], settings: JobSettings
+) -> procrastinate.App:
+    """Build the procrastinate app on DevFlow's database with every domain's tasks."""
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(conninfo=url, kwargs={"autocommit": True}),
+        worker_defaults={
+            "concurrency": settings.concurrency,
+            "stalled_worker_timeout": settings.stalled_after_seconds,
+            "update_heartbeat_interval": max(1.0, settings.stalled_after_seconds / 3),
+            "worker_middleware": [record_outcome],
+        },
+    )
+    app.add_tasks_from(blueprint, namespace="core")
+    for bp in blueprints:
+        app.add_tasks_from(bp, namespace="")
+    return app
+
+
+async def defer(
+    session: AsyncSession,
+    *,
+    task: str,
+    args: dict[str, Any],
+    project_id: uuid.UUID | None = None,
+    queueing_lock: str | None = None,
+    lock: str | None = None,
+    queue: str = "default",
+) -> int:
+    """Enqueue a job in the caller's transaction and return its id.
+
+    `queueing_lock` keeps at most one waiting job per key (one crawl per source); a second defer
+    with the same key while one waits returns the waiting job's id instead of adding another.
+    """
+    if queueing_lock is not None:
+        waiting = await session.scalar(
+            text(
+                "SELECT id FROM procrastinate_jobs WHERE queueing_lock = :lock "
+                "AND status = 'todo' LIMIT 1"
+            ),
+            {"lock": queueing_lock},
+        )
+        if waiting is not None:
+            return int(waiting)
+    job_id = await session.scalar(
+        text(
+            "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, :lock, "
+            ":qlock, CAST(:args AS jsonb), NULL)::procrastinate_job_to_defer_v1]))"
+        ),
+        {
+            "queue": queue,
+            "task": task,
+            "lock": lock,
+            "qlock": queueing_lock,
+            "args": orjson.dumps(args).decode(),
+        },
+    )
+    assert job_id is not None  # noqa: S101 - the function returns one id per job
+    session.add(JobProgress(job_id=job_id, project_id=project_id, message="queued"))
+    return int(job_id)
+
+
+async def report_progress(
+    context: JobContext, *, done: int, total: int | None = None, message: str = ""
+) -> None:
+    """Record a running job's progress (committed at once, outside the task's own work)."""
+    job_id = context.job.id
+    await context.app.connector.execute_query_async(
+        "INSERT INTO job_progress (job_id, done, total, message, attempts, updated_at) "
+        "VALUES (%(id)s, %(done)s, %(total)s, %(message)s, %(attempts)s, now()) "
+        "ON CONFLICT (job_id) DO UPDATE SET done = EXCLUDED.done, total = EXCLUDED.total, "
+        "message = EXCLUDED.message, updated_at = now()",
+        id=job_id,
+        done=done,
+        total=total,
+        message=message[:500],
+        attempts=context.job.attempts + 1,
+    )
+
+
+async def record_outcome(
+    call_next: Callable[[], Awaitable[Any]], context: JobContext, worker: object
+) -> Any:
+    """Worker middleware: count attempts and keep the error of a failed attempt."""
+    del worker
+    connector = context.app.connector
+    attempt = context.job.attempts + 1
+    await connector.execute_query_async(
+        "INSERT INTO job_progress (job_id, attempts, message, updated_at) "
+        "VALUES (%(id)s, %(attempt)s, 'running', now()) ON CONFLICT (job_id) DO UPDATE SET "
+        "attempts = EXCLUDED.attempts, message = 'running', updated_at = now()",
+        id=context.job.id,
+        attempt=attempt,
+    )
+    try:
+        result = await call_next()
+    except Exception as exc:
+        summary = "".join(traceback.format_exception_only(exc)).strip()
+        await connector.execute_query_async(
+            "UPDATE job_progress SET error = %(error)s, message = %(message)s, updated_at = now() "
+            "WHERE job_id = %(id)s",
+            id=context.job.id,
+            error=summary[-4000:],
+            message=f"attempt {attempt} failed",
+        )
+        raise
+    await connector.execute_query_async(
+        "UPDATE job_progress SET error = NULL, message = CASE WHEN message = 'running' "
+        "THEN 'done' ELSE message END, updated_at = now() WHERE job_id = %(id)s",
+        id=context.job.id,
+    )
+    return result
+
+
+@blueprint.periodic(cron="* * * * *", periodic_id="retry-stalled")
+@blueprint.task(
+    name="retry_stalled_jobs", queueing_lock="core:retry_stalled_jobs", pass_context=True
+)
+async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
+    """Put jobs whose worker stopped sending heartbeats (killed, lost) back in the queue."""
+    del timestamp
+    manager = context.app.job_manager
+    stalled = await manager.get_stalled_jobs(
+        seconds_since_heartbeat=context.additional_context.get("stalled_after", 30.0)
+    )
+    count = 0
+    for job in stalled:
+        await manager.retry_job(job)
+        count += 1
+    if count:
+        log.warning("re-queued stalled jobs", extra={"count": count})
+    return count
+
+
+@blueprint.periodic(cron="17 3 * * *", periodic_id="prune-jobs")
+@blueprint.task(
+    name="prune_finished_jobs", queueing_lock="core:prune_finished_jobs", pass_context=True
+)
+async def prune_finished_jobs(context: JobContext, timestamp: int) -> None:
+    """Delete jobs that ended more than 30 days ago, with their progress rows."""
+    del timestamp
+    await context.app.job_manager.delete_old_jobs(nb_hours=24 * 30, include_failed=True)
+    await context.app.connector.execute_query_async(
+        "DELETE FROM job_progress p WHERE NOT EXISTS "
+        "(SELECT 1 FROM procrastinate_jobs j WHERE j.id = p.job_id)"
+    )
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as the API and CLI show it."""
+
+    id: int
+    task: str
+    status: str
+    attempts: int
+    done: int
+    total: int | None
+    message: str
+    error: str | None
+    project_id: uuid.UUID | None
+    scheduled_at: datetime | None
+    updated_at: datetime | None
+
+
+async def get_job(session: AsyncSession, *, job_id: int) -> JobView:
+    """Return a job with its progress.
+
+    Raises:
+        NotFound: no job has this id.
+    """
+    row = (
+        await session.execute(
+            text(
+                "SELECT j.id, j.task_name, j.status::text, j.attempts, j.scheduled_at, "
+                "p.done, p.total, p.message, p.error, p.project_id, p.updated_at, p.attempts AS pa "
+                "FROM procrastinate_jobs j LEFT JOIN job_progress p ON p.job_id = j.id "
+                "WHERE j.id = :id"
+            ),
+            {"id": job_id},
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    return JobView(
+        id=row.id,
+        task=row.task_name,
+        status=row.status,
+        attempts=max(row.attempts, row.pa or 0),
+        done=row.done or 0,
+        total=row.total,
+        message=row.message or "",
+        error=row.error,
+        project_id=row.project_id,
+        scheduled_at=row.scheduled_at,
+        updated_at=row.updated_at,
+    )
+
+
+__all__ = [
+    "JobProgress",
+    "JobView",
+    "blueprint",
+    "create_job_app",
+    "defer",
+    "get_job",
+    "report_progress",
+    "retry_strategy",
+]

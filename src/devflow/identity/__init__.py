@@ -1,0 +1,22 @@
+"""Identity: users, projects, memberships and API tokens. Other domains use only these names."""
+
+from devflow.identity.models import Project, User
+from devflow.identity.service import (
+    DEFAULT_PROJECT,
+    authenticate,
+    require_project,
+    require_role,
+    role_in,
+    visible_project_ids,
+)
+
+__all__ = [
+    "DEFAULT_PROJECT",
+    "Project",
+    "User",
+    "authenticate",
+    "require_project",
+    "require_role",
+    "role_in",
+    "visible_project_ids",
+]

@@ -1,0 +1,132 @@
+"""Identity routes: the caller, projects, memberships, users, tokens and dashboard sign-in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import RedirectResponse
+
+from devflow.core.auth import Scope
+from devflow.core.http import SESSION_COOKIE, PrincipalDep, SessionDep, StateDep
+from devflow.core.schemas import Page
+from devflow.identity import service
+from devflow.identity.schemas import (
+    MembershipSet,
+    ProjectCreate,
+    ProjectDetail,
+    ProjectRead,
+    TokenCreate,
+    TokenCreated,
+    TokenRead,
+    UserCreate,
+    UserRead,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["identity"])
+signin_router = APIRouter(tags=["dashboard"])
+
+
+@router.get("/me", response_model=UserRead)
+async def me(session: SessionDep, principal: PrincipalDep) -> UserRead:
+    """Return the calling user."""
+    user = await service.require_user(session, username=principal.username)
+    return UserRead.model_validate(user)
+
+
+@router.get("/projects", response_model=Page[ProjectRead])
+async def list_projects(session: SessionDep, principal: PrincipalDep) -> Page[ProjectRead]:
+    """List the projects you can see."""
+    projects = await service.list_projects(session, principal=principal)
+    return Page(items=[ProjectRead.model_validate(p) for p in projects], total=len(projects))
+
+
+@router.post("/projects", response_model=ProjectRead, status_code=status.HTTP_201_CREATED)
+async def create_project(
+    data: ProjectCreate, session: SessionDep, principal: PrincipalDep
+) -> ProjectRead:
+    """Create a project; you become its owner."""
+    project = await service.create_project(session, principal=principal, data=data)
+    return ProjectRead.model_validate(project)
+
+
+@router.get("/projects/{name}", response_model=ProjectDetail)
+async def show_project(name: str, session: SessionDep, principal: PrincipalDep) -> ProjectDetail:
+    """Show a project with its members."""
+    return await service.describe_project(session, principal=principal, name=name)
+
+
+@router.put("/projects/{name}/members", status_code=status.HTTP_204_NO_CONTENT)
+async def set_member(
+    name: str, data: MembershipSet, session: SessionDep, principal: PrincipalDep
+) -> None:
+    """Give a user a role in the project (project admins and owners)."""
+    await service.set_membership(
+        session, principal=principal, project_name=name, username=data.username, role=data.role
+    )
+
+
+@router.post("/users", response_model=UserRead, status_code=status.HTTP_201_CREATED)
+async def create_user(data: UserCreate, session: SessionDep, principal: PrincipalDep) -> UserRead:
+    """Create a user (instance admins)."""
+    return UserRead.model_validate(
+        await service.create_user(session, principal=principal, data=data)
+    )
+
+
+@router.get("/tokens", response_model=Page[TokenRead])
+async def list_tokens(session: SessionDep, principal: PrincipalDep) -> Page[TokenRead]:
+    """List your API tokens (never their secrets)."""
+    tokens = await service.list_tokens(session, principal=principal)
+    return Page(items=[TokenRead.model_validate(t) for t in tokens], total=len(tokens))
+
+
+@router.post("/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
+async def create_token(
+    data: TokenCreate, session: SessionDep, principal: PrincipalDep
+) -> TokenCreated:
+    """Create an API token; its secret is in this answer only."""
+    token, secret = await service.create_token(session, principal=principal, data=data)
+    return TokenCreated(**TokenRead.model_validate(token).model_dump(), token=secret)
+
+
+@router.delete("/tokens/{ref}", response_model=TokenRead)
+async def revoke_token(ref: str, session: SessionDep, principal: PrincipalDep) -> TokenRead:
+    """Revoke a token by id or name."""
+    return TokenRead.model_validate(
+        await service.revoke_token(session, principal=principal, token_ref=ref)
+    )
+
+
+@router.post("/signin-links", status_code=status.HTTP_201_CREATED)
+async def create_signin_link(
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    username: str | None = Query(None, description="Whom the link signs in (admins only)."),
+) -> dict[str, str]:
+    """Create a one-time dashboard sign-in link for yourself (or, as an admin, for a user)."""
+    if username is not None and username != principal.username:
+        principal.require_instance_admin()
+    principal.require_scope(Scope.READ)
+    user = await service.require_user(session, username=username or principal.username)
+    ttl = timedelta(minutes=state.settings.auth.sign_in_link_ttl_minutes)
+    code = await service.create_sign_in_code(session, user=user, ttl=ttl)
+    return {"url": f"{state.settings.base_url}/auth/signin?code={code}"}
+
+
+@signin_router.get("/auth/signin", include_in_schema=False)
+async def sign_in(code: str, session: SessionDep, state: StateDep) -> RedirectResponse:
+    """Redeem a one-time sign-in link and open the dashboard."""
+    ttl = timedelta(hours=state.settings.auth.session_ttl_hours)
+    secret = await service.redeem_sign_in_code(session, code=code, session_ttl=ttl)
+    response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=int(ttl.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=state.settings.base_url.startswith("https://"),
+    )
+    return response

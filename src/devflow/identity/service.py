@@ -1,0 +1,443 @@
+"""Identity services: authentication, users, projects, memberships and tokens.
+
+Every function that acts for someone takes the `Principal` and checks permissions itself.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from devflow.core import clock, events
+from devflow.core.auth import (
+    TOKEN_PREFIX,
+    Principal,
+    Role,
+    Scope,
+    generate_token,
+    hash_token,
+    looks_like_token,
+    parse_scopes,
+)
+from devflow.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
+from devflow.identity.models import ApiToken, Membership, Project, SignInCode, User
+from devflow.identity.schemas import (
+    MemberRead,
+    ProjectCreate,
+    ProjectDetail,
+    ProjectRead,
+    TokenCreate,
+    UserCreate,
+)
+
+DEFAULT_PROJECT = "default"
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+# -- authentication -------------------------------------------------------------------------------
+
+
+async def authenticate(session: AsyncSession, *, token: str) -> Principal:
+    """Turn a bearer token into a Principal.
+
+    Raises:
+        Unauthenticated: the token is malformed, unknown, expired or revoked (each said so).
+    """
+    if not looks_like_token(token):
+        raise Unauthenticated(f"malformed token: DevFlow tokens start with {TOKEN_PREFIX!r}")
+    row = (
+        await session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == hash_token(token))
+        )
+    ).one_or_none()
+    if row is None:
+        raise Unauthenticated("unknown token")
+    api_token, user = row.tuple()
+    now = clock.now()
+    if api_token.revoked_at is not None:
+        raise Unauthenticated("this token was revoked")
+    if api_token.expires_at is not None and api_token.expires_at <= now:
+        raise Unauthenticated(f"this token expired at {api_token.expires_at.isoformat()}")
+    if user.disabled:
+        raise Unauthenticated("this user is disabled")
+    if api_token.last_used_at is None or now - api_token.last_used_at > _LAST_USED_RESOLUTION:
+        await session.execute(
+            update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
+        )
+    memberships = await session.execute(
+        select(Membership.project_id, Membership.role).where(Membership.user_id == user.id)
+    )
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        is_admin=user.is_admin,
+        scopes=frozenset(Scope(s) for s in api_token.scopes if s in Scope._value2member_map_),
+        token_id=api_token.id,
+        project_id=api_token.project_id,
+        memberships={pid: Role(role) for pid, role in memberships.tuples()},
+    )
+
+
+def role_in(principal: Principal, project_id: uuid.UUID) -> Role | None:
+    """Return the caller's effective role in a project (instance admins act as owners)."""
+    if principal.project_id is not None and principal.project_id != project_id:
+        return None
+    if principal.is_admin and Scope.ADMIN in principal.scopes:
+        return Role.OWNER
+    return principal.memberships.get(project_id)
+
+
+def require_role(principal: Principal, project: Project, needed: Role) -> None:
+    """Raise unless the caller holds `needed` (or more) in `project`.
+
+    Raises:
+        NotFound: the caller is not a member (the project's existence is not revealed).
+        PermissionDenied: a member whose role is too low, or a token without the scope.
+    """
+    role = role_in(principal, project.id)
+    if role is None:
+        raise NotFound(f"no project {project.name!r}")
+    principal.require_scope(Scope.READ if needed is Role.READ else Scope.WRITE)
+    if not role.allows(needed):
+        raise PermissionDenied(
+            f"your role in {project.name!r} is {role.value}; this needs {needed.value}"
+        )
+
+
+def visible_project_ids(principal: Principal) -> list[uuid.UUID] | None:
+    """Return the projects whose data the caller may read (None: all of them)."""
+    if principal.project_id is not None:
+        return [principal.project_id] if role_in(principal, principal.project_id) else []
+    if principal.is_admin and Scope.ADMIN in principal.scopes:
+        return None
+    return list(principal.memberships)
+
+
+# -- users ----------------------------------------------------------------------------------------
+
+
+async def create_user(
+    session: AsyncSession, *, principal: Principal | None, data: UserCreate
+) -> User:
+    """Create a user (instance admins only; `principal=None` is the bootstrap on first start).
+
+    Raises:
+        Conflict: the user name is taken.
+    """
+    if principal is not None:
+        principal.require_instance_admin()
+    taken = await session.scalar(
+        select(User.id).where(func.lower(User.username) == data.username.lower())
+    )
+    if taken is not None:
+        raise Conflict(f"a user named {data.username!r} already exists")
+    user = User(**data.model_dump())
+    session.add(user)
+    await session.flush()
+    await events.emit(
+        session,
+        type="user.created",
+        payload={"username": user.username},
+        actor_id=principal.user_id if principal else None,
+    )
+    return user
+
+
+async def require_user(session: AsyncSession, *, username: str) -> User:
+    """Return a user by name or raise NotFound."""
+    user = await session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
+async def count_users(session: AsyncSession) -> int:
+    """Return how many users exist (zero means first start)."""
+    return int(await session.scalar(select(func.count()).select_from(User)) or 0)
+
+
+# -- projects -------------------------------------------------------------------------------------
+
+
+async def get_project(session: AsyncSession, *, name: str) -> Project | None:
+    """Return a project by name, or None."""
+    return await session.scalar(select(Project).where(Project.name == name))
+
+
+async def require_project(
+    session: AsyncSession, *, principal: Principal, name: str | None, role: Role = Role.READ
+) -> Project:
+    """Return a project the caller holds `role` in; `name=None` means the default project.
+
+    Raises:
+        NotFound: no such project, or the caller is not a member.
+        PermissionDenied: the caller's role or token scope is not enough.
+    """
+    project = await get_project(session, name=name or DEFAULT_PROJECT)
+    if project is None:
+        raise NotFound(f"no project {name or DEFAULT_PROJECT!r}")
+    require_role(principal, project, role)
+    return project
+
+
+async def list_projects(session: AsyncSession, *, principal: Principal) -> list[Project]:
+    """Return the projects the caller can see, by name."""
+    principal.require_scope(Scope.READ)
+    query = select(Project).order_by(Project.name)
+    visible = visible_project_ids(principal)
+    if visible is not None:
+        query = query.where(Project.id.in_(visible))
+    return list(await session.scalars(query))
+
+
+async def create_project(
+    session: AsyncSession, *, principal: Principal, data: ProjectCreate
+) -> Project:
+    """Create a project owned by the caller.
+
+    Raises:
+        Conflict: the name is taken.
+    """
+    principal.require_scope(Scope.WRITE)
+    if principal.project_id is not None:
+        raise PermissionDenied("a project-scoped token cannot create projects")
+    if await get_project(session, name=data.name) is not None:
+        raise Conflict(f"a project named {data.name!r} already exists")
+    project = Project(name=data.name, description=data.description, created_by=principal.user_id)
+    session.add(project)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(f"a project named {data.name!r} already exists") from None
+    session.add(Membership(project_id=project.id, user_id=principal.user_id, role=Role.OWNER))
+    await session.flush()
+    principal.memberships[project.id] = Role.OWNER
+    await events.emit(
+        session,
+        type="project.created",
+        project_id=project.id,
+        actor_id=principal.user_id,
+        payload={"name": project.name},
+    )
+    return project
+
+
+async def describe_project(
+    session: AsyncSession, *, principal: Principal, name: str | None
+) -> ProjectDetail:
+    """Return a project with its members."""
+    project = await require_project(session, principal=principal, name=name)
+    rows = await session.execute(
+        select(Membership.user_id, User.username, Membership.role)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.project_id == project.id)
+        .order_by(User.username)
+    )
+    members = [MemberRead(user_id=uid, username=u, role=Role(r)) for uid, u, r in rows.tuples()]
+    return ProjectDetail(
+        **ProjectRead.model_validate(project).model_dump(),
+        members=members,
+        your_role=role_in(principal, project.id),
+    )
+
+
+async def set_membership(
+    session: AsyncSession, *, principal: Principal, project_name: str, username: str, role: Role
+) -> Membership:
+    """Give a user a role in a project (project admins and owners; only owners grant owner)."""
+    project = await require_project(
+        session, principal=principal, name=project_name, role=Role.ADMIN
+    )
+    caller = role_in(principal, project.id)
+    if role is Role.OWNER and caller is not Role.OWNER:
+        raise PermissionDenied("only an owner can make someone an owner")
+    user = await require_user(session, username=username)
+    membership = await session.get(Membership, (project.id, user.id))
+    if membership is None:
+        membership = Membership(project_id=project.id, user_id=user.id, role=role)
+        session.add(membership)
+    else:
+        membership.role = role
+    await session.flush()
+    await events.emit(
+        session,
+        type="project.member_set",
+        project_id=project.id,
+        actor_id=principal.user_id,
+        payload={"username": user.username, "role": role.value},
+    )
+    return membership
+
+
+# -- tokens ---------------------------------------------------------------------------------------
+
+
+async def issue_token(
+    session: AsyncSession,
+    *,
+    user: User,
+    name: str,
+    scopes: list[Scope],
+    expires_in: timedelta | None = None,
+    project_id: uuid.UUID | None = None,
+    kind: str = "api",
+) -> tuple[ApiToken, str]:
+    """Create a token for `user` and return it with its secret (which is not stored)."""
+    secret = generate_token()
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        token_hash=hash_token(secret),
+        hint=secret[: len(TOKEN_PREFIX) + 4] + "…",
+        scopes=[s.value for s in scopes],
+        project_id=project_id,
+        kind=kind,
+        expires_at=clock.now() + expires_in if expires_in else None,
+    )
+    session.add(token)
+    await session.flush()
+    return token, secret
+
+
+async def create_token(
+    session: AsyncSession, *, principal: Principal, data: TokenCreate
+) -> tuple[ApiToken, str]:
+    """Create a token for the caller, with no more power than the caller's own token.
+
+    Raises:
+        PermissionDenied: asking for a scope the caller's token lacks.
+    """
+    scopes = parse_scopes([s.value for s in data.scopes])
+    for scope in scopes:
+        if not principal.has_scope(scope):
+            raise PermissionDenied(f"your token lacks {scope.value!r}, so a new one cannot have it")
+    if Scope.ADMIN in scopes:
+        principal.require_instance_admin()
+    project_id = principal.project_id
+    if data.project is not None:
+        project = await require_project(session, principal=principal, name=data.project)
+        project_id = project.id
+    user = await session.get_one(User, principal.user_id)
+    expires = timedelta(days=data.expires_in_days) if data.expires_in_days else None
+    return await issue_token(
+        session, user=user, name=data.name, scopes=scopes, expires_in=expires, project_id=project_id
+    )
+
+
+async def list_tokens(session: AsyncSession, *, principal: Principal) -> list[ApiToken]:
+    """Return the caller's API tokens, newest first."""
+    principal.require_scope(Scope.READ)
+    query = (
+        select(ApiToken)
+        .where(ApiToken.user_id == principal.user_id, ApiToken.kind == "api")
+        .order_by(ApiToken.created_at.desc())
+    )
+    return list(await session.scalars(query))
+
+
+async def revoke_token(session: AsyncSession, *, principal: Principal, token_ref: str) -> ApiToken:
+    """Revoke one of the caller's tokens by id or name (admins: anyone's, by id).
+
+    Raises:
+        NotFound: no such token of the caller's.
+    """
+    principal.require_scope(Scope.WRITE)
+    query = select(ApiToken)
+    try:
+        query = query.where(ApiToken.id == uuid.UUID(token_ref))
+    except ValueError:
+        query = query.where(ApiToken.name == token_ref)
+    if not (principal.is_admin and Scope.ADMIN in principal.scopes):
+        query = query.where(ApiToken.user_id == principal.user_id)
+    matches = list(await session.scalars(query))
+    if not matches:
+        raise NotFound(f"no token {token_ref!r}")
+    if len(matches) > 1:
+        raise Invalid(f"{len(matches)} tokens are named {token_ref!r}; revoke one by its id")
+    token = matches[0]
+    if token.revoked_at is None:
+        token.revoked_at = clock.now()
+        await session.flush()
+    return token
+
+
+# -- first start and dashboard sign-in ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """What first start created: the admin's token and a sign-in code (both shown once)."""
+
+    token: str
+    sign_in_code: str
+
+
+async def bootstrap(
+    session: AsyncSession, *, admin_username: str, code_ttl: timedelta
+) -> Bootstrap | None:
+    """On an empty instance, create the admin, its token and the default project.
+
+    Returns None when users already exist. Safe against two processes starting at once: the
+    unique user name lets only one transaction win.
+    """
+    if await count_users(session) > 0:
+        return None
+    admin = await create_user(
+        session,
+        principal=None,
+        data=UserCreate(username=admin_username, display_name="Administrator", is_admin=True),
+    )
+    _, secret = await issue_token(session, user=admin, name="local-admin", scopes=[Scope.ADMIN])
+    project = Project(
+        name=DEFAULT_PROJECT, description="Used when no project is named.", created_by=admin.id
+    )
+    session.add(project)
+    await session.flush()
+    session.add(Membership(project_id=project.id, user_id=admin.id, role=Role.OWNER))
+    code = await create_sign_in_code(session, user=admin, ttl=code_ttl)
+    return Bootstrap(token=secret, sign_in_code=code)
+
+
+async def create_sign_in_code(session: AsyncSession, *, user: User, ttl: timedelta) -> str:
+    """Return a one-time code that signs `user` in to the dashboard."""
+    code = secrets.token_urlsafe(24)
+    session.add(
+        SignInCode(user_id=user.id, code_hash=hash_token(code), expires_at=clock.now() + ttl)
+    )
+    await session.flush()
+    return code
+
+
+async def redeem_sign_in_code(session: AsyncSession, *, code: str, session_ttl: timedelta) -> str:
+    """Exchange a sign-in code for a dashboard session token (the code works once).
+
+    Raises:
+        Unauthenticated: the code is unknown, used or expired.
+    """
+    row = await session.scalar(
+        select(SignInCode).where(SignInCode.code_hash == hash_token(code)).with_for_update()
+    )
+    if row is None or row.used_at is not None or row.expires_at <= clock.now():
+        raise Unauthenticated(
+            "this sign-in link is invalid, used or expired; run `devflow signin-link` for a new one"
+        )
+    row.used_at = clock.now()
+    user = await session.get_one(User, row.user_id)
+    scopes = [Scope.ADMIN] if user.is_admin else [Scope.READ, Scope.WRITE]
+    _, secret = await issue_token(
+        session,
+        user=user,
+        name="dashboard session",
+        scopes=scopes,
+        expires_in=session_ttl,
+        kind="session",
+    )
+    return secret

@@ -1,0 +1,79 @@
+"""The ASGI application: every domain's router behind one error shape, request ids and logs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from devflow import __version__
+from devflow.core.config import Settings
+from devflow.core.db import create_engine, libpq_url, session_factory
+from devflow.core.errors import Invalid
+from devflow.core.events import EventBus
+from devflow.core.http import AppState
+from devflow.core.migrate import head_revision
+from devflow.identity import authenticate
+from devflow.identity.api import router as identity_router
+from devflow.identity.api import signin_router
+from devflow.web.errors import install_error_handlers
+from devflow.web.middleware import RequestContextMiddleware
+from devflow.web.routes import dashboard, events, health, jobs
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the HTTP application for `settings` (database_url must be set).
+
+    Raises:
+        Invalid: no database URL.
+    """
+    if settings.database_url is None:
+        raise Invalid(
+            "no database configured: set DEVFLOW_DATABASE_URL=postgresql://..., "
+            "or run `devflow up` to use the embedded PostgreSQL"
+        )
+    url = settings.database_url.get_secret_value()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(url, settings.database)
+        bus = EventBus(libpq_url(url))
+        await bus.start()
+        app.state.devflow = AppState(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            bus=bus,
+            head_revision=head_revision(),
+            authenticate=lambda session, token: authenticate(session, token=token),
+        )
+        try:
+            yield
+        finally:
+            await bus.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="DevFlow",
+        version=__version__,
+        summary="Self-hosted, AI-native development platform.",
+        description="Authenticate with `Authorization: Bearer <token>`; the admin token of a "
+        "local install is in `$DEVFLOW_HOME/credentials`. Errors are "
+        '`{"error": {"code", "message", "details"}}`.',
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, access_log=settings.log.access_log)
+    for router in (
+        health.router,
+        dashboard.router,
+        signin_router,
+        identity_router,
+        jobs.router,
+        events.router,
+    ):
+        app.include_router(router)
+    return app

@@ -1,0 +1,68 @@
+"""Request ids and access logs, as plain ASGI middleware (cheaper than BaseHTTPMiddleware)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from devflow.core.logging import request_id_var
+
+log = logging.getLogger("devflow.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+
+
+def _valid_request_id(value: str) -> bool:
+    return 0 < len(value) <= 64 and all(c.isalnum() or c in "-_." for c in value)  # noqa: PLR2004
+
+
+class RequestContextMiddleware:
+    """Give every request an id (or keep the caller's), echo it, and log one line per request."""
+
+    def __init__(self, app: ASGIApp, *, access_log: bool) -> None:
+        self.app = app
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = incoming if _valid_request_id(incoming) else secrets.token_hex(8)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if self.access_log:
+                log.info(
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "status": status,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)

@@ -1,0 +1,1 @@
+"""Routes for core capabilities (health, jobs, events, dashboard); domains bring their own."""

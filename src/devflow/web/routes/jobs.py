@@ -1,0 +1,44 @@
+"""Job status and progress."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from devflow.core import jobs
+from devflow.core.auth import Scope
+from devflow.core.errors import NotFound
+from devflow.core.http import PrincipalDep, SessionDep
+from devflow.identity import visible_project_ids
+
+router = APIRouter(prefix="/api/v1", tags=["jobs"])
+
+
+class JobRead(BaseModel):
+    """A background job."""
+
+    id: int
+    task: str
+    status: str
+    attempts: int
+    done: int
+    total: int | None
+    message: str
+    error: str | None
+    project_id: uuid.UUID | None
+    scheduled_at: datetime | None
+    updated_at: datetime | None
+
+
+@router.get("/jobs/{job_id}", response_model=JobRead)
+async def get_job(job_id: int, session: SessionDep, principal: PrincipalDep) -> JobRead:
+    """Return a job's status, progress and last error."""
+    principal.require_scope(Scope.READ)
+    job = await jobs.get_job(session, job_id=job_id)
+    visible = visible_project_ids(principal)
+    if visible is not None and job.project_id not in visible:
+        raise NotFound(f"no job {job_id}")
+    return JobRead.model_validate(job, from_attributes=True)

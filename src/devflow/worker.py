@@ -1,0 +1,53 @@
+"""The job worker: registers every domain's tasks and runs them."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import procrastinate
+
+from devflow.core.config import Settings
+from devflow.core.db import libpq_url
+from devflow.core.errors import Invalid
+from devflow.core.jobs import create_job_app
+
+log = logging.getLogger(__name__)
+
+
+def domain_blueprints(settings: Settings) -> list[procrastinate.Blueprint]:
+    """Return the task blueprints of every domain, plus configured plugin modules."""
+    blueprints: list[procrastinate.Blueprint] = []
+    for name in settings.jobs.extra_modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise Invalid(f"DEVFLOW_JOBS__EXTRA_MODULES: cannot import {name!r}: {exc}") from None
+        blueprint = getattr(module, "blueprint", None)
+        if not isinstance(blueprint, procrastinate.Blueprint):
+            raise Invalid(f"DEVFLOW_JOBS__EXTRA_MODULES: {name!r} has no procrastinate `blueprint`")
+        blueprints.append(blueprint)
+    return blueprints
+
+
+def build_job_app(settings: Settings) -> procrastinate.App:
+    """Build the procrastinate app with every task registered."""
+    if settings.database_url is None:
+        raise Invalid("no database configured: set DEVFLOW_DATABASE_URL, or run `devflow up`")
+    return create_job_app(
+        libpq_url(settings.database_url.get_secret_value()),
+        blueprints=domain_blueprints(settings),
+        settings=settings.jobs,
+    )
+
+
+async def run_worker(settings: Settings, *, name: str = "devflow-worker") -> None:
+    """Run jobs until stopped by SIGINT or SIGTERM (running jobs finish first)."""
+    app = build_job_app(settings)
+    async with app.open_async():
+        log.info("worker started", extra={"concurrency": settings.jobs.concurrency})
+        await app.run_worker_async(
+            name=name,
+            additional_context={"stalled_after": settings.jobs.stalled_after_seconds},
+            shutdown_graceful_timeout=30.0,
+        )
