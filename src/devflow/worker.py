@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 
@@ -10,7 +12,7 @@ import procrastinate
 from devflow.core.config import Settings
 from devflow.core.db import libpq_url
 from devflow.core.errors import Invalid
-from devflow.core.jobs import create_job_app
+from devflow.core.jobs import create_job_app, requeue_stalled_jobs
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,20 @@ async def run_worker(settings: Settings, *, name: str = "devflow-worker") -> Non
     app = build_job_app(settings)
     async with app.open_async():
         log.info("worker started", extra={"concurrency": settings.jobs.concurrency})
-        await app.run_worker_async(
-            name=name,
-            additional_context={"stalled_after": settings.jobs.stalled_after_seconds},
-            shutdown_graceful_timeout=30.0,
-        )
+        sweeper = asyncio.create_task(_sweep_stalled(app, settings.jobs.stalled_after_seconds))
+        try:
+            await app.run_worker_async(name=name, shutdown_graceful_timeout=30.0)
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+
+
+async def _sweep_stalled(app: procrastinate.App, stalled_after: float) -> None:
+    """Every few seconds, re-queue the jobs of workers that died (kill -9, lost machine)."""
+    while True:
+        try:
+            await requeue_stalled_jobs(app, stalled_after=stalled_after)
+        except Exception:  # a failed sweep must never stop the worker
+            log.exception("stalled-job sweep failed")
+        await asyncio.sleep(max(1.0, stalled_after / 3))

@@ -8,7 +8,7 @@ import typer
 
 from devflow.cli.common import JsonOpt, TokenOpt, UrlOpt, client
 from devflow.cli.output import console, emit_json, table
-from devflow.core.auth import DEFAULT_SCOPES, Role, Scope
+from devflow.core.auth import Role, Scope
 
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 project_app = typer.Typer(help="Projects: the tenant boundary.", no_args_is_help=True)
@@ -33,7 +33,7 @@ def token_create(
     """Create an API token; the secret is printed once."""
     body = {
         "name": name,
-        "scopes": [s.value for s in (scope or DEFAULT_SCOPES)],
+        "scopes": [s.value for s in scope] if scope else None,
         "expires_in_days": expires_in_days,
         "project": project,
     }

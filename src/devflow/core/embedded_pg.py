@@ -193,7 +193,7 @@ class EmbeddedPostgres:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 break
-            if self._wait_exit(pid, wait):
+            if self._wait_exit(pid, wait, self._process):
                 break
         self._pid = None
         self._process = None
@@ -468,7 +468,13 @@ class EmbeddedPostgres:
         return "\n".join(text.splitlines()[-lines:])
 
     @staticmethod
-    def _wait_exit(pid: int, timeout: float) -> bool:
+    def _wait_exit(pid: int, timeout: float, child: subprocess.Popen[bytes] | None) -> bool:
+        if child is not None:  # our own child: reap it through Popen
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
         try:
             psutil.Process(pid).wait(timeout)
         except psutil.NoSuchProcess:

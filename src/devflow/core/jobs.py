@@ -4,7 +4,7 @@ Domains declare tasks on a `procrastinate.Blueprint` in their `jobs.py`; the wor
 all. Jobs are deferred inside the caller's transaction (`defer`), so a job exists exactly when the
 write that caused it committed. Tasks report progress with `report_progress`; failures are
 recorded with their error and retried with exponential backoff; a job whose worker died is
-retried by the next worker's periodic sweep.
+put back in the queue by any live worker (`requeue_stalled_jobs`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
-from sqlalchemy import BigInteger, ForeignKey, String, Text, text
+from sqlalchemy import BigInteger, ForeignKey, String, Text, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -43,12 +43,15 @@ class JobProgress(Base):
     project_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("project.id", ondelete="CASCADE"), index=True
     )
-    done: Mapped[int] = mapped_column(default=0)
+    # Server defaults: workers write these rows with plain SQL through procrastinate's connector.
+    done: Mapped[int] = mapped_column(default=0, server_default="0")
     total: Mapped[int | None]
-    message: Mapped[str] = mapped_column(String(500), default="")
+    message: Mapped[str] = mapped_column(String(500), default="", server_default="")
     error: Mapped[str | None] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(default=0)
-    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(
+        default=clock.now, onupdate=clock.now, server_default=func.now()
+    )
 
 
 def retry_strategy(settings: JobSettings) -> RetryStrategy:
@@ -61,9 +64,9 @@ def retry_strategy(settings: JobSettings) -> RetryStrategy:
 def create_job_app(
     url: str, *, blueprints: list[procrastinate.Blueprint], settings: JobSettings
 ) -> procrastinate.App:
-    """Build the procrastinate app on DevFlow's database with every domain's tasks."""
+    """Build the procrastinate app with every domain's tasks (named `<domain>:<verb_noun>`)."""
     app = procrastinate.App(
-        connector=procrastinate.PsycopgConnector(conninfo=url, kwargs={"autocommit": True}),
+        connector=procrastinate.PsycopgConnector(conninfo=url),
         worker_defaults={
             "concurrency": settings.concurrency,
             "stalled_worker_timeout": settings.stalled_after_seconds,
@@ -71,10 +74,24 @@ def create_job_app(
             "worker_middleware": [record_outcome],
         },
     )
-    app.add_tasks_from(blueprint, namespace="core")
-    for bp in blueprints:
-        app.add_tasks_from(bp, namespace="")
+    for bp in [blueprint, *blueprints]:
+        _register(app, bp)
     return app
+
+
+def _register(app: procrastinate.App, bp: procrastinate.Blueprint) -> None:
+    # Not `add_tasks_from`: it renames the blueprint's tasks in place, so a second app in the same
+    # process (tests, `devflow up` tooling) would see `ns:ns:task`. Tasks carry full names instead.
+    for name, task in bp.tasks.items():
+        task.blueprint = app
+        app.tasks[name] = task
+    for periodic in bp.periodic_registry.periodic_tasks.values():
+        app.periodic_registry.register_task(
+            task=periodic.task,
+            cron=periodic.cron,
+            periodic_id=periodic.periodic_id,
+            configure_kwargs=periodic.configure_kwargs,
+        )
 
 
 async def defer(
@@ -172,29 +189,21 @@ async def record_outcome(
     return result
 
 
-@blueprint.periodic(cron="* * * * *", periodic_id="retry-stalled")
-@blueprint.task(
-    name="retry_stalled_jobs", queueing_lock="core:retry_stalled_jobs", pass_context=True
-)
-async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
+async def requeue_stalled_jobs(app: procrastinate.App, *, stalled_after: float) -> int:
     """Put jobs whose worker stopped sending heartbeats (killed, lost) back in the queue."""
-    del timestamp
-    manager = context.app.job_manager
-    stalled = await manager.get_stalled_jobs(
-        seconds_since_heartbeat=context.additional_context.get("stalled_after", 30.0)
-    )
+    manager = app.job_manager
     count = 0
-    for job in stalled:
+    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
         await manager.retry_job(job)
         count += 1
     if count:
-        log.warning("re-queued stalled jobs", extra={"count": count})
+        log.warning("re-queued jobs of a worker that stopped", extra={"count": count})
     return count
 
 
 @blueprint.periodic(cron="17 3 * * *", periodic_id="prune-jobs")
 @blueprint.task(
-    name="prune_finished_jobs", queueing_lock="core:prune_finished_jobs", pass_context=True
+    name="core:prune_finished_jobs", queueing_lock="core:prune_finished_jobs", pass_context=True
 )
 async def prune_finished_jobs(context: JobContext, timestamp: int) -> None:
     """Delete jobs that ended more than 30 days ago, with their progress rows."""

@@ -36,7 +36,7 @@ def head_revision() -> str:
     return head
 
 
-def check_connection(url: str) -> None:
+def check_connection(url: str, required: tuple[str, ...] = REQUIRED_EXTENSIONS) -> None:
     """Connect once and check the extensions DevFlow needs are available.
 
     Raises:
@@ -47,12 +47,12 @@ def check_connection(url: str) -> None:
         with psycopg.connect(libpq_url(url), connect_timeout=5) as conn:
             rows = conn.execute(
                 "SELECT name FROM pg_available_extensions WHERE name = ANY(%s)",
-                (list(REQUIRED_EXTENSIONS),),
+                (list(required),),
             ).fetchall()
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise Unavailable(f"cannot connect to PostgreSQL at {mask_url(url)}: {reason}") from None
-    missing = sorted(set(REQUIRED_EXTENSIONS) - {r[0] for r in rows})
+    missing = sorted(set(required) - {r[0] for r in rows})
     if missing:
         raise Invalid(
             f"PostgreSQL at {mask_url(url)} lacks the extension(s) {', '.join(missing)}. Install "

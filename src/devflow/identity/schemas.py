@@ -87,7 +87,11 @@ class TokenCreate(BaseModel):
     """A new API token for the calling user."""
 
     name: str = Field(min_length=1, max_length=100, description="What the token is for.")
-    scopes: list[Scope] = Field(default_factory=lambda: list(DEFAULT_SCOPES), min_length=1)
+    scopes: list[Scope] | None = Field(
+        None,
+        min_length=1,
+        description="Default: " + ", ".join(DEFAULT_SCOPES) + " (those your own token has).",
+    )
     expires_in_days: int | None = Field(None, ge=1, le=3650, description="None: no expiry.")
     project: str | None = Field(None, description="Restrict the token to this project.")
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock, events
 from devflow.core.auth import (
+    DEFAULT_SCOPES,
     TOKEN_PREFIX,
     Principal,
     Role,
@@ -60,7 +61,7 @@ async def authenticate(session: AsyncSession, *, token: str) -> Principal:
     ).one_or_none()
     if row is None:
         raise Unauthenticated("unknown token")
-    api_token, user = row.tuple()
+    api_token, user = row
     now = clock.now()
     if api_token.revoked_at is not None:
         raise Unauthenticated("this token was revoked")
@@ -82,7 +83,7 @@ async def authenticate(session: AsyncSession, *, token: str) -> Principal:
         scopes=frozenset(Scope(s) for s in api_token.scopes if s in Scope._value2member_map_),
         token_id=api_token.id,
         project_id=api_token.project_id,
-        memberships={pid: Role(role) for pid, role in memberships.tuples()},
+        memberships={pid: Role(role) for pid, role in memberships},
     )
 
 
@@ -241,7 +242,7 @@ async def describe_project(
         .where(Membership.project_id == project.id)
         .order_by(User.username)
     )
-    members = [MemberRead(user_id=uid, username=u, role=Role(r)) for uid, u, r in rows.tuples()]
+    members = [MemberRead(user_id=uid, username=u, role=Role(r)) for uid, u, r in rows]
     return ProjectDetail(
         **ProjectRead.model_validate(project).model_dump(),
         members=members,
@@ -315,7 +316,10 @@ async def create_token(
     Raises:
         PermissionDenied: asking for a scope the caller's token lacks.
     """
-    scopes = parse_scopes([s.value for s in data.scopes])
+    if data.scopes is None:
+        scopes = [s for s in DEFAULT_SCOPES if principal.has_scope(s)]
+    else:
+        scopes = parse_scopes([s.value for s in data.scopes])
     for scope in scopes:
         if not principal.has_scope(scope):
             raise PermissionDenied(f"your token lacks {scope.value!r}, so a new one cannot have it")

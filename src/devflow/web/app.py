@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from devflow import __version__
 from devflow.core.config import Settings
@@ -63,7 +62,6 @@ def create_app(settings: Settings) -> FastAPI:
         "local install is in `$DEVFLOW_HOME/credentials`. Errors are "
         '`{"error": {"code", "message", "details"}}`.',
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, access_log=settings.log.access_log)

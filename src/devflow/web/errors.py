@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,9 +11,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from devflow.core.errors import DevflowError, Unauthenticated, Unavailable
-from devflow.core.logging import request_id_var
-
-log = logging.getLogger("devflow.web")
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -44,7 +40,7 @@ def error_response(
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map domain errors, validation errors and crashes to the standard shape."""
+    """Map domain and validation errors to the standard shape (crashes: RequestContextMiddleware)."""
 
     @app.exception_handler(DevflowError)
     async def domain_error(_: Request, exc: DevflowError) -> JSONResponse:
@@ -70,12 +66,3 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    async def crash(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return error_response(
-            500,
-            "internal",
-            f"internal error; quote request id {request_id_var.get()} when reporting it",
-        )

@@ -6,6 +6,8 @@ import logging
 import secrets
 import time
 
+import orjson
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devflow.core.logging import request_id_var
@@ -13,6 +15,18 @@ from devflow.core.logging import request_id_var
 log = logging.getLogger("devflow.access")
 
 REQUEST_ID_HEADER = "x-request-id"
+
+
+_crash_start: Message = {
+    "type": "http.response.start",
+    "status": 500,
+    "headers": [(b"content-type", b"application/json")],
+}
+
+
+def _crash_body(request_id: str) -> bytes:
+    message = f"internal error; quote request id {request_id} when reporting it"
+    return orjson.dumps({"error": {"code": "internal", "message": message, "details": {}}})
 
 
 def _valid_request_id(value: str) -> bool:
@@ -39,10 +53,12 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
+                started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -51,6 +67,12 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Logged here, inside the request's context, and answered without internals.
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not started:
+                await send_with_id(_crash_start)
+                await send_with_id({"type": "http.response.body", "body": _crash_body(request_id)})
         finally:
             if self.access_log:
                 log.info(

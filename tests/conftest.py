@@ -1,0 +1,114 @@
+"""Shared fixtures: one real PostgreSQL per test session, migrated once into a template.
+
+- `session`: a session in a transaction rolled back after the test (fast, isolated).
+- `db_url`: a fresh database cloned from the template, for tests that need real commits,
+  NOTIFY or a worker.
+Set DEVFLOW_TEST_DATABASE_URL to use an existing server instead of the embedded one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from devflow.core.config import EmbeddedPostgresSettings
+from devflow.core.db import sqlalchemy_url
+from devflow.core.embedded_pg import EmbeddedPostgres
+from devflow.core.migrate import upgrade
+
+TEMPLATE = "devflow_template"
+
+
+def with_database(url: str, name: str) -> str:
+    """Return `url` pointing at database `name`."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """Yield the URL of the test server's maintenance database."""
+    external = os.environ.get("DEVFLOW_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    home = Path(tempfile.mkdtemp(prefix="devflow-test-pg-"))
+    home.chmod(0o755)  # as root, the service user must reach it (nothing of a user's is opened)
+    pg = EmbeddedPostgres(home, EmbeddedPostgresSettings())
+    try:
+        yield with_database(pg.start(), "postgres")
+    finally:
+        pg.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def template_url(pg_server: str) -> str:
+    """Create and migrate the template database once per session."""
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    url = with_database(pg_server, TEMPLATE)
+    upgrade(url)
+    return url
+
+
+def clone_database(pg_server: str, name: str) -> str:
+    """Create database `name` from the migrated template and return its URL."""
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    return with_database(pg_server, name)
+
+
+def drop_database(pg_server: str, name: str) -> None:
+    """Drop database `name`, disconnecting whoever is still on it."""
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_url(pg_server: str, template_url: str) -> Iterator[str]:
+    """Yield a fresh migrated database for a test that needs real commits."""
+    del template_url
+    name = f"t_{secrets.token_hex(6)}"
+    url = clone_database(pg_server, name)
+    try:
+        yield url
+    finally:
+        drop_database(pg_server, name)
+
+
+@pytest.fixture(scope="session")
+def shared_url(pg_server: str, template_url: str) -> Iterator[str]:
+    """Yield one migrated database shared by rolled-back tests."""
+    del template_url
+    url = clone_database(pg_server, "devflow_shared")
+    try:
+        yield url
+    finally:
+        drop_database(pg_server, "devflow_shared")
+
+
+@pytest.fixture
+async def session(shared_url: str) -> AsyncIterator[AsyncSession]:
+    """Yield a session whose work is rolled back after the test (commits become savepoints)."""
+    engine = create_async_engine(sqlalchemy_url(shared_url), pool_size=1, max_overflow=0)
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        db = AsyncSession(
+            bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        try:
+            yield db
+        finally:
+            await db.close()
+            await transaction.rollback()
+    await engine.dispose()

@@ -1,0 +1,24 @@
+"""Helpers that make users, projects and tokens through the real services."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from devflow.core.auth import Principal, Scope
+from devflow.identity import service
+from devflow.identity.schemas import UserCreate
+
+
+async def make_user(
+    session: AsyncSession,
+    username: str,
+    *,
+    scopes: tuple[Scope, ...] = (Scope.READ, Scope.WRITE),
+    is_admin: bool = False,
+) -> tuple[Principal, str]:
+    """Create a user with a token; return the authenticated principal and the token."""
+    user = await service.create_user(
+        session, principal=None, data=UserCreate(username=username, is_admin=is_admin)
+    )
+    _, secret = await service.issue_token(session, user=user, name="test", scopes=list(scopes))
+    return await service.authenticate(session, token=secret), secret

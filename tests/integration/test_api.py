@@ -1,0 +1,208 @@
+"""The HTTP surface in-process: auth, error shape, request ids, readiness, OpenAPI."""
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+
+from devflow.core.config import load_settings
+from devflow.core.db import create_engine, session_factory, unit_of_work
+from devflow.identity.service import bootstrap
+from devflow.web import create_app
+
+
+async def _admin_token(url: str) -> str:
+    settings = load_settings(database_url=url)
+    engine = create_engine(url, settings.database)
+    async with unit_of_work(session_factory(engine)) as session:
+        done = await bootstrap(session, admin_username="admin", code_ttl=timedelta(minutes=5))
+    await engine.dispose()
+    assert done is not None
+    return done.token
+
+
+@pytest.fixture
+async def app(db_url) -> AsyncIterator[FastAPI]:
+    application = create_app(load_settings(database_url=db_url))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def admin_token(db_url) -> str:
+    return await _admin_token(db_url)
+
+
+@pytest.fixture
+async def api(app, admin_token) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://devflow.test",
+        headers={"Authorization": f"Bearer {admin_token}"},
+    ) as client:
+        yield client
+
+
+class TestHealth:
+    async def test_health_and_ready_answer_without_a_token(self, api):
+        api.headers.pop("Authorization")
+        assert (await api.get("/health")).json()["status"] == "ok"
+        ready = await api.get("/ready")
+        assert ready.status_code == 200
+        assert ready.json()["database"] == "ok"
+
+    async def test_ready_is_503_on_an_unmigrated_database(self, pg_server):
+        from tests.conftest import drop_database, with_database
+
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute('CREATE DATABASE "empty_db"')
+        try:
+            application = create_app(
+                load_settings(database_url=with_database(pg_server, "empty_db"))
+            )
+            async with application.router.lifespan_context(application):
+                transport = httpx.ASGITransport(app=application)
+                async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                    ready = await client.get("/ready")
+        finally:
+            drop_database(pg_server, "empty_db")
+        assert ready.status_code == 503
+        assert ready.json()["status"] == "unavailable"
+
+
+class TestAuth:
+    @pytest.mark.parametrize(
+        "header", [None, "Bearer", "Basic YWRtaW46eA==", "Bearer nope", "Bearer dfl_" + "z" * 43]
+    )
+    async def test_bad_or_missing_credentials_get_401_with_a_challenge(self, api, header):
+        api.headers.pop("Authorization")
+        headers = {"Authorization": header} if header else {}
+        response = await api.get("/api/v1/projects", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert response.json()["error"]["code"] == "unauthenticated"
+
+    async def test_a_token_without_the_scope_gets_403(self, api):
+        created = await api.post("/api/v1/tokens", json={"name": "ro", "scopes": ["read"]})
+        assert created.status_code == 201
+        readonly = {"Authorization": f"Bearer {created.json()['token']}"}
+        assert (await api.get("/api/v1/projects", headers=readonly)).status_code == 200
+        denied = await api.post("/api/v1/projects", json={"name": "x"}, headers=readonly)
+        assert denied.status_code == 403
+        assert denied.json()["error"]["details"] == {"required_scope": "write"}
+
+    async def test_a_revoked_token_stops_working_at_once(self, api):
+        created = (await api.post("/api/v1/tokens", json={"name": "tmp"})).json()
+        assert "token" in created
+        other = {"Authorization": f"Bearer {created['token']}"}
+        assert (await api.get("/api/v1/me", headers=other)).status_code == 200
+        assert (await api.delete(f"/api/v1/tokens/{created['id']}")).status_code == 200
+        refused = await api.get("/api/v1/me", headers=other)
+        assert refused.status_code == 401
+        assert "revoked" in refused.json()["error"]["message"]
+
+    async def test_token_listings_never_contain_secrets(self, api, admin_token):
+        listing = await api.get("/api/v1/tokens")
+        assert admin_token not in listing.text
+        assert all("token" not in item for item in listing.json()["items"])
+
+
+class TestErrors:
+    async def test_an_invalid_body_gets_422_naming_the_field(self, api):
+        response = await api.post("/api/v1/projects", json={"name": "Not Valid!"})
+        assert response.status_code == 422
+        error = response.json()["error"]
+        assert error["code"] == "invalid"
+        assert error["details"]["errors"][0]["field"] == "name"
+
+    async def test_malformed_json_gets_422_not_500(self, api):
+        response = await api.post(
+            "/api/v1/projects", content=b"{nope", headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 422
+
+    async def test_a_conflict_gets_409(self, api):
+        assert (await api.post("/api/v1/projects", json={"name": "web"})).status_code == 201
+        again = await api.post("/api/v1/projects", json={"name": "web"})
+        assert again.status_code == 409
+        assert again.json()["error"]["code"] == "conflict"
+
+    async def test_unknown_routes_use_the_same_shape(self, api):
+        response = await api.get("/api/v1/nothing-here")
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+
+    async def test_a_crash_is_500_with_a_request_id_and_no_traceback(self, app, api):
+        async def boom() -> None:
+            raise RuntimeError("secret internals")
+
+        app.add_api_route("/boom", boom)
+        response = await api.get("/boom", headers={"X-Request-ID": "req-42"})
+        assert response.status_code == 500
+        assert "req-42" in response.json()["error"]["message"]
+        assert "secret internals" not in response.text
+        assert "Traceback" not in response.text
+
+
+class TestRequestIds:
+    async def test_every_response_has_one_and_a_callers_id_is_kept(self, api):
+        generated = await api.get("/health")
+        assert len(generated.headers["x-request-id"]) == 16
+        kept = await api.get("/health", headers={"X-Request-ID": "trace-abc"})
+        assert kept.headers["x-request-id"] == "trace-abc"
+        hostile = await api.get("/health", headers={"X-Request-ID": "a\tb" * 50})
+        assert hostile.headers["x-request-id"] != "a\tb" * 50
+
+
+class TestOpenApi:
+    async def test_the_api_is_described(self, api):
+        spec = (await api.get("/openapi.json")).json()
+        for path in (
+            "/api/v1/projects",
+            "/api/v1/tokens",
+            "/api/v1/events",
+            "/api/v1/jobs/{job_id}",
+            "/ready",
+        ):
+            assert path in spec["paths"]
+        assert (await api.get("/docs")).status_code == 200
+
+
+class TestProjectsApi:
+    async def test_the_default_project_exists_and_members_can_be_added(self, api):
+        names = [p["name"] for p in (await api.get("/api/v1/projects")).json()["items"]]
+        assert names == ["default"]
+        assert (await api.post("/api/v1/users", json={"username": "bob"})).status_code == 201
+        added = await api.put(
+            "/api/v1/projects/default/members", json={"username": "bob", "role": "write"}
+        )
+        assert added.status_code == 204
+        members = (await api.get("/api/v1/projects/default")).json()["members"]
+        assert {"username": "bob", "role": "write"}.items() <= members[1].items()
+
+
+class TestSignIn:
+    async def test_a_sign_in_link_sets_a_session_cookie_once(self, api):
+        link = (await api.post("/api/v1/signin-links")).json()["url"]
+        path = link.split("://", 1)[1].split("/", 1)[1]
+        api.headers.pop("Authorization")
+        first = await api.get(f"/{path}")
+        assert first.status_code == 303
+        assert "devflow_session" in first.headers["set-cookie"]
+        assert "httponly" in first.headers["set-cookie"].lower()
+        page = await api.get("/")
+        assert page.status_code == 200
+        assert "Signed in as <strong>admin</strong>" in page.text
+        api.cookies.clear()
+        assert (await api.get(f"/{path}")).status_code == 401
+
+    async def test_the_session_cookie_does_not_authorise_writes(self, api):
+        link = (await api.post("/api/v1/signin-links")).json()["url"]
+        api.headers.pop("Authorization")
+        await api.get("/" + link.split("://", 1)[1].split("/", 1)[1])
+        assert (await api.get("/api/v1/projects")).status_code == 200
+        assert (await api.post("/api/v1/projects", json={"name": "csrf"})).status_code == 401

@@ -1,0 +1,33 @@
+"""Tasks used by the job tests, loaded like a plugin (DEVFLOW_JOBS__EXTRA_MODULES)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import procrastinate
+
+from devflow.core.jobs import report_progress
+
+blueprint = procrastinate.Blueprint()
+
+
+@blueprint.task(name="tests:count_to", pass_context=True)
+async def count_to(
+    context: procrastinate.JobContext, n: int, delay: float = 0.0, gate: str | None = None
+) -> int:
+    """Count to n, reporting progress; with `gate`, wait for that file before finishing."""
+    for i in range(1, n + 1):
+        await report_progress(context, done=i, total=n, message=f"counted {i}")
+        await asyncio.sleep(delay)
+    while gate is not None and not Path(gate).exists():
+        await asyncio.sleep(0.05)
+    return n
+
+
+@blueprint.task(
+    name="tests:fail_always", retry=procrastinate.RetryStrategy(max_attempts=2, wait=3600)
+)
+async def fail_always(reason: str) -> None:
+    """Fail with `reason`."""
+    raise ValueError(reason)
