@@ -65,6 +65,7 @@ class TestLifecycle:
             assert second.pid == first.pid
         finally:
             second.stop()
+            first.stop()  # already stopped by `second`; this reaps the child it started
         assert not (home / "pg" / "postmaster.pid").exists()
         # A crash can leave a pid file naming a pid that is now another process.
         (home / "pg" / "postmaster.pid").write_text(f"{os.getpid()}\n{home / 'pg'}\n0\n5432\n")
@@ -87,7 +88,7 @@ class TestBadDataDirectories:
     def test_a_cluster_of_another_major_version_is_refused(self, tmp_path):
         (tmp_path / "pg").mkdir()
         (tmp_path / "pg" / "PG_VERSION").write_text("15\n")
-        with pytest.raises(Invalid, match="PostgreSQL 15 cluster.*pg_upgrade"):
+        with pytest.raises(Invalid, match=r"PostgreSQL 15 cluster.*pg_upgrade"):
             EmbeddedPostgres(tmp_path, EmbeddedPostgresSettings()).start()
 
     def test_a_cluster_devflow_did_not_make_is_refused(self, tmp_path):

@@ -195,6 +195,8 @@ class EmbeddedPostgres:
                 break
             if self._wait_exit(pid, wait, self._process):
                 break
+        if self._process is not None:
+            self._process.poll()  # records the exit even if another handle reaped the child
         self._pid = None
         self._process = None
 

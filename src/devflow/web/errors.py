@@ -40,7 +40,7 @@ def error_response(
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map domain and validation errors to the standard shape (crashes: RequestContextMiddleware)."""
+    """Map domain and validation errors to the standard shape (crashes: see middleware)."""
 
     @app.exception_handler(DevflowError)
     async def domain_error(_: Request, exc: DevflowError) -> JSONResponse:

@@ -7,7 +7,6 @@ import secrets
 import time
 
 import orjson
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devflow.core.logging import request_id_var

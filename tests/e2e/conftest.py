@@ -1,0 +1,116 @@
+"""Start `devflow up` as a user would: a subprocess on a free port with its own DEVFLOW_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devflow.core.embedded_pg import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Running:
+    """A running `devflow up`."""
+
+    proc: subprocess.Popen[str]
+    home: Path
+    url: str
+    env: dict[str, str]
+
+    @property
+    def token(self) -> str:
+        return json.loads((self.home / "credentials").read_text())["token"]
+
+    def cli(self, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the `devflow` CLI against this server."""
+        env = dict(self.env)
+        if token:
+            env["DEVFLOW_TOKEN"] = token
+        return subprocess.run(
+            [sys.executable, "-m", "devflow", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def stop(self) -> str:
+        """Ctrl-C, as a user would; return what it printed."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        out, _ = self.proc.communicate(timeout=60)
+        return out
+
+
+def make_home() -> Path:
+    home = Path(tempfile.mkdtemp(prefix="devflow-e2e-"))
+    home.chmod(0o755)  # as root, the PostgreSQL service user must reach it
+    return home / "home"
+
+
+def start_up(
+    home: Path,
+    *,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    wait: bool = True,
+) -> Running:
+    port = port or free_port()
+    env = {
+        **os.environ,
+        "DEVFLOW_HOME": str(home),
+        "DEVFLOW_LOG__FORMAT": "json",
+        "PYTHONPATH": str(REPO),
+        **(extra_env or {}),
+    }
+    env.pop("DEVFLOW_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devflow", "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    running = Running(proc=proc, home=home, url=f"http://127.0.0.1:{port}", env=env)
+    if wait:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"devflow up exited early:\n{proc.communicate()[0]}")
+            try:
+                if httpx.get(f"{running.url}/ready", timeout=1).status_code == 200:
+                    return running
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        running.stop()
+        pytest.fail("devflow up did not become ready")
+    return running
+
+
+@pytest.fixture(scope="module")
+def devflow() -> Iterator[Running]:
+    """One `devflow up` shared by a module's tests, with the test job plugin loaded."""
+    running = start_up(
+        make_home(),
+        extra_env={
+            "DEVFLOW_JOBS__EXTRA_MODULES": '["tests.jobs_plugin"]',
+            "DEVFLOW_JOBS__STALLED_AFTER_SECONDS": "5",
+        },
+    )
+    yield running
+    running.stop()

@@ -1,0 +1,193 @@
+"""`devflow up` end to end: the CLI, the API, events, jobs and process lifecycle."""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import httpx
+import psutil
+import psycopg
+import pytest
+
+from tests.e2e.conftest import make_home, start_up
+
+pytestmark = pytest.mark.e2e
+
+
+def api(devflow, token=None):
+    return httpx.Client(
+        base_url=devflow.url,
+        timeout=10,
+        headers={"Authorization": f"Bearer {token or devflow.token}"},
+    )
+
+
+class TestCli:
+    def test_projects_and_tokens_through_the_cli(self, devflow):
+        created = devflow.cli("project", "create", "billing", "--description", "Money")
+        assert created.returncode == 0, created.stderr
+        listing = json.loads(devflow.cli("project", "list", "--json").stdout)
+        assert [p["name"] for p in listing] == ["billing", "default"]
+        shown = json.loads(devflow.cli("project", "show", "billing", "--json").stdout)
+        assert shown["your_role"] == "owner"
+
+        token = json.loads(devflow.cli("token", "create", "ci", "--scope", "read", "--json").stdout)
+        assert token["token"].startswith("dfl_")
+        as_ci = devflow.cli("project", "list", "--json", token=token["token"])
+        assert as_ci.returncode == 0
+        denied = devflow.cli("project", "create", "nope", token=token["token"])
+        assert denied.returncode == 3
+        assert "lacks the 'write' scope" in denied.stderr
+
+        assert devflow.cli("token", "revoke", token["id"]).returncode == 0
+        revoked = devflow.cli("project", "list", token=token["token"])
+        assert revoked.returncode == 3
+        assert "revoked" in revoked.stderr
+        assert "Traceback" not in revoked.stderr
+
+    def test_a_server_that_is_not_there_is_a_clear_error(self, devflow):
+        result = devflow.cli("project", "list", "--url", "http://127.0.0.1:1")
+        assert result.returncode == 6
+        assert "cannot reach DevFlow at http://127.0.0.1:1" in result.stderr
+
+    def test_config_show_masks_secrets(self, devflow):
+        env = {**devflow.env, "DEVFLOW_DATABASE_URL": "postgresql://u:topsecret@db/x"}
+        devflow.env, saved = env, devflow.env
+        try:
+            shown = json.loads(devflow.cli("config", "show", "--json").stdout)
+        finally:
+            devflow.env = saved
+        row = next(r for r in shown if r["key"] == "database_url")
+        assert row["value"] == "postgresql://u:***@db/x"
+
+
+class TestEvents:
+    def test_a_change_is_streamed_to_subscribers_filtered_by_type(self, devflow):
+        received: list[str] = []
+
+        def listen() -> None:
+            with (
+                api(devflow) as client,
+                client.stream(
+                    "GET", "/api/v1/events", params={"type": "project.*"}, timeout=20
+                ) as stream,
+            ):
+                for line in stream.iter_lines():
+                    received.append(line)
+                    if line.startswith("data:") and "events-demo" in line:
+                        return
+
+        listener = threading.Thread(target=listen)
+        listener.start()
+        deadline = time.monotonic() + 10
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with api(devflow) as client:
+            client.post("/api/v1/tokens", json={"name": "noise"})  # not a project.* event
+            assert client.post("/api/v1/projects", json={"name": "events-demo"}).status_code == 201
+        listener.join(20)
+        assert received[0] == ": connected"
+        data = [json.loads(x[5:]) for x in received if x.startswith("data:")]
+        assert [d["type"] for d in data] == ["project.created"]
+        assert data[0]["payload"] == {"name": "events-demo"}
+
+
+def worker_pids(devflow) -> list[int]:
+    children = psutil.Process(devflow.proc.pid).children()
+    return [c.pid for c in children if "worker" in " ".join(c.cmdline())]
+
+
+def defer_directly(devflow, task: str, args: dict) -> int:
+    state = json.loads((devflow.home / "pg.json").read_text())
+    url = f"postgresql://devflow:{state['password']}@127.0.0.1:{state['port']}/devflow"
+    with psycopg.connect(url, autocommit=True) as conn:
+        job_id = conn.execute(
+            "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW('default', %s, 0, NULL, NULL, "
+            "%s::jsonb, NULL)::procrastinate_job_to_defer_v1]))",
+            (task, json.dumps(args)),
+        ).fetchone()[0]
+    return int(job_id)
+
+
+def wait_for(predicate, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail("condition not reached")
+
+
+class TestJobs:
+    def test_a_job_killed_with_its_worker_is_retried_not_lost(self, devflow, tmp_path):
+        gate = tmp_path / "gate"
+        job_id = defer_directly(devflow, "tests:count_to", {"n": 2, "gate": str(gate)})
+        with api(devflow) as client:
+            job = wait_for(
+                lambda: (
+                    (j := client.get(f"/api/v1/jobs/{job_id}").json())["status"] == "doing"
+                    and j["done"] == 2
+                    and j
+                )
+            )
+            assert job["total"] == 2
+            [victim] = worker_pids(devflow)
+            os.kill(victim, signal.SIGKILL)
+            wait_for(lambda: worker_pids(devflow) and worker_pids(devflow) != [victim])
+            gate.write_text("go")
+            done = wait_for(
+                lambda: (
+                    (j := client.get(f"/api/v1/jobs/{job_id}").json())["status"] == "succeeded"
+                    and j
+                )
+            )
+        assert done["attempts"] >= 2
+
+    def test_job_status_is_shown_by_the_cli(self, devflow):
+        job_id = defer_directly(devflow, "tests:count_to", {"n": 3})
+        shown = devflow.cli("jobs", "show", str(job_id), "--watch", "--json")
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout[shown.stdout.index("{") :])["done"] == 3
+
+
+class TestRefusals:
+    def test_a_second_up_on_the_same_home_is_refused(self, devflow):
+        second = start_up(devflow.home, wait=False)
+        out, _ = second.proc.communicate(timeout=60)
+        assert second.proc.returncode == 5
+        assert "already running" in out
+
+    def test_a_busy_port_is_a_clear_error(self, devflow):
+        port = int(devflow.url.rsplit(":", 1)[1])
+        other = start_up(make_home(), port=port, wait=False)
+        out, _ = other.proc.communicate(timeout=60)
+        assert other.proc.returncode == 5
+        assert f"cannot listen on 127.0.0.1:{port}" in out
+
+
+class TestLifecycle:
+    def test_ctrl_c_stops_postgres_and_the_next_start_reuses_the_data(self):
+        home = make_home()
+        first = start_up(home)
+        try:
+            assert first.cli("project", "create", "kept").returncode == 0
+            postgres = [
+                p
+                for p in psutil.process_iter(["name", "cmdline"])
+                if p.info["name"] == "postgres" and str(home) in " ".join(p.info["cmdline"] or [])
+            ]
+        finally:
+            out = first.stop()
+        assert first.proc.returncode == 0, out
+        assert "sign in to the dashboard" in out
+        assert not any(p.is_running() for p in postgres) or postgres == []
+        second = start_up(home)
+        try:
+            names = json.loads(second.cli("project", "list", "--json").stdout)
+            assert "kept" in [p["name"] for p in names]
+        finally:
+            out = second.stop()
+        assert "sign in to the dashboard" not in out  # the admin was made only once
