@@ -19,6 +19,7 @@ from devflow.core.errors import (
     Unauthenticated,
     Unavailable,
 )
+from devflow.llm import cli as llm_cli
 
 app = typer.Typer(
     name="devflow",
@@ -30,6 +31,7 @@ app = typer.Typer(
 runtime.register(app)
 identity.register(app)
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(llm_cli.app, name="llm")
 
 EXIT_CODES: dict[type[DevflowError], int] = {
     Invalid: 2,
@@ -59,7 +61,7 @@ def _root(
 def main() -> None:
     """Run the CLI; a DevflowError becomes one red line and a distinct exit code."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns typer.Exit's code instead of raising it
     except DevflowError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_CODES.get(type(exc), 1))
@@ -76,3 +78,4 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

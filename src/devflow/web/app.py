@@ -17,6 +17,7 @@ from devflow.core.migrate import head_revision
 from devflow.identity import authenticate
 from devflow.identity.api import router as identity_router
 from devflow.identity.api import signin_router
+from devflow.llm.api import router as llm_router
 from devflow.web.errors import install_error_handlers
 from devflow.web.middleware import RequestContextMiddleware
 from devflow.web.routes import dashboard, events, health, jobs
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
         identity_router,
         jobs.router,
         events.router,
+        llm_router,
     ):
         app.include_router(router)
     return app

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from devflow import __version__
 from devflow.core.errors import Unauthenticated
-from devflow.core.http import SessionDep, StateDep, bearer_token
+from devflow.core.http import SESSION_COOKIE, SessionDep, StateDep, bearer_token
 from devflow.identity.service import list_projects
 
 router = APIRouter(include_in_schema=False)
@@ -31,7 +31,7 @@ _PAGE = (
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, session: SessionDep, state: StateDep) -> HTMLResponse:
     """Show who is signed in and their projects, or how to sign in."""
-    token = request.cookies.get("devflow_session") or bearer_token(request)
+    token = request.cookies.get(SESSION_COOKIE) or bearer_token(request)
     principal = None
     if token:
         try:

@@ -1,0 +1,84 @@
+"""`devflow llm`: usage reports, provider checks and the offline fake gateway."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from devflow.cli.common import JsonOpt, TokenOpt, UrlOpt, client
+from devflow.cli.output import console, emit_json, table
+from devflow.core.config import load_settings
+from devflow.core.errors import Unavailable
+
+app = typer.Typer(help="LLM providers, usage and cost.", no_args_is_help=True)
+
+
+@app.command("usage")
+def usage(
+    project: Annotated[str | None, typer.Option("--project", help="One project.")] = None,
+    since: Annotated[str, typer.Option("--since", help="30m, 12h, 7d or 4w.")] = "7d",
+    by: Annotated[str, typer.Option("--by", help="model, feature, day or project.")] = "model",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show LLM calls, tokens and cost (asks the running server)."""
+    params = {"since": since, "by": by} | ({"project": project} if project else {})
+    report = client(url, token).get("/api/v1/llm/usage", params=params)
+    if as_json:
+        emit_json(report)
+        return
+    columns = ["key", "calls", "cache_hits", "errors", "tokens_in", "tokens_out", "cost"]
+    table(report["lines"], columns, title=f"LLM usage since {report['since']} by {by}")
+    console.print(f"total cost: ${float(report['total_cost']):.6f}", highlight=False)
+
+
+@app.command("ping")
+def ping(as_json: JsonOpt = False) -> None:
+    """Check every configured provider and print what works."""
+    from devflow.llm.service import ping_providers
+
+    results = asyncio.run(ping_providers(load_settings().llm))
+    if as_json:
+        emit_json([r.__dict__ for r in results])
+    else:
+        for r in results:
+            if r.ok:
+                console.print(
+                    f"[green]ok[/]   {r.provider} ({r.base_url}) {r.latency_ms:.0f} ms, "
+                    f"{len(r.models)} models: {', '.join(r.models[:8])}",
+                    highlight=False,
+                )
+            else:
+                console.print(
+                    f"[red]fail[/] {r.provider} ({r.base_url}): {r.error}", highlight=False
+                )
+    failed = [r.provider for r in results if not r.ok]
+    if failed:
+        raise Unavailable(f"provider(s) not working: {', '.join(failed)}")
+
+
+@app.command("fake-server")
+def fake_server(
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0 = any free one).")] = 8787,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help="Require this key (default: any).")
+    ] = None,
+) -> None:
+    """Run a fake OpenAI-compatible gateway, to try DevFlow fully offline."""
+    from devflow.testing.fake_openai import FakeOpenAI
+
+    fake = FakeOpenAI(api_key=api_key, host=host, port=port)
+    base = f"http://{host}:{port}/v1"
+    console.print(
+        f"fake OpenAI gateway on {base} (Ctrl-C stops it). Point DevFlow at it with:\n"
+        f"  DEVFLOW_LLM__PROVIDERS__AOSENTRY__BASE_URL={base}\n"
+        f"  DEVFLOW_LLM__PROVIDERS__AOSENTRY__API_KEY={api_key or 'anything'}\n"
+        '  DEVFLOW_LLM__ALIASES=\'{"chat": ["aosentry/fake-chat"], '
+        '"embed": ["aosentry/fake-embed"]}\'',
+        highlight=False,
+    )
+    fake.serve_forever()
