@@ -56,14 +56,15 @@ START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
 ENDPOINT = "/api/v1/projects"
 JSON_MARKER = "BENCH_JSON "
+GENERATOR_BUSY_SHARE = 0.5  # of one core; above it the generator, not the server, may be the limit
 
 RESULTS_HEADER = """\
 # DevFlow platform benchmark results
 
-Appended by `python bench/platform.py` (`make bench`); one dated section per run, newest last.
-Each section names the machine, the exact command and the settings it ran with, so figures
-from different machines or settings are not compared by accident. Do not edit figures by hand:
-rerun the benchmark instead.
+Appended by the scripts in bench/ (`python bench/platform.py`, `make bench`): one dated section
+per run, newest last. Each section names the machine, the exact command and the settings it ran
+with, so that figures from different machines or settings are not compared by accident. Do not
+edit figures by hand: rerun the benchmark instead.
 
 What is measured (see the docstring of bench/platform.py):
 
@@ -751,6 +752,8 @@ def print_report(report: Report, console: Console) -> None:
         console.print(f"errors: {load.error_detail}")
         if report.cpu is not None and load.requests:
             console.print(cpu_line(report))
+        if warning := generator_warning(report):
+            console.print(f"[yellow]{warning}[/]")
     verdicts = Table(title="Targets")
     for column in ("target", "measured", "result"):
         verdicts.add_column(column)
@@ -774,6 +777,19 @@ def cpu_line(report: Report) -> str:
     )
 
 
+def generator_warning(report: Report) -> str | None:
+    """Return a warning when the load generator itself used most of a core (figures understated)."""
+    if report.cpu is None or report.load is None or not report.load.seconds:
+        return None
+    share = report.cpu.generator_s / report.load.seconds
+    if share < GENERATOR_BUSY_SHARE:
+        return None
+    return (
+        f"Warning: the load generator used {share * 100:.0f}% of one core, so it may have limited "
+        "the throughput; install wrk for figures that measure the server."
+    )
+
+
 def markdown(report: Report) -> str:
     """Return the report as a RESULTS.md section."""
     m = report.machine
@@ -787,7 +803,7 @@ def markdown(report: Report) -> str:
     )
     loadavg = " / ".join(f"{x:.2f}" for x in report.loadavg)
     lines = [
-        f"## {report.started:%Y-%m-%d %H:%M} UTC",
+        f"## Platform: cold start and API load — {report.started:%Y-%m-%d %H:%M} UTC",
         "",
         f"- Command: `{shlex.join(report.argv)}`",
         f"- Machine: {machine}",
@@ -840,6 +856,8 @@ def markdown(report: Report) -> str:
         ]
         if report.cpu is not None and load.requests:
             lines += ["", cpu_line(report) + "."]
+        if warning := generator_warning(report):
+            lines += ["", f"**{warning}**"]
     lines += ["", "### Targets", "", "| target | measured | result |", "|---|---:|---|"]
     lines += [f"| {t} | {value} | **{r}** |" for t, value, r in targets(report)]
     return "\n".join(lines) + "\n"
@@ -883,6 +901,7 @@ def main(argv: list[str]) -> int:
     if args.httpx_worker:
         httpx_worker(args.httpx_worker, args.clients, args.duration)
         return 0
+    signal.signal(signal.SIGTERM, _interrupt)  # clean up (stop DevFlow) as on Ctrl-C
     console = Console()
     report = Report(
         started=datetime.now(tz=UTC),
@@ -918,6 +937,10 @@ def main(argv: list[str]) -> int:
         console.print(f"appended to {RESULTS.relative_to(REPO_ROOT)}")
     shutil.rmtree(logs, ignore_errors=True)
     return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _drop_script_dir_from_path() -> None:

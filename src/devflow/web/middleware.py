@@ -50,7 +50,7 @@ class RequestContextMiddleware:
                 break
         request_id = incoming if _valid_request_id(incoming) else secrets.token_hex(8)
         token = request_id_var.set(request_id)
-        started = time.perf_counter()
+        began = time.perf_counter()
         status = 500
         started = False
 
@@ -83,7 +83,7 @@ class RequestContextMiddleware:
                         "status": status,
                         "method": scope["method"],
                         "path": scope["path"],
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "ms": round((time.perf_counter() - began) * 1000, 2),
                     },
                 )
             request_id_var.reset(token)
