@@ -18,10 +18,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from devflow.core.config import EmbeddedPostgresSettings
-from devflow.core.db import sqlalchemy_url
+from devflow.core.config import DatabaseSettings, EmbeddedPostgresSettings
+from devflow.core.db import create_engine, session_factory, sqlalchemy_url
 from devflow.core.embedded_pg import EmbeddedPostgres
 from devflow.core.migrate import upgrade
 
@@ -95,6 +95,14 @@ def shared_url(pg_server: str, template_url: str) -> Iterator[str]:
         yield url
     finally:
         drop_database(pg_server, "devflow_shared")
+
+
+@pytest.fixture
+async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Yield a session maker on a fresh database (each unit of work really commits)."""
+    engine = create_engine(db_url, DatabaseSettings())
+    yield session_factory(engine)
+    await engine.dispose()
 
 
 @pytest.fixture

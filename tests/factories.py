@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core.auth import Principal, Scope
+from devflow.core.db import unit_of_work
 from devflow.identity import service
 from devflow.identity.schemas import UserCreate
 
@@ -22,3 +25,13 @@ async def make_user(
     )
     _, secret = await service.issue_token(session, user=user, name="test", scopes=list(scopes))
     return await service.authenticate(session, token=secret), secret
+
+
+async def bootstrap_admin(sessions: async_sessionmaker[AsyncSession]) -> str:
+    """Run first-start bootstrap on an empty database and return the admin's token."""
+    async with unit_of_work(sessions) as session:
+        done = await service.bootstrap(
+            session, admin_username="admin", code_ttl=timedelta(minutes=5)
+        )
+    assert done is not None
+    return done.token

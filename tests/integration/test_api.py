@@ -1,7 +1,6 @@
 """The HTTP surface in-process: auth, error shape, request ids, readiness, OpenAPI."""
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import httpx
 import psycopg
@@ -9,19 +8,8 @@ import pytest
 from fastapi import FastAPI
 
 from devflow.core.config import load_settings
-from devflow.core.db import create_engine, session_factory, unit_of_work
-from devflow.identity.service import bootstrap
 from devflow.web import create_app
-
-
-async def _admin_token(url: str) -> str:
-    settings = load_settings(database_url=url)
-    engine = create_engine(url, settings.database)
-    async with unit_of_work(session_factory(engine)) as session:
-        done = await bootstrap(session, admin_username="admin", code_ttl=timedelta(minutes=5))
-    await engine.dispose()
-    assert done is not None
-    return done.token
+from tests.factories import bootstrap_admin
 
 
 @pytest.fixture
@@ -32,8 +20,8 @@ async def app(db_url) -> AsyncIterator[FastAPI]:
 
 
 @pytest.fixture
-async def admin_token(db_url) -> str:
-    return await _admin_token(db_url)
+async def admin_token(sessions) -> str:
+    return await bootstrap_admin(sessions)
 
 
 @pytest.fixture

@@ -3,18 +3,11 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from devflow.core.config import DatabaseSettings, JobSettings
-from devflow.core.db import create_engine, libpq_url, session_factory, unit_of_work
+from devflow.core.config import JobSettings
+from devflow.core.db import libpq_url, unit_of_work
 from devflow.core.events import EventBus, emit, visible_events
 from devflow.core.jobs import create_job_app, defer, get_job, requeue_stalled_jobs
 from tests import jobs_plugin
-
-
-@pytest.fixture
-async def sessions(db_url):
-    engine = create_engine(db_url, DatabaseSettings())
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 def job_app(db_url):

@@ -1,37 +1,30 @@
 """`GET /api/v1/llm/usage` in-process, with usage written by a client against the fake gateway."""
 
-from datetime import timedelta
-
 import httpx
 import pytest
 
 from devflow.core.config import load_settings
-from devflow.core.db import create_engine, session_factory, unit_of_work
-from devflow.identity.service import bootstrap
 from devflow.llm import LLMClient, Tags
 from devflow.testing import FakeOpenAI
 from devflow.web import create_app
+from tests.factories import bootstrap_admin
 
 
 @pytest.fixture
-async def api(db_url):
-    settings = load_settings(database_url=db_url)
-    engine = create_engine(db_url, settings.database)
-    async with unit_of_work(session_factory(engine)) as session:
-        done = await bootstrap(session, admin_username="admin", code_ttl=timedelta(minutes=5))
+async def api(db_url, sessions):
+    token = await bootstrap_admin(sessions)
     with FakeOpenAI() as fake:
-        client = LLMClient(fake.llm_settings(), sessions=session_factory(engine))
+        client = LLMClient(fake.llm_settings(), sessions=sessions)
         for feature in ("review", "review", "triage"):
             await client.chat("chat", [{"role": "user", "content": "hi"}], tags=Tags(feature))
         await client.aclose()
-    await engine.dispose()
-    app = create_app(settings)
+    app = create_app(load_settings(database_url=db_url))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(
             transport=transport,
             base_url="http://devflow.test",
-            headers={"Authorization": f"Bearer {done.token}"},
+            headers={"Authorization": f"Bearer {token}"},
         ) as http:
             yield http
 

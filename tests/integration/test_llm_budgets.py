@@ -6,8 +6,6 @@ import pytest
 from sqlalchemy import select
 
 from devflow.core import clock
-from devflow.core.config import DatabaseSettings
-from devflow.core.db import create_engine, session_factory
 from devflow.core.events import Event
 from devflow.identity import service as identity
 from devflow.identity.schemas import ProjectCreate
@@ -26,13 +24,6 @@ CALL_COST = Decimal("0.101")
 def fake():
     with FakeOpenAI(cost_header=None) as server:
         yield server
-
-
-@pytest.fixture
-async def sessions(db_url):
-    engine = create_engine(db_url, DatabaseSettings(pool_size=10))
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

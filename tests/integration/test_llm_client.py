@@ -3,8 +3,6 @@ import asyncio
 import pytest
 from sqlalchemy import select, update
 
-from devflow.core.config import DatabaseSettings
-from devflow.core.db import create_engine, session_factory
 from devflow.core.errors import Invalid
 from devflow.llm import (
     BadProviderResponse,
@@ -27,13 +25,6 @@ HELLO = [{"role": "user", "content": "hello"}]
 def fake():
     with FakeOpenAI(prices={"fake-chat": (0.001, 0.002)}) as server:
         yield server
-
-
-@pytest.fixture
-async def sessions(db_url):
-    engine = create_engine(db_url, DatabaseSettings(pool_size=5))
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 class Sleeps:

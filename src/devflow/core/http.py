@@ -34,7 +34,7 @@ class AppState:
     authenticate: Callable[[AsyncSession, str], Awaitable[Principal]]
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     """Return the process's AppState."""
     state: AppState = request.app.state.devflow
     return state
