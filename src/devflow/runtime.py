@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -81,6 +81,18 @@ async def _bootstrap(settings: Settings, url: str) -> tuple[str, str] | None:
     return (done.token, done.sign_in_code) if done else None
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises a captured SIGINT/SIGTERM after its graceful shutdown; the resulting
+    KeyboardInterrupt would land at a random point of `up`'s own clean-up (possibly while stopping
+    PostgreSQL). DevFlow stops its children itself, in order, so the signal is consumed here."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
 def serve(settings: Settings) -> None:
     """Run the HTTP server in this process until SIGINT or SIGTERM."""
     from devflow.web import create_app
@@ -97,7 +109,7 @@ def serve(settings: Settings) -> None:
         server_header=False,
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()
 
 
 class WorkerProcess:
