@@ -17,9 +17,13 @@ from devflow.core.jobs import create_job_app, requeue_stalled_jobs
 log = logging.getLogger(__name__)
 
 
+# Each domain's `jobs` module defines a procrastinate `blueprint`.
+DOMAIN_JOB_MODULES = ("devflow.knowledge.jobs", "devflow.registry.jobs")
+
+
 def domain_blueprints(settings: Settings) -> list[procrastinate.Blueprint]:
     """Return the task blueprints of every domain, plus configured plugin modules."""
-    blueprints: list[procrastinate.Blueprint] = []
+    blueprints = [importlib.import_module(name).blueprint for name in DOMAIN_JOB_MODULES]
     for name in settings.jobs.extra_modules:
         try:
             module = importlib.import_module(name)

@@ -19,7 +19,10 @@ from devflow.core.errors import (
     Unauthenticated,
     Unavailable,
 )
+from devflow.knowledge import cli as knowledge_cli
 from devflow.llm import cli as llm_cli
+from devflow.mcp import cli as mcp_cli
+from devflow.registry import cli as registry_cli
 
 app = typer.Typer(
     name="devflow",
@@ -32,6 +35,9 @@ runtime.register(app)
 identity.register(app)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(llm_cli.app, name="llm")
+knowledge_cli.register(app)
+registry_cli.register(app)
+mcp_cli.register(app)
 
 EXIT_CODES: dict[type[DevflowError], int] = {
     Invalid: 2,

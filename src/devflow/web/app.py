@@ -17,7 +17,9 @@ from devflow.core.migrate import head_revision
 from devflow.identity import authenticate
 from devflow.identity.api import router as identity_router
 from devflow.identity.api import signin_router
+from devflow.knowledge.api import router as knowledge_router
 from devflow.llm.api import router as llm_router
+from devflow.registry.api import router as registry_router
 from devflow.web.errors import install_error_handlers
 from devflow.web.middleware import RequestContextMiddleware
 from devflow.web.routes import dashboard, events, health, jobs
@@ -74,6 +76,8 @@ def create_app(settings: Settings) -> FastAPI:
         jobs.router,
         events.router,
         llm_router,
+        knowledge_router,
+        registry_router,
     ):
         app.include_router(router)
     return app

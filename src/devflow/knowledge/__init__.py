@@ -1,0 +1,1 @@
+"""Knowledge hub: sources, crawling and ingestion, chunking, embeddings, hybrid search, answers."""

@@ -1,0 +1,1 @@
+"""Implementations of `devflow.knowledge.ports`."""

@@ -1,0 +1,1 @@
+"""Universal package registry: repositories, a content-addressed blob store, one module a format."""
