@@ -33,7 +33,7 @@ pytest:
 test: install-test lint types pytest
 
 bench: install-test
-	$(BIN)/python bench/platform.py
+	$(BIN)/python bench/platform_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

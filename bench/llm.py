@@ -1,4 +1,3 @@
-# ruff: noqa: E402 - sys.path is fixed before the imports (see below)
 """Benchmark: what the LLM client adds over a bare `openai` SDK call, against the fake gateway.
 
 Runs an embedded PostgreSQL (or DEVFLOW_BENCH_DATABASE_URL), the fake OpenAI gateway on 127.0.0.1,
@@ -10,12 +9,6 @@ see the same server and machine state. Prints p50/p95 and appends a section to b
 
 from __future__ import annotations
 
-import sys
-
-# `python bench/llm.py` puts bench/ first on sys.path, where bench/platform.py would shadow the
-# standard library's `platform` (which uuid, pydantic and openai import).
-sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
-
 import argparse
 import asyncio
 import os
@@ -24,6 +17,7 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime

@@ -1,6 +1,6 @@
 """Platform benchmark: cold start of `devflow up` and `GET /api/v1/projects` under load.
 
-    python bench/platform.py [--duration 20] [--clients 100] [--starts 5] [--no-record]
+    python bench/platform_bench.py [--duration 20] [--clients 100] [--starts 5] [--no-record]
 
 Everything runs against a fresh, temporary DEVFLOW_HOME on 127.0.0.1:
 
@@ -61,12 +61,12 @@ GENERATOR_BUSY_SHARE = 0.5  # of one core; above it the generator, not the serve
 RESULTS_HEADER = """\
 # DevFlow platform benchmark results
 
-Appended by the scripts in bench/ (`python bench/platform.py`, `make bench`): one dated section
-per run, newest last. Each section names the machine, the exact command and the settings it ran
-with, so that figures from different machines or settings are not compared by accident. Do not
-edit figures by hand: rerun the benchmark instead.
+Appended by the scripts in bench/ (`python bench/platform_bench.py`, `make bench`): one dated
+section per run, newest last. Each section names the machine, the exact command and the settings
+it ran with, so that figures from different machines or settings are not compared by accident. Do
+not edit figures by hand: rerun the benchmark instead.
 
-What is measured (see the docstring of bench/platform.py):
+What is measured (see the docstring of bench/platform_bench.py):
 
 - **Cold start**: `devflow up` with an existing data dir, from spawning the process to the first
   200 on `GET /ready` (embedded PostgreSQL, migrations, HTTP server). Target: under 3 s.
@@ -943,12 +943,5 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _drop_script_dir_from_path() -> None:
-    # This file is named platform.py: with bench/ first on sys.path, a later `import platform`
-    # (httpx and uvloop do one) would load this script instead of the standard library module.
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
-
-
 if __name__ == "__main__":
-    _drop_script_dir_from_path()
     sys.exit(main(sys.argv[1:]))
