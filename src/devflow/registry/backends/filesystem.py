@@ -1,0 +1,167 @@
+"""Blobs as files under one folder: `sha256/<aa>/<bb>/<hex>` and `tmp/<id>` for uploads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from devflow.registry.ports import BlobInfo, DigestMismatch, Hasher, StoredObject, check_sha256
+
+_CHUNK = 256 * 1024
+_FLUSH_AT = 1024 * 1024  # buffer small writes; hash and write in a thread per MiB
+
+
+class _FileWriter:
+    def __init__(self, store: FileBlobStore, path: Path, handle: BinaryIO) -> None:
+        self._store = store
+        self._path = path
+        self._handle: BinaryIO | None = handle
+        self._hasher = Hasher()
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+
+    @property
+    def size(self) -> int:
+        return self._hasher.size + self._pending_size
+
+    def _flush_sync(self, data: bytes) -> None:
+        assert self._handle is not None  # noqa: S101
+        self._hasher.update(data)
+        self._handle.write(data)
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
+        await asyncio.to_thread(self._flush_sync, data)
+
+    async def write(self, data: bytes) -> None:
+        if self._handle is None:
+            raise RuntimeError("the upload was already committed or aborted")
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= _FLUSH_AT:
+            await self._flush()
+
+    async def commit(self, *, sha256: str | None = None, size: int | None = None) -> BlobInfo:
+        await self._flush()
+        try:
+            md5, sha1, s256, s512 = self._hasher.check(sha256=sha256, size=size)
+        except DigestMismatch:
+            await self.abort()
+            raise
+        created = await asyncio.to_thread(self._publish, s256)
+        return BlobInfo(s256, self._hasher.size, md5, sha1, s512, created)
+
+    def _publish(self, sha256: str) -> bool:
+        assert self._handle is not None  # noqa: S101
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        self._handle = None
+        final = self._store.path_of(sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(self._path, final)  # atomic, and never replaces an existing blob
+        except FileExistsError:
+            created = False
+        else:
+            created = True
+        self._path.unlink(missing_ok=True)
+        return created
+
+    async def abort(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.close()
+        self._path.unlink(missing_ok=True)
+
+
+class FileBlobStore:
+    """The default blob store: a folder under $DEVFLOW_HOME/blobs."""
+
+    name = "filesystem"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_of(self, sha256: str) -> Path:
+        """Return where a blob's file lives."""
+        check_sha256(sha256)
+        return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
+
+    async def begin(self) -> _FileWriter:
+        tmp = self.root / "tmp"
+        path = tmp / uuid.uuid4().hex
+
+        def open_tmp() -> BinaryIO:
+            tmp.mkdir(parents=True, exist_ok=True)
+            return path.open("xb")
+
+        return _FileWriter(self, path, await asyncio.to_thread(open_tmp))
+
+    async def size(self, sha256: str) -> int | None:
+        try:
+            return (await asyncio.to_thread(self.path_of(sha256).stat)).st_size
+        except FileNotFoundError:
+            return None
+
+    async def read(
+        self, sha256: str, *, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        path = self.path_of(sha256)
+        handle = await asyncio.to_thread(path.open, "rb")
+        try:
+            if start:
+                handle.seek(start)
+            remaining = None if end is None else end - start + 1
+            while remaining is None or remaining > 0:
+                want = _CHUNK if remaining is None else min(_CHUNK, remaining)
+                data = await asyncio.to_thread(handle.read, want)
+                if not data:
+                    break
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
+        finally:
+            handle.close()
+
+    async def read_all(self, sha256: str) -> bytes:
+        return await asyncio.to_thread(self.path_of(sha256).read_bytes)
+
+    async def delete(self, sha256: str) -> None:
+        await asyncio.to_thread(self.path_of(sha256).unlink, missing_ok=True)
+
+    async def list_blobs(self) -> AsyncIterator[StoredObject]:
+        for item in await asyncio.to_thread(lambda: list(_scan(self.root / "sha256"))):
+            yield item
+
+    async def list_temporaries(self) -> AsyncIterator[StoredObject]:
+        for item in await asyncio.to_thread(lambda: list(_scan(self.root / "tmp"))):
+            yield item
+
+    async def delete_temporary(self, key: str) -> None:
+        if not key.isalnum():
+            raise ValueError(f"bad temporary key {key!r}")
+        await asyncio.to_thread((self.root / "tmp" / key).unlink, missing_ok=True)
+
+
+def _scan(folder: Path) -> Iterator[StoredObject]:
+    if not folder.is_dir():
+        return
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                stat = (Path(dirpath) / name).stat()
+                yield StoredObject(
+                    key=name,
+                    size=stat.st_size,
+                    modified_at=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+                )

@@ -1,0 +1,1 @@
+"""One module per package format; each serves its clients' own protocol."""

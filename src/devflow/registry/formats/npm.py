@@ -1,0 +1,661 @@
+"""npm: packuments (full and abbreviated), tarballs, publish, dist-tags, deprecate, unpublish,
+CouchDB-style login with a DevFlow token, whoami, ping and search, at `/npm/<repo>/`.
+
+Auth is `Authorization: Bearer <token>` from `.npmrc` (`//host/npm/<repo>/:_authToken=…`), or
+Basic with the token as the password.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import io
+import re
+import tarfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from devflow.core import clock
+from devflow.core.auth import Principal
+from devflow.core.errors import (
+    DevflowError,
+    Invalid,
+    NotFound,
+    Unauthenticated,
+)
+from devflow.core.http import SessionDep
+from devflow.registry import access, publish, service
+from devflow.registry.access import token_from_authorization
+from devflow.registry.http import (
+    base_url,
+    blob_response,
+    optional_principal,
+    protocol_route_class,
+    runtime,
+    upload_limit,
+)
+from devflow.registry.models import Package, PackageFile, PackageVersion, Repository, Tag
+
+CORGI = "application/vnd.npm.install-v1+json"
+_NAME_RE = re.compile(r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
+_TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,127}$")
+_CORGI_FIELDS = (
+    "name",
+    "version",
+    "dependencies",
+    "optionalDependencies",
+    "devDependencies",
+    "peerDependencies",
+    "peerDependenciesMeta",
+    "bundleDependencies",
+    "bundledDependencies",
+    "acceptDependencies",
+    "bin",
+    "directories",
+    "engines",
+    "os",
+    "cpu",
+    "funding",
+    "_hasShrinkwrap",
+    "hasInstallScript",
+)
+_HOISTED = ("keywords", "repository", "license", "author", "homepage", "bugs")
+_DEP_KINDS = {
+    "dependencies": "runtime",
+    "devDependencies": "dev",
+    "peerDependencies": "peer",
+    "optionalDependencies": "optional",
+}
+
+
+def _json(
+    body: Any, status: int = 200, media: str = "application/json", **headers: str
+) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=media, headers=headers)
+
+
+def _render_error(exc: DevflowError) -> Response:
+    status = 400 if exc.status == 422 else exc.status  # noqa: PLR2004 - npm expects 400
+    headers = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="DevFlow npm"'
+    return _json({"error": exc.message, "reason": exc.message}, status, **headers)
+
+
+router = APIRouter(
+    prefix="/npm", tags=["registry: npm"], route_class=protocol_route_class(_render_error)
+)
+
+
+def check_name(name: str) -> str:
+    """Return an npm package name if it is valid.
+
+    Raises:
+        Invalid: saying what a valid name looks like.
+    """
+    if len(name) > 214 or not _NAME_RE.match(name):  # noqa: PLR2004
+        raise Invalid(
+            f"{name!r} is not a valid npm package name: lower-case letters, digits, '-', '.', "
+            "'_' and '~', optionally scoped as @scope/name"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Route:
+    """A parsed npm path: the package name and what follows it."""
+
+    name: str
+    rest: list[str]
+
+
+def parse_path(path: str) -> Route:
+    """Split `@scope/name/-/file.tgz` (scoped or not) into the name and the rest.
+
+    Raises:
+        Invalid: a path with `..` or an invalid package name.
+    """
+    parts = [p for p in path.split("/") if p != ""]
+    if any(p in {".", ".."} for p in parts) or not parts:
+        raise Invalid(f"bad path {path!r}")
+    take = 2 if parts[0].startswith("@") else 1
+    if len(parts) < take:
+        raise Invalid(f"bad package path {path!r}")
+    return Route(check_name("/".join(parts[:take])), parts[take:])
+
+
+async def _caller(request: Request, session: AsyncSession) -> Principal | None:
+    token = token_from_authorization(request.headers.get("authorization"))
+    return await optional_principal(request, session, token)
+
+
+async def _repo(session: AsyncSession, name: str) -> Repository | None:
+    repo = await service.get_repository(session, name=name)
+    return repo if repo is not None and repo.format == "npm" else None
+
+
+# -- reads ----------------------------------------------------------------------------------------
+
+
+@router.api_route("/{repo}/{path:path}", methods=["GET", "HEAD"])
+async def read(repo: str, path: str, request: Request, session: SessionDep) -> Response:
+    """Serve packuments, versions, tarballs, dist-tags, whoami, ping and search."""
+    principal = await _caller(request, session)
+    endpoint = path.strip("/")
+    if endpoint == "-/ping":
+        return _json({})
+    if endpoint == "-/whoami":
+        if principal is None:
+            raise Unauthenticated("not logged in: run `npm login` or set _authToken in .npmrc")
+        return _json({"username": principal.username})
+    found = access.require_read(principal, await _repo(session, repo), repo)
+    if endpoint == "-/v1/search":
+        return await _search(request, session, found)
+    if path.startswith("-/package/"):
+        route = parse_path(path.removeprefix("-/package/"))
+        if route.rest != ["dist-tags"]:
+            raise NotFound(f"no such endpoint {path!r}")
+        package = await service.require_package(session, repo=found, name=route.name)
+        return _json(await _tags(session, package))
+    return await _read_package(request, session, found, parse_path(path))
+
+
+async def _read_package(
+    request: Request, session: AsyncSession, repo: Repository, route: Route
+) -> Response:
+    package = await service.require_package(session, repo=repo, name=route.name)
+    if not route.rest:
+        return await _packument(request, session, repo, package)
+    if len(route.rest) == 2 and route.rest[0] == "-":  # noqa: PLR2004
+        return await _tarball(request, session, repo, package, route.rest[1])
+    if len(route.rest) == 1:
+        doc = await _document(request, session, repo, package)
+        wanted = doc["dist-tags"].get(route.rest[0], route.rest[0])
+        if wanted not in doc["versions"]:
+            raise NotFound(f"no version or tag {route.rest[0]!r} of {package.name}")
+        return _json(doc["versions"][wanted])
+    raise NotFound(f"no such endpoint {'/'.join(route.rest)!r}")
+
+
+async def _tags(session: AsyncSession, package: Package) -> dict[str, str]:
+    rows = await session.execute(
+        select(Tag.name, PackageVersion.version)
+        .join(PackageVersion, PackageVersion.id == Tag.version_id)
+        .where(Tag.package_id == package.id)
+        .order_by(Tag.name)
+    )
+    return dict(rows.tuples().all())
+
+
+def _rev(package: Package) -> str:
+    return f"{package.revision}-{package.id.hex[:16]}"
+
+
+async def _document(
+    request: Request, session: AsyncSession, repo: Repository, package: Package
+) -> dict[str, Any]:
+    rows = (
+        await session.execute(
+            select(PackageVersion, PackageFile)
+            .join(PackageFile, PackageFile.version_id == PackageVersion.id)
+            .where(PackageVersion.package_id == package.id)
+            .order_by(PackageVersion.published_at)
+        )
+    ).all()
+    base = f"{base_url(request)}/npm/{repo.name}/{package.name}/-/"
+    versions: dict[str, Any] = {}
+    times: dict[str, str] = {
+        "created": _iso(package.created_at),
+        "modified": _iso(package.updated_at),
+    }
+    for version, file in rows:
+        manifest = dict(version.meta.get("manifest", {}))
+        manifest["_id"] = f"{package.name}@{version.version}"
+        manifest["dist"] = {
+            **manifest.get("dist", {}),
+            "tarball": base + file.filename.rsplit("/", 1)[-1],
+            "shasum": file.meta["shasum"],
+            "integrity": file.meta["integrity"],
+        }
+        deprecated = version.deprecated
+        if version.yanked and not deprecated:
+            deprecated = f"yanked: {version.yanked_reason or 'do not use'}"
+        if deprecated:
+            manifest["deprecated"] = deprecated
+        else:
+            manifest.pop("deprecated", None)
+        versions[version.version] = manifest
+        times[version.version] = _iso(version.published_at)
+    tags = await _tags(session, package)
+    latest = versions.get(tags.get("latest", ""), {})
+    doc: dict[str, Any] = {
+        "_id": package.name,
+        "_rev": _rev(package),
+        "name": package.name,
+        "description": package.summary,
+        "dist-tags": tags,
+        "versions": versions,
+        "time": times,
+        "maintainers": package.meta.get("maintainers", []),
+        "readme": package.meta.get("readme", ""),
+    }
+    doc.update({k: latest[k] for k in _HOISTED if k in latest})
+    return doc
+
+
+def _iso(moment: Any) -> str:
+    return str(moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+
+
+async def _packument(
+    request: Request, session: AsyncSession, repo: Repository, package: Package
+) -> Response:
+    corgi = CORGI in request.headers.get("accept", "")
+    etag = f'W/"{"c" if corgi else "f"}-{package.id.hex[:12]}-{package.revision}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    doc = await _document(request, session, repo, package)
+    if not corgi:
+        return _json(doc, ETag=etag, Vary="Accept")
+    abbreviated = {
+        "name": doc["name"],
+        "modified": doc["time"]["modified"],
+        "dist-tags": doc["dist-tags"],
+        "versions": {
+            ver: {
+                **{k: m[k] for k in _CORGI_FIELDS if k in m},
+                "dist": m["dist"],
+                **({"deprecated": m["deprecated"]} if "deprecated" in m else {}),
+            }
+            for ver, m in doc["versions"].items()
+        },
+    }
+    return _json(abbreviated, media=CORGI, ETag=etag, Vary="Accept")
+
+
+async def _tarball(
+    request: Request, session: AsyncSession, repo: Repository, package: Package, basename: str
+) -> Response:
+    scope = package.name.rsplit("/", 1)[0] + "/" if "/" in package.name else ""
+    file = await session.scalar(
+        select(PackageFile).where(
+            PackageFile.repository_id == repo.id, PackageFile.filename == scope + basename
+        )
+    )
+    if file is None:
+        raise NotFound(f"no tarball {basename!r} of {package.name}")
+    return await blob_response(
+        request, file, package_id=package.id, media_type="application/octet-stream"
+    )
+
+
+async def _search(request: Request, session: AsyncSession, repo: Repository) -> Response:
+    text = request.query_params.get("text", "").strip()
+    try:
+        size = max(1, min(250, int(request.query_params.get("size", "20"))))
+        start = max(0, int(request.query_params.get("from", "0")))
+    except ValueError:
+        raise Invalid("size and from must be numbers") from None
+    query = select(Package).where(Package.repository_id == repo.id)
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(Package.name.ilike(pattern) | Package.summary.ilike(pattern))
+    packages = list(await session.scalars(query.order_by(Package.name)))
+    objects = []
+    for package in packages[start : start + size]:
+        tags = await _tags(session, package)
+        objects.append(
+            {
+                "package": {
+                    "name": package.name,
+                    "version": tags.get("latest", ""),
+                    "description": package.summary,
+                    "date": _iso(package.updated_at),
+                    "links": {},
+                    "publisher": {"username": package.meta.get("publisher", "")},
+                    "maintainers": package.meta.get("maintainers", []),
+                },
+                "score": {
+                    "final": 1.0,
+                    "detail": {"quality": 1.0, "popularity": 1.0, "maintenance": 1.0},
+                },
+                "searchScore": 1.0,
+                "downloads": {"weekly": package.downloads},
+            }
+        )
+    return _json({"objects": objects, "total": len(packages), "time": _iso(clock.now())})
+
+
+# -- writes ---------------------------------------------------------------------------------------
+
+
+async def _read_json(request: Request, limit: int) -> dict[str, Any]:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise publish.TooLarge(
+                f"the request is larger than the limit of {limit} bytes "
+                "(DEVFLOW_REGISTRY__MAX_UPLOAD_BYTES)"
+            )
+        chunks.append(chunk)
+    try:
+        body = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise Invalid(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise Invalid("the body must be a JSON object")
+    return body
+
+
+@router.put("/{repo}/{path:path}")
+async def write(repo: str, path: str, request: Request, session: SessionDep) -> Response:
+    """Publish, update (deprecate, unpublish a version), set dist-tags, or log in."""
+    if path.startswith("-/user/org.couchdb.user:"):
+        return await _login(request, session, path.removeprefix("-/user/org.couchdb.user:"))
+    principal = await _caller(request, session)
+    found = await _repo(session, repo)
+    if path.startswith("-/package/"):
+        route = parse_path(path.removeprefix("-/package/"))
+        return await _set_tag(request, session, principal, found, repo, route)
+    route = parse_path(path)
+    if route.rest and (len(route.rest) != 2 or route.rest[0] != "-rev"):  # noqa: PLR2004
+        raise NotFound(f"no such endpoint {path!r}")
+    target = access.require_publish(principal, found, repo)
+    assert principal is not None  # noqa: S101
+    limit = upload_limit(request) * 4 // 3 + 1024 * 1024  # base64 inside JSON
+    body = await _read_json(request, limit)
+    if body.get("name", route.name) != route.name:
+        raise Invalid(f"the document names {body.get('name')!r} but the URL names {route.name!r}")
+    if body.get("_attachments"):
+        return await _publish(request, session, principal, target, route.name, body)
+    return await _update(session, principal, target, route.name, body)
+
+
+async def _login(request: Request, session: AsyncSession, user: str) -> Response:
+    body = await _read_json(request, 64 * 1024)
+    password = str(body.get("password") or "")
+    name = str(body.get("name") or user)
+    try:
+        principal = await optional_principal(request, session, password or None)
+    except Unauthenticated:
+        principal = None
+    if principal is None or principal.username.lower() != name.lower():
+        raise Unauthenticated(
+            "npm login takes your DevFlow user name and a DevFlow token (with registry scopes) "
+            "as the password; create one with `devflow token create npm --scope registry:publish`"
+        )
+    return _json(
+        {"ok": True, "id": f"org.couchdb.user:{principal.username}", "token": password}, 201
+    )
+
+
+async def _publish(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    repo: Repository,
+    name: str,
+    body: dict[str, Any],
+) -> Response:
+    attachments = body.get("_attachments") or {}
+    tarballs = {k: v for k, v in attachments.items() if k.endswith(".tgz")}
+    if len(tarballs) != 1:
+        raise Invalid("a publish carries exactly one .tgz attachment")
+    ((attachment_name, attachment),) = tarballs.items()
+    version = attachment_name.removeprefix(f"{name}-").removesuffix(".tgz")
+    manifest = (body.get("versions") or {}).get(version)
+    if attachment_name != f"{name}-{version}.tgz" or not isinstance(manifest, dict):
+        raise Invalid(f"the attachment {attachment_name!r} does not match a version in `versions`")
+    if manifest.get("name") != name or manifest.get("version") != version:
+        raise Invalid(f"the manifest of {attachment_name} names another package or version")
+    data = _decode(attachment)
+    await _check_tarball(data, name=name, version=version)
+    blob = await _store(session, request, data)
+    dist = manifest.get("dist") or {}
+    integrity = "sha512-" + base64.b64encode(bytes.fromhex(blob.sha512)).decode()
+    if dist.get("shasum") and dist["shasum"] != blob.sha1:
+        raise Invalid(f"shasum mismatch: the tarball's sha1 is {blob.sha1}, not {dist['shasum']}")
+    if dist.get("integrity", "").startswith("sha512-") and dist["integrity"] != integrity:
+        raise Invalid("integrity mismatch: the tarball's sha512 differs from dist.integrity")
+    package = await publish.ensure_package(
+        session, repo=repo, name=name, display_name=name, summary=str(body.get("description", ""))
+    )
+    stored = {k: v for k, v in manifest.items() if k not in {"readme", "_id"}}
+    stored["_npmUser"] = {"name": principal.username}
+    stored["dist"] = {k: v for k, v in dist.items() if k != "tarball"}
+    deps = [
+        (dep, str(spec), kind)
+        for field, kind in _DEP_KINDS.items()
+        for dep, spec in (manifest.get(field) or {}).items()
+    ]
+    row, _ = await publish.add_version(
+        session,
+        package=package,
+        principal=principal,
+        data=publish.NewVersion(
+            name=name,
+            display_name=name,
+            version=version,
+            summary=str(manifest.get("description", ""))[:1000],
+            meta={"manifest": stored},
+            dependencies=deps,
+        ),
+        must_be_new=True,
+    )
+    await publish.add_file(
+        session,
+        repo=repo,
+        version=row,
+        file=publish.NewFile(
+            filename=attachment_name,
+            blob=blob,
+            meta={"shasum": blob.sha1, "integrity": integrity},
+        ),
+    )
+    tags = body.get("dist-tags") or {"latest": version}
+    for tag, target in tags.items():
+        if target == version:
+            await _put_tag(session, package, str(tag), row)
+    if not await _tags(session, package):
+        await _put_tag(session, package, "latest", row)
+    readme = body.get("readme") or manifest.get("readme")
+    package.meta = {
+        **package.meta,
+        "readme": str(readme or package.meta.get("readme", ""))[:262144],
+        "maintainers": [{"name": principal.username}],
+        "publisher": principal.username,
+    }
+    package.summary = str(body.get("description") or package.summary)[:1000]
+    await service.touch_package(session, package)
+    await publish.announce_publish(
+        session,
+        repo=repo,
+        principal=principal,
+        package=package,
+        version=version,
+        files=[attachment_name],
+    )
+    return _json({"ok": True, "id": name, "rev": _rev(package)}, 201)
+
+
+def _decode(attachment: dict[str, Any]) -> bytes:
+    try:
+        data = base64.b64decode(str(attachment.get("data", "")), validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid("the attachment's data is not valid base64") from None
+    length = attachment.get("length")
+    if length is not None and length != len(data):
+        raise Invalid(f"the attachment has {len(data)} bytes but its length says {length}")
+    return data
+
+
+async def _check_tarball(data: bytes, *, name: str, version: str) -> None:
+    if data[:2] != b"\x1f\x8b":
+        raise Invalid("the tarball is not gzip-compressed (npm pack makes .tgz files)")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            member = next(
+                (
+                    m
+                    for m in archive
+                    if m.name.split("/", 1)[-1] == "package.json" and m.name.count("/") == 1
+                ),
+                None,
+            )
+            raw = archive.extractfile(member).read() if member is not None else None  # type: ignore[union-attr]
+    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
+        raise Invalid(f"the tarball is broken: {exc}") from None
+    if raw is None:
+        raise Invalid("the tarball has no package/package.json")
+    try:
+        inner = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise Invalid("the tarball's package.json is not valid JSON") from None
+    if inner.get("name") != name or inner.get("version") != version:
+        raise Invalid(
+            f"the tarball's package.json says {inner.get('name')}@{inner.get('version')}, "
+            f"but the publish is for {name}@{version}"
+        )
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(data), 1024 * 1024):
+        yield bytes(view[start : start + 1024 * 1024])
+
+
+async def _store(session: AsyncSession, request: Request, data: bytes) -> Any:
+    writer = await publish.stream_to_store(
+        runtime(request).store, _chunks(data), limit=upload_limit(request)
+    )
+    return await publish.commit_blob(session, writer, size=len(data))
+
+
+async def _put_tag(
+    session: AsyncSession, package: Package, tag: str, version: PackageVersion
+) -> None:
+    if not _TAG_RE.match(tag):
+        raise Invalid(f"{tag!r} is not a valid dist-tag (letters, digits, '.', '_', '-')")
+    existing = await session.scalar(
+        select(Tag).where(Tag.package_id == package.id, Tag.name == tag)
+    )
+    if existing is None:
+        session.add(Tag(package_id=package.id, name=tag, version_id=version.id))
+    else:
+        existing.version_id = version.id
+        existing.updated_at = clock.now()
+    await session.flush()
+
+
+async def _update(
+    session: AsyncSession,
+    principal: Principal,
+    repo: Repository,
+    name: str,
+    body: dict[str, Any],
+) -> Response:
+    """Apply a whole-document PUT: deprecations, dist-tags, and unpublished versions."""
+    package = await service.require_package(session, repo=repo, name=name)
+    current = {v.version: v for v in await service.list_versions(session, package=package)}
+    sent = body.get("versions")
+    if not isinstance(sent, dict):
+        raise Invalid("the document has no `versions` object")
+    removed = [v for v in current if v not in sent]
+    for ver, manifest in sent.items():
+        row = current.get(ver)
+        if row is None:
+            raise Invalid(f"version {ver} is not published; publish it with its tarball")
+        message = manifest.get("deprecated") if isinstance(manifest, dict) else None
+        if (message or None) != row.deprecated:
+            await service.deprecate_version(
+                session,
+                principal=principal,
+                repository=repo.name,
+                name=name,
+                version=ver,
+                message=str(message or ""),
+            )
+    for ver in removed:
+        await service.delete_version(
+            session, principal=principal, repository=repo.name, name=name, version=ver
+        )
+    if removed and len(removed) == len(current):
+        return _json({"ok": True, "id": name})
+    return _json({"ok": True, "id": name, "rev": _rev(package)})
+
+
+async def _set_tag(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal | None,
+    found: Repository | None,
+    repo_name: str,
+    route: Route,
+) -> Response:
+    if len(route.rest) != 2 or route.rest[0] != "dist-tags":  # noqa: PLR2004
+        raise NotFound("no such endpoint")
+    repo = access.require_publish(principal, found, repo_name)
+    package = await service.require_package(session, repo=repo, name=route.name)
+    body = orjson.loads(await request.body() or b'""')
+    if not isinstance(body, str):
+        raise Invalid('the body must be a JSON string naming a version, e.g. "1.2.3"')
+    version = await service.require_version(session, package=package, version=body)
+    await _put_tag(session, package, route.rest[1], version)
+    await service.touch_package(session, package)
+    return _json({"ok": True}, 201)
+
+
+@router.post("/{repo}/{path:path}", include_in_schema=False)
+async def post(repo: str, path: str) -> Response:
+    """Answer npm's optional POST endpoints: web login (refused, so npm falls back to the
+    CouchDB login) and audits (no advisories are known here)."""
+    del repo
+    if path.strip("/") == "-/npm/v1/security/advisories/bulk":
+        return _json({})
+    raise NotFound(f"{path!r} is not supported here; `npm login` falls back to user/password")
+
+
+@router.delete("/{repo}/{path:path}")
+async def remove(repo: str, path: str, request: Request, session: SessionDep) -> Response:
+    """Unpublish a package or a version's tarball, or remove a dist-tag."""
+    principal = await _caller(request, session)
+    found = await _repo(session, repo)
+    if path.startswith("-/package/"):
+        route = parse_path(path.removeprefix("-/package/"))
+        if len(route.rest) != 2 or route.rest[0] != "dist-tags":  # noqa: PLR2004
+            raise NotFound("no such endpoint")
+        target = access.require_publish(principal, found, repo)
+        if route.rest[1] == "latest":
+            raise Invalid("the latest tag cannot be removed; point it elsewhere instead")
+        package = await service.require_package(session, repo=target, name=route.name)
+        await session.execute(
+            delete(Tag).where(Tag.package_id == package.id, Tag.name == route.rest[1])
+        )
+        await service.touch_package(session, package)
+        return _json({"ok": True})
+    route = parse_path(path)
+    assert_principal = access.require_admin(principal, found, repo)
+    if route.rest[:1] == ["-rev"]:
+        await service.delete_package(
+            session, principal=_must(principal), repository=assert_principal.name, name=route.name
+        )
+        return _json({"ok": True})
+    if len(route.rest) >= 2 and route.rest[0] == "-":  # noqa: PLR2004
+        return _json({"ok": True})  # the tarball went with its version in the preceding PUT
+    raise NotFound(f"no such endpoint {path!r}")
+
+
+def _must(principal: Principal | None) -> Principal:
+    if principal is None:
+        raise Unauthenticated("authentication required")
+    return principal

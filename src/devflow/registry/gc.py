@@ -1,0 +1,65 @@
+"""Garbage collection of the blob store: mark and sweep with a grace period.
+
+Mark: every blob a file row references (the file itself and a wheel's METADATA). Sweep, under the
+exclusive GC advisory lock so that no publish commits a blob meanwhile: blob rows nobody references
+and older than the grace period, objects in the store without a row (a crash between the blob
+commit and the database commit) and temporary objects of abandoned uploads, both older than the
+grace period.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, union
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from devflow.core import clock
+from devflow.registry.models import Blob, PackageFile
+from devflow.registry.ports import BlobStore
+from devflow.registry.publish import GC_LOCK
+from devflow.registry.schemas import GcReport
+
+
+async def collect_garbage(
+    session: AsyncSession, *, store: BlobStore, grace: timedelta, dry_run: bool
+) -> GcReport:
+    """Remove unreferenced blobs and abandoned uploads older than `grace` (see module doc)."""
+    await session.execute(select(func.pg_advisory_xact_lock(GC_LOCK)))
+    cutoff = clock.now() - grace
+    referenced = union(
+        select(PackageFile.blob_sha256),
+        select(PackageFile.metadata_sha256).where(PackageFile.metadata_sha256.is_not(None)),
+    ).subquery()
+    unreferenced = (
+        await session.execute(
+            select(Blob.sha256, Blob.size, Blob.created_at).where(
+                Blob.sha256.not_in(select(referenced.c[0]))
+            )
+        )
+    ).all()
+    doomed = [(digest, size) for digest, size, created in unreferenced if created < cutoff]
+    kept = len(unreferenced) - len(doomed)
+    known = set(await session.scalars(select(Blob.sha256)))
+    orphans = [
+        obj async for obj in store.list_blobs() if obj.key not in known and obj.modified_at < cutoff
+    ]
+    temporaries = [obj async for obj in store.list_temporaries() if obj.modified_at < cutoff]
+    if not dry_run:
+        if doomed:
+            await session.execute(delete(Blob).where(Blob.sha256.in_([d for d, _ in doomed])))
+            await session.flush()
+        for digest, _ in doomed:
+            await store.delete(digest)
+        for obj in orphans:
+            await store.delete(obj.key)
+        for obj in temporaries:
+            await store.delete_temporary(obj.key)
+    return GcReport(
+        dry_run=dry_run,
+        blobs_removed=len(doomed),
+        bytes_removed=sum(size for _, size in doomed) + sum(o.size for o in orphans),
+        temporaries_removed=len(temporaries),
+        orphan_objects_removed=len(orphans),
+        kept_in_grace=kept,
+    )

@@ -1,0 +1,269 @@
+"""Helpers for the registry tests and bench: a DevFlow server on a free port (real sockets, real
+uvicorn, a real database), and packages built the way their tools build them."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from devflow.core.config import load_settings
+from devflow.core.db import create_engine, session_factory, unit_of_work
+from devflow.core.embedded_pg import free_port
+from devflow.identity import service as identity
+from devflow.identity.schemas import UserCreate
+
+
+@dataclass
+class RegistryServer:
+    """A running DevFlow HTTP server (no worker) and its admin token."""
+
+    url: str
+    token: str
+    home: Path
+    db_url: str
+    _server: uvicorn.Server = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    def api(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+            timeout=60,
+        )
+
+    def create_repo(self, name: str, fmt: str, visibility: str = "private", **extra: Any) -> dict:
+        with self.api() as api:
+            answer = api.post(
+                "/api/v1/registry/repositories",
+                json={"name": name, "format": fmt, "visibility": visibility, **extra},
+            )
+            assert answer.status_code == 201, answer.text
+            return answer.json()
+
+    def make_user(self, username: str, *, project_role: str | None = None) -> str:
+        """Create a user (optionally a member of `default`) and return a token of theirs."""
+        return asyncio.run(_make_user(self.db_url, username, project_role))
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+
+async def _bootstrap(db_url: str) -> str:
+    engine = create_engine(db_url, load_settings(database_url=db_url).database)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            done = await identity.bootstrap(
+                session, admin_username="admin", code_ttl=timedelta(minutes=5)
+            )
+    finally:
+        await engine.dispose()
+    assert done is not None
+    return done.token
+
+
+async def _make_user(db_url: str, username: str, role: str | None) -> str:
+    from devflow.core.auth import DEFAULT_SCOPES, Role
+    from devflow.identity.models import Membership, Project
+
+    engine = create_engine(db_url, load_settings(database_url=db_url).database)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            user = await identity.create_user(
+                session, principal=None, data=UserCreate(username=username)
+            )
+            if role is not None:
+                project = await identity.get_project(session, name="default")
+                assert isinstance(project, Project)
+                session.add(Membership(project_id=project.id, user_id=user.id, role=Role(role)))
+            _, secret = await identity.issue_token(
+                session, user=user, name="test", scopes=list(DEFAULT_SCOPES)
+            )
+    finally:
+        await engine.dispose()
+    return secret
+
+
+def start_server(db_url: str, home: Path, **registry: Any) -> RegistryServer:
+    """Start DevFlow's app with uvicorn on a free port, in a thread; return when it answers."""
+    from devflow.web import create_app
+
+    port = free_port()
+    token = asyncio.run(_bootstrap(db_url))
+    settings = load_settings(
+        database_url=db_url,
+        home=home,
+        server={"host": "127.0.0.1", "port": port},
+        registry=registry,
+        log={"access_log": False, "level": "WARNING"},
+    )
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, daemon=True, name="devflow-test-server")
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return RegistryServer(url, token, home, db_url, server, thread)
+        except httpx.TransportError:
+            time.sleep(0.05)
+    server.should_exit = True
+    raise RuntimeError("the test server did not start")
+
+
+# -- Python distributions, built by hand as the PyPA specs describe them -----------------------
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest}"
+
+
+def metadata_text(
+    name: str,
+    version: str,
+    *,
+    requires: tuple[str, ...] = (),
+    requires_python: str | None = None,
+    summary: str = "",
+) -> str:
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    if summary:
+        lines.append(f"Summary: {summary}")
+    if requires_python:
+        lines.append(f"Requires-Python: {requires_python}")
+    lines += [f"Requires-Dist: {r}" for r in requires]
+    return "\n".join(lines) + "\n\n"
+
+
+def build_wheel(
+    folder: Path,
+    name: str,
+    version: str,
+    *,
+    requires: tuple[str, ...] = (),
+    requires_python: str | None = None,
+    summary: str = "",
+    metadata_name: str | None = None,
+) -> Path:
+    """Write a pure-Python wheel with one module; return its path."""
+    dist = name.replace("-", "_").replace(".", "_")
+    module = dist.lower()
+    info = f"{dist}-{version}.dist-info"
+    files = {
+        f"{module}/__init__.py": f"NAME = {name!r}\nVERSION = {version!r}\n".encode(),
+        f"{info}/METADATA": metadata_text(
+            metadata_name or name,
+            version,
+            requires=requires,
+            requires_python=requires_python,
+            summary=summary,
+        ).encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: devflow-tests\n"
+        b"Root-Is-Purelib: true\nTag: py3-none-any\n\n",
+    }
+    record = "".join(f"{p},{_record_hash(d)},{len(d)}\n" for p, d in files.items())
+    record += f"{info}/RECORD,,\n"
+    path = folder / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for p, d in files.items():
+            archive.writestr(p, d)
+        archive.writestr(f"{info}/RECORD", record)
+    return path
+
+
+def build_sdist(folder: Path, name: str, version: str, *, requires: tuple[str, ...] = ()) -> Path:
+    """Write an sdist (.tar.gz with PKG-INFO and a setup.py); return its path."""
+    dist = name.replace("-", "_").replace(".", "_")
+    root = f"{dist}-{version}"
+    pkg_info = metadata_text(name, version, requires=requires).encode()
+    setup = (
+        "from setuptools import setup\n"
+        f"setup(name={name!r}, version={version!r}, py_modules=[], "
+        f"install_requires={list(requires)!r})\n"
+    ).encode()
+    path = folder / f"{root}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for member, data in ((f"{root}/PKG-INFO", pkg_info), (f"{root}/setup.py", setup)):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            info.mtime = int(time.time())
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+# -- npm packages, packed by npm itself --------------------------------------------------------
+
+
+def npm_pack(
+    folder: Path,
+    name: str,
+    version: str,
+    *,
+    dependencies: dict[str, str] | None = None,
+    description: str = "",
+) -> Path:
+    """Make a package folder and `npm pack` it; return the tarball."""
+    source = folder / f"src-{name.replace('/', '-')}-{version}"
+    source.mkdir(parents=True)
+    manifest = {
+        "name": name,
+        "version": version,
+        "description": description or f"{name} for tests",
+        "main": "index.js",
+        "license": "MIT",
+        "dependencies": dependencies or {},
+    }
+    (source / "package.json").write_text(json.dumps(manifest))
+    (source / "index.js").write_text(f"module.exports = {json.dumps(name + '@' + version)};\n")
+    (source / "README.md").write_text(f"# {name}\n")
+    out = subprocess.run(
+        ["npm", "pack", "--json", "--pack-destination", str(folder)],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return folder / json.loads(out.stdout)[0]["filename"]
+
+
+def write_npmrc(folder: Path, registry: str, token: str | None) -> Path:
+    """Write an .npmrc pointing at `registry` with a token for it (npm's own format)."""
+    host_path = registry.split("://", 1)[1]
+    lines = [f"registry={registry}", "audit=false", "fund=false", "update-notifier=false"]
+    if token:
+        lines.append(f"//{host_path}:_authToken={token}")
+    path = folder / ".npmrc"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def iter_lines(text: str) -> Iterator[str]:
+    yield from (line for line in text.splitlines() if line.strip())
