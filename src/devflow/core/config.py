@@ -100,6 +100,38 @@ class AuthSettings(BaseModel):
     )
 
 
+class McpSettings(BaseModel):
+    """The MCP gateway for coding agents: `devflow mcp` (stdio) and streamable HTTP at /mcp."""
+
+    tools: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Tools to offer: names or shell patterns (`knowledge_*`); `*` offers all.",
+    )
+    exclude_tools: list[str] = Field(
+        default_factory=list, description="Tools to withhold (names or patterns), after `tools`."
+    )
+    max_output_chars: int = Field(
+        16_000,
+        ge=1_000,
+        le=1_000_000,
+        description="Hard cap on the text one tool call or resource read returns (about 4 "
+        "characters a token); longer output is cut and says how to get the rest.",
+    )
+    page_size: int = Field(
+        20, ge=1, le=200, description="Items a listing returns before it hands out a cursor."
+    )
+    stateless: bool = Field(
+        True,
+        description="Serve streamable HTTP without server-side sessions, so any server behind a "
+        "load balancer can answer any request.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Extra `Host` values accepted at /mcp besides localhost, the bind address and "
+        "the external URL (`host:port`, `host:*`, or `*` for any).",
+    )
+
+
 class JobSettings(BaseModel):
     """The background job worker."""
 
@@ -308,6 +340,7 @@ class Settings(BaseSettings):
         default_factory=EmbeddedPostgresSettings, description="Embedded PostgreSQL."
     )
     log: LogSettings = Field(default_factory=LogSettings, description="Logging.")
+    mcp: McpSettings = Field(default_factory=McpSettings, description="MCP gateway.")
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Identity.")
     jobs: JobSettings = Field(default_factory=JobSettings, description="Job worker.")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="LLM gateway client.")

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from devflow import __version__
 from devflow.core.config import Settings
@@ -19,6 +20,8 @@ from devflow.identity.api import router as identity_router
 from devflow.identity.api import signin_router
 from devflow.knowledge.api import router as knowledge_router
 from devflow.llm.api import router as llm_router
+from devflow.mcp.http import PATH as MCP_PATH
+from devflow.mcp.http import McpEndpoint
 from devflow.registry.api import router as registry_router
 from devflow.web.errors import install_error_handlers
 from devflow.web.middleware import RequestContextMiddleware
@@ -37,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
             "or run `devflow up` to use the embedded PostgreSQL"
         )
     url = settings.database_url.get_secret_value()
+    mcp = McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +56,8 @@ def create_app(settings: Settings) -> FastAPI:
             authenticate=lambda session, token: authenticate(session, token=token),
         )
         try:
-            yield
+            async with mcp.run(app.state.devflow):
+                yield
         finally:
             await bus.stop()
             await engine.dispose()
@@ -80,4 +85,5 @@ def create_app(settings: Settings) -> FastAPI:
         registry_router,
     ):
         app.include_router(router)
+    app.router.routes.append(Route(MCP_PATH, mcp))  # streamable HTTP (an ASGI app), bearer-only
     return app

@@ -1,0 +1,76 @@
+"""Platform tools: where the agent stands (`project_info`) and how a job is doing (`job_status`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from devflow.core import jobs
+from devflow.core.auth import Scope
+from devflow.core.errors import NotFound
+from devflow.identity import DEFAULT_PROJECT, Project, require_project, role_in, visible_project_ids
+from devflow.mcp import render
+from devflow.mcp.registry import Call, Contribution, ToolDef
+
+ProjectArg = Annotated[
+    str | None, Field(description="Project name; default: yours.", max_length=64)
+]
+
+
+async def default_project(call: Call) -> str:
+    """Return the project a call acts in when it names none: the token's project, or `default`."""
+    if call.principal.project_id is not None:
+        project = await call.session.get(Project, call.principal.project_id)
+        if project is not None:
+            return project.name
+    return DEFAULT_PROJECT
+
+
+async def project_info(call: Call, project: ProjectArg = None) -> str:
+    """Who you are and the project you act in."""
+    found = await require_project(
+        call.session, principal=call.principal, name=project or await default_project(call)
+    )
+    role = role_in(call.principal, found.id)
+    scopes = ", ".join(sorted(s.value for s in call.principal.scopes))
+    return render.fields(
+        [
+            ("project", found.name),
+            ("description", render.one_line(found.description, 300)),
+            ("you", f"{call.principal.username} (role {role.value if role else '-'})"),
+            ("token scopes", scopes),
+            ("token limited to this project", "yes" if call.principal.project_id else ""),
+        ]
+    )
+
+
+async def job_status(call: Call, job_id: Annotated[int, Field(description="Job id.", ge=1)]) -> str:
+    """Status and progress of a background job (e.g. an ingestion)."""
+    call.principal.require_scope(Scope.READ)
+    job = await jobs.get_job(call.session, job_id=job_id)
+    visible = visible_project_ids(call.principal)
+    if visible is not None and job.project_id not in visible:
+        raise NotFound(f"no job {job_id}")
+    progress = f"{job.done}/{job.total}" if job.total else str(job.done or "")
+    return render.fields(
+        [
+            ("job", f"{job.id} {job.task}"),
+            ("status", job.status),
+            ("progress", progress),
+            ("message", render.one_line(job.message)),
+            ("error", render.one_line(job.error or "", 500)),
+            ("attempts", job.attempts),
+            ("updated", render.when(job.updated_at)),
+        ]
+    )
+
+
+def contribute() -> Contribution:
+    """Return the platform's tools."""
+    return Contribution(
+        tools=[
+            ToolDef("project_info", "Your identity, role and default project.", project_info),
+            ToolDef("job_status", "Status and progress of a background job.", job_status),
+        ]
+    )
