@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -267,3 +268,105 @@ def write_npmrc(folder: Path, registry: str, token: str | None) -> Path:
 
 def iter_lines(text: str) -> Iterator[str]:
     yield from (line for line in text.splitlines() if line.strip())
+
+
+_BACKEND = """
+import base64, hashlib, os, zipfile
+
+NAME, VERSION, REQUIRES = {name!r}, {version!r}, {requires!r}
+WHEEL = b"Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n\\n"
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def _hash(data):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    dist = NAME.replace("-", "_").replace(".", "_")
+    info = dist + "-" + VERSION + ".dist-info"
+    meta = "Metadata-Version: 2.1\\nName: " + NAME + "\\nVersion: " + VERSION + "\\n"
+    meta += "".join("Requires-Dist: " + r + "\\n" for r in REQUIRES) + "\\n"
+    files = {{
+        dist.lower() + "/__init__.py": ("FROM_SDIST = True\\n").encode(),
+        info + "/METADATA": meta.encode(),
+        info + "/WHEEL": WHEEL,
+    }}
+    record = "".join(p + "," + _hash(d) + "," + str(len(d)) + "\\n" for p, d in files.items())
+    record += info + "/RECORD,,\\n"
+    name = dist + "-" + VERSION + "-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as zf:
+        for p, d in files.items():
+            zf.writestr(p, d)
+        zf.writestr(info + "/RECORD", record)
+    return name
+"""
+
+
+def build_sdist_with_backend(
+    folder: Path, name: str, version: str, *, requires: tuple[str, ...] = ()
+) -> Path:
+    """Write an sdist whose in-tree PEP 517 backend needs nothing from an index to build."""
+    dist = name.replace("-", "_").replace(".", "_")
+    root = f"{dist}-{version}"
+    members = {
+        f"{root}/PKG-INFO": metadata_text(name, version, requires=requires).encode(),
+        f"{root}/pyproject.toml": b'[build-system]\nrequires = []\nbuild-backend = "backend"\n'
+        b'backend-path = ["."]\n',
+        f"{root}/backend.py": _BACKEND.format(
+            name=name, version=version, requires=list(requires)
+        ).encode(),
+    }
+    path = folder / f"{root}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for member, data in members.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            info.mtime = int(time.time())
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def client_env(home: Path) -> dict[str, str]:
+    """Return an environment in which pip, uv, twine and npm see only what a test tells them."""
+    import os
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith(("PIP_", "UV_", "NPM_", "TWINE_", "DEVFLOW_"))
+    }
+    env.update(
+        {
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PIP_NO_INPUT": "1",
+            "UV_NO_CONFIG": "1",
+            "UV_CACHE_DIR": str(home / "uv-cache"),
+            "UV_PYTHON_DOWNLOADS": "never",
+            "npm_config_cache": str(home / "npm-cache"),
+            "npm_config_update_notifier": "false",
+            "HOME": str(home),
+        }
+    )
+    return env
+
+
+@contextlib.contextmanager
+def running_server(pg_server: str, home: Path, **registry: Any) -> Iterator[RegistryServer]:
+    """Yield a server on a fresh clone of the migrated template database."""
+    import secrets
+
+    from tests.conftest import clone_database, drop_database
+
+    name = f"t_{secrets.token_hex(6)}"
+    url = clone_database(pg_server, name)
+    server = start_server(url, home, **registry)
+    try:
+        yield server
+    finally:
+        server.stop()
+        drop_database(pg_server, name)

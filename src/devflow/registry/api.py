@@ -13,7 +13,8 @@ from devflow.core import jobs
 from devflow.core.http import PrincipalDep, SessionDep, StateDep
 from devflow.core.schemas import Page
 from devflow.registry import gc, service
-from devflow.registry.formats import npm, pypi
+from devflow.registry.formats.npm import router as npm_router
+from devflow.registry.formats.pypi import router as pypi_router
 from devflow.registry.http import RegistryRuntime, runtime
 from devflow.registry.schemas import (
     DeprecateRequest,
@@ -245,5 +246,5 @@ async def collect_garbage(
 
 
 router.include_router(api)
-router.include_router(pypi.router)
-router.include_router(npm.router)
+router.include_router(pypi_router)
+router.include_router(npm_router)
