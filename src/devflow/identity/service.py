@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,35 @@ from devflow.identity.schemas import (
 
 DEFAULT_PROJECT = "default"
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
+_KNOWN_SCOPES = frozenset(s.value for s in Scope)
+
+# Every authenticated request runs this: one Core statement (token, user and the user's
+# memberships in one round trip), built once so that only its cached compiled form is reused.
+_AUTHENTICATE = (
+    select(
+        ApiToken.id,
+        ApiToken.scopes,
+        ApiToken.project_id,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        User.id,
+        User.username,
+        User.is_admin,
+        User.disabled,
+        select(func.jsonb_object_agg(Membership.project_id, Membership.role))
+        .where(Membership.user_id == User.id)
+        .scalar_subquery(),
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+_TOUCH = (
+    update(ApiToken)
+    .where(ApiToken.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
 
 
 # -- authentication -------------------------------------------------------------------------------
@@ -52,38 +81,29 @@ async def authenticate(session: AsyncSession, *, token: str) -> Principal:
     """
     if not looks_like_token(token):
         raise Unauthenticated(f"malformed token: DevFlow tokens start with {TOKEN_PREFIX!r}")
-    row = (
-        await session.execute(
-            select(ApiToken, User)
-            .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == hash_token(token))
-        )
-    ).one_or_none()
+    row = (await session.execute(_AUTHENTICATE, {"token_hash": hash_token(token)})).first()
     if row is None:
         raise Unauthenticated("unknown token")
-    api_token, user = row
+    (token_id, scopes, project_id, expires_at, revoked_at, last_used_at) = row[:6]
+    (user_id, username, is_admin, disabled, memberships) = row[6:]
     now = clock.now()
-    if api_token.revoked_at is not None:
+    if revoked_at is not None:
         raise Unauthenticated("this token was revoked")
-    if api_token.expires_at is not None and api_token.expires_at <= now:
-        raise Unauthenticated(f"this token expired at {api_token.expires_at.isoformat()}")
-    if user.disabled:
+    if expires_at is not None and expires_at <= now:
+        raise Unauthenticated(f"this token expired at {expires_at.isoformat()}")
+    if disabled:
         raise Unauthenticated("this user is disabled")
-    if api_token.last_used_at is None or now - api_token.last_used_at > _LAST_USED_RESOLUTION:
-        await session.execute(
-            update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
-        )
-    memberships = await session.execute(
-        select(Membership.project_id, Membership.role).where(Membership.user_id == user.id)
-    )
+    # Written at most once a minute per token, so reads stay reads.
+    if last_used_at is None or now - last_used_at > _LAST_USED_RESOLUTION:
+        await session.execute(_TOUCH, {"token_id": token_id, "now": now})
     return Principal(
-        user_id=user.id,
-        username=user.username,
-        is_admin=user.is_admin,
-        scopes=frozenset(Scope(s) for s in api_token.scopes if s in Scope._value2member_map_),
-        token_id=api_token.id,
-        project_id=api_token.project_id,
-        memberships={pid: Role(role) for pid, role in memberships},
+        user_id=user_id,
+        username=username,
+        is_admin=is_admin,
+        scopes=frozenset(Scope(s) for s in scopes if s in _KNOWN_SCOPES),
+        token_id=token_id,
+        project_id=project_id,
+        memberships={uuid.UUID(pid): Role(role) for pid, role in (memberships or {}).items()},
     )
 
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,9 +17,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from devflow.core.auth import Principal, Role, Scope
 from devflow.core.errors import DevflowError, Invalid
 from devflow.identity import Project, require_project
-from devflow.llm.client import LLMClient
 from devflow.llm.models import LLMUsage
 from devflow.llm.settings import LLMSettings
+
+if TYPE_CHECKING:
+    # The client imports the `openai` SDK (~0.5 s): the server and the CLI load it on first use.
+    from devflow.llm.client import LLMClient
 
 GroupBy = Literal["model", "feature", "day", "project"]
 _SINCE = re.compile(r"^(\d+)([mhdw])$")
@@ -114,6 +117,8 @@ class PingResult:
 
 async def ping_providers(settings: LLMSettings) -> list[PingResult]:
     """Ask every configured provider for its models, concurrently."""
+    from devflow.llm.client import LLMClient
+
     client = LLMClient(settings)
     try:
         return list(await asyncio.gather(*(_ping(client, name) for name in settings.providers)))
