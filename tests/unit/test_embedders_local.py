@@ -1,0 +1,72 @@
+"""The local default embedder: the real all-MiniLM-L6-v2 model, loaded from installed packages."""
+
+import math
+
+import pytest
+
+from devflow.core.errors import Invalid
+from devflow.knowledge.backends import embedders
+from devflow.knowledge.backends.embedders import LocalEmbedder, local_embedder
+
+
+def cosine(a, b):
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    made = local_embedder(batch_size=4)
+    made.load()
+    return made
+
+
+class TestLocalEmbedder:
+    def test_it_is_an_embedder_that_names_its_model_and_size(self, embedder):
+        assert embedder.model == "local:all-MiniLM-L6-v2-int8"
+        assert embedder.dimension == 384
+
+    async def test_vectors_are_unit_length_and_of_the_declared_size(self, embedder):
+        vectors = await embedder.embed_documents(["PostgreSQL full-text search", "", "x" * 5000])
+        assert [len(v) for v in vectors] == [384, 384, 384]
+        for vector in vectors:
+            assert math.sqrt(sum(v * v for v in vector)) == pytest.approx(1.0, abs=1e-5)
+
+    async def test_a_query_is_nearest_to_the_passage_that_answers_it(self, embedder):
+        passages = [
+            "To install the package, run pip install devflow in a virtual environment.",
+            "The sourdough starter needs flour and water every day to stay alive.",
+            "Rotate the API key from the settings page when a colleague leaves the team.",
+        ]
+        vectors = await embedder.embed_documents(passages)
+        query = await embedder.embed_query("how do I install it with pip?")
+        scores = [cosine(query, v) for v in vectors]
+        assert scores.index(max(scores)) == 0
+        assert scores[0] > 0.4 > scores[1]
+
+    async def test_order_is_kept_whatever_the_batching(self, embedder):
+        texts = [f"document number {i} " + "word " * (i * 7 % 40) for i in range(11)]
+        together = await embedder.embed_documents(texts)
+        one_by_one = [await embedder.embed_query(t) for t in texts]
+        for a, b in zip(together, one_by_one, strict=True):
+            assert cosine(a, b) == pytest.approx(1.0, abs=1e-4)
+
+    async def test_the_same_text_gives_the_same_vector_in_another_instance(self, embedder):
+        other = LocalEmbedder(batch_size=32, threads=1)
+        [mine] = await embedder.embed_documents(["reciprocal rank fusion"])
+        [theirs] = await other.embed_documents(["reciprocal rank fusion"])
+        assert cosine(mine, theirs) == pytest.approx(1.0, abs=1e-5)
+
+    async def test_no_texts_no_work(self, embedder):
+        assert await embedder.embed_documents([]) == []
+
+    def test_the_model_is_loaded_once_per_process(self, embedder):
+        first = embedders._load_runtime(embedder.threads)
+        again = LocalEmbedder(threads=embedder.threads)
+        again.load()
+        assert embedders._load_runtime(again.threads) is first
+
+    def test_bad_batch_size_or_threads_are_refused(self):
+        with pytest.raises(Invalid, match="batch size"):
+            LocalEmbedder(batch_size=0)
+        with pytest.raises(Invalid, match="thread"):
+            LocalEmbedder(threads=0)
