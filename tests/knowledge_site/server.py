@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,8 +35,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path.endswith("/"):
             path += "index.html"
-        file = (SITE / path.lstrip("/")).resolve()
-        if SITE.resolve() not in file.parents or not file.is_file():
+        root = self.site.root.resolve()
+        file = (root / path.lstrip("/")).resolve()
+        if root not in file.parents or not file.is_file():
             self._send(404, b"<html><body><h1>Not found</h1></body></html>", "text/html")
             return
         body = file.read_bytes()
@@ -72,7 +74,8 @@ def _redirect(target):
 
 def _slow(h):
     time.sleep(3.0)
-    h._send(200, b"<html><body><p>slow</p></body></html>", "text/html")
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
+        h._send(200, b"<html><body><p>slow</p></body></html>", "text/html")
 
 
 def _huge(h):
@@ -94,7 +97,8 @@ def _error(h):
 class FixtureSite:
     """The fixture site on a free port; `requests` logs what was asked."""
 
-    def __init__(self):
+    def __init__(self, root=SITE):
+        self.root = Path(root)
         self.requests = []
         self.routes = {
             "/old-page": _redirect("/guide/install.html"),

@@ -313,6 +313,54 @@ class RegistrySettings(BaseModel):
     )
 
 
+class KnowledgeSettings(BaseModel):
+    """The knowledge hub: crawling, extraction, chunking, embeddings and search."""
+
+    embedder: str = Field(
+        "local",
+        description="`local` (the built-in CPU model, offline), an LLM alias / `provider/model` "
+        "of an OpenAI-compatible embeddings API (through the LLM gateway client), or "
+        "`python:module:factory` for a plugin.",
+    )
+    chunk_size: int = Field(1200, ge=200, le=20_000, description="Target chunk size in characters.")
+    chunk_overlap: int = Field(
+        150, ge=0, le=5_000, description="Characters repeated between two chunks of one section."
+    )
+    code_example_min_chars: int = Field(
+        300, ge=50, description="Code blocks at least this long also go to the code-example index."
+    )
+    summarize_code_examples: bool = Field(
+        False, description="Ask the LLM (`chat-fast`) for a one-line summary of each code example."
+    )
+    max_document_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest page or file ingested (bytes)."
+    )
+    max_upload_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="Largest upload request (bytes)."
+    )
+    allow_private_networks: bool = Field(
+        False,
+        description="Let every web source reach private, loopback and link-local addresses "
+        "(otherwise only sources created with allow_private may).",
+    )
+    crawl_max_pages: int = Field(500, ge=1, description="Default page limit of a web crawl.")
+    crawl_max_depth: int = Field(3, ge=0, description="Default link depth of a web crawl.")
+    crawl_concurrency: int = Field(4, ge=1, le=64, description="Parallel fetches per host.")
+    crawl_delay: float = Field(
+        0.1, ge=0, description="Seconds between two requests to one host (robots.txt may ask more)."
+    )
+    fetch_timeout: float = Field(30.0, gt=0, description="Seconds to fetch one page.")
+    embed_batch_size: int = Field(64, ge=1, le=4096, description="Chunks embedded per batch.")
+    search_candidates: int = Field(
+        100, ge=10, le=2000, description="Candidates taken from each retriever before fusion."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    keyword_weight: float = Field(1.0, ge=0, description="Weight of full-text ranks in fusion.")
+    semantic_weight: float = Field(1.0, ge=0, description="Weight of vector ranks in fusion.")
+    answer_model: str = Field("chat", description="LLM alias that writes cited answers.")
+    answer_chunks: int = Field(8, ge=1, le=50, description="Chunks given to the answering model.")
+
+
 class Settings(BaseSettings):
     """Everything DevFlow can be told. Every field maps to DEVFLOW_<SECTION>__<FIELD>."""
 
@@ -344,6 +392,9 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Identity.")
     jobs: JobSettings = Field(default_factory=JobSettings, description="Job worker.")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="LLM gateway client.")
+    knowledge: KnowledgeSettings = Field(
+        default_factory=KnowledgeSettings, description="Knowledge hub."
+    )
     registry: RegistrySettings = Field(
         default_factory=RegistrySettings, description="Package registry."
     )

@@ -1,7 +1,254 @@
-"""HTTP routes of the knowledge domain."""
+"""HTTP routes of the knowledge domain, under /api/v1/knowledge."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from collections.abc import AsyncIterator
 
-router = APIRouter()
+import orjson
+from fastapi import APIRouter, Query, Request, UploadFile, status
+from fastapi.responses import StreamingResponse
+
+from devflow.core.errors import DevflowError, QuotaExceeded
+from devflow.core.http import PrincipalDep, SessionDep, StateDep
+from devflow.core.schemas import Page
+from devflow.knowledge import answer as answers
+from devflow.knowledge import retrieval as searching
+from devflow.knowledge import service
+from devflow.knowledge.embedding import get_embedder
+from devflow.knowledge.schemas import (
+    AnswerRead,
+    AnswerRequest,
+    Citation,
+    CodeExampleRead,
+    DocumentContent,
+    DocumentRead,
+    SearchRequest,
+    SearchResults,
+    SourceCreate,
+    SourceRead,
+)
+
+router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"])
+
+
+@router.get("/sources", response_model=Page[SourceRead])
+async def list_sources(
+    session: SessionDep,
+    principal: PrincipalDep,
+    project: str | None = Query(None, description="One project (default: all you can read)."),
+) -> Page[SourceRead]:
+    """List knowledge sources with their status and counts."""
+    items = await service.list_sources(session, principal=principal, project=project)
+    return Page(items=items, total=len(items))
+
+
+@router.post("/sources", response_model=SourceRead, status_code=status.HTTP_201_CREATED)
+async def add_source(
+    data: SourceCreate, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> SourceRead:
+    """Add a web site, directory, git repository or upload source; its ingestion is queued."""
+    return await service.add_source(
+        session, principal=principal, data=data, settings=state.settings.knowledge
+    )
+
+
+@router.get("/sources/{source_id}", response_model=SourceRead)
+async def show_source(
+    source_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> SourceRead:
+    """Show a source: status, counts (discovered, fetched, chunked, embedded, failed), job."""
+    return await service.get_source(session, principal=principal, source_id=source_id)
+
+
+@router.post("/sources/{source_id}/refresh", response_model=SourceRead)
+async def refresh_source(
+    source_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> SourceRead:
+    """Queue a refresh; unchanged pages are neither re-fetched nor re-embedded."""
+    return await service.refresh_source(session, principal=principal, source_id=source_id)
+
+
+@router.delete("/sources/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_source(source_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> None:
+    """Delete a source with everything indexed from it."""
+    await service.remove_source(session, principal=principal, source_id=source_id)
+
+
+@router.get("/sources/{source_id}/documents", response_model=Page[DocumentRead])
+async def list_documents(
+    source_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=500),
+    failed: bool = Query(False, description="Only documents with an error."),
+) -> Page[DocumentRead]:
+    """List a source's documents with their per-document errors."""
+    items, total = await service.list_documents(
+        session,
+        principal=principal,
+        source_id=source_id,
+        offset=offset,
+        limit=limit,
+        failed_only=failed,
+    )
+    return Page(items=items, total=total)
+
+
+@router.post("/sources/{source_id}/files")
+async def upload_files(
+    source_id: uuid.UUID,
+    request: Request,
+    files: list[UploadFile],
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+) -> dict[str, object]:
+    """Upload files (multipart, field `files`) into a files source; each succeeds or fails alone."""
+    settings = state.settings.knowledge
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
+        raise QuotaExceeded(
+            f"the upload is {int(declared)} bytes; the limit is {settings.max_upload_bytes} "
+            "(DEVFLOW_KNOWLEDGE__MAX_UPLOAD_BYTES)"
+        )
+    received: list[tuple[str, bytes]] = []
+    for upload in files:
+        # Read one byte past the per-file limit: enough to know it is too large.
+        data = await upload.read(settings.max_document_bytes + 1)
+        received.append((upload.filename or "", data))
+    outcomes = await service.upload_files(
+        session, principal=principal, source_id=source_id, files=received, settings=settings
+    )
+    return {
+        "files": [
+            {
+                "filename": o.filename,
+                "status": o.status,
+                "document_id": str(o.document_id) if o.document_id else None,
+                "chunks": o.chunks,
+                "error": o.error,
+            }
+            for o in outcomes
+        ]
+    }
+
+
+@router.get("/documents/{document_id}", response_model=DocumentContent)
+async def read_document(
+    document_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    start: int = Query(0, ge=0, description="First character."),
+    length: int | None = Query(None, ge=1, description="Characters to return (default: all)."),
+) -> DocumentContent:
+    """Read a document's Markdown, whole or a range of it."""
+    return await service.read_document(
+        session, principal=principal, document_id=document_id, start=start, length=length
+    )
+
+
+@router.get("/documents", response_model=DocumentContent)
+async def read_document_by_uri(
+    session: SessionDep,
+    principal: PrincipalDep,
+    uri: str = Query(description="The document's URL or path."),
+    source_id: uuid.UUID | None = Query(None),
+    start: int = Query(0, ge=0),
+    length: int | None = Query(None, ge=1),
+) -> DocumentContent:
+    """Read a document found by its URL or path."""
+    return await service.read_document(
+        session, principal=principal, uri=uri, source_id=source_id, start=start, length=length
+    )
+
+
+@router.post("/search", response_model=SearchResults)
+async def search(
+    data: SearchRequest, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> SearchResults:
+    """Search: hybrid (full-text + vectors, fused), keyword or semantic; with filters."""
+    settings = state.settings
+    embedder = None if data.mode == "keyword" else get_embedder(settings.knowledge, settings.llm)
+    return await searching.search(
+        session, principal=principal, request=data, settings=settings.knowledge, embedder=embedder
+    )
+
+
+@router.get("/code-examples", response_model=list[CodeExampleRead])
+async def code_examples(
+    session: SessionDep,
+    principal: PrincipalDep,
+    q: str = Query(description="What the code should do."),
+    project: str | None = Query(None),
+    source_id: list[uuid.UUID] = Query(default_factory=list),
+    language: str | None = Query(None),
+    limit: int = Query(5, ge=1, le=50),
+) -> list[CodeExampleRead]:
+    """Search the code examples (code blocks with their language and explanation)."""
+    return await searching.code_examples(
+        session,
+        principal=principal,
+        query=q,
+        project=project,
+        sources=source_id,
+        language=language,
+        limit=limit,
+    )
+
+
+@router.post(
+    "/answer",
+    response_model=AnswerRead,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def answer(
+    data: AnswerRequest, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> StreamingResponse | AnswerRead:
+    """Answer a question from the knowledge base with numbered citations.
+
+    With `stream` (default) the answer is Server-Sent Events: `citations`, then `delta` pieces,
+    then `done` (the whole answer and the citations it used); otherwise one JSON body.
+    """
+    from devflow.llm import LLMClient
+
+    settings = state.settings
+    llm = LLMClient(settings.llm, sessions=state.sessions)
+    events = answers.answer_stream(
+        session,
+        principal=principal,
+        request=data,
+        settings=settings.knowledge,
+        llm=llm,
+        embedder=get_embedder(settings.knowledge, settings.llm),
+    )
+    if not data.stream:
+        try:
+            done: dict[str, object] = {}
+            async for event in events:
+                if event.type == "done":
+                    done = event.data
+        finally:
+            await llm.aclose()
+        return AnswerRead.model_validate(done)
+    first = await anext(events)  # retrieval errors become a normal error answer, not a stream
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield _sse(first.type, first.data)
+            async for event in events:
+                yield _sse(event.type, event.data)
+        except DevflowError as exc:
+            yield _sse("error", {"code": exc.code, "message": exc.message})
+        finally:
+            await llm.aclose()
+
+    return StreamingResponse(body(), media_type="text/event-stream")
+
+
+def _sse(event: str, data: dict[str, object]) -> bytes:
+    return f"event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+
+
+__all__ = ["Citation", "router"]

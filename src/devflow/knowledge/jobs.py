@@ -1,7 +1,284 @@
-"""Background jobs of the knowledge domain."""
+"""Background jobs of the knowledge domain: ingest a source, embed its chunks.
+
+`knowledge:ingest_source` fetches (web crawl, directory, git), extracts, chunks and stores each
+document in its own transaction, then embeds what is new. Progress is written to the source's
+counters (discovered, fetched, chunked, embedded, failed), to the job's progress row and, at start
+and end, as events. The job holds the source's lock, so one source is never ingested twice at once;
+a retried or resumed job continues from the persisted frontier and skips what it already stored.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+import uuid
+from typing import Any
+
 import procrastinate
+from procrastinate import JobContext
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from devflow.core import clock, events
+from devflow.core.config import Settings, load_settings
+from devflow.core.db import create_engine, session_factory, unit_of_work
+from devflow.core.jobs import report_progress
+from devflow.knowledge.crawl import Crawler, CrawlStats
+from devflow.knowledge.embedding import embed_source, get_embedder
+from devflow.knowledge.ingest import refresh_counts, remove_unseen
+from devflow.knowledge.local import checkout, git_files, ingest_tree, list_directory
+from devflow.knowledge.models import Source
+
+log = logging.getLogger(__name__)
 
 blueprint = procrastinate.Blueprint()
+
+# One engine per worker process and database (jobs of every source share its pool).
+_ENGINES: dict[str, AsyncEngine] = {}
+
+
+def _runtime(context: JobContext) -> tuple[Settings, async_sessionmaker[AsyncSession]]:
+    settings = load_settings()
+    connector: Any = context.app.connector
+    url = str(connector.pool.conninfo)
+    engine = _ENGINES.get(url)
+    if engine is None:
+        engine = create_engine(url, settings.database)
+        _ENGINES[url] = engine
+    return settings, session_factory(engine)
+
+
+class _Progress:
+    """Writes the counters to the source and the job, at most every half second."""
+
+    def __init__(
+        self, context: JobContext, sessions: async_sessionmaker[AsyncSession], source_id: uuid.UUID
+    ) -> None:
+        self._context = context
+        self._sessions = sessions
+        self._source_id = source_id
+        self._last = 0.0
+        self.stats = CrawlStats()
+        self.embedded = 0
+
+    async def crawl(self, stats: CrawlStats) -> None:
+        self.stats = stats
+        await self.write()
+
+    async def embed(self, done: int) -> None:
+        self.embedded = done
+        await self.write()
+
+    async def write(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < 0.5:  # noqa: PLR2004
+            return
+        self._last = now
+        s = self.stats
+        async with unit_of_work(self._sessions) as session:
+            await session.execute(
+                update(Source)
+                .where(Source.id == self._source_id)
+                .values(
+                    discovered=s.discovered,
+                    fetched=s.fetched,
+                    chunked=s.chunked,
+                    failed=s.failed,
+                    embedded=self.embedded,
+                )
+            )
+        await report_progress(
+            self._context,
+            done=s.fetched,
+            total=max(s.discovered, s.fetched) or None,
+            message=f"discovered {s.discovered}, fetched {s.fetched}, chunked {s.chunked}, "
+            f"embedded {self.embedded}, failed {s.failed}",
+        )
+
+
+async def _set_status(
+    sessions: async_sessionmaker[AsyncSession], source_id: uuid.UUID, **values: Any
+) -> Source | None:
+    async with unit_of_work(sessions) as session:
+        source = await session.get(Source, source_id)
+        if source is None:
+            return None
+        for key, value in values.items():
+            setattr(source, key, value)
+        return source
+
+
+@blueprint.task(name="knowledge:ingest_source", pass_context=True)
+async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
+    """Fetch, extract, chunk, store and embed a source (resumes where a killed run stopped)."""
+    settings, sessions = _runtime(context)
+    sid = uuid.UUID(source_id)
+    source = await _set_status(sessions, sid, status="running", last_error=None)
+    if source is None:
+        return {}
+    async with unit_of_work(sessions) as session:
+        await events.emit(
+            session,
+            type="knowledge.source.ingest_started",
+            payload={"source_id": source_id, "generation": source.generation},
+            project_id=source.project_id,
+        )
+    progress = _Progress(context, sessions, sid)
+    try:
+        stats = await _fetch_all(sessions, source, settings, progress)
+    except Exception as exc:
+        await _set_status(sessions, sid, status="failed", last_error=str(exc)[:2000])
+        raise
+    async with unit_of_work(sessions) as session:
+        fresh = await session.get(Source, sid)
+        assert fresh is not None  # noqa: S101 - the job holds the source's lock
+        removed = await remove_unseen(session, source=fresh) if fresh.location != "upload" else 0
+        await refresh_counts(session, source_id=sid)
+    progress.stats = stats
+    await progress.write(force=True)
+    embedded = await embed_source(
+        sessions,
+        source_id=sid,
+        embedder=get_embedder(settings.knowledge, settings.llm),
+        batch_size=settings.knowledge.embed_batch_size,
+        progress=progress.embed,
+    )
+    progress.embedded = embedded
+    await progress.write(force=True)
+    return await _finish(sessions, sid, stats, embedded, removed)
+
+
+async def _fetch_all(
+    sessions: async_sessionmaker[AsyncSession],
+    source: Source,
+    settings: Settings,
+    progress: _Progress,
+) -> CrawlStats:
+    knowledge = settings.knowledge
+    patterns = (list(source.settings.get("include", [])), list(source.settings.get("exclude", [])))
+    if source.kind == "web":
+        crawler = Crawler(
+            sessions, source_id=source.id, settings=knowledge, progress=progress.crawl
+        )
+        return await crawler.run()
+    if source.kind == "git":
+        async with checkout(source) as tree:
+            paths = await git_files(tree)
+            return await ingest_tree(
+                sessions,
+                source_id=source.id,
+                root=tree,
+                paths=paths,
+                settings=knowledge,
+                patterns=patterns,
+                progress=progress.crawl,
+            )
+    if source.location == "upload":
+        return CrawlStats()
+    from pathlib import Path
+
+    root = Path(source.location)
+    return await ingest_tree(
+        sessions,
+        source_id=source.id,
+        root=root,
+        paths=list_directory(root),
+        settings=knowledge,
+        patterns=patterns,
+        progress=progress.crawl,
+    )
+
+
+async def _finish(
+    sessions: async_sessionmaker[AsyncSession],
+    sid: uuid.UUID,
+    stats: CrawlStats,
+    embedded: int,
+    removed: int,
+) -> dict[str, int]:
+    async with unit_of_work(sessions) as session:
+        source = await session.get(Source, sid)
+        if source is None:
+            return {}
+        if source.document_count == 0 and stats.failed:
+            source.status = "failed"
+            source.last_error = source.last_error or "no document could be read; see its documents"
+        else:
+            source.status = "partial" if stats.failed else "ready"
+        source.last_refresh_at = clock.now()
+        summary = {
+            "discovered": stats.discovered,
+            "fetched": stats.fetched,
+            "chunked": stats.chunked,
+            "unchanged": stats.unchanged,
+            "failed": stats.failed,
+            "embedded": embedded,
+            "removed": removed,
+            "documents": source.document_count,
+            "chunks": source.chunk_count,
+        }
+        await events.emit(
+            session,
+            type="knowledge.source.ingested",
+            payload={"source_id": str(sid), "status": source.status, **summary},
+            project_id=source.project_id,
+        )
+    return summary
+
+
+@blueprint.task(name="knowledge:embed_source", pass_context=True)
+async def embed_source_job(context: JobContext, source_id: str) -> dict[str, int]:
+    """Embed a source's chunks that have no vector of the configured model (uploads, re-embeds)."""
+    settings, sessions = _runtime(context)
+    sid = uuid.UUID(source_id)
+    progress = _Progress(context, sessions, sid)
+    embedded = await embed_source(
+        sessions,
+        source_id=sid,
+        embedder=get_embedder(settings.knowledge, settings.llm),
+        batch_size=settings.knowledge.embed_batch_size,
+        progress=progress.embed,
+    )
+    async with unit_of_work(sessions) as session:
+        source = await session.get(Source, sid)
+        if source is not None:
+            await refresh_counts(session, source_id=sid)
+            source.embedded = embedded
+            if source.status in {"pending", "queued"}:
+                source.status = "ready"
+            await events.emit(
+                session,
+                type="knowledge.source.embedded",
+                payload={"source_id": source_id, "embedded": embedded},
+                project_id=source.project_id,
+            )
+    return {"embedded": embedded}
+
+
+__all__ = ["blueprint", "embed_source_job", "ingest_source"]
+
+
+@blueprint.periodic(cron="*/5 * * * *", periodic_id="knowledge-reembed")
+@blueprint.task(
+    name="knowledge:queue_reembedding",
+    queueing_lock="knowledge:queue_reembedding",
+    pass_context=True,
+)
+async def queue_reembedding(context: JobContext, timestamp: int) -> int:
+    """Queue re-embedding of sources whose vectors are not of the configured model."""
+    del timestamp
+    settings, sessions = _runtime(context)
+    model = get_embedder(settings.knowledge, settings.llm).model
+    from sqlalchemy import select
+
+    from devflow.knowledge.service import queue_embedding
+
+    async with unit_of_work(sessions) as session:
+        stale = list(
+            await session.scalars(
+                select(Source).where(Source.embed_model.is_not(None), Source.embed_model != model)
+            )
+        )
+        for source in stale:
+            await queue_embedding(session, source=source)
+    return len(stale)

@@ -28,3 +28,14 @@ class Embedder(Protocol):
     async def embed_query(self, text: str) -> list[float]:
         """Embed a search query (some models prefix queries differently from passages)."""
         ...
+
+
+class Reranker(Protocol):
+    """Re-orders search candidates (a cross-encoder, an LLM judge); optional stage of search."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def rerank(self, query: str, passages: Sequence[str]) -> list[float]:
+        """Return one relevance score per passage (higher is better), in the order given."""
+        ...

@@ -1,0 +1,184 @@
+"""Ingesting files from a directory on the server and from git repositories.
+
+A git source is cloned (shallow, one ref) into a temporary directory, or read in place when it is a
+local repository; its files are listed with `git ls-files`, so `.gitignore` is honoured. Files are
+read in path order, each stored in its own transaction; a file that cannot be read is recorded
+with its reason and the rest go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path, PurePosixPath
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from devflow.core.config import KnowledgeSettings
+from devflow.core.db import unit_of_work
+from devflow.core.errors import Invalid
+from devflow.knowledge.crawl import CrawlStats
+from devflow.knowledge.extract import ExtractionError, extract, kind_of
+from devflow.knowledge.ingest import record_failure, store_document
+from devflow.knowledge.models import Source
+
+_SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", "dist", "build"}
+_GIT_TIMEOUT = 300.0
+
+
+def list_directory(root: Path) -> list[str]:
+    """Return the supported files under `root` (relative, sorted), skipping hidden and vendored."""
+    found: list[str] = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+        for name in files:
+            path = Path(folder) / name
+            if path.is_symlink() or name.startswith("."):
+                continue
+            rel = path.relative_to(root).as_posix()
+            if kind_of(rel) is not None:
+                found.append(rel)
+    return sorted(found)
+
+
+async def git(*args: str, cwd: Path | None = None) -> str:
+    """Run git and return its output.
+
+    Raises:
+        Invalid: git failed (its message is included).
+    """
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+    proc = await asyncio.create_subprocess_exec(
+        "git",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), _GIT_TIMEOUT)
+    except TimeoutError:
+        proc.kill()
+        raise Invalid(f"git {args[0]} took longer than {_GIT_TIMEOUT:.0f} s") from None
+    if proc.returncode != 0:
+        message = err.decode("utf-8", "replace").strip().splitlines()
+        raise Invalid(f"git {args[0]} failed: {' '.join(message[-3:])}")
+    return out.decode("utf-8", "replace")
+
+
+@asynccontextmanager
+async def checkout(source: Source) -> AsyncIterator[Path]:
+    """Yield a working tree of a git source at its ref (a temporary clone for remote URLs)."""
+    ref = source.settings.get("ref")
+    local = Path(source.location)
+    if local.is_absolute() and local.is_dir():  # noqa: ASYNC240 - one stat
+        if ref:
+            tmp = Path(tempfile.mkdtemp(prefix="devflow-git-"))
+            try:
+                await git("clone", "--quiet", "--no-hardlinks", str(local), str(tmp / "repo"))
+                await git("checkout", "--quiet", ref, cwd=tmp / "repo")
+                yield tmp / "repo"
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            yield local
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="devflow-git-"))
+    try:
+        args = ["clone", "--quiet", "--depth", "1", "--no-tags"]
+        if ref:
+            args += ["--branch", ref]
+        await git(*args, "--", source.location, str(tmp / "repo"))
+        yield tmp / "repo"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def git_files(tree: Path) -> list[str]:
+    """Return the supported files git tracks in `tree` (so .gitignore'd files are left out)."""
+    out = await git("ls-files", "-z", "--cached", cwd=tree)
+    return sorted(
+        p
+        for p in out.split("\0")
+        if p and not PurePosixPath(p).name.startswith(".") and kind_of(p) is not None
+    )
+
+
+async def ingest_tree(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    source_id: uuid.UUID,
+    root: Path,
+    paths: list[str],
+    settings: KnowledgeSettings,
+    patterns: tuple[list[str], list[str]] = ([], []),
+    progress: Callable[[CrawlStats], Awaitable[None]] | None = None,
+) -> CrawlStats:
+    """Store each file of `paths` (relative to `root`) as a document of the source."""
+    include, exclude = patterns
+    chosen = [
+        p
+        for p in paths
+        if (not include or any(fnmatch.fnmatch(p, pat) for pat in include))
+        and not any(fnmatch.fnmatch(p, pat) for pat in exclude)
+    ]
+    stats = CrawlStats(discovered=len(chosen))
+    resolved_root = root.resolve()  # noqa: ASYNC240 - local metadata, no network
+    for index, rel in enumerate(chosen):
+        path = (root / rel).resolve()
+        stats.fetched += 1
+        async with unit_of_work(sessions) as session:
+            source = await session.get(Source, source_id)
+            if source is None:
+                raise LookupError(f"source {source_id} is gone")
+            error = _refuse(path, resolved_root, settings)
+            if error is None:
+                try:
+                    data = path.read_bytes()
+                    extracted = extract(data, name=rel)
+                except ExtractionError as exc:
+                    error = exc.message
+                except OSError as exc:
+                    error = f"cannot read: {exc.strerror or exc}"
+            if error is not None:
+                stats.failed += 1
+                await record_failure(session, source=source, uri=rel, error=error)
+            else:
+                stored = await store_document(
+                    session,
+                    source=source,
+                    uri=rel,
+                    extracted=extracted,
+                    settings=settings,
+                    size=len(data),
+                )
+                if stored.outcome != "unchanged":
+                    stats.chunked += 1
+                    stats.new_chunks += stored.new_chunks
+                else:
+                    stats.unchanged += 1
+        if progress is not None and (index % 20 == 0 or index == len(chosen) - 1):
+            await progress(stats)
+    return stats
+
+
+def _refuse(path: Path, root: Path, settings: KnowledgeSettings) -> str | None:
+    if root not in path.parents:
+        return "outside the source's directory (a symbolic link?)"
+    if not path.is_file():
+        return "not a regular file"
+    size = path.stat().st_size
+    if size > settings.max_document_bytes:
+        return f"{size} bytes is over the {settings.max_document_bytes}-byte limit"
+    return None
+
+
+__all__ = ["checkout", "git", "git_files", "ingest_tree", "list_directory"]

@@ -1,0 +1,237 @@
+"""What the knowledge domain takes and returns (API, CLI, MCP tools)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SourceKind = Literal["web", "files", "git"]
+SearchMode = Literal["hybrid", "keyword", "semantic"]
+
+MAX_QUERY_CHARS = 2000
+
+
+class SourceSettings(BaseModel):
+    """How a source is read; every field is optional and has a sensible default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_depth: int | None = Field(None, ge=0, le=50, description="Link depth of a web crawl.")
+    max_pages: int | None = Field(None, ge=1, le=100_000, description="Page limit of a crawl.")
+    include: list[str] = Field(
+        default_factory=list,
+        description="URL or path patterns (shell-style, `*/docs/*`) a page must match.",
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="URL or path patterns to skip (shell-style)."
+    )
+    same_domain: bool = Field(True, description="Stay on the start URL's host.")
+    single_page: bool = Field(False, description="Fetch only the given URL.")
+    use_sitemap: bool = Field(True, description="Read sitemap.xml (and sitemap indexes).")
+    use_llms_txt: bool = Field(True, description="Read llms.txt / llms-full.txt first.")
+    respect_robots: bool = Field(True, description="Honour robots.txt.")
+    allow_private: bool = Field(
+        False, description="Allow private, loopback and link-local addresses (intranet docs)."
+    )
+    delay: float | None = Field(None, ge=0, le=60, description="Seconds between requests.")
+    concurrency: int | None = Field(None, ge=1, le=32, description="Parallel requests per host.")
+    ref: str | None = Field(None, max_length=200, description="Git branch, tag or commit.")
+
+
+class SourceCreate(BaseModel):
+    """A new source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    location: str = Field(
+        min_length=1,
+        max_length=4000,
+        description="A URL (web), a git clone URL or local repository, a local directory, or "
+        "`upload` for files sent later.",
+    )
+    kind: SourceKind | None = Field(None, description="web, files or git (guessed when left out).")
+    name: str | None = Field(None, max_length=200, description="Display name (unique per project).")
+    project: str = Field("default", description="Project the source belongs to.")
+    settings: SourceSettings = Field(default_factory=SourceSettings)
+
+
+class SourceRead(BaseModel):
+    """A source with its status and counts."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    name: str
+    kind: str
+    location: str
+    settings: dict[str, object]
+    status: str
+    embed_model: str | None
+    discovered: int
+    fetched: int
+    chunked: int
+    embedded: int
+    failed: int
+    document_count: int
+    chunk_count: int
+    job_id: int | None
+    last_error: str | None
+    last_refresh_at: datetime | None
+    created_at: datetime
+
+
+class DocumentRead(BaseModel):
+    """A document of a source (without its content)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    source_id: uuid.UUID
+    uri: str
+    title: str
+    content_type: str
+    language: str | None
+    size: int
+    status: str
+    error: str | None
+    fetched_at: datetime
+
+
+class DocumentContent(BaseModel):
+    """A document's Markdown, whole or a character range of it."""
+
+    id: uuid.UUID
+    source_id: uuid.UUID
+    uri: str
+    title: str
+    content_type: str
+    language: str | None
+    start: int
+    end: int
+    total_chars: int
+    content: str
+
+
+class SearchRequest(BaseModel):
+    """A search of the knowledge base."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(description=f"What to look for (1 to {MAX_QUERY_CHARS} characters).")
+    mode: SearchMode = Field("hybrid", description="hybrid (default), keyword or semantic.")
+    limit: int = Field(10, ge=1, le=100, description="Results to return.")
+    project: str | None = Field(None, description="One project (default: every one you can read).")
+    sources: list[uuid.UUID] = Field(default_factory=list, description="Only these sources.")
+    content_types: list[str] = Field(
+        default_factory=list, description="Only these content types (html, markdown, pdf, code…)."
+    )
+    languages: list[str] = Field(
+        default_factory=list, description="Only these programming languages (code files)."
+    )
+    rerank: bool = Field(True, description="Apply the configured re-ranker, if any.")
+
+    @field_validator("query")
+    @classmethod
+    def _query_fits(cls, value: str) -> str:
+        stripped = value.strip()
+        if not stripped:
+            raise ValueError("the query is empty: say what to look for")
+        if len(stripped) > MAX_QUERY_CHARS:
+            raise ValueError(
+                f"the query is {len(stripped)} characters; the limit is {MAX_QUERY_CHARS}. "
+                "Search with the key words or a sentence instead of a whole text."
+            )
+        return stripped
+
+
+class SearchHit(BaseModel):
+    """One result: a chunk, where it comes from, and why it matched."""
+
+    chunk_id: uuid.UUID
+    document_id: uuid.UUID
+    source_id: uuid.UUID
+    title: str
+    uri: str
+    heading_path: list[str]
+    snippet: str = Field(description="Matched text with query terms in **bold**.")
+    text: str
+    score: float
+    keyword_rank: int | None = None
+    semantic_rank: int | None = None
+    content_type: str
+    language: str | None = None
+
+
+class SearchResults(BaseModel):
+    """Search results with what the search did."""
+
+    query: str
+    mode: SearchMode
+    hits: list[SearchHit]
+    notices: list[str] = Field(
+        default_factory=list, description="Why results may be partial (a re-embedding in progress)."
+    )
+
+
+class CodeExampleRead(BaseModel):
+    """A code example with its language and the explanation around it."""
+
+    id: uuid.UUID
+    document_id: uuid.UUID
+    source_id: uuid.UUID
+    title: str
+    uri: str
+    language: str | None
+    heading_path: list[str]
+    code: str
+    context: str
+    summary: str | None
+    score: float
+
+
+class AnswerRequest(BaseModel):
+    """A question for the knowledge base."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(description="The question.")
+    project: str | None = None
+    sources: list[uuid.UUID] = Field(default_factory=list)
+    limit: int = Field(8, ge=1, le=30, description="Chunks given to the model.")
+    stream: bool = Field(True, description="Stream Server-Sent Events instead of one JSON body.")
+
+    @field_validator("question")
+    @classmethod
+    def _question_fits(cls, value: str) -> str:
+        stripped = value.strip()
+        if not stripped:
+            raise ValueError("the question is empty")
+        if len(stripped) > MAX_QUERY_CHARS:
+            raise ValueError(
+                f"the question is {len(stripped)} characters; the limit is {MAX_QUERY_CHARS}"
+            )
+        return stripped
+
+
+class Citation(BaseModel):
+    """A numbered source of an answer."""
+
+    number: int
+    chunk_id: uuid.UUID
+    document_id: uuid.UUID
+    title: str
+    uri: str
+    heading_path: list[str]
+
+
+class AnswerRead(BaseModel):
+    """A complete answer."""
+
+    answer: str
+    citations: list[Citation]
+    found: bool = Field(description="False when the knowledge base had nothing relevant.")
+    model: str | None = None

@@ -1,0 +1,511 @@
+"""Knowledge services: sources, documents, uploads. Search and answers live in search.py/answer.py.
+
+Every function takes the caller's `Principal` and checks the project role itself: reading needs
+`read` in the source's project, changing sources needs `write`, and indexing a directory or
+repository on the server's own disk needs an instance admin (it reads the server's files).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from devflow.core import events, jobs
+from devflow.core.auth import Principal, Role, Scope
+from devflow.core.config import KnowledgeSettings
+from devflow.core.errors import Conflict, Invalid, NotFound
+from devflow.identity import Project, require_project, require_role, visible_project_ids
+from devflow.knowledge.extract import ExtractionError, extract
+from devflow.knowledge.ingest import record_failure, refresh_counts, store_document
+from devflow.knowledge.models import Document, Source
+from devflow.knowledge.schemas import (
+    DocumentContent,
+    DocumentRead,
+    SourceCreate,
+    SourceRead,
+)
+
+INGEST_TASK = "knowledge:ingest_source"
+EMBED_TASK = "knowledge:embed_source"
+_GIT_URL = re.compile(r"^(?:https?://|ssh://|git@[\w.-]+:|git://)\S+$")
+
+
+def guess_kind(location: str) -> str:
+    """Guess a source's kind from its location."""
+    if location == "upload":
+        return "files"
+    if location.endswith(".git") or location.startswith(("git@", "ssh://", "git://")):
+        return "git"
+    parsed = urlsplit(location)
+    if parsed.scheme in {"http", "https"}:
+        if parsed.hostname in {"github.com", "gitlab.com", "codeberg.org", "bitbucket.org"}:
+            parts = [p for p in parsed.path.split("/") if p]
+            if len(parts) == 2:  # noqa: PLR2004 - owner/repo is a repository, deeper is a page
+                return "git"
+        return "web"
+    path = Path(location).expanduser()
+    if (path / ".git").exists():
+        return "git"
+    return "files"
+
+
+def _default_name(kind: str, location: str) -> str:
+    if kind == "web":
+        parsed = urlsplit(location)
+        return (parsed.hostname or location) + parsed.path.rstrip("/")
+    return PurePosixPath(location.rstrip("/")).name.removesuffix(".git") or location
+
+
+def _check_location(kind: str, location: str, data: SourceCreate, principal: Principal) -> str:
+    if kind == "web":
+        parsed = urlsplit(location)
+        if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+            raise Invalid(f"{location!r} is not a web address; use http:// or https://")
+        if not data.settings.allow_private and _is_private_literal(parsed.hostname):
+            raise Invalid(
+                f"{parsed.hostname} is a private or loopback address; add the source with "
+                "allow_private (CLI: --allow-private) if it is an intranet site",
+                details={"reason": "private_address"},
+            )
+        return location
+    if kind == "git":
+        if _GIT_URL.match(location):
+            if location.startswith(("file:", "ext::")):
+                raise Invalid("file:// and ext:: git URLs are not allowed; give a local path")
+            return location
+        return _local_dir(location, principal, need_git=True)
+    if location == "upload":
+        return location
+    return _local_dir(location, principal, need_git=False)
+
+
+def _local_dir(location: str, principal: Principal, *, need_git: bool) -> str:
+    principal.require_instance_admin()
+    path = Path(location).expanduser()
+    if not path.is_absolute():
+        raise Invalid(f"{location!r}: give an absolute path (the server resolves it, not the CLI)")
+    if not path.is_dir():
+        raise Invalid(f"{location!r} is not a directory on the DevFlow server")
+    if need_git and not (path / ".git").exists():
+        raise Invalid(f"{location!r} is not a git repository (no .git)")
+    return str(path.resolve())
+
+
+def _is_private_literal(host: str) -> bool:
+    if host.lower() in {"localhost", "localhost.localdomain"} or host.lower().endswith(
+        ".localhost"
+    ):
+        return True
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return not ip.is_global
+
+
+async def _project_of(
+    session: AsyncSession, *, principal: Principal, source: Source, role: Role
+) -> Project:
+    project = await session.get(Project, source.project_id)
+    if project is None:
+        raise NotFound(f"no source {source.id}")
+    try:
+        require_role(principal, project, role)
+    except NotFound:
+        raise NotFound(f"no source {source.id}") from None
+    return project
+
+
+async def require_source(
+    session: AsyncSession, *, principal: Principal, source_id: uuid.UUID, role: Role = Role.READ
+) -> Source:
+    """Return a source the caller may use with `role`.
+
+    Raises:
+        NotFound: no such source, or not one the caller can see.
+        PermissionDenied: the caller's role is too low.
+    """
+    source = await session.get(Source, source_id)
+    if source is None:
+        raise NotFound(f"no source {source_id}")
+    await _project_of(session, principal=principal, source=source, role=role)
+    return source
+
+
+async def add_source(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    data: SourceCreate,
+    settings: KnowledgeSettings,
+) -> SourceRead:
+    """Create a source and queue its ingestion (files sources named `upload` wait for uploads).
+
+    Raises:
+        Invalid: a bad location (not a URL, a private address, a missing directory).
+        Conflict: the project has a source of that name.
+        NotFound, PermissionDenied: the project.
+    """
+    project = await require_project(
+        session, principal=principal, name=data.project, role=Role.WRITE
+    )
+    location = data.location.strip()
+    kind = data.kind or guess_kind(location)
+    location = _check_location(kind, location, data, principal)
+    name = (data.name or _default_name(kind, location))[:200]
+    taken = await session.scalar(
+        select(Source.id).where(Source.project_id == project.id, Source.name == name)
+    )
+    if taken is not None:
+        raise Conflict(f"project {project.name!r} already has a source named {name!r}; pick --name")
+    source_settings = data.settings.model_dump(exclude_none=True)
+    source_settings.setdefault("max_depth", settings.crawl_max_depth)
+    source_settings.setdefault("max_pages", settings.crawl_max_pages)
+    source = Source(
+        project_id=project.id,
+        name=name,
+        kind=kind,
+        location=location,
+        settings=source_settings,
+        status="pending" if location != "upload" else "ready",
+        generation=1,
+        created_by=principal.user_id,
+    )
+    session.add(source)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(f"project {project.name!r} already has a source named {name!r}") from None
+    if location != "upload":
+        await _queue_ingest(session, source)
+    await events.emit(
+        session,
+        type="knowledge.source.added",
+        payload={"source_id": str(source.id), "name": name, "kind": kind},
+        project_id=project.id,
+        actor_id=principal.user_id,
+    )
+    return SourceRead.model_validate(source)
+
+
+async def _queue_ingest(session: AsyncSession, source: Source) -> None:
+    source.job_id = await jobs.defer(
+        session,
+        task=INGEST_TASK,
+        args={"source_id": str(source.id)},
+        project_id=source.project_id,
+        queueing_lock=f"knowledge:ingest:{source.id}",
+        lock=f"knowledge:source:{source.id}",
+    )
+    source.status = "queued"
+    await session.flush()
+
+
+async def queue_embedding(session: AsyncSession, *, source: Source) -> int:
+    """Queue the job that embeds a source's chunks without vectors."""
+    return await jobs.defer(
+        session,
+        task=EMBED_TASK,
+        args={"source_id": str(source.id)},
+        project_id=source.project_id,
+        queueing_lock=f"knowledge:embed:{source.id}",
+        lock=f"knowledge:source:{source.id}",
+    )
+
+
+async def refresh_source(
+    session: AsyncSession, *, principal: Principal, source_id: uuid.UUID
+) -> SourceRead:
+    """Queue a refresh: unchanged pages are skipped (ETag, Last-Modified, content hash).
+
+    Raises:
+        NotFound, PermissionDenied: the source.
+        Invalid: an upload source (upload the files again instead).
+    """
+    source = await require_source(
+        session, principal=principal, source_id=source_id, role=Role.WRITE
+    )
+    if source.location == "upload":
+        raise Invalid("an upload source has nothing to fetch again; upload changed files instead")
+    source.generation += 1
+    source.discovered = source.fetched = source.chunked = source.embedded = source.failed = 0
+    await _queue_ingest(session, source)
+    await events.emit(
+        session,
+        type="knowledge.source.refresh_queued",
+        payload={"source_id": str(source.id), "job_id": source.job_id},
+        project_id=source.project_id,
+        actor_id=principal.user_id,
+    )
+    return SourceRead.model_validate(source)
+
+
+async def remove_source(
+    session: AsyncSession, *, principal: Principal, source_id: uuid.UUID
+) -> None:
+    """Delete a source with its documents, chunks and vectors.
+
+    Raises:
+        NotFound, PermissionDenied: the source.
+    """
+    source = await require_source(
+        session, principal=principal, source_id=source_id, role=Role.WRITE
+    )
+    await session.delete(source)
+    await events.emit(
+        session,
+        type="knowledge.source.removed",
+        payload={"source_id": str(source_id), "name": source.name},
+        project_id=source.project_id,
+        actor_id=principal.user_id,
+    )
+    await session.flush()
+
+
+async def list_sources(
+    session: AsyncSession, *, principal: Principal, project: str | None = None
+) -> list[SourceRead]:
+    """List the sources of one project, or of every project the caller can read."""
+    principal.require_scope(Scope.READ)
+    query = select(Source).order_by(Source.created_at)
+    if project is not None:
+        found = await require_project(session, principal=principal, name=project, role=Role.READ)
+        query = query.where(Source.project_id == found.id)
+    else:
+        visible = visible_project_ids(principal)
+        if visible is not None:
+            query = query.where(Source.project_id.in_(visible))
+    return [SourceRead.model_validate(s) for s in await session.scalars(query)]
+
+
+async def get_source(
+    session: AsyncSession, *, principal: Principal, source_id: uuid.UUID
+) -> SourceRead:
+    """Return a source with its status and counts.
+
+    Raises:
+        NotFound: no such source, or not one the caller can see.
+    """
+    source = await require_source(session, principal=principal, source_id=source_id)
+    return SourceRead.model_validate(source)
+
+
+async def find_source(
+    session: AsyncSession, *, principal: Principal, ref: str, project: str | None = None
+) -> SourceRead:
+    """Return a source by id or name (names are looked up in `project`, default every one).
+
+    Raises:
+        NotFound: nothing matches; Conflict: the name is used in several projects.
+    """
+    try:
+        return await get_source(session, principal=principal, source_id=uuid.UUID(ref))
+    except ValueError:
+        pass
+    matches = [
+        s
+        for s in await list_sources(session, principal=principal, project=project)
+        if s.name == ref
+    ]
+    if not matches:
+        raise NotFound(f"no source named {ref!r}; `devflow knowledge list` shows them")
+    if len(matches) > 1:
+        raise Conflict(f"several projects have a source named {ref!r}; use its id or --project")
+    return matches[0]
+
+
+async def list_documents(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    source_id: uuid.UUID,
+    offset: int = 0,
+    limit: int = 50,
+    failed_only: bool = False,
+) -> tuple[list[DocumentRead], int]:
+    """List a source's documents (with their per-document errors) and the total count."""
+    await require_source(session, principal=principal, source_id=source_id)
+    where = [Document.source_id == source_id]
+    if failed_only:
+        where.append(Document.error.is_not(None))
+    total = await session.scalar(select(func.count()).select_from(Document).where(*where))
+    rows = await session.scalars(
+        select(Document).where(*where).order_by(Document.uri).offset(offset).limit(limit)
+    )
+    return [DocumentRead.model_validate(d) for d in rows], int(total or 0)
+
+
+async def read_document(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    document_id: uuid.UUID | None = None,
+    uri: str | None = None,
+    source_id: uuid.UUID | None = None,
+    start: int = 0,
+    length: int | None = None,
+) -> DocumentContent:
+    """Return a document's Markdown, whole or the `length` characters from `start`.
+
+    Find it by id, or by `uri` (a URL or path) within the sources the caller can read.
+
+    Raises:
+        Invalid: neither id nor uri, or a negative range.
+        NotFound: no such document the caller can read.
+    """
+    if start < 0 or (length is not None and length < 1):
+        raise Invalid("start must be 0 or more and length 1 or more")
+    doc: Document | None
+    if document_id is not None:
+        doc = await session.get(Document, document_id)
+    elif uri is not None:
+        query = select(Document).where(Document.uri == uri)
+        if source_id is not None:
+            query = query.where(Document.source_id == source_id)
+        visible = visible_project_ids(principal)
+        if visible is not None:
+            query = query.where(Document.project_id.in_(visible))
+        doc = (await session.scalars(query.limit(1))).first()
+    else:
+        raise Invalid("give a document id or a uri")
+    if doc is None:
+        raise NotFound(f"no document {document_id or uri}")
+    source = await session.get(Source, doc.source_id)
+    if source is None:
+        raise NotFound(f"no document {document_id or uri}")
+    try:
+        await _project_of(session, principal=principal, source=source, role=Role.READ)
+    except NotFound:
+        raise NotFound(f"no document {document_id or uri}") from None
+    end = len(doc.content) if length is None else min(len(doc.content), start + length)
+    return DocumentContent(
+        id=doc.id,
+        source_id=doc.source_id,
+        uri=doc.uri,
+        title=doc.title,
+        content_type=doc.content_type,
+        language=doc.language,
+        start=min(start, len(doc.content)),
+        end=end,
+        total_chars=len(doc.content),
+        content=doc.content[start:end],
+    )
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What happened to one uploaded file."""
+
+    filename: str
+    status: str  # new | changed | unchanged | failed
+    document_id: uuid.UUID | None
+    chunks: int
+    error: str | None = None
+
+
+def safe_upload_name(filename: str) -> str:
+    """Return a clean relative path for an uploaded file name.
+
+    Raises:
+        Invalid: an empty name, an absolute path or one that climbs out (`..`).
+    """
+    name = filename.replace("\\", "/").strip()
+    parts = [p for p in name.split("/") if p not in {"", "."}]
+    if not parts or name.startswith("/") or any(p == ".." for p in parts):
+        raise Invalid(f"unsafe file name {filename!r}: give a relative name without `..`")
+    if any(ord(c) < 32 for c in name):  # noqa: PLR2004 - control characters
+        raise Invalid(f"unsafe file name {filename!r}: control characters")
+    return "/".join(parts)[:1000]
+
+
+async def upload_files(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    source_id: uuid.UUID,
+    files: list[tuple[str, bytes]],
+    settings: KnowledgeSettings,
+) -> list[UploadOutcome]:
+    """Store uploaded files in a files source and queue their embedding.
+
+    Each file succeeds or fails on its own (unsupported, binary, malformed, too large: the reason
+    is recorded on the document and returned).
+
+    Raises:
+        Invalid: the source is not a files source; an unsafe file name.
+        NotFound, PermissionDenied: the source.
+    """
+    source = await require_source(
+        session, principal=principal, source_id=source_id, role=Role.WRITE
+    )
+    if source.kind != "files":
+        raise Invalid(
+            f"source {source.name!r} is a {source.kind} source; upload into a files source"
+        )
+    names = [safe_upload_name(name) for name, _ in files]
+    outcomes: list[UploadOutcome] = []
+    for name, (_, data) in zip(names, files, strict=True):
+        outcomes.append(await _store_upload(session, source, name, data, settings))
+    source.failed += sum(1 for o in outcomes if o.status == "failed")
+    source.fetched += len(outcomes)
+    await refresh_counts(session, source_id=source.id)
+    await queue_embedding(session, source=source)
+    await events.emit(
+        session,
+        type="knowledge.files.uploaded",
+        payload={
+            "source_id": str(source.id),
+            "files": len(outcomes),
+            "failed": sum(1 for o in outcomes if o.status == "failed"),
+        },
+        project_id=source.project_id,
+        actor_id=principal.user_id,
+    )
+    return outcomes
+
+
+async def _store_upload(
+    session: AsyncSession, source: Source, name: str, data: bytes, settings: KnowledgeSettings
+) -> UploadOutcome:
+    if len(data) > settings.max_document_bytes:
+        error = f"{len(data)} bytes is over the {settings.max_document_bytes}-byte limit"
+        await record_failure(session, source=source, uri=name, error=error)
+        return UploadOutcome(name, "failed", None, 0, error)
+    try:
+        extracted = extract(data, name=name)
+    except ExtractionError as exc:
+        await record_failure(session, source=source, uri=name, error=exc.message)
+        return UploadOutcome(name, "failed", None, 0, exc.message)
+    async with session.begin_nested():
+        stored = await store_document(
+            session, source=source, uri=name, extracted=extracted, settings=settings, size=len(data)
+        )
+    return UploadOutcome(name, stored.outcome, stored.document_id, stored.chunks)
+
+
+__all__ = [
+    "EMBED_TASK",
+    "INGEST_TASK",
+    "UploadOutcome",
+    "add_source",
+    "find_source",
+    "get_source",
+    "guess_kind",
+    "list_documents",
+    "list_sources",
+    "queue_embedding",
+    "read_document",
+    "refresh_source",
+    "remove_source",
+    "require_source",
+    "safe_upload_name",
+    "upload_files",
+]

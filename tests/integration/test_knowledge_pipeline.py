@@ -1,0 +1,536 @@
+"""The knowledge hub end to end: sources through the API, ingestion jobs, search, read, answers.
+
+A real website is served on 127.0.0.1 from tests/knowledge_site (pages, links, sitemap index,
+llms.txt, robots.txt, a PDF, a redirect, a 404, a 500 and a slow page); a git repository is made
+in the test; files are uploaded through the API. Jobs run in a real procrastinate worker.
+"""
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from devflow.core.config import JobSettings, load_settings
+from devflow.core.db import libpq_url, unit_of_work
+from devflow.core.jobs import create_job_app
+from devflow.knowledge import NOTHING_FOUND
+from devflow.knowledge import jobs as knowledge_jobs
+from devflow.knowledge.models import CrawlUrl, Document, Embedding, Source
+from devflow.testing import FakeOpenAI
+from devflow.web import create_app
+from tests.factories import bootstrap_admin
+from tests.knowledge_site.server import SITE, FixtureSite
+
+EMBEDDER = "python:tests.knowledge_site.embedder:make"
+
+
+@pytest.fixture
+def site(tmp_path):
+    root = tmp_path / "site"
+    shutil.copytree(SITE, root)
+    with FixtureSite(root) as running:
+        yield running
+
+
+@pytest.fixture
+def fake_llm():
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def knowledge_env(monkeypatch):
+    # The worker reads its settings from the environment, like `devflow worker` does.
+    monkeypatch.setenv("DEVFLOW_KNOWLEDGE__EMBEDDER", EMBEDDER)
+    monkeypatch.setenv("DEVFLOW_KNOWLEDGE__FETCH_TIMEOUT", "1.5")
+    monkeypatch.setenv("DEVFLOW_KNOWLEDGE__CRAWL_DELAY", "0")
+    monkeypatch.setenv("DEVFLOW_KNOWLEDGE__CODE_EXAMPLE_MIN_CHARS", "100")
+
+
+@pytest.fixture
+async def app(db_url, knowledge_env, fake_llm) -> AsyncIterator[FastAPI]:
+    settings = load_settings(database_url=db_url, llm=fake_llm.llm_settings())
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def api(app, sessions) -> AsyncIterator[httpx.AsyncClient]:
+    token = await bootstrap_admin(sessions)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://devflow.test",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ) as client:
+        yield client
+
+
+async def run_jobs(db_url) -> None:
+    job_app = create_job_app(
+        libpq_url(db_url), blueprints=[knowledge_jobs.blueprint], settings=JobSettings()
+    )
+    async with job_app.open_async():
+        await job_app.run_worker_async(wait=False, install_signal_handlers=False)
+
+
+async def add(api, location, **settings):
+    body = {"location": location, "settings": settings}
+    response = await api.post("/api/v1/knowledge/sources", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def documents(api, source_id, **params):
+    response = await api.get(
+        f"/api/v1/knowledge/sources/{source_id}/documents", params={"limit": 500, **params}
+    )
+    assert response.status_code == 200, response.text
+    return {d["uri"]: d for d in response.json()["items"]}
+
+
+async def search(api, query, **options):
+    response = await api.post("/api/v1/knowledge/search", json={"query": query, **options})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+async def crawled(api, site, db_url):
+    source = await add(api, f"{site.url}/", allow_private=True, max_depth=3)
+    await run_jobs(db_url)
+    source = (await api.get(f"/api/v1/knowledge/sources/{source['id']}")).json()
+    return source, await documents(api, source["id"])
+
+
+class TestCrawl:
+    async def test_a_site_is_crawled_with_its_sitemap_llms_txt_and_robots_rules(
+        self, crawled, site
+    ):
+        source, docs = crawled
+        base = site.url
+        good = {uri for uri, d in docs.items() if d["status"] == "ok"}
+        assert {
+            f"{base}/",
+            f"{base}/guide/install.html",
+            f"{base}/guide/config.html",
+            f"{base}/api/reference.html",
+            f"{base}/guide/faq.html",  # only in the sitemap (behind a sitemap index)
+            f"{base}/guide/llms-only.html",  # only in llms.txt
+            f"{base}/manual.pdf",
+        } <= good
+        assert source["status"] == "partial"
+        assert source["document_count"] == len(good)
+        assert source["chunk_count"] >= len(good)
+        assert source["embedded"] == source["chunk_count"]
+        assert source["embed_model"] == "test:hashing-256"
+        paths = site.paths()
+        assert paths[0] == "/robots.txt"
+        assert paths.index("/llms.txt") < paths.index("/guide/install.html")
+        assert "/private/secret.html" not in paths  # disallowed by robots.txt
+
+    async def test_failures_are_recorded_per_document_with_their_reason(self, crawled, site):
+        _, docs = crawled
+        base = site.url
+        assert "HTTP 404" in docs[f"{base}/missing.html"]["error"]
+        assert "HTTP 500" in docs[f"{base}/broken"]["error"]
+        assert "timed out" in docs[f"{base}/slow"]["error"]
+        assert "unsupported" in docs[f"{base}/logo.png"]["error"]
+        assert all(d["status"] == "failed" for d in [docs[f"{base}/missing.html"]])
+
+    async def test_redirects_canonicals_duplicates_and_other_sites_are_handled(self, crawled, site):
+        _, docs = crawled
+        base = site.url
+        assert f"{base}/old-page" not in docs  # stored under the page it redirects to
+        assert f"{base}/guide/config-copy.html" not in docs  # same text as config.html
+        assert not [uri for uri in docs if "elsewhere.example" in uri]
+        assert not [p for p, _ in site.requests if "elsewhere" in p]
+
+    async def test_html_keeps_structure_and_drops_boilerplate(self, api, crawled, site):
+        _, docs = crawled
+        doc = docs[f"{site.url}/guide/install.html"]
+        body = (await api.get(f"/api/v1/knowledge/documents/{doc['id']}")).json()
+        assert body["title"] == "Installing Flux"
+        content = body["content"]
+        assert "## Requirements" in content
+        assert "| Python | 3.11 |" in content
+        assert "```python\nfrom flux import Machine, Capacitor" in content
+        assert "sidebar links" not in content
+        part = (
+            await api.get(
+                f"/api/v1/knowledge/documents/{doc['id']}", params={"start": 5, "length": 20}
+            )
+        ).json()
+        assert part["content"] == content[5:25]
+        assert (part["start"], part["end"], part["total_chars"]) == (5, 25, len(content))
+
+    async def test_an_interrupted_crawl_resumes_from_its_frontier(
+        self, api, site, db_url, sessions
+    ):
+        source = await add(api, f"{site.url}/", allow_private=True, use_sitemap=False)
+        async with unit_of_work(sessions) as session:  # as a killed worker would leave it
+            for url, state in [(f"{site.url}/", "done"), (f"{site.url}/guide/faq.html", "queued")]:
+                session.add(
+                    CrawlUrl(source_id=uuid.UUID(source["id"]), url=url, generation=1, state=state)
+                )
+        await run_jobs(db_url)
+        docs = await documents(api, source["id"])
+        assert list(docs) == [f"{site.url}/guide/faq.html"]
+        assert "/guide/faq.html" in site.paths()
+        assert "/" not in site.paths()
+
+    async def test_an_llms_full_txt_is_split_into_pages_at_its_top_headings(
+        self, api, site, db_url
+    ):
+        source = await add(api, f"{site.url}/full/", allow_private=True)
+        await run_jobs(db_url)
+        docs = await documents(api, source["id"])
+        titles = sorted(d["title"] for d in docs.values())
+        assert titles == ["Hoverboards", "Sports almanac"]
+
+    async def test_a_single_page_source_fetches_one_page(self, api, site, db_url):
+        source = await add(
+            api, f"{site.url}/api/reference.html", allow_private=True, single_page=True
+        )
+        await run_jobs(db_url)
+        assert list(await documents(api, source["id"])) == [f"{site.url}/api/reference.html"]
+
+
+class TestRefresh:
+    async def test_unchanged_pages_are_not_refetched_changed_ones_are_and_removed_ones_go(
+        self, api, site, db_url, sessions
+    ):
+        # One request at a time, so which of two identical pages counts as the duplicate is fixed.
+        source = await add(api, f"{site.url}/", allow_private=True, concurrency=1)
+        await run_jobs(db_url)
+        sid = uuid.UUID(source["id"])
+        async with unit_of_work(sessions) as session:
+            vectors_before = await session.scalar(
+                select(func.count()).select_from(Embedding).where(Embedding.source_id == sid)
+            )
+        (site.root / "guide" / "faq.html").unlink()
+        sitemap = site.root / "sitemap-pages.xml"
+        sitemap.write_text(sitemap.read_text().replace("faq.html", "gone.html"))
+        config = site.root / "guide" / "config.html"
+        config.write_text(config.read_text().replace("flux.toml", "flux.yaml"))
+        site.requests.clear()
+        refreshed = await api.post(f"/api/v1/knowledge/sources/{sid}/refresh")
+        assert refreshed.status_code == 200
+        await run_jobs(db_url)
+        conditional = [h for p, h in site.requests if p == "/guide/install.html"]
+        assert conditional
+        assert "If-None-Match" in conditional[0]
+        docs = await documents(api, source["id"])
+        assert f"{site.url}/guide/faq.html" not in docs
+        hits = await search(api, "flux.yaml settings", mode="keyword")
+        assert hits["hits"][0]["uri"] == f"{site.url}/guide/config.html"
+        # The copy is no longer a duplicate of the changed page: now it is a page of its own.
+        old = await search(api, "flux.toml", mode="keyword")
+        assert {h["uri"] for h in old["hits"]} == {f"{site.url}/guide/config-copy.html"}
+        async with unit_of_work(sessions) as session:
+            source_row = await session.get(Source, sid)
+            vectors_after = await session.scalar(
+                select(func.count()).select_from(Embedding).where(Embedding.source_id == sid)
+            )
+        assert source_row.status == "partial"
+        # Embedded again: the changed section of config.html (1 chunk) and the copy, now a page of
+        # its own (2 chunks); nothing else. The FAQ's one vector left with its page.
+        assert source_row.embedded == 3
+        assert vectors_after == vectors_before + 2 - 1
+
+
+class TestSearch:
+    async def test_hybrid_results_carry_where_they_come_from(self, api, crawled, site):
+        found = await search(api, "capacitor charge gigawatts jump")
+        assert found["mode"] == "hybrid"
+        top = found["hits"][0]
+        assert top["uri"] in {f"{site.url}/guide/install.html", f"{site.url}/api/reference.html"}
+        assert top["heading_path"]
+        assert "**" in top["snippet"]
+        assert top["keyword_rank"] is not None
+        assert top["semantic_rank"] is not None
+        assert {"chunk_id", "document_id", "source_id", "score", "title"} <= set(top)
+
+    async def test_modes_and_filters(self, api, crawled, site):
+        keyword = await search(api, "plutonium", mode="keyword")
+        assert {h["uri"] for h in keyword["hits"]} >= {f"{site.url}/manual.pdf"}
+        assert all(h["semantic_rank"] is None for h in keyword["hits"])
+        semantic = await search(api, "plutonium power manual", mode="semantic", limit=3)
+        assert len(semantic["hits"]) == 3
+        assert all(h["keyword_rank"] is None for h in semantic["hits"])
+        pdf_only = await search(api, "flux", content_types=["pdf"])
+        assert {h["uri"] for h in pdf_only["hits"]} == {f"{site.url}/manual.pdf"}
+        other = await search(api, "flux", sources=[str(uuid.uuid4())])
+        assert other["hits"] == []
+
+    async def test_code_examples_are_indexed_with_their_language_and_context(self, api, crawled):
+        response = await api.get("/api/v1/knowledge/code-examples", params={"q": "machine jump"})
+        assert response.status_code == 200
+        example = response.json()[0]
+        assert example["language"] == "python"
+        assert "def first_jump" in example["code"]
+        assert "1.21 gigawatts" in example["context"]
+        assert example["heading_path"] == ["Installing Flux", "Quick start"]
+
+    @pytest.mark.parametrize(
+        ("query", "message"),
+        [
+            ("", "the query is empty"),
+            ("   ", "the query is empty"),
+            ("x" * 10_000, "limit is 2000"),
+        ],
+    )
+    async def test_bad_queries_get_a_clear_error(self, api, query, message):
+        response = await api.post("/api/v1/knowledge/search", json={"query": query})
+        assert response.status_code == 422
+        assert message in response.json()["error"]["message"]
+
+    async def test_search_needs_a_token(self, api):
+        api.headers.pop("Authorization")
+        response = await api.post("/api/v1/knowledge/search", json={"query": "flux"})
+        assert response.status_code == 401
+
+
+class TestBadSources:
+    async def test_a_private_address_is_refused_unless_the_source_allows_it(self, api, site):
+        for location in (f"{site.url}/", "http://localhost:1/docs", "http://[::1]/x"):
+            response = await api.post("/api/v1/knowledge/sources", json={"location": location})
+            assert response.status_code == 422
+            assert "allow_private" in response.json()["error"]["message"]
+
+    async def test_unreachable_hosts_and_redirect_loops_fail_with_their_reason(
+        self, api, site, db_url
+    ):
+        unreachable = await add(api, "http://unreachable.invalid/docs/", single_page=True)
+        loop = await add(api, f"{site.url}/loop-a", allow_private=True, single_page=True)
+        await run_jobs(db_url)
+        for source, reason in [(unreachable, "cannot fetch"), (loop, "redirect loop")]:
+            shown = (await api.get(f"/api/v1/knowledge/sources/{source['id']}")).json()
+            assert shown["status"] == "failed"
+            (doc,) = (await documents(api, source["id"])).values()
+            assert reason in doc["error"]
+
+    async def test_not_a_url_and_a_duplicate_name_are_refused(self, api, site):
+        response = await api.post(
+            "/api/v1/knowledge/sources", json={"location": "ftp://x/y", "kind": "web"}
+        )
+        assert response.status_code == 422
+        await add(api, f"{site.url}/a", allow_private=True)
+        again = await api.post(
+            "/api/v1/knowledge/sources",
+            json={"location": f"{site.url}/a", "settings": {"allow_private": True}},
+        )
+        assert again.status_code == 409
+
+
+class TestFiles:
+    @pytest.fixture
+    async def upload_source(self, api):
+        return await add(api, "upload")
+
+    async def test_uploaded_files_are_extracted_and_bad_ones_reported(
+        self, api, upload_source, db_url
+    ):
+        import io
+
+        import docx
+
+        document = docx.Document()
+        document.add_heading("Warp drive", level=1)
+        document.add_paragraph("The warp coil must be cooled with liquid helium.")
+        buffer = io.BytesIO()
+        document.save(buffer)
+        files = [
+            ("files", ("notes/intro.md", b"# Intro\n\nThe dilithium crystals align.\n")),
+            ("files", ("guide.rst", b"Guide\n=====\n\nThe tachyon beam is *narrow*.\n")),
+            ("files", ("plain.txt", "Caf\xe9 au lait, encoded in Latin-1.".encode("latin-1"))),
+            ("files", ("warp.docx", buffer.getvalue())),
+            ("files", ("data.txt", b"\x00\x01\x02binary\x00")),
+            ("files", ("broken.pdf", b"%PDF-1.4 this is not really a pdf")),
+            ("files", ("image.bmp", b"BM....")),
+        ]
+        response = await api.post(
+            f"/api/v1/knowledge/sources/{upload_source['id']}/files", files=files
+        )
+        assert response.status_code == 200, response.text
+        outcome = {f["filename"]: f for f in response.json()["files"]}
+        assert {n for n, f in outcome.items() if f["status"] == "new"} == {
+            "notes/intro.md",
+            "guide.rst",
+            "plain.txt",
+            "warp.docx",
+        }
+        assert "binary" in outcome["data.txt"]["error"]
+        assert "PDF" in outcome["broken.pdf"]["error"]
+        assert "unsupported" in outcome["image.bmp"]["error"]
+        await run_jobs(db_url)  # embeds the uploaded chunks
+        hits = await search(api, "liquid helium warp coil")
+        assert hits["hits"][0]["title"] == "Warp drive"
+        assert hits["hits"][0]["semantic_rank"] is not None
+        latin = await search(api, "café", mode="keyword")
+        assert latin["hits"][0]["uri"] == "plain.txt"
+
+    async def test_unsafe_names_refuse_the_whole_upload(self, api, upload_source, sessions):
+        files = [
+            ("files", ("ok.md", b"# fine\n")),
+            ("files", ("../../etc/passwd", b"root:x:0:0")),
+        ]
+        response = await api.post(
+            f"/api/v1/knowledge/sources/{upload_source['id']}/files", files=files
+        )
+        assert response.status_code == 422
+        assert "unsafe file name" in response.json()["error"]["message"]
+        async with unit_of_work(sessions) as session:
+            assert await session.scalar(select(func.count()).select_from(Document)) == 0
+
+    async def test_files_over_the_size_limit_are_refused(self, api, upload_source, monkeypatch):
+        big = b"a" * (10 * 1024 * 1024 + 10)
+        response = await api.post(
+            f"/api/v1/knowledge/sources/{upload_source['id']}/files",
+            files=[("files", ("big.txt", big))],
+        )
+        assert response.status_code == 200
+        (result,) = response.json()["files"]
+        assert result["status"] == "failed"
+        assert "limit" in result["error"]
+
+
+def git(cwd, *args):
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+class TestGit:
+    @pytest.fixture
+    def repo(self, tmp_path):
+        root = tmp_path / "repo"
+        (root / "src").mkdir(parents=True)
+        git(root, "init", "-q", "-b", "main")
+        git(root, "config", "user.email", "t@example.com")
+        git(root, "config", "user.name", "T")
+        (root / "README.md").write_text("# Gizmo\n\nGizmo reticulates splines.\n")
+        (root / "src" / "gizmo.py").write_text(
+            "def reticulate(spline):\n    '''Reticulate one spline.'''\n    return spline[::-1]\n"
+        )
+        (root / ".gitignore").write_text("secret.txt\nbuild/\n")
+        (root / "secret.txt").write_text("the launch code is 0000\n")
+        (root / "build").mkdir()
+        (root / "build" / "out.md").write_text("# generated\n")
+        git(root, "add", "README.md", "src/gizmo.py", ".gitignore")
+        git(root, "commit", "-q", "-m", "first")
+        git(root, "checkout", "-q", "-b", "v2")
+        (root / "CHANGES.md").write_text("# Changes\n\nVersion 2 adds flux splines.\n")
+        git(root, "add", "CHANGES.md")
+        git(root, "commit", "-q", "-m", "v2")
+        git(root, "checkout", "-q", "main")
+        return root
+
+    async def test_a_repository_is_indexed_with_paths_and_languages_honouring_gitignore(
+        self, api, repo, db_url
+    ):
+        source = await add(api, str(repo))
+        assert source["kind"] == "git"
+        await run_jobs(db_url)
+        docs = await documents(api, source["id"])
+        assert set(docs) == {"README.md", "src/gizmo.py"}
+        assert docs["src/gizmo.py"]["language"] == "python"
+        assert docs["src/gizmo.py"]["content_type"] == "code"
+        hits = await search(api, "reticulate", languages=["python"])
+        assert {h["uri"] for h in hits["hits"]} == {"src/gizmo.py"}
+
+    async def test_a_ref_is_checked_out(self, api, repo, db_url):
+        source = await add(api, str(repo), ref="v2")
+        await run_jobs(db_url)
+        assert set(await documents(api, source["id"])) == {
+            "CHANGES.md",
+            "README.md",
+            "src/gizmo.py",
+        }
+
+
+class TestAnswers:
+    async def test_an_answer_streams_with_numbered_citations(self, api, crawled, fake_llm):
+        async with api.stream(
+            "POST", "/api/v1/knowledge/answer", json={"question": "How many gigawatts?"}
+        ) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = []
+            event = None
+            async for line in response.aiter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    events.append((event, orjson.loads(line[5:])))
+        kinds = [e for e, _ in events]
+        assert kinds[0] == "citations"
+        assert kinds[-1] == "done"
+        assert kinds.count("delta") >= 1
+        cited = events[0][1]["citations"]
+        assert cited[0]["number"] == 1
+        done = events[-1][1]
+        assert done["found"] is True
+        assert done["answer"].startswith("fake-chat says:")
+        chat = [r for r in fake_llm.requests if r.path.endswith("/chat/completions")]
+        assert len(chat) == 1
+        prompt = chat[0].body["messages"][-1]["content"]
+        assert "[1]" in prompt
+        assert "gigawatts" in prompt
+
+    async def test_nothing_relevant_is_said_instead_of_invented(self, api, crawled, fake_llm):
+        response = await api.post(
+            "/api/v1/knowledge/answer",
+            json={"question": "zebra migration patterns in Kenya", "stream": False},
+        )
+        assert response.status_code == 200
+        body = response.json()
+        assert body == {"answer": NOTHING_FOUND, "citations": [], "found": False, "model": None}
+        assert not [r for r in fake_llm.requests if r.path.endswith("/chat/completions")]
+
+
+class TestModelChange:
+    async def test_a_new_model_reembeds_in_the_background_while_search_keeps_working(
+        self, api, crawled, db_url, sessions, monkeypatch
+    ):
+        source, _ = crawled
+        sid = uuid.UUID(source["id"])
+        small = "python:tests.knowledge_site.embedder:make_small"
+        # The operator switches models: the worker (environment) and a restarted server see it.
+        monkeypatch.setenv("DEVFLOW_KNOWLEDGE__EMBEDDER", small)
+        restarted = create_app(load_settings(database_url=db_url))
+        async with (
+            restarted.router.lifespan_context(restarted),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=restarted),
+                base_url="http://devflow.test",
+                headers={"Authorization": api.headers["Authorization"]},
+            ) as new_api,
+        ):
+            during = await search(new_api, "capacitor gigawatts")
+            assert during["hits"], "keyword results keep search working"
+            assert all(h["semantic_rank"] is None for h in during["hits"])
+            assert any("being re-embedded" in n for n in during["notices"])
+            job_app = create_job_app(
+                libpq_url(db_url), blueprints=[knowledge_jobs.blueprint], settings=JobSettings()
+            )
+            async with job_app.open_async():  # what the periodic check does every 5 minutes
+                await job_app.tasks["knowledge:queue_reembedding"].defer_async(timestamp=0)
+            await run_jobs(db_url)  # the check, which queues the re-embedding
+            await run_jobs(db_url)  # the re-embedding
+            after = await search(new_api, "capacitor gigawatts")
+        assert after["notices"] == []
+        assert after["hits"][0]["semantic_rank"] is not None
+        async with unit_of_work(sessions) as session:
+            models = set(
+                await session.scalars(select(Embedding.model).where(Embedding.source_id == sid))
+            )
+            row = await session.get(Source, sid)
+        assert models == {"test:hashing-64"}
+        assert row.embed_model == "test:hashing-64"

@@ -1,0 +1,39 @@
+"""A deterministic bag-of-words embedder, for tests that run before a model is needed."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+
+
+class HashingEmbedder:
+    model = "test:hashing-256"
+    dimension = 256
+
+    def _embed(self, text):
+        vector = [0.0] * self.dimension
+        for word in re.findall(r"[a-z0-9]+", text.lower()):
+            slot = int(hashlib.sha256(word.encode()).hexdigest()[:8], 16) % self.dimension
+            vector[slot] += 1.0
+        norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+        return [v / norm for v in vector]
+
+    async def embed_documents(self, texts):
+        return [self._embed(t) for t in texts]
+
+    async def embed_query(self, text):
+        return self._embed(text)
+
+
+def make():
+    return HashingEmbedder()
+
+
+class SmallHashingEmbedder(HashingEmbedder):
+    model = "test:hashing-64"
+    dimension = 64
+
+
+def make_small():
+    return SmallHashingEmbedder()
