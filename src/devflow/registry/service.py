@@ -359,17 +359,12 @@ async def describe_package(
             select(Dependency).where(Dependency.version_id.in_([v.id for v in versions]))
         )
     )
-    tags = dict(
-        (
-            await session.execute(
-                select(Tag.name, PackageVersion.version)
-                .join(PackageVersion, PackageVersion.id == Tag.version_id)
-                .where(Tag.package_id == package.id)
-            )
-        )
-        .tuples()
-        .all()
+    tag_rows = await session.execute(
+        select(Tag.name, PackageVersion.version)
+        .join(PackageVersion, PackageVersion.id == Tag.version_id)
+        .where(Tag.package_id == package.id)
     )
+    tags = dict(tag_rows.all())
     version_list = [
         VersionRead(
             version=v.version,

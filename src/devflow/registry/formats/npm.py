@@ -192,7 +192,7 @@ async def _tags(session: AsyncSession, package: Package) -> dict[str, str]:
         .where(Tag.package_id == package.id)
         .order_by(Tag.name)
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def _rev(package: Package) -> str:
@@ -591,6 +591,14 @@ async def _update(
         )
     if removed and len(removed) == len(current):
         return _json({"ok": True, "id": name})
+    remaining = {v: row for v, row in current.items() if v not in removed}
+    for tag, target in (body.get("dist-tags") or {}).items():
+        if isinstance(target, str) and target in remaining:
+            await _put_tag(session, package, str(tag), remaining[target])
+    if "latest" not in await _tags(session, package):
+        newest = max(remaining.values(), key=lambda v: v.published_at)
+        await _put_tag(session, package, "latest", newest)
+    await service.touch_package(session, package)
     return _json({"ok": True, "id": name, "rev": _rev(package)})
 
 

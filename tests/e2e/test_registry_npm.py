@@ -1,0 +1,186 @@
+"""npm repositories with the real npm CLI over real sockets, authenticated through .npmrc."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.registry_fixtures import (
+    RegistryServer,
+    client_env,
+    npm_pack,
+    running_server,
+    write_npmrc,
+)
+
+
+@pytest.fixture(scope="module")
+def server(pg_server, template_url, tmp_path_factory):
+    del template_url
+    with running_server(pg_server, tmp_path_factory.mktemp("home")) as running:
+        running.create_repo("js", "npm")
+        yield running
+
+
+def registry(server: RegistryServer, repo: str = "js") -> str:
+    return f"{server.url}/npm/{repo}/"
+
+
+def npm(
+    folder: Path, *args: str, check: bool = True, home: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = client_env(home or folder)
+    env["npm_config_userconfig"] = str(folder / ".npmrc")
+    done = subprocess.run(
+        ["npm", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        pytest.fail(f"npm {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def workspace(server, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("npm-work")
+    write_npmrc(folder, registry(server), server.token)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def published(server, workspace):
+    """@acme/base 1.0.0 <- mid 1.0.0 <- top 1.0.0, published with `npm publish`."""
+    tarballs = [
+        npm_pack(workspace, "@acme/base", "1.0.0", description="the base layer"),
+        npm_pack(workspace, "mid", "1.0.0", dependencies={"@acme/base": "^1.0.0"}),
+        npm_pack(workspace, "top", "1.0.0", dependencies={"mid": "1.x"}),
+    ]
+    for tarball in tarballs:
+        npm(workspace, "publish", str(tarball))
+    return tarballs
+
+
+def app_folder(server: RegistryServer, tmp_path: Path, token: str | None) -> Path:
+    app = tmp_path / "app"
+    app.mkdir()
+    write_npmrc(app, registry(server), token)
+    (app / "package.json").write_text(json.dumps({"name": "app", "version": "1.0.0"}))
+    return app
+
+
+class TestPublishAndInstall:
+    def test_install_resolves_dependencies_between_published_packages(
+        self, server, published, tmp_path
+    ):
+        app = app_folder(server, tmp_path, server.token)
+        npm(app, "install", "top")
+        modules = app / "node_modules"
+        assert json.loads((modules / "top/package.json").read_text())["version"] == "1.0.0"
+        assert (modules / "mid/index.js").read_text() == 'module.exports = "mid@1.0.0";\n'
+        assert (modules / "@acme/base/package.json").exists()
+        lock = json.loads((app / "package-lock.json").read_text())
+        entry = lock["packages"]["node_modules/@acme/base"]
+        assert entry["resolved"] == f"{server.url}/npm/js/@acme/base/-/base-1.0.0.tgz"
+        digest = hashlib.sha512(published[0].read_bytes()).digest()
+        import base64
+
+        assert entry["integrity"] == "sha512-" + base64.b64encode(digest).decode()
+
+    def test_republishing_a_version_is_refused(self, server, workspace, published):
+        done = npm(workspace, "publish", str(published[1]), check=False)
+        assert done.returncode != 0
+        assert "previously published" in done.stderr or "409" in done.stderr
+
+    def test_view_shows_the_packument(self, workspace, published):
+        view = json.loads(npm(workspace, "view", "@acme/base", "--json").stdout)
+        assert view["name"] == "@acme/base"
+        assert view["description"] == "the base layer"
+        assert view["dist-tags"] == {"latest": "1.0.0"}
+        assert view["dist"]["shasum"] == hashlib.sha1(published[0].read_bytes()).hexdigest()
+
+    def test_whoami_names_the_token_owner(self, workspace, published):
+        assert npm(workspace, "whoami").stdout.strip() == "admin"
+
+    def test_dist_tags_can_be_added_listed_and_removed(self, workspace, published):
+        tarball = npm_pack(workspace, "mid", "2.0.0-beta.1", dependencies={"@acme/base": "^1"})
+        npm(workspace, "publish", str(tarball), "--tag", "next")
+        npm(workspace, "dist-tag", "add", "mid@2.0.0-beta.1", "canary")
+        listed = npm(workspace, "dist-tag", "ls", "mid").stdout
+        assert "latest: 1.0.0" in listed
+        assert "next: 2.0.0-beta.1" in listed
+        assert "canary: 2.0.0-beta.1" in listed
+        npm(workspace, "dist-tag", "rm", "mid", "canary")
+        assert "canary" not in npm(workspace, "dist-tag", "ls", "mid").stdout
+
+    def test_deprecate_marks_the_version(self, workspace, server, published, tmp_path):
+        npm(workspace, "deprecate", "top@1.0.0", "use top 2")
+        assert npm(workspace, "view", "top", "deprecated").stdout.strip() == "use top 2"
+        app = app_folder(server, tmp_path, server.token)
+        installed = npm(app, "install", "top")
+        assert "deprecated top@1.0.0: use top 2" in installed.stderr
+
+    def test_search_finds_packages_by_name_and_description(self, workspace, published):
+        found = json.loads(npm(workspace, "search", "base layer", "--json").stdout)
+        assert [p["name"] for p in found] == ["@acme/base"]
+
+    def test_unpublish_of_one_version_keeps_the_others(self, workspace, published):
+        tarball = npm_pack(workspace, "solo", "1.0.0")
+        npm(workspace, "publish", str(tarball))
+        npm(workspace, "publish", str(npm_pack(workspace, "solo", "1.0.1")))
+        npm(workspace, "unpublish", "solo@1.0.1", "--force")
+        view = json.loads(npm(workspace, "view", "solo", "versions", "--json").stdout)
+        assert view == "1.0.0" or view == ["1.0.0"]
+
+
+class TestAccess:
+    def test_a_private_repository_refuses_install_without_a_token(
+        self, server, published, tmp_path
+    ):
+        app = app_folder(server, tmp_path, None)
+        done = npm(app, "install", "top", check=False)
+        assert done.returncode != 0
+        assert "E401" in done.stderr
+        answer = httpx.get(f"{registry(server)}top")
+        assert answer.status_code == 401
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+
+    def test_login_with_a_devflow_token_then_whoami(self, server, tmp_path):
+        token = server.make_user("npmer", project_role="write")
+        folder = tmp_path / "login"
+        folder.mkdir()
+        write_npmrc(folder, registry(server), None)
+        body = {"_id": "org.couchdb.user:npmer", "name": "npmer", "password": token, "type": "user"}
+        answer = httpx.put(f"{registry(server)}-/user/org.couchdb.user:npmer", json=body)
+        assert answer.status_code == 201
+        assert answer.json()["token"] == token
+        wrong = httpx.put(
+            f"{registry(server)}-/user/org.couchdb.user:admin", json={**body, "name": "admin"}
+        )
+        assert wrong.status_code == 401
+        write_npmrc(folder, registry(server), answer.json()["token"])
+        assert npm(folder, "whoami").stdout.strip() == "npmer"
+
+    def test_abbreviated_packument_for_installers(self, server, published):
+        answer = httpx.get(
+            f"{registry(server)}@acme%2fbase",
+            headers={
+                "Authorization": f"Bearer {server.token}",
+                "Accept": "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8",
+            },
+        )
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "application/vnd.npm.install-v1+json"
+        body = answer.json()
+        assert set(body) == {"name", "modified", "dist-tags", "versions"}
+        assert "readme" not in body["versions"]["1.0.0"]
+        assert body["versions"]["1.0.0"]["dist"]["tarball"].endswith("/@acme/base/-/base-1.0.0.tgz")
