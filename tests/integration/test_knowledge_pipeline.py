@@ -27,7 +27,7 @@ from devflow.web import create_app
 from tests.factories import bootstrap_admin
 from tests.knowledge_site.server import SITE, FixtureSite
 
-EMBEDDER = "python:tests.knowledge_site.embedder:make"
+EMBEDDER = "local"  # the real built-in model
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ class TestCrawl:
         assert source["document_count"] == len(good)
         assert source["chunk_count"] >= len(good)
         assert source["embedded"] == source["chunk_count"]
-        assert source["embed_model"] == "test:hashing-256"
+        assert source["embed_model"] == "local:all-MiniLM-L6-v2-int8"
         paths = site.paths()
         assert paths[0] == "/robots.txt"
         assert paths.index("/llms.txt") < paths.index("/guide/install.html")
@@ -501,7 +501,7 @@ class TestModelChange:
     ):
         source, _ = crawled
         sid = uuid.UUID(source["id"])
-        small = "python:tests.knowledge_site.embedder:make_small"
+        small = "python:tests.knowledge_site.embedder:make_small"  # a second, different model
         # The operator switches models: the worker (environment) and a restarted server see it.
         monkeypatch.setenv("DEVFLOW_KNOWLEDGE__EMBEDDER", small)
         restarted = create_app(load_settings(database_url=db_url))

@@ -1,4 +1,4 @@
-"""A deterministic bag-of-words embedder, for tests that run before a model is needed."""
+"""Deterministic bag-of-words embedders: "another model" for the model-change test."""
 
 from __future__ import annotations
 
@@ -24,10 +24,6 @@ class HashingEmbedder:
 
     async def embed_query(self, text):
         return self._embed(text)
-
-
-def make():
-    return HashingEmbedder()
 
 
 class SmallHashingEmbedder(HashingEmbedder):
