@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import subprocess
@@ -92,7 +93,6 @@ class TestPublishAndInstall:
         entry = lock["packages"]["node_modules/@acme/base"]
         assert entry["resolved"] == f"{server.url}/npm/js/@acme/base/-/base-1.0.0.tgz"
         digest = hashlib.sha512(published[0].read_bytes()).digest()
-        import base64
 
         assert entry["integrity"] == "sha512-" + base64.b64encode(digest).decode()
 
@@ -106,7 +106,10 @@ class TestPublishAndInstall:
         assert view["name"] == "@acme/base"
         assert view["description"] == "the base layer"
         assert view["dist-tags"] == {"latest": "1.0.0"}
-        assert view["dist"]["shasum"] == hashlib.sha1(published[0].read_bytes()).hexdigest()
+        assert (
+            view["dist"]["shasum"]
+            == hashlib.sha1(published[0].read_bytes(), usedforsecurity=False).hexdigest()
+        )
 
     def test_whoami_names_the_token_owner(self, workspace, published):
         assert npm(workspace, "whoami").stdout.strip() == "admin"
@@ -139,7 +142,7 @@ class TestPublishAndInstall:
         npm(workspace, "publish", str(npm_pack(workspace, "solo", "1.0.1")))
         npm(workspace, "unpublish", "solo@1.0.1", "--force")
         view = json.loads(npm(workspace, "view", "solo", "versions", "--json").stdout)
-        assert view == "1.0.0" or view == ["1.0.0"]
+        assert view in ("1.0.0", ["1.0.0"])
 
 
 class TestAccess:

@@ -120,14 +120,6 @@ async def show_package(
     )
 
 
-@api.delete("/repositories/{name}/packages/{package:path}", status_code=204)
-async def delete_package(
-    name: str, package: str, session: SessionDep, principal: PrincipalDep
-) -> None:
-    """Delete a package with every version (project admins)."""
-    await service.delete_package(session, principal=principal, repository=name, name=package)
-
-
 _VERSION = "/repositories/{name}/packages/{package:path}/versions/{version}"
 
 
@@ -195,6 +187,14 @@ async def delete_version(
     await service.delete_version(
         session, principal=principal, repository=name, name=package, version=version
     )
+
+
+@api.delete("/repositories/{name}/packages/{package:path}", status_code=204)
+async def delete_package(
+    name: str, package: str, session: SessionDep, principal: PrincipalDep
+) -> None:
+    """Delete a package with every version (project admins)."""
+    await service.delete_package(session, principal=principal, repository=name, name=package)
 
 
 @api.get("/search", response_model=Page[PackageRead])
