@@ -11,15 +11,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from devflow.core import clock
 from devflow.llm.models import LLMCacheEntry, LLMEmbeddingCacheEntry
 
 # Parameters that change how an answer is delivered, not what it is.
 _DELIVERY_ONLY = frozenset({"stream", "stream_options", "timeout", "extra_headers", "user"})
+
+# Built once: a cache hit is on the hot path, and building a statement costs more than running it.
+_LOOKUP_CHAT = select(LLMCacheEntry.key, LLMCacheEntry.response, LLMCacheEntry.expires_at).where(
+    LLMCacheEntry.key.in_(bindparam("keys", expanding=True)),
+    LLMCacheEntry.expires_at > bindparam("now"),
+)
 
 
 def chat_cache_key(
@@ -37,14 +43,10 @@ def text_hash(text: str) -> str:
 
 
 async def lookup_chat(
-    session: AsyncSession, keys: Sequence[str]
+    db: AsyncSession | AsyncConnection, keys: Sequence[str]
 ) -> dict[str, tuple[dict[str, Any], datetime]]:
     """Return the live cached answers among `keys`, with when each expires."""
-    rows = await session.execute(
-        select(LLMCacheEntry.key, LLMCacheEntry.response, LLMCacheEntry.expires_at).where(
-            LLMCacheEntry.key.in_(keys), LLMCacheEntry.expires_at > clock.now()
-        )
-    )
+    rows = await db.execute(_LOOKUP_CHAT, {"keys": list(keys), "now": clock.now()})
     return {key: (response, expires_at) for key, response, expires_at in rows}
 
 
@@ -68,10 +70,10 @@ async def store_chat(
 
 
 async def lookup_embeddings(
-    session: AsyncSession, *, model: str, hashes: Sequence[str]
+    db: AsyncSession | AsyncConnection, *, model: str, hashes: Sequence[str]
 ) -> dict[str, list[float]]:
     """Return the live cached embeddings among `hashes` for `model`."""
-    rows = await session.execute(
+    rows = await db.execute(
         select(LLMEmbeddingCacheEntry.text_hash, LLMEmbeddingCacheEntry.embedding).where(
             LLMEmbeddingCacheEntry.model == model,
             LLMEmbeddingCacheEntry.text_hash.in_(hashes),

@@ -10,6 +10,7 @@ transaction. Without a sessionmaker the client runs bare: no cache, no usage row
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 import openai
 import orjson
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from devflow.core import clock as wall_clock
 from devflow.core.errors import DevflowError, Invalid
@@ -140,6 +141,25 @@ class LLMClient:
         self._unpriced: set[str] = set()
         self._writer = WriteBehind(sessions) if sessions is not None else None
         self._memory = MemoryCache()
+        # Cache reads need no transaction: in autocommit a lookup is one round trip, not three
+        # (BEGIN, SELECT, COMMIT). A sessionmaker bound to something else falls back to a session.
+        bind = sessions.kw.get("bind") if sessions is not None else None
+        self._reader = (
+            bind.execution_options(isolation_level="AUTOCOMMIT")
+            if isinstance(bind, AsyncEngine)
+            else None
+        )
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncSession | AsyncConnection]:
+        """Yield something to run one read on, outside any transaction when possible."""
+        if self._reader is not None:
+            async with self._reader.connect() as conn:
+                yield conn
+            return
+        assert self._sessions is not None  # noqa: S101 - reads happen only with a database
+        async with self._sessions.begin() as session:
+            yield session
 
     async def flush(self) -> None:
         """Write the queued usage rows and cache entries now (they follow within ~50 ms)."""
@@ -464,8 +484,8 @@ class LLMClient:
         params: dict[str, Any] = {"dimensions": dimensions} if dimensions else {}
         found: dict[str, list[float]] = {}
         if use_cache and self._sessions is not None and texts:
-            async with self._sessions.begin() as session:
-                found = await caching.lookup_embeddings(session, model=cache_model, hashes=hashes)
+            async with self._read() as db:
+                found = await caching.lookup_embeddings(db, model=cache_model, hashes=hashes)
         missing = list(
             dict.fromkeys(t for t, h in zip(texts, hashes, strict=True) if h not in found)
         )
@@ -601,9 +621,8 @@ class LLMClient:
             None,
         )
         if hit is None:
-            assert self._sessions is not None  # noqa: S101 - cache keys exist only with a database
-            async with self._sessions.begin() as session:
-                rows = await caching.lookup_chat(session, list(call.cache_keys.values()))
+            async with self._read() as db:
+                rows = await caching.lookup_chat(db, list(call.cache_keys.values()))
             for target, key in call.cache_keys.items():
                 if key in rows:
                     self._memory.put(key, rows[key][1], rows[key][0])

@@ -14,9 +14,9 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, text
+from sqlalchemy import Table, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core import clock
@@ -25,6 +25,7 @@ from devflow.llm.models import LLMUsage
 log = logging.getLogger(__name__)
 
 CacheWrite = Callable[[AsyncSession], Awaitable[None]]
+_USAGE = cast("Table", LLMUsage.__table__)
 
 
 class WriteBehind:
@@ -58,7 +59,8 @@ class WriteBehind:
                 for _, write in items:
                     if write is not None:
                         await write(session)
-                await session.execute(insert(LLMUsage), [usage for usage, _ in items])
+                # Core executemany on the table: the ORM's bulk path costs several times more.
+                await session.execute(insert(_USAGE), [usage for usage, _ in items])
 
     async def close(self) -> None:
         """Flush and stop the timer."""
