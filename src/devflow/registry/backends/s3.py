@@ -104,12 +104,16 @@ class _S3Writer:
         self._buffer = []
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
-            await asyncio.to_thread(
-                self._store.client.abort_multipart_upload,
-                Bucket=self._store.bucket,
-                Key=self._store.key(self._key),
-                UploadId=upload_id,
-            )
+            try:
+                await asyncio.to_thread(
+                    self._store.client.abort_multipart_upload,
+                    Bucket=self._store.bucket,
+                    Key=self._store.key(self._key),
+                    UploadId=upload_id,
+                )
+            except ClientError as exc:  # already collected: nothing left to remove
+                if exc.response.get("Error", {}).get("Code") not in {"NoSuchUpload", "404"}:
+                    raise
 
 
 class S3BlobStore:
