@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -16,15 +17,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+import psycopg
 import uvicorn
 from pydantic import SecretStr
 
 from devflow.core.config import Settings
 from devflow.core.credentials import Credentials, update_url, write_credentials
-from devflow.core.db import create_engine, session_factory, unit_of_work
+from devflow.core.db import create_engine, libpq_url, session_factory, unit_of_work
 from devflow.core.embedded_pg import EmbeddedPostgres, InstanceLock
 from devflow.core.errors import Conflict
-from devflow.core.migrate import upgrade
+from devflow.core.migrate import head_revision, upgrade
 from devflow.identity.service import bootstrap
 
 log = logging.getLogger("devflow")
@@ -53,9 +55,16 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def prepare(settings: Settings, url: str) -> FirstStart | None:
-    """Migrate the database and, on an empty instance, create the admin and default project."""
-    upgrade(url)
-    result = asyncio.run(_bootstrap(settings, url))
+    """Migrate the database and, on an empty instance, create the admin and default project.
+
+    A database already at the newest revision with users in it (every start but the first) is
+    recognised with one cheap query, without running Alembic or an async engine.
+    """
+    revision, has_users = _database_state(url)
+    if revision != head_revision():
+        upgrade(url)
+        has_users = False  # checked again, in the bootstrap's own transaction
+    result = None if has_users else asyncio.run(_bootstrap(settings, url))
     if result is None:
         update_url(settings.credentials_path, settings.base_url)
         return None
@@ -65,6 +74,22 @@ def prepare(settings: Settings, url: str) -> FirstStart | None:
         credentials_path=str(settings.credentials_path),
         sign_in_url=f"{settings.base_url}/auth/signin?code={code}",
     )
+
+
+def _database_state(url: str) -> tuple[str | None, bool]:
+    """Return the database's Alembic revision and whether it has users (None, False: empty).
+
+    Any failure (unreachable, never migrated) returns (None, False): `upgrade` then reports it
+    properly, with the password masked.
+    """
+    try:
+        with psycopg.connect(libpq_url(url), connect_timeout=5, autocommit=True) as conn:
+            row = conn.execute(
+                'SELECT (SELECT version_num FROM alembic_version), EXISTS (SELECT 1 FROM "user")'
+            ).fetchone()
+    except psycopg.Error:
+        return None, False
+    return (row[0], bool(row[1])) if row else (None, False)
 
 
 async def _bootstrap(settings: Settings, url: str) -> tuple[str, str] | None:
@@ -86,15 +111,27 @@ class _Server(uvicorn.Server):
     KeyboardInterrupt would land at a random point of `up`'s own clean-up (possibly while stopping
     PostgreSQL). DevFlow stops its children itself, in order, so the signal is consumed here."""
 
+    def __init__(self, config: uvicorn.Config, on_listening: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self._on_listening = on_listening
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         with super().capture_signals():
             yield
             self._captured_signals.clear()
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_listening is not None:
+            self._on_listening()
 
-def serve(settings: Settings) -> None:
-    """Run the HTTP server in this process until SIGINT or SIGTERM."""
+
+def serve(settings: Settings, on_listening: Callable[[], None] | None = None) -> None:
+    """Run the HTTP server in this process until SIGINT or SIGTERM.
+
+    `on_listening` runs once the socket accepts connections (after the app's startup).
+    """
     from devflow.web import create_app
 
     config = uvicorn.Config(
@@ -109,7 +146,7 @@ def serve(settings: Settings) -> None:
         server_header=False,
         timeout_graceful_shutdown=10,
     )
-    _Server(config).run()
+    _Server(config, on_listening).run()
 
 
 class WorkerProcess:
@@ -168,6 +205,11 @@ def up(settings: Settings, announce: Callable[[str, FirstStart | None, str | Non
     check_port_free(settings.server.host, settings.server.port)
     lock = InstanceLock(settings.home)
     lock.acquire({"url": settings.base_url})
+    # Importing the web app takes about a second of CPU; do it while PostgreSQL starts.
+    preload = threading.Thread(
+        target=importlib.import_module, args=("devflow.web",), name="preload", daemon=True
+    )
+    preload.start()
     pg: EmbeddedPostgres | None = None
     worker: WorkerProcess | None = None
     try:
@@ -180,9 +222,16 @@ def up(settings: Settings, announce: Callable[[str, FirstStart | None, str | Non
         first = prepare(settings, url)
         env = {**os.environ, "DEVFLOW_DATABASE_URL": url, "DEVFLOW_HOME": str(settings.home)}
         worker = WorkerProcess(env)
-        worker.start()
-        announce(settings.base_url, first, str(pg.state.data_dir) if pg and pg.state else None)
-        serve(settings)
+        data_dir = str(pg.state.data_dir) if pg and pg.state else None
+
+        def listening() -> None:
+            # The worker starts once the server listens: on a small machine its own start-up
+            # would otherwise compete with the server's for the same cores.
+            worker.start()
+            announce(settings.base_url, first, data_dir)
+
+        preload.join()
+        serve(settings, listening)
     finally:
         if worker is not None:
             worker.stop()

@@ -95,8 +95,14 @@ class TestEvents:
 
 
 def worker_pids(devflow) -> list[int]:
-    children = psutil.Process(devflow.proc.pid).children()
-    return [c.pid for c in children if "worker" in " ".join(c.cmdline())]
+    pids = []
+    for child in psutil.Process(devflow.proc.pid).children():
+        try:  # a killed worker is a zombie until the supervisor reaps it: not a live worker
+            if "worker" in " ".join(child.cmdline()):
+                pids.append(child.pid)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+    return pids
 
 
 def defer_directly(devflow, task: str, args: dict) -> int:
@@ -184,8 +190,14 @@ class TestLifecycle:
         assert first.proc.returncode == 0, out
         assert "sign in to the dashboard" in out
         assert not any(p.is_running() for p in postgres) or postgres == []
-        second = start_up(home)
+        second = start_up(home, wait=False)
         try:
+            assert second.proc.stdout is not None
+            for line in second.proc.stdout:
+                if "DevFlow is up" in line:
+                    break
+            # Announced only once the server listens, with the database migrated and reachable.
+            assert httpx.get(f"{second.url}/ready", timeout=10).status_code == 200
             names = json.loads(second.cli("project", "list", "--json").stdout)
             assert "kept" in [p["name"] for p in names]
         finally:
