@@ -1,15 +1,16 @@
-"""LLM routes: usage reports."""
+"""LLM routes: usage reports and budgets."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response, status
 
 from devflow.core import clock
-from devflow.core.http import PrincipalDep, SessionDep
-from devflow.llm import service
-from devflow.llm.schemas import UsageLineRead, UsageReport
+from devflow.core.http import PrincipalDep, SessionDep, StateDep
+from devflow.core.schemas import Page
+from devflow.llm import budgets, service
+from devflow.llm.schemas import BudgetRead, BudgetSet, UsageLineRead, UsageReport
 
 router = APIRouter(prefix="/api/v1/llm", tags=["llm"])
 
@@ -34,3 +35,83 @@ async def usage(
         lines=[UsageLineRead.model_validate(line, from_attributes=True) for line in lines],
         total_cost=sum((line.cost for line in lines), Decimal(0)),
     )
+
+
+WorkflowQuery = Query(
+    None, max_length=200, description="A workflow of the project (default: the whole project)."
+)
+
+
+def _read(budget: budgets.BudgetStatus) -> BudgetRead:
+    return BudgetRead(**vars(budget), used_pct=round(budget.used_pct, 2))
+
+
+@router.get("/budgets", response_model=Page[BudgetRead])
+async def list_budgets(
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    project: str | None = Query(None, description="One project (default: every one you see)."),
+) -> Page[BudgetRead]:
+    """List monthly LLM budgets with this month's spending."""
+    found = await budgets.list_budgets(
+        session, principal=principal, settings=state.settings.llm.budgets, project=project
+    )
+    return Page(items=[_read(b) for b in found], total=len(found))
+
+
+@router.get("/budgets/{project}", response_model=BudgetRead)
+async def show_budget(
+    project: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    workflow: str | None = WorkflowQuery,
+) -> BudgetRead:
+    """Show the budget of a project, or of one of its workflows."""
+    return _read(
+        await budgets.get_budget(
+            session,
+            principal=principal,
+            settings=state.settings.llm.budgets,
+            project=project,
+            workflow=workflow,
+        )
+    )
+
+
+@router.put(
+    "/budgets/{project}",
+    response_model=BudgetRead,
+    responses={201: {"model": BudgetRead, "description": "Created."}},
+)
+async def set_budget(
+    project: str,
+    data: BudgetSet,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    workflow: str | None = WorkflowQuery,
+) -> BudgetRead:
+    """Create or change a monthly budget (project admins); running clients apply it within 5 s."""
+    budget, created = await budgets.set_budget(
+        session,
+        principal=principal,
+        project=project,
+        workflow=workflow,
+        monthly_usd=data.monthly_usd,
+    )
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return _read(budget)
+
+
+@router.delete("/budgets/{project}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_budget(
+    project: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    workflow: str | None = WorkflowQuery,
+) -> None:
+    """Remove a budget set through the API (project admins); its spending history is kept."""
+    await budgets.delete_budget(session, principal=principal, project=project, workflow=workflow)

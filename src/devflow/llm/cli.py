@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 
@@ -12,7 +13,26 @@ from devflow.cli.output import console, emit_json, table
 from devflow.core.config import load_settings
 from devflow.core.errors import Unavailable
 
-app = typer.Typer(help="LLM providers, usage and cost.", no_args_is_help=True)
+app = typer.Typer(help="LLM providers, usage, cost and budgets.", no_args_is_help=True)
+budget_app = typer.Typer(
+    help="Monthly LLM budgets per project or workflow (set by project admins).",
+    no_args_is_help=True,
+)
+app.add_typer(budget_app, name="budget")
+
+WorkflowOpt = Annotated[
+    str | None, typer.Option("--workflow", help="A workflow of the project (default: all of it).")
+]
+_BUDGET_COLUMNS = [
+    "project",
+    "workflow",
+    "monthly_usd",
+    "spent",
+    "reserved",
+    "used_pct",
+    "period",
+    "source",
+]
 
 
 @app.command("usage")
@@ -82,3 +102,84 @@ def fake_server(
         highlight=False,
     )
     fake.serve_forever()
+
+
+def _budget_path(project: str) -> str:
+    return f"/api/v1/llm/budgets/{quote(project, safe='')}"
+
+
+def _workflow(workflow: str | None) -> dict[str, str]:
+    return {"workflow": workflow} if workflow else {}
+
+
+@budget_app.command("list")
+def budget_list(
+    project: Annotated[str | None, typer.Option("--project", help="One project.")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List budgets with this month's spending."""
+    page = client(url, token).get(
+        "/api/v1/llm/budgets", params={"project": project} if project else {}
+    )
+    if as_json:
+        emit_json(page["items"])
+    else:
+        table(page["items"], _BUDGET_COLUMNS, title="LLM budgets (USD per month)")
+
+
+@budget_app.command("show")
+def budget_show(
+    project: Annotated[str, typer.Argument(help="The project.")],
+    workflow: WorkflowOpt = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one budget with this month's spending."""
+    budget = client(url, token).get(_budget_path(project), params=_workflow(workflow))
+    if as_json:
+        emit_json(budget)
+    else:
+        table([budget], _BUDGET_COLUMNS)
+
+
+@budget_app.command("set")
+def budget_set(
+    project: Annotated[str, typer.Argument(help="The project.")],
+    monthly_usd: Annotated[str, typer.Argument(help="Monthly limit in USD, e.g. 25 or 7.50.")],
+    workflow: WorkflowOpt = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create or change a monthly budget (project admins)."""
+    budget = client(url, token).request(
+        "PUT",
+        _budget_path(project),
+        params=_workflow(workflow),
+        json={"monthly_usd": monthly_usd},
+    )
+    if as_json:
+        emit_json(budget)
+        return
+    what = f"workflow {project}/{workflow}" if workflow else f"project {project}"
+    console.print(
+        f"budget of {what}: ${budget['monthly_usd']} a month "
+        f"(${budget['spent']} spent in {budget['period']})",
+        highlight=False,
+    )
+
+
+@budget_app.command("delete")
+def budget_delete(
+    project: Annotated[str, typer.Argument(help="The project.")],
+    workflow: WorkflowOpt = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Remove a budget set through the API (project admins)."""
+    client(url, token).request("DELETE", _budget_path(project), params=_workflow(workflow))
+    what = f"workflow {project}/{workflow}" if workflow else f"project {project}"
+    console.print(f"budget of {what} removed", highlight=False)

@@ -108,6 +108,8 @@ class LLMClient:
         sessions: where usage, cache and budget rows go (None: no persistence).
         sleep, monotonic, rand: injectable for tests of retry timing and breakers.
         environ, dotenv: where `env:NAME` API keys are read.
+        budget_refresh: seconds a snapshot of the budgets set through the API is reused; a
+            budget created or changed elsewhere applies to this client's calls within that time.
     """
 
     def __init__(
@@ -120,6 +122,7 @@ class LLMClient:
         rand: Callable[[], float] = random.random,
         environ: Mapping[str, str] | None = None,
         dotenv: Path = Path(".env"),
+        budget_refresh: float = 5.0,
     ) -> None:
         self.settings = settings
         self._sessions = sessions
@@ -141,6 +144,8 @@ class LLMClient:
         self._unpriced: set[str] = set()
         self._writer = WriteBehind(sessions) if sessions is not None else None
         self._memory = MemoryCache()
+        self._budget_refresh = budget_refresh
+        self._managed: tuple[float, dict[str, budget_ledger.Budget]] | None = None
         # Cache reads need no transaction: in autocommit a lookup is one round trip, not three
         # (BEGIN, SELECT, COMMIT). A sessionmaker bound to something else falls back to a session.
         bind = sessions.kw.get("bind") if sessions is not None else None
@@ -645,8 +650,24 @@ class LLMClient:
         if self._writer is not None:
             self._writer.add(usage, write)
 
+    async def _managed_budgets(self) -> dict[str, budget_ledger.Budget]:
+        """Return the budgets set through the API (a snapshot, see `budget_refresh`)."""
+        now = self._monotonic()
+        if self._managed is None or now - self._managed[0] >= self._budget_refresh:
+            async with self._read() as db:
+                self._managed = (now, await budget_ledger.load_managed(db))
+        return self._managed[1]
+
     async def _reserve(self, call: _Call) -> None:
-        if not call.budgets or self._sessions is None:
+        if self._sessions is None or call.tags.project is None:
+            return
+        call.budgets = budget_ledger.budgets_for(
+            self.settings.budgets,
+            project=call.tags.project,
+            workflow=call.tags.workflow,
+            managed=await self._managed_budgets(),
+        )
+        if not call.budgets:
             return
         call.period = budget_ledger.current_period()
         try:

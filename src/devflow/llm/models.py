@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, Identity, Index, Numeric, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Identity,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, REAL
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -79,3 +91,24 @@ class LLMBudgetLedger(Base):
     reserved: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     # Highest threshold (50, 80, 100 %) already announced, so each crossing emits one event.
     notified_pct: Mapped[int] = mapped_column(default=0)
+
+
+class LLMBudget(Base):
+    """A monthly spending limit set through the API: for a project, or one of its workflows.
+
+    The spending itself is in `LLMBudgetLedger`, keyed by the same scope (`budgets.Budget`).
+    """
+
+    __tablename__ = "llm_budget"
+    __table_args__ = (
+        UniqueConstraint("project_id", "workflow", postgresql_nulls_not_distinct=True),
+        CheckConstraint("monthly_usd >= 0", name="not_negative"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    workflow: Mapped[str | None] = mapped_column(String(200))  # None: the whole project
+    monthly_usd: Mapped[Decimal] = mapped_column(MONEY)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
