@@ -1,7 +1,8 @@
+import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from devflow.core import clock
 from devflow.core.auth import Role, Scope
@@ -41,6 +42,102 @@ class TestAuthenticate:
         await service.authenticate(session, token=token)
         row = await session.scalar(select(ApiToken).where(ApiToken.user_id == alice.user_id))
         assert row.last_used_at is not None
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestPrincipalCache:
+    """`PrincipalCache`: tokens reused for `ttl` seconds, changes made here applied at once."""
+
+    @pytest.fixture
+    async def alice(self, sessions):
+        async with sessions.begin() as session:
+            principal, token = await make_user(session, "alice")
+        return principal, token
+
+    async def auth(self, sessions, cache, token):
+        async with sessions.begin() as session:
+            return await cache.authenticate(session, token)
+
+    async def test_a_change_made_elsewhere_applies_within_the_ttl(self, sessions, alice):
+        principal, token = alice
+        clock_ = FakeMonotonic()
+        cache = service.PrincipalCache(5.0, monotonic=clock_)
+        assert (await self.auth(sessions, cache, token)).user_id == principal.user_id
+        # As another server process would: straight to the database, no hook in this process.
+        async with sessions.begin() as session:
+            await session.execute(update(ApiToken).values(revoked_at=clock.now()))
+        assert (await self.auth(sessions, cache, token)).user_id == principal.user_id
+        clock_.now += 5.0
+        with pytest.raises(Unauthenticated, match="revoked"):
+            await self.auth(sessions, cache, token)
+        uncached = service.PrincipalCache(0)
+        with pytest.raises(Unauthenticated, match="revoked"):
+            await self.auth(sessions, uncached, token)
+
+    async def test_a_revocation_through_this_process_applies_at_once(self, sessions, alice):
+        principal, token = alice
+        cache = service.PrincipalCache(60.0, monotonic=FakeMonotonic())
+        await self.auth(sessions, cache, token)
+        async with sessions.begin() as session:
+            await service.revoke_token(session, principal=principal, token_ref="test")
+        with pytest.raises(Unauthenticated, match="revoked"):
+            await self.auth(sessions, cache, token)
+
+    async def test_a_new_project_and_membership_are_seen_at_once(self, sessions, alice):
+        _, token = alice
+        cache = service.PrincipalCache(60.0, monotonic=FakeMonotonic())
+        before = await self.auth(sessions, cache, token)
+        assert before.memberships == {}
+        async with sessions.begin() as session:
+            project = await service.create_project(
+                session, principal=before, data=ProjectCreate(name="web")
+            )
+            bob, bob_token = await make_user(session, "bob")
+        assert (await self.auth(sessions, cache, token)).memberships == {project.id: Role.OWNER}
+        assert (await self.auth(sessions, cache, bob_token)).memberships == {}
+        async with sessions.begin() as session:
+            await service.set_membership(
+                session, principal=before, project_name="web", username="bob", role=Role.READ
+            )
+        assert (await self.auth(sessions, cache, bob_token)).memberships == {project.id: Role.READ}
+        assert bob.username == "bob"
+
+    async def test_changing_a_returned_principal_does_not_change_the_cache(self, sessions, alice):
+        _, token = alice
+        cache = service.PrincipalCache(60.0, monotonic=FakeMonotonic())
+        first = await self.auth(sessions, cache, token)
+        first.memberships[first.user_id] = Role.OWNER
+        assert (await self.auth(sessions, cache, token)).memberships == {}
+
+    async def test_an_expired_token_is_refused_even_when_cached(self, sessions, alice):
+        principal, _ = alice
+        async with sessions.begin() as session:
+            user = await service.require_user(session, username="alice")
+            _, token = await service.issue_token(
+                session,
+                user=user,
+                name="short",
+                scopes=[Scope.READ],
+                expires_in=timedelta(seconds=1),
+            )
+        cache = service.PrincipalCache(60.0, monotonic=FakeMonotonic())
+        assert (await self.auth(sessions, cache, token)).user_id == principal.user_id
+        await asyncio.sleep(1.1)  # real time: the token's expiry is a wall-clock instant
+        with pytest.raises(Unauthenticated, match="expired"):
+            await self.auth(sessions, cache, token)
+
+    async def test_bad_tokens_are_never_cached(self, sessions):
+        cache = service.PrincipalCache(60.0, monotonic=FakeMonotonic())
+        for _ in range(2):
+            with pytest.raises(Unauthenticated, match="unknown"):
+                await self.auth(sessions, cache, "dfl_" + "x" * 43)
 
 
 class TestProjects:

@@ -98,6 +98,14 @@ class AuthSettings(BaseModel):
     session_ttl_hours: int = Field(
         12, ge=1, le=24 * 30, description="Lifetime of a dashboard session."
     )
+    principal_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long a server process reuses an authenticated token without asking "
+        "the database (0: never). Changes made through another process (a revoked token, a "
+        "new role) apply within this time; changes made through the same process, at once.",
+    )
 
 
 class McpSettings(BaseModel):

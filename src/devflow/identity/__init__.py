@@ -3,6 +3,7 @@
 from devflow.identity.models import Project, User
 from devflow.identity.service import (
     DEFAULT_PROJECT,
+    PrincipalCache,
     authenticate,
     require_project,
     require_role,
@@ -12,6 +13,7 @@ from devflow.identity.service import (
 
 __all__ = [
     "DEFAULT_PROJECT",
+    "PrincipalCache",
     "Project",
     "User",
     "authenticate",

@@ -6,11 +6,14 @@ Every function that acts for someone takes the `Principal` and checks permission
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,6 +82,11 @@ async def authenticate(session: AsyncSession, *, token: str) -> Principal:
     Raises:
         Unauthenticated: the token is malformed, unknown, expired or revoked (each said so).
     """
+    principal, _ = await _authenticate(session, token)
+    return principal
+
+
+async def _authenticate(session: AsyncSession, token: str) -> tuple[Principal, datetime | None]:
     if not looks_like_token(token):
         raise Unauthenticated(f"malformed token: DevFlow tokens start with {TOKEN_PREFIX!r}")
     row = (await session.execute(_AUTHENTICATE, {"token_hash": hash_token(token)})).first()
@@ -96,7 +104,7 @@ async def authenticate(session: AsyncSession, *, token: str) -> Principal:
     # Written at most once a minute per token, so reads stay reads.
     if last_used_at is None or now - last_used_at > _LAST_USED_RESOLUTION:
         await session.execute(_TOUCH, {"token_id": token_id, "now": now})
-    return Principal(
+    principal = Principal(
         user_id=user_id,
         username=username,
         is_admin=is_admin,
@@ -105,6 +113,77 @@ async def authenticate(session: AsyncSession, *, token: str) -> Principal:
         project_id=project_id,
         memberships={uuid.UUID(pid): Role(role) for pid, role in (memberships or {}).items()},
     )
+    return principal, expires_at
+
+
+@dataclass(frozen=True)
+class _Cached:
+    principal: Principal
+    expires_at: datetime | None  # the token's own expiry, checked on every hit
+    fresh_until: float
+    generation: int
+
+
+class PrincipalCache:
+    """Authenticated tokens of this process, reused for `ttl` seconds without a query.
+
+    Only successes are kept (a bad token always reaches the database and its precise error). A
+    token's expiry is checked on every hit. A change to identity made in this process (a token
+    revoked, a membership set, a project created) clears every cache of the process when its
+    transaction commits; one made by another process applies within `ttl` seconds.
+    """
+
+    _generation = 0  # bumped by `_identity_changed`, for every cache of the process
+
+    def __init__(
+        self, ttl: float, *, size: int = 10_000, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = ttl
+        self._size = size
+        self._monotonic = monotonic
+        self._entries: OrderedDict[str, _Cached] = OrderedDict()
+
+    async def authenticate(self, session: AsyncSession, token: str) -> Principal:
+        """Return the token's Principal, from the cache when it is fresh.
+
+        Raises:
+            Unauthenticated: as `authenticate`.
+        """
+        if self.ttl <= 0:
+            return await authenticate(session, token=token)
+        key = hash_token(token)
+        now = self._monotonic()
+        hit = self._entries.get(key)
+        if (
+            hit is not None
+            and hit.generation == PrincipalCache._generation
+            and now < hit.fresh_until
+            and (hit.expires_at is None or hit.expires_at > clock.now())
+        ):
+            # A copy: services may add to a principal's memberships within their transaction.
+            return replace(hit.principal, memberships=dict(hit.principal.memberships))
+        # Taken before the query: a change committed while it runs makes the entry stale at once.
+        generation = PrincipalCache._generation
+        principal, expires_at = await _authenticate(session, token)
+        self._entries[key] = _Cached(
+            replace(principal, memberships=dict(principal.memberships)),
+            expires_at,
+            now + self.ttl,
+            generation,
+        )
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return principal
+
+
+def _identity_changed(session: AsyncSession) -> None:
+    """Invalidate this process's principal caches once the caller's transaction commits."""
+
+    def bump(_: object) -> None:
+        PrincipalCache._generation += 1  # noqa: SLF001 - the class's own counter
+
+    event.listen(session.sync_session, "after_commit", bump, once=True)
 
 
 def role_in(principal: Principal, project_id: uuid.UUID) -> Role | None:
@@ -241,6 +320,7 @@ async def create_project(
     session.add(Membership(project_id=project.id, user_id=principal.user_id, role=Role.OWNER))
     await session.flush()
     principal.memberships[project.id] = Role.OWNER
+    _identity_changed(session)
     await events.emit(
         session,
         type="project.created",
@@ -288,6 +368,7 @@ async def set_membership(
     else:
         membership.role = role
     await session.flush()
+    _identity_changed(session)
     await events.emit(
         session,
         type="project.member_set",
@@ -390,6 +471,7 @@ async def revoke_token(session: AsyncSession, *, principal: Principal, token_ref
     if token.revoked_at is None:
         token.revoked_at = clock.now()
         await session.flush()
+        _identity_changed(session)
     return token
 
 

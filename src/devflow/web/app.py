@@ -15,7 +15,7 @@ from devflow.core.errors import Invalid
 from devflow.core.events import EventBus
 from devflow.core.http import AppState
 from devflow.core.migrate import head_revision
-from devflow.identity import authenticate
+from devflow.identity import PrincipalCache
 from devflow.identity.api import router as identity_router
 from devflow.identity.api import signin_router
 from devflow.knowledge.api import router as knowledge_router
@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
             sessions=session_factory(engine),
             bus=bus,
             head_revision=head_revision(),
-            authenticate=lambda session, token: authenticate(session, token=token),
+            authenticate=PrincipalCache(settings.auth.principal_cache_seconds).authenticate,
         )
         try:
             async with mcp.run(app.state.devflow):
