@@ -15,7 +15,7 @@ from devflow.core.schemas import Page
 from devflow.registry import gc, service
 from devflow.registry.formats.npm import router as npm_router
 from devflow.registry.formats.pypi import router as pypi_router
-from devflow.registry.http import RegistryRuntime, runtime
+from devflow.registry.http import RegistryRuntime, forget_repository, runtime
 from devflow.registry.schemas import (
     DeprecateRequest,
     GcReport,
@@ -78,19 +78,24 @@ async def show_repository(
 async def update_repository(
     name: str,
     data: RepositoryUpdate,
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
     state: StateDep,
 ) -> RepositoryRead:
     """Change a repository's visibility or description (project admins)."""
     repo = await service.update_repository(session, principal=principal, name=name, data=data)
+    forget_repository(request, name)
     return await service.read_repository(session, repo, base_url=state.settings.base_url)
 
 
 @api.delete("/repositories/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_repository(name: str, session: SessionDep, principal: PrincipalDep) -> None:
+async def delete_repository(
+    name: str, request: Request, session: SessionDep, principal: PrincipalDep
+) -> None:
     """Delete a repository and its packages (project admins); blobs go at the next GC."""
     await service.delete_repository(session, principal=principal, name=name)
+    forget_repository(request, name)
 
 
 @api.get("/repositories/{name}/packages", response_model=Page[PackageRead])

@@ -3,34 +3,146 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core.auth import Principal
 from devflow.core.errors import DevflowError
 from devflow.core.http import AppState
 from devflow.registry.backends import blob_store_from_settings
 from devflow.registry.downloads import DownloadRecorder, FileKey
-from devflow.registry.models import PackageFile
+from devflow.registry.models import PackageFile, PackageVersion, Repository
 from devflow.registry.ports import BlobStore
 
+K = TypeVar("K")
+V = TypeVar("V")
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _SMALL = 1024 * 1024
 
 
+CACHE_SECONDS = 5.0
+_CACHE_SIZE = 20_000
+
+
+class TtlCache(Generic[K, V]):
+    """A small per-process cache whose entries live `CACHE_SECONDS` (reads of hot metadata)."""
+
+    def __init__(self, ttl: float = CACHE_SECONDS, size: int = _CACHE_SIZE) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._items: dict[K, tuple[float, V]] = {}
+
+    def get(self, key: K) -> V | None:
+        """Return a live entry, or None."""
+        found = self._items.get(key)
+        if found is None:
+            return None
+        if found[0] < time.monotonic():
+            self._items.pop(key, None)
+            return None
+        return found[1]
+
+    def put(self, key: K, value: V) -> None:
+        """Remember `value` for the cache's lifetime."""
+        if len(self._items) >= self._size:
+            self._items.clear()  # crude, and enough: entries are cheap to reload
+        self._items[key] = (time.monotonic() + self._ttl, value)
+
+    def drop(self, key: K) -> None:
+        """Forget an entry (after a change made by this process)."""
+        self._items.pop(key, None)
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """What serving a file needs, copied out of the session (files are immutable)."""
+
+    file: PackageFile
+    package_id: uuid.UUID
+
+
 @dataclass
 class RegistryRuntime:
-    """Per-process registry resources, made on first use."""
+    """Per-process registry resources, made on first use.
+
+    The caches hold repositories and files for a few seconds: protocol reads of hot packages
+    then need no database round trip. A visibility change or a deletion made through another
+    server process takes effect there within `CACHE_SECONDS`.
+    """
 
     store: BlobStore
     downloads: DownloadRecorder
+    read_sessions: async_sessionmaker[AsyncSession]
+    repositories: TtlCache[str, Repository] = field(default_factory=TtlCache)
+    files: TtlCache[tuple[uuid.UUID, str], FileRef] = field(default_factory=TtlCache)
+
+
+def _detached_repository(repo: Repository) -> Repository:
+    return Repository(
+        id=repo.id,
+        name=repo.name,
+        project_id=repo.project_id,
+        format=repo.format,
+        kind=repo.kind,
+        visibility=repo.visibility,
+        description=repo.description,
+        config=dict(repo.config),
+        created_at=repo.created_at,
+        created_by=repo.created_by,
+    )
+
+
+async def cached_repository(
+    request: Request, session: AsyncSession, name: str, fmt: str
+) -> Repository | None:
+    """Return a repository of format `fmt` by name, from the cache when it is fresh."""
+    cache = runtime(request).repositories
+    repo = cache.get(name)
+    if repo is None:
+        found = await session.scalar(select(Repository).where(Repository.name == name))
+        if found is None:
+            return None
+        repo = _detached_repository(found)
+        cache.put(name, repo)
+    return repo if repo.format == fmt else None
+
+
+async def cached_file(
+    request: Request, session: AsyncSession, repo: Repository, filename: str
+) -> FileRef | None:
+    """Return a file of a repository with its package id, from the cache when fresh."""
+    cache = runtime(request).files
+    ref = cache.get((repo.id, filename))
+    if ref is None:
+        row = (
+            await session.execute(
+                select(PackageFile, PackageVersion.package_id)
+                .join(PackageVersion, PackageVersion.id == PackageFile.version_id)
+                .where(PackageFile.repository_id == repo.id, PackageFile.filename == filename)
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        session.expunge(row[0])
+        ref = FileRef(row[0], row[1])
+        cache.put((repo.id, filename), ref)
+    return ref
+
+
+def forget_repository(request: Request, name: str) -> None:
+    """Drop this process's cached copy of a repository after changing it."""
+    found: RegistryRuntime | None = getattr(request.app.state, "registry", None)
+    if found is not None:
+        found.repositories.drop(name)
 
 
 def runtime(request: Request) -> RegistryRuntime:
@@ -41,6 +153,10 @@ def runtime(request: Request) -> RegistryRuntime:
         found = RegistryRuntime(
             store=blob_store_from_settings(state.settings),
             downloads=DownloadRecorder(state.sessions),
+            read_sessions=async_sessionmaker(
+                state.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            ),
         )
         request.app.state.registry = found
     return found
@@ -161,3 +277,18 @@ def upload_limit(request: Request) -> int:
     """Return the configured largest upload."""
     state: AppState = request.app.state.devflow
     return state.settings.registry.max_upload_bytes
+
+
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Open a session in autocommit mode for protocol reads: no BEGIN/COMMIT round trips, and
+    no connection at all for a request the caches answer.
+
+    Reads are single statements (or tolerate seeing commits between statements); the only write
+    on this path, a token's `last_used_at`, commits on its own.
+    """
+    rt = runtime(request)
+    async with rt.read_sessions() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]

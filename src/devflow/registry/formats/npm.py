@@ -35,8 +35,11 @@ from devflow.core.http import SessionDep
 from devflow.registry import access, publish, service
 from devflow.registry.access import token_from_authorization
 from devflow.registry.http import (
+    ReadSessionDep,
     base_url,
     blob_response,
+    cached_file,
+    cached_repository,
     optional_principal,
     protocol_route_class,
     runtime,
@@ -146,7 +149,7 @@ async def _repo(session: AsyncSession, name: str) -> Repository | None:
 
 
 @router.api_route("/{repo}/{path:path}", methods=["GET", "HEAD"])
-async def read(repo: str, path: str, request: Request, session: SessionDep) -> Response:
+async def read(repo: str, path: str, request: Request, session: ReadSessionDep) -> Response:
     """Serve packuments, versions, tarballs, dist-tags, whoami, ping and search."""
     principal = await _caller(request, session)
     endpoint = path.strip("/")
@@ -156,7 +159,9 @@ async def read(repo: str, path: str, request: Request, session: SessionDep) -> R
         if principal is None:
             raise Unauthenticated("not logged in: run `npm login` or set _authToken in .npmrc")
         return _json({"username": principal.username})
-    found = access.require_read(principal, await _repo(session, repo), repo)
+    found = access.require_read(
+        principal, await cached_repository(request, session, repo, "npm"), repo
+    )
     if endpoint == "-/v1/search":
         return await _search(request, session, found)
     if path.startswith("-/package/"):
@@ -171,11 +176,11 @@ async def read(repo: str, path: str, request: Request, session: SessionDep) -> R
 async def _read_package(
     request: Request, session: AsyncSession, repo: Repository, route: Route
 ) -> Response:
+    if len(route.rest) == 2 and route.rest[0] == "-":  # noqa: PLR2004
+        return await _tarball(request, session, repo, route.name, route.rest[1])
     package = await service.require_package(session, repo=repo, name=route.name)
     if not route.rest:
         return await _packument(request, session, repo, package)
-    if len(route.rest) == 2 and route.rest[0] == "-":  # noqa: PLR2004
-        return await _tarball(request, session, repo, package, route.rest[1])
     if len(route.rest) == 1:
         doc = await _document(request, session, repo, package)
         wanted = doc["dist-tags"].get(route.rest[0], route.rest[0])
@@ -282,18 +287,14 @@ async def _packument(
 
 
 async def _tarball(
-    request: Request, session: AsyncSession, repo: Repository, package: Package, basename: str
+    request: Request, session: AsyncSession, repo: Repository, name: str, basename: str
 ) -> Response:
-    scope = package.name.rsplit("/", 1)[0] + "/" if "/" in package.name else ""
-    file = await session.scalar(
-        select(PackageFile).where(
-            PackageFile.repository_id == repo.id, PackageFile.filename == scope + basename
-        )
-    )
-    if file is None:
-        raise NotFound(f"no tarball {basename!r} of {package.name}")
+    scope = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
+    ref = await cached_file(request, session, repo, scope + basename)
+    if ref is None:
+        raise NotFound(f"no tarball {basename!r} of {name}")
     return await blob_response(
-        request, file, package_id=package.id, media_type="application/octet-stream"
+        request, ref.file, package_id=ref.package_id, media_type="application/octet-stream"
     )
 
 

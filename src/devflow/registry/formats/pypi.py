@@ -34,8 +34,11 @@ from devflow.registry.formats.pypi_names import (
     parse_filename,
 )
 from devflow.registry.http import (
+    ReadSessionDep,
     base_url,
     blob_response,
+    cached_file,
+    cached_repository,
     optional_principal,
     protocol_route_class,
     runtime,
@@ -75,14 +78,16 @@ router = APIRouter(
 )
 
 
+async def _principal(request: Request, session: AsyncSession) -> Principal | None:
+    token = token_from_authorization(request.headers.get("authorization"))
+    return await optional_principal(request, session, token)
+
+
 async def _reader(
     request: Request, session: AsyncSession, name: str
 ) -> tuple[Repository, Principal | None]:
-    token = token_from_authorization(request.headers.get("authorization"))
-    principal = await optional_principal(request, session, token)
-    repo = await get_repository(session, name=name)
-    if repo is not None and repo.format != "pypi":
-        repo = None
+    principal = await _principal(request, session)
+    repo = await cached_repository(request, session, name, "pypi")
     return access.require_read(principal, repo, name), principal
 
 
@@ -153,7 +158,7 @@ async def index_no_slash(repo: str) -> RedirectResponse:
 
 
 @router.get("/{repo}/simple/")
-async def project_list(repo: str, request: Request, session: SessionDep) -> Response:
+async def project_list(repo: str, request: Request, session: ReadSessionDep) -> Response:
     """List the repository's projects (PEP 503 / 691)."""
     found, _ = await _reader(request, session, repo)
     media = negotiate(request.headers.get("accept"), request.query_params.get("format"))
@@ -192,33 +197,37 @@ async def project_no_slash(repo: str, project: str) -> RedirectResponse:
 
 
 @router.get("/{repo}/simple/{project}/")
-async def project_page(repo: str, project: str, request: Request, session: SessionDep) -> Response:
+async def project_page(
+    repo: str, project: str, request: Request, session: ReadSessionDep
+) -> Response:
     """List a project's files with hashes, requires-python, yanks and metadata (PEP 503/691)."""
-    found, _ = await _reader(request, session, repo)
     media = negotiate(request.headers.get("accept"), request.query_params.get("format"))
     name = normalize(project)
+    principal = await _principal(request, session)
+    found = access.require_read(
+        principal, await cached_repository(request, session, repo, "pypi"), repo
+    )
     if name != project:
         return RedirectResponse(f"/pypi/{repo}/simple/{name}/", status_code=301)
-    package = await session.scalar(
-        select(Package).where(Package.repository_id == found.id, Package.name == name)
-    )
-    if package is None:
-        raise NotFound(f"no project {project!r} in {repo!r}")
-    etag = f'W/"{media[-4:]}-{package.id.hex}-{package.revision}"'
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag, "Vary": "Accept"})
     rows = (
         await session.execute(
-            select(PackageFile, PackageVersion)
+            select(PackageFile, PackageVersion, Package)
             .join(PackageVersion, PackageVersion.id == PackageFile.version_id)
-            .where(PackageVersion.package_id == package.id)
+            .join(Package, Package.id == PackageVersion.package_id)
+            .where(Package.repository_id == found.id, Package.name == name)
             .order_by(PackageVersion.published_at, PackageFile.filename)
         )
     ).all()
+    if not rows:
+        raise NotFound(f"no project {project!r} in {repo!r}")
+    package = rows[0][2]
+    etag = f'W/"{media[-4:]}-{package.id.hex}-{package.revision}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag, "Vary": "Accept"})
     files_base = f"{base_url(request)}/pypi/{found.name}/files/"
-    files = [_file_entry(f, v, files_base) for f, v in rows]
+    files = [_file_entry(f, v, files_base) for f, v, _ in rows]
     if media == JSON_TYPE:
-        versions = sorted({v.version for _, v in rows}, key=check_version)
+        versions = sorted({v.version for _, v, _ in rows}, key=check_version)
         body = {
             "meta": {"api-version": API_VERSION},
             "name": package.name,
@@ -284,21 +293,18 @@ def _json(body: dict[str, Any]) -> bytes:
 
 
 @router.api_route("/{repo}/files/{filename}", methods=["GET", "HEAD"])
-async def download(repo: str, filename: str, request: Request, session: SessionDep) -> Response:
+async def download(repo: str, filename: str, request: Request, session: ReadSessionDep) -> Response:
     """Download a file (with `Range`), or its PEP 658 `.metadata`."""
-    found, _ = await _reader(request, session, repo)
+    principal = await _principal(request, session)
     want_metadata = filename.endswith(".metadata")
     stored = filename.removesuffix(".metadata") if want_metadata else filename
-    row = (
-        await session.execute(
-            select(PackageFile, PackageVersion.package_id)
-            .join(PackageVersion, PackageVersion.id == PackageFile.version_id)
-            .where(PackageFile.repository_id == found.id, PackageFile.filename == stored)
-        )
-    ).one_or_none()
-    if row is None or (want_metadata and row[0].metadata_sha256 is None):
+    found = access.require_read(
+        principal, await cached_repository(request, session, repo, "pypi"), repo
+    )
+    ref = await cached_file(request, session, found, stored)
+    if ref is None or (want_metadata and ref.file.metadata_sha256 is None):
         raise NotFound(f"no file {filename!r} in {repo!r}")
-    file, package_id = row
+    file, package_id = ref.file, ref.package_id
     if want_metadata:
         assert file.metadata_sha256 is not None  # noqa: S101
         return await blob_response(
