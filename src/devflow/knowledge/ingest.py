@@ -10,7 +10,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock
@@ -193,6 +193,19 @@ async def remove_unseen(session: AsyncSession, *, source: Source) -> int:
     return len(result.all())
 
 
+async def refresh_lexeme_stats(session: AsyncSession) -> None:
+    """Rebuild the lexeme document frequencies from every chunk (locked: one rebuild at a time)."""
+    await session.execute(text("LOCK TABLE knowledge_lexeme IN EXCLUSIVE MODE"))
+    await session.execute(text("DELETE FROM knowledge_lexeme"))
+    await session.execute(
+        text(
+            "INSERT INTO knowledge_lexeme (lexeme, df) SELECT word, ndoc FROM "
+            "ts_stat('SELECT tsv FROM knowledge_chunk') UNION ALL "
+            "SELECT '', count(*) FROM knowledge_chunk"
+        )
+    )
+
+
 async def refresh_counts(session: AsyncSession, *, source_id: uuid.UUID) -> None:
     """Recount a source's documents and chunks."""
     docs = (
@@ -214,6 +227,7 @@ __all__ = [
     "find_document",
     "record_failure",
     "refresh_counts",
+    "refresh_lexeme_stats",
     "remove_unseen",
     "store_document",
 ]

@@ -25,7 +25,7 @@ from devflow.core.db import create_engine, session_factory, unit_of_work
 from devflow.core.jobs import report_progress
 from devflow.knowledge.crawl import Crawler, CrawlStats
 from devflow.knowledge.embedding import embed_source, get_embedder
-from devflow.knowledge.ingest import refresh_counts, remove_unseen
+from devflow.knowledge.ingest import refresh_counts, refresh_lexeme_stats, remove_unseen
 from devflow.knowledge.local import checkout, git_files, ingest_tree, list_directory
 from devflow.knowledge.models import Source
 
@@ -134,6 +134,7 @@ async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
         assert fresh is not None  # noqa: S101 - the job holds the source's lock
         removed = await remove_unseen(session, source=fresh) if fresh.location != "upload" else 0
         await refresh_counts(session, source_id=sid)
+        await refresh_lexeme_stats(session)
     progress.stats = stats
     await progress.write(force=True)
     embedded = await embed_source(
@@ -243,6 +244,7 @@ async def embed_source_job(context: JobContext, source_id: str) -> dict[str, int
         source = await session.get(Source, sid)
         if source is not None:
             await refresh_counts(session, source_id=sid)
+            await refresh_lexeme_stats(session)
             source.embedded = embedded
             if source.status in {"pending", "queued"}:
                 source.status = "ready"

@@ -189,9 +189,31 @@ class CrawlUrl(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
+class Lexeme(Base):
+    """How many chunks hold a lexeme (its document frequency), for IDF-weighted keyword ranking.
+
+    Rebuilt from the chunks after each ingestion; the row with the empty lexeme holds the number
+    of chunks. An empty table (a fresh index) ranks every term equally.
+    """
+
+    __tablename__ = "knowledge_lexeme"
+
+    lexeme: Mapped[str] = mapped_column(Text, primary_key=True)
+    df: Mapped[int]
+
+
 def index_name_for(model: str) -> str:
     """Return the name of the partial HNSW index holding `model`'s vectors."""
     return "ix_knowledge_embedding_hnsw_" + hashlib.sha256(model.encode()).hexdigest()[:16]
 
 
-__all__ = ["Chunk", "CodeExample", "CrawlUrl", "Document", "Embedding", "Source", "index_name_for"]
+__all__ = [
+    "Chunk",
+    "CodeExample",
+    "CrawlUrl",
+    "Document",
+    "Embedding",
+    "Lexeme",
+    "Source",
+    "index_name_for",
+]

@@ -34,6 +34,12 @@ EXAMPLE_TSV = (
 
 def upgrade() -> None:
     op.create_table(
+        "knowledge_lexeme",
+        sa.Column("lexeme", sa.Text(), nullable=False),
+        sa.Column("df", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("lexeme", name=op.f("pk_knowledge_lexeme")),
+    )
+    op.create_table(
         "knowledge_source",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("project_id", sa.Uuid(), nullable=False),
@@ -258,6 +264,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("knowledge_lexeme")
     op.drop_table("knowledge_embedding")
     op.drop_table("knowledge_code_example")
     op.drop_table("knowledge_chunk")

@@ -1,0 +1,550 @@
+"""Benchmark of the knowledge hub: SciFact quality, search latency, ingestion and crawl throughput.
+
+Everything goes through DevFlow itself: an embedded PostgreSQL, `devflow serve` and `devflow worker`
+as subprocesses, SciFact uploaded as files through the HTTP API (extracted, chunked and embedded by
+the real pipeline) and every query sent to `POST /api/v1/knowledge/search`. The bm25s and plain-RRF
+anchors (bench/scifact_anchors.py) run in the same process on the same data.
+
+Fusion settings (RRF k, keyword/semantic weights) are chosen on the train split (809 queries) from
+the API's keyword and semantic rankings; the server is then restarted with them and the test split
+(300 queries) is reported. Then 100,000 chunks are synthesised (sentences of the corpus, vectors of
+real chunks plus noise) to measure latency at that size, and a generated site is crawled.
+
+    python bench/knowledge.py [--no-record] [--skip-100k] [--skip-crawl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import itertools
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for tests.knowledge_site (the crawl target)
+
+from devflow.core.config import EmbeddedPostgresSettings, load_settings  # noqa: E402
+from devflow.core.credentials import read_credentials  # noqa: E402
+from devflow.core.embedded_pg import EmbeddedPostgres  # noqa: E402
+from devflow.runtime import prepare  # noqa: E402
+from scifact_anchors import (  # noqa: E402
+    SciFact,
+    anchor_runs,
+    append_results,
+    evaluate,
+    load_scifact,
+    table,
+)
+
+Run = dict[str, dict[str, float]]
+UPLOAD_BATCH = 300
+K_GRID = [5, 10, 20, 30, 60, 100]
+W_GRID = [0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    """Embedded PostgreSQL + `devflow serve` + `devflow worker`, as a user runs them."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.pg = EmbeddedPostgres(home, EmbeddedPostgresSettings())
+        self.url = self.pg.start()
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "DEVFLOW_HOME": str(home),
+            "DEVFLOW_DATABASE_URL": self.url,
+            "DEVFLOW_SERVER__PORT": str(self.port),
+            "DEVFLOW_LOG__ACCESS_LOG": "false",
+            "DEVFLOW_LOG__LEVEL": "WARNING",
+        }
+        settings = load_settings(home=home, database_url=self.url, server={"port": self.port})
+        prepare(settings, self.url)
+        creds = read_credentials(home / "credentials")
+        if creds is None:
+            raise SystemExit("devflow did not write its credentials")
+        self.token = creds.token
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.server: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
+
+    def start_server(self, **knowledge: Any) -> None:
+        self.stop_server()
+        env = {**self.env}
+        for key, value in knowledge.items():
+            env[f"DEVFLOW_KNOWLEDGE__{key.upper()}"] = str(value)
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "devflow", "serve", "--no-migrate"], env=env
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("devflow serve did not start")
+
+    def start_worker(self) -> None:
+        self.worker = subprocess.Popen([sys.executable, "-m", "devflow", "worker"], env=self.env)
+
+    def stop_server(self) -> None:
+        if self.server is not None:
+            self.server.terminate()
+            self.server.wait(30)
+            self.server = None
+
+    def close(self) -> None:
+        self.stop_server()
+        if self.worker is not None:
+            self.worker.terminate()
+            self.worker.wait(60)
+        self.pg.stop()
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base, headers={"Authorization": f"Bearer {self.token}"}, timeout=300
+        )
+
+
+@contextmanager
+def stack() -> Iterator[Stack]:
+    home = Path(tempfile.mkdtemp(prefix="devflow-bench-knowledge-"))
+    home.chmod(0o755)
+    running = Stack(home)
+    try:
+        yield running
+    finally:
+        running.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# -- ingestion -------------------------------------------------------------------------------------
+
+
+def pending_vectors(url: str) -> tuple[int, int]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM knowledge_chunk), "
+            "(SELECT count(*) FROM knowledge_chunk c "
+            "WHERE NOT EXISTS (SELECT 1 FROM knowledge_embedding e WHERE e.chunk_id = c.id))"
+        ).fetchone()
+    if row is None:
+        raise SystemExit("no counts")
+    return int(row[0]), int(row[1])
+
+
+def ingest_scifact(api: httpx.Client, data: SciFact, url: str) -> dict[str, float]:
+    source = api.post("/api/v1/knowledge/sources", json={"location": "upload", "name": "scifact"})
+    source.raise_for_status()
+    sid = source.json()["id"]
+    docs = list(data.corpus.items())
+    started = time.perf_counter()
+    for i in range(0, len(docs), UPLOAD_BATCH):
+        files = [
+            ("files", (f"{doc_id}.md", f"# {doc.title}\n\n{doc.text}\n".encode()))
+            for doc_id, doc in docs[i : i + UPLOAD_BATCH]
+        ]
+        response = api.post(f"/api/v1/knowledge/sources/{sid}/files", files=files)
+        response.raise_for_status()
+        failed = [f for f in response.json()["files"] if f["status"] == "failed"]
+        if failed:
+            print(f"  {len(failed)} files failed, first: {failed[0]}")
+    uploaded = time.perf_counter() - started
+    while True:
+        chunks, pending = pending_vectors(url)
+        if pending == 0:
+            break
+        time.sleep(0.5)
+    seconds = time.perf_counter() - started
+    return {
+        "documents": len(docs),
+        "chunks": chunks,
+        "seconds": seconds,
+        "upload_seconds": uploaded,
+        "docs_per_s": len(docs) / seconds,
+        "chunks_per_s": chunks / seconds,
+    }
+
+
+# -- queries ---------------------------------------------------------------------------------------
+
+
+def query_api(
+    api: httpx.Client, data: SciFact, split: str, mode: str, *, limit: int = 100
+) -> tuple[dict[str, list[tuple[str, str]]], list[float]]:
+    """Return per query the ranked (chunk id, doc id) pairs, and each request's latency (ms)."""
+    rankings: dict[str, list[tuple[str, str]]] = {}
+    latencies: list[float] = []
+    for qid in data.query_ids(split):
+        body = {"query": data.queries[qid], "mode": mode, "limit": limit}
+        started = time.perf_counter()
+        response = api.post("/api/v1/knowledge/search", json=body)
+        latencies.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+        rankings[qid] = [
+            (hit["chunk_id"], hit["uri"].removesuffix(".md")) for hit in response.json()["hits"]
+        ]
+    return rankings, latencies
+
+
+def to_run(rankings: dict[str, list[tuple[str, str]]]) -> Run:
+    """Chunk rankings to document runs: a document takes its best chunk's rank."""
+    run: Run = {}
+    for qid, ranked in rankings.items():
+        scores: dict[str, float] = {}
+        for rank, (_, doc) in enumerate(ranked, start=1):
+            scores.setdefault(doc, 1.0 / rank)
+        run[qid] = scores
+    return run
+
+
+def fuse(
+    keyword: dict[str, list[tuple[str, str]]],
+    semantic: dict[str, list[tuple[str, str]]],
+    *,
+    k: int,
+    w_keyword: float,
+    w_semantic: float = 1.0,
+) -> dict[str, list[tuple[str, str]]]:
+    """The server's fusion (chunk level, `weight / (k + rank)`), replayed offline for tuning."""
+    fused: dict[str, list[tuple[str, str]]] = {}
+    for qid in keyword.keys() | semantic.keys():
+        scores: dict[tuple[str, str], float] = {}
+        for ranking, weight in (
+            (keyword.get(qid, []), w_keyword),
+            (semantic.get(qid, []), w_semantic),
+        ):
+            for rank, hit in enumerate(ranking, start=1):
+                scores[hit] = scores.get(hit, 0.0) + weight / (k + rank)
+        fused[qid] = [h for h, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0][0]))]
+    return fused
+
+
+def tune(api: httpx.Client, data: SciFact) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    keyword, _ = query_api(api, data, "train", "keyword")
+    semantic, _ = query_api(api, data, "train", "semantic")
+    qrels = data.qrels["train"]
+    trials = []
+    for k, w in itertools.product(K_GRID, W_GRID):
+        score = evaluate(to_run(fuse(keyword, semantic, k=k, w_keyword=w)), qrels)["ndcg@10"]
+        trials.append({"rrf_k": k, "keyword_weight": w, "train_ndcg@10": score})
+    best = max(trials, key=lambda t: t["train_ndcg@10"])
+    return {"rrf_k": best["rrf_k"], "keyword_weight": best["keyword_weight"]}, trials
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    p50 = statistics.median(ordered)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return p50, p95
+
+
+# -- 100,000 chunks --------------------------------------------------------------------------------
+
+
+def synthesise(url: str, total: int, *, seed: int = 7) -> int:
+    """Add chunks up to `total`: corpus sentences, vectors of real chunks plus noise."""
+    rng = random.Random(seed)
+    gen = np.random.default_rng(seed)
+    with psycopg.connect(url) as conn:
+        have = conn.execute("SELECT count(*) FROM knowledge_chunk").fetchone()[0]
+        need = total - have
+        if need <= 0:
+            return 0
+        project, model, dim = conn.execute(
+            "SELECT e.project_id, e.model, e.dimension FROM knowledge_embedding e LIMIT 1"
+        ).fetchone()
+        texts = [r[0] for r in conn.execute("SELECT text FROM knowledge_chunk")]
+        vectors = np.array(
+            [
+                np.array(r[0].strip("[]").split(","), dtype=np.float32)
+                for r in conn.execute("SELECT vector::text FROM knowledge_embedding")
+            ]
+        )
+        sentences = [s.strip() for t in texts for s in t.split(". ") if len(s) > 30]
+        source = conn.execute(
+            "INSERT INTO knowledge_source (id, project_id, name, kind, location, settings, status, "
+            "embed_model, discovered, fetched, chunked, embedded, failed, document_count, "
+            "chunk_count, generation, created_at, updated_at) VALUES (gen_random_uuid(), %s, "
+            "'synthetic', 'files', 'upload', '{}', 'ready', %s, 0, 0, 0, 0, 0, 0, 0, 1, now(), "
+            "now()) RETURNING id",
+            (project, model),
+        ).fetchone()[0]
+        per_doc = 10
+        index_name = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'knowledge_embedding' "
+            "AND indexname LIKE 'ix_knowledge_embedding_hnsw_%%'"
+        ).fetchone()[0]
+        index_def = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s", (index_name,)
+        ).fetchone()[0]
+        conn.execute(f"DROP INDEX {index_name}")
+        doc_ids = []
+        with conn.cursor().copy(
+            "COPY knowledge_document (id, source_id, project_id, uri, title, content_type, "
+            "content, "
+            "size, status, seen_generation, fetched_at, updated_at) FROM STDIN"
+        ) as copy:
+            for d in range((need + per_doc - 1) // per_doc):
+                doc_id = str(uuid_of(rng))
+                doc_ids.append(doc_id)
+                copy.write_row(
+                    (
+                        doc_id,
+                        source,
+                        project,
+                        f"synthetic/{d}.md",
+                        f"Synthetic {d}",
+                        "markdown",
+                        "",
+                        0,
+                        "ok",
+                        1,
+                        "now",
+                        "now",
+                    )
+                )
+        buffer = io.StringIO()
+        chunk_rows = []
+        for n in range(need):
+            chunk_id = str(uuid_of(rng))
+            text = ". ".join(rng.sample(sentences, 6)) + "."
+            chunk_rows.append(chunk_id)
+            buffer.write(
+                "\t".join(
+                    [
+                        chunk_id,
+                        doc_ids[n // per_doc],
+                        str(source),
+                        str(project),
+                        str(n % per_doc),
+                        f"Synthetic {n // per_doc}",
+                        "{}",
+                        "",
+                        _escape(text),
+                        f"{n:064x}",
+                        "0",
+                        "0",
+                        "markdown",
+                    ]
+                )
+                + "\n"
+            )
+        with conn.cursor().copy(
+            "COPY knowledge_chunk (id, document_id, source_id, project_id, position, title, "
+            "heading_path, heading, text, content_hash, start_offset, end_offset, content_type) "
+            "FROM STDIN"
+        ) as copy:
+            copy.write(buffer.getvalue())
+        with conn.cursor().copy(
+            "COPY knowledge_embedding (chunk_id, model, dimension, source_id, project_id, vector, "
+            "created_at) FROM STDIN"
+        ) as copy:
+            for chunk_id in chunk_rows:
+                base = vectors[rng.randrange(len(vectors))]
+                noisy = base + gen.normal(0, 0.04, size=base.shape).astype(np.float32)
+                noisy /= np.linalg.norm(noisy)
+                literal = "[" + ",".join(f"{x:.6f}" for x in noisy) + "]"
+                copy.write_row((chunk_id, model, dim, source, project, literal, "now"))
+        conn.commit()
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        conn.execute(index_def)
+        conn.execute("ANALYZE knowledge_chunk")
+        conn.execute("ANALYZE knowledge_embedding")
+        conn.commit()
+    return need
+
+
+def uuid_of(rng: random.Random) -> str:
+    import uuid
+
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
+
+
+# -- crawl -----------------------------------------------------------------------------------------
+
+
+def make_site(root: Path, pages: int, data: SciFact) -> None:
+    docs = list(data.corpus.values())[:pages]
+    for i, doc in enumerate(docs):
+        links = "".join(
+            f'<li><a href="/p{(i * 7 + j) % pages}.html">next {j}</a></li>' for j in range(1, 6)
+        )
+        (root / f"p{i}.html").write_text(
+            f"<html><head><title>{doc.title}</title></head><body><nav><ul>{links}</ul></nav>"
+            f"<main><h1>{doc.title}</h1><p>{doc.text}</p></main></body></html>"
+        )
+    (root / "index.html").write_text(
+        "<html><body><main><h1>Index</h1>"
+        + "".join(f'<a href="/p{i}.html">{i}</a> ' for i in range(0, pages, 10))
+        + "</main></body></html>"
+    )
+
+
+def crawl(api: httpx.Client, data: SciFact, pages: int) -> dict[str, float]:
+    from tests.knowledge_site.server import FixtureSite
+
+    root = Path(tempfile.mkdtemp(prefix="devflow-bench-site-"))
+    try:
+        make_site(root, pages, data)
+        with FixtureSite(root) as site:
+            started = time.perf_counter()
+            response = api.post(
+                "/api/v1/knowledge/sources",
+                json={
+                    "location": f"{site.url}/",
+                    "name": "crawl",
+                    "settings": {
+                        "allow_private": True,
+                        "max_pages": pages + 10,
+                        "max_depth": 20,
+                        "delay": 0,
+                    },
+                },
+            )
+            response.raise_for_status()
+            sid = response.json()["id"]
+            while True:
+                shown = api.get(f"/api/v1/knowledge/sources/{sid}").json()
+                if shown["status"] in {"ready", "partial", "failed"}:
+                    break
+                time.sleep(0.2)
+            seconds = time.perf_counter() - started
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return {
+        "pages": shown["fetched"],
+        "documents": shown["document_count"],
+        "seconds": seconds,
+        "pages_per_s": shown["fetched"] / seconds,
+        "status": shown["status"],
+    }
+
+
+# -- main ------------------------------------------------------------------------------------------
+
+
+def main() -> None:  # noqa: PLR0915 - one linear script
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--skip-100k", action="store_true")
+    parser.add_argument("--skip-crawl", action="store_true")
+    parser.add_argument("--chunks", type=int, default=100_000)
+    args = parser.parse_args()
+    data = load_scifact()
+    qrels = data.qrels["test"]
+    print("anchors (bm25s, MiniLM fp32, plain RRF) on the test split ...")
+    anchors = anchor_runs(data, "test")
+    rows: dict[str, dict[str, Any]] = {
+        f"anchor {name}": evaluate(run, qrels) for name, run in anchors.items()
+    }
+    notes: list[str] = []
+    with stack() as running:
+        running.start_server()
+        running.start_worker()
+        with running.client() as api:
+            print("ingesting SciFact through the API ...")
+            ingestion = ingest_scifact(api, data, running.url)
+            print(f"  {ingestion}")
+            print("tuning fusion on the train split ...")
+            best, trials = tune(api, data)
+            default = next(t for t in trials if t["rrf_k"] == 60 and t["keyword_weight"] == 1.0)
+            chosen = next(
+                t
+                for t in trials
+                if t["rrf_k"] == best["rrf_k"] and t["keyword_weight"] == best["keyword_weight"]
+            )
+            notes.append(
+                f"fusion chosen on train: rrf_k={best['rrf_k']}, keyword_weight="
+                f"{best['keyword_weight']}, semantic_weight=1.0 (train nDCG@10 "
+                f"{chosen['train_ndcg@10']:.3f}; k=60, 1:1 gives {default['train_ndcg@10']:.3f})"
+            )
+        running.start_server(**best)
+        latency: dict[str, tuple[float, float]] = {}
+        with running.client() as api:
+            for mode in ("keyword", "semantic", "hybrid"):
+                rankings, times = query_api(api, data, "test", mode)
+                rows[f"devflow {mode} (API)"] = evaluate(to_run(rankings), qrels)
+                latency[mode] = percentiles(times)
+        if not args.skip_100k:
+            print(f"synthesising chunks up to {args.chunks} ...")
+            added = synthesise(running.url, args.chunks)
+            notes.append(f"{added} synthetic chunks added for the latency run")
+            with running.client() as api:
+                for mode in ("keyword", "semantic", "hybrid"):
+                    _, times = query_api(api, data, "test", mode, limit=10)
+                    latency[f"{mode} @{args.chunks // 1000}k"] = percentiles(times)
+        crawled = None
+        if not args.skip_crawl:
+            with running.client() as api:
+                crawled = crawl(api, data, 300)
+    quality = table(rows, ["ndcg@10", "recall@100", "mrr@10"])
+    lat = "| mode | p50 ms | p95 ms |\n|---|---:|---:|\n" + "\n".join(
+        f"| {mode} | {p50:.1f} | {p95:.1f} |" for mode, (p50, p95) in latency.items()
+    )
+    throughput = (
+        f"Ingestion through the API (upload, extract, chunk, embed in the worker): "
+        f"{ingestion['documents']} documents, {ingestion['chunks']} chunks in "
+        f"{ingestion['seconds']:.1f} s = {ingestion['docs_per_s']:.1f} docs/s, "
+        f"{ingestion['chunks_per_s']:.1f} chunks/s."
+    )
+    if crawled:
+        throughput += (
+            f" Crawl of a generated 300-page site on 127.0.0.1: {crawled['pages']} pages in "
+            f"{crawled['seconds']:.1f} s = {crawled['pages_per_s']:.1f} pages/s (status "
+            f"{crawled['status']}, embedding included)."
+        )
+    hybrid = rows["devflow hybrid (API)"]["ndcg@10"]
+    verdict = (
+        f"Target hybrid nDCG@10 >= 0.73: {hybrid:.3f} "
+        f"({'PASS' if hybrid >= 0.73 else 'FAIL'}); plain RRF anchor "
+        f"{rows['anchor rrf']['ndcg@10']:.3f}."
+    )
+    report = "\n\n".join(
+        [
+            quality,
+            (
+                "Search latency through HTTP, one client, 300 test queries, query embedding "
+                "included (limit 100 at SciFact size, 10 at 100k):"
+            ),
+            lat,
+            throughput,
+            verdict,
+            "; ".join(notes) + ".",
+        ]
+    )
+    print(report)
+    if not args.no_record:
+        append_results("Knowledge hub (`python bench/knowledge.py`)", report)
+
+
+if __name__ == "__main__":
+    main()
