@@ -14,6 +14,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
 
 from devflow import __version__
 from devflow.core.db import unit_of_work
@@ -77,6 +78,8 @@ def _bind_tool(tool: ToolDef, limit: int) -> Tool:
                 text = await tool.fn(call, **arguments)
         except DevflowError as exc:
             raise ToolError(f"{exc.code}: {exc.message}") from None
+        except ValidationError as exc:  # arguments a domain schema refused
+            raise ToolError(f"invalid: {_problems(exc)}") from None
         return render.cap(text, limit)
 
     _adopt_signature(handler, tool.fn)
@@ -88,6 +91,12 @@ def _bind_tool(tool: ToolDef, limit: int) -> Tool:
         structured_output=False,
     )
     return sdk_tool.model_copy(update={"parameters": compact_schema(sdk_tool.parameters)})
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
+    )
 
 
 def _bind_resource(resource: ResourceDef, limit: int) -> Callable[..., Awaitable[str]]:

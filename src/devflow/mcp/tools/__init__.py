@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from devflow.mcp.registry import Contribution
-from devflow.mcp.tools import platform
+from devflow.mcp.tools import knowledge, platform
 
-CONTRIBUTORS: list[Callable[[], Contribution]] = [platform.contribute]
+CONTRIBUTORS: list[Callable[[], Contribution]] = [platform.contribute, knowledge.contribute]
 
 
 def contributions() -> list[Contribution]:
