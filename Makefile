@@ -32,7 +32,8 @@ pytest:
 
 test: install-test lint types pytest
 
-bench: install-test
+bench: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/platform_bench.py
 
 clean:
