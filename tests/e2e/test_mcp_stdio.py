@@ -10,6 +10,7 @@ import json
 import shlex
 import sys
 import tomllib
+import uuid
 from contextlib import asynccontextmanager
 
 import httpx2
@@ -62,7 +63,15 @@ class TestStdio:
             bad = await client.call_tool("job_status", {"job_id": "x"})
             unknown = await client.call_tool("nope", {})
             again = await client.call_tool("project_info", {})
-        assert {"project_info", "job_status"} <= tools
+            templates = await client.list_resource_templates()
+            resources = await client.list_resources()
+            with pytest.raises(MCPError, match="no document"):
+                await client.read_resource(f"devflow://knowledge/documents/{uuid.uuid4()}")
+        assert {"project_info", "job_status", "knowledge_search"} <= tools
+        assert "devflow://knowledge/documents/{document_id}" in {
+            t.uri_template for t in templates.resource_templates
+        }
+        assert resources.resources == []
         assert "you: admin (role owner)" in text(info)
         assert bad.is_error
         assert "valid integer" in text(bad)
