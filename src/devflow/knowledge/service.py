@@ -80,6 +80,13 @@ def _check_location(kind: str, location: str, data: SourceCreate, principal: Pri
         if _GIT_URL.match(location):
             if location.startswith(("file:", "ext::")):
                 raise Invalid("file:// and ext:: git URLs are not allowed; give a local path")
+            host = urlsplit(location).hostname or location.partition("@")[2].partition(":")[0]
+            if not data.settings.allow_private and _is_private_literal(host):
+                raise Invalid(
+                    f"{host} is a private or loopback address; add the source with allow_private "
+                    "(CLI: --allow-private) if it is an internal git server",
+                    details={"reason": "private_address"},
+                )
             return location
         return _local_dir(location, principal, need_git=True)
     if location == "upload":

@@ -1,0 +1,116 @@
+"""`devflow knowledge`, `devflow search` and `devflow ask` as a user runs them, against a server."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import uvicorn
+
+from devflow.core.config import load_settings
+from devflow.testing import FakeOpenAI
+from devflow.web import create_app
+from tests.factories import bootstrap_admin
+from tests.integration.test_knowledge_pipeline import run_jobs
+
+
+@pytest.fixture
+def fake_llm():
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def server(db_url, fake_llm, monkeypatch):
+    monkeypatch.setenv("DEVFLOW_KNOWLEDGE__EMBEDDER", "local")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(load_settings(database_url=db_url, llm=fake_llm.llm_settings()))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    while not running.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    running.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+async def cli(server, sessions, tmp_path):
+    token = await bootstrap_admin(sessions)
+    env = {
+        **os.environ,
+        "DEVFLOW_URL": server,
+        "DEVFLOW_TOKEN": token,
+        "DEVFLOW_HOME": str(tmp_path / "home"),
+        "COLUMNS": "200",
+    }
+
+    def run(*args, check=True):
+        result = subprocess.run(
+            [sys.executable, "-m", "devflow", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if check:
+            assert result.returncode == 0, result.stderr + result.stdout
+        return result
+
+    return run
+
+
+async def test_a_folder_is_uploaded_searched_and_asked_about(cli, tmp_path, db_url):
+    folder = tmp_path / "wiki"
+    (folder / "ops").mkdir(parents=True)
+    (folder / "ops" / "backups.md").write_text(
+        "# Backups\n\n## Schedule\n\nThe database is backed up every night at 02:00 to the "
+        "vault bucket.\n"
+    )
+    (folder / "readme.txt").write_text("The wiki of the platform team.\n")
+    added = json.loads(cli("knowledge", "add", str(folder), "--no-wait", "--json").stdout)
+    assert added["kind"] == "files"
+    assert added["name"] == "wiki"
+    assert {u["filename"] for u in added["uploaded"]} == {"ops/backups.md", "readme.txt"}
+    await run_jobs(db_url)
+
+    listed = json.loads(cli("knowledge", "list", "--json").stdout)
+    assert [s["name"] for s in listed] == ["wiki"]
+    assert listed[0]["chunk_count"] == 2
+
+    found = json.loads(cli("search", "when are backups made", "--json").stdout)
+    top = found["hits"][0]
+    assert top["uri"] == "ops/backups.md"
+    assert top["heading_path"] == ["Backups", "Schedule"]
+    human = cli("search", "vault bucket", "--mode", "keyword", "--source", "wiki").stdout
+    assert "ops/backups.md" in human
+    assert "Backups > Schedule" in human
+
+    answer = cli("ask", "When is the database backed up?").stdout
+    assert "fake-chat says:" in answer
+    assert "[1] Backups" in answer
+
+    shown = cli("knowledge", "show", "wiki").stdout
+    assert "ready" in shown
+
+
+async def test_bad_input_is_one_clear_line_and_an_exit_code(cli):
+    empty = cli("search", "   ", check=False)
+    assert empty.returncode == 2
+    assert "the query is empty" in empty.stderr
+    missing = cli("knowledge", "show", "nope", check=False)
+    assert missing.returncode == 2
+    assert "no source 'nope'" in missing.stderr
+    private = cli("knowledge", "add", "http://127.0.0.1:9/docs", "--no-wait", check=False)
+    assert private.returncode == 2
+    assert "--allow-private" in private.stderr
+    assert "Traceback" not in private.stderr
