@@ -339,7 +339,7 @@ def npm_install(registry: str, work: Path, run: int, env: dict[str, str]) -> flo
 
 def wrk(url: str, clients: int, duration: float, script: Path) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t", "1", "-c", str(clients), "-d", f"{duration}s", "-s", str(script), url],
+        ["wrk", "-t", "1", "-c", str(clients), "-d", f"{round(duration)}s", "-s", str(script), url],
         capture_output=True,
         text=True,
         check=True,

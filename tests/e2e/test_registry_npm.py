@@ -114,6 +114,17 @@ class TestPublishAndInstall:
     def test_whoami_names_the_token_owner(self, workspace, published):
         assert npm(workspace, "whoami").stdout.strip() == "admin"
 
+    def test_ping_answers(self, workspace):
+        assert "PONG" in npm(workspace, "ping").stderr
+
+    def test_packuments_answer_304_to_a_matching_etag(self, server, published):
+        headers = {"Authorization": f"Bearer {server.token}"}
+        first = httpx.get(f"{registry(server)}mid", headers=headers)
+        again = httpx.get(
+            f"{registry(server)}mid", headers={**headers, "If-None-Match": first.headers["etag"]}
+        )
+        assert again.status_code == 304
+
     def test_dist_tags_can_be_added_listed_and_removed(self, workspace, published):
         tarball = npm_pack(workspace, "mid", "2.0.0-beta.1", dependencies={"@acme/base": "^1"})
         npm(workspace, "publish", str(tarball), "--tag", "next")

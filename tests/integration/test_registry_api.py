@@ -530,3 +530,42 @@ class TestCli:
         assert "already exists" in duplicate.stderr
         deleted = self.cli(server, "registry", "delete", "clirepo", "--yes")
         assert deleted.returncode == 0, deleted.stderr
+
+
+class TestExternalUrl:
+    async def test_every_absolute_url_uses_the_configured_external_url(
+        self, db_url, sessions, tmp_path
+    ):
+        from devflow.web import create_app
+        from tests.factories import bootstrap_admin
+
+        token = await bootstrap_admin(sessions)
+        settings = load_settings(
+            database_url=db_url,
+            home=tmp_path / "home",
+            server={"external_url": "https://pkgs.example.com/"},
+        )
+        app = create_app(settings)
+        wheel = build_wheel(tmp_path, "extpkg", "1.0")
+        auth = {"Authorization": f"Bearer {token}"}
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://internal:8000", headers=auth
+            ) as api:
+                created = await api.post(
+                    "/api/v1/registry/repositories", json={"name": "ext", "format": "pypi"}
+                )
+                assert created.json()["url"] == "https://pkgs.example.com/pypi/ext/simple/"
+                uploaded = await api.post(
+                    "/pypi/ext/legacy/",
+                    data={"name": "extpkg", "version": "1.0"},
+                    files={"content": (wheel.name, wheel.read_bytes())},
+                )
+                assert uploaded.status_code == 200, uploaded.text
+                page = await api.get(
+                    "/pypi/ext/simple/extpkg/",
+                    headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+                )
+        (entry,) = page.json()["files"]
+        assert entry["url"] == f"https://pkgs.example.com/pypi/ext/files/{wheel.name}"

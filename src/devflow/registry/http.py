@@ -84,6 +84,11 @@ class RegistryRuntime:
     read_sessions: async_sessionmaker[AsyncSession]
     repositories: TtlCache[str, Repository] = field(default_factory=TtlCache)
     files: TtlCache[tuple[uuid.UUID, str], FileRef] = field(default_factory=TtlCache)
+    # Rendered index documents keyed by (package id, revision, variant): a new revision is a new
+    # key, so entries are never stale; the TTL only bounds memory.
+    documents: TtlCache[tuple[uuid.UUID, int, str], bytes] = field(
+        default_factory=lambda: TtlCache(ttl=300.0, size=2_000)
+    )
 
 
 def _detached_repository(repo: Repository) -> Repository:

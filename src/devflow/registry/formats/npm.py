@@ -267,10 +267,19 @@ async def _packument(
     etag = f'W/"{"c" if corgi else "f"}-{package.id.hex[:12]}-{package.revision}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
-    doc = await _document(request, session, repo, package)
-    if not corgi:
-        return _json(doc, ETag=etag, Vary="Accept")
-    abbreviated = {
+    cache = runtime(request).documents
+    key = (package.id, package.revision, "corgi" if corgi else "full")
+    body = cache.get(key)
+    if body is None:
+        doc = await _document(request, session, repo, package)
+        body = orjson.dumps(_abbreviate(doc) if corgi else doc)
+        cache.put(key, body)
+    media = CORGI if corgi else "application/json"
+    return Response(body, media_type=media, headers={"ETag": etag, "Vary": "Accept"})
+
+
+def _abbreviate(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
         "name": doc["name"],
         "modified": doc["time"]["modified"],
         "dist-tags": doc["dist-tags"],
@@ -283,7 +292,6 @@ async def _packument(
             for ver, m in doc["versions"].items()
         },
     }
-    return _json(abbreviated, media=CORGI, ETag=etag, Vary="Accept")
 
 
 async def _tarball(

@@ -209,33 +209,46 @@ async def project_page(
     )
     if name != project:
         return RedirectResponse(f"/pypi/{repo}/simple/{name}/", status_code=301)
-    rows = (
-        await session.execute(
-            select(PackageFile, PackageVersion, Package)
-            .join(PackageVersion, PackageVersion.id == PackageFile.version_id)
-            .join(Package, Package.id == PackageVersion.package_id)
-            .where(Package.repository_id == found.id, Package.name == name)
-            .order_by(PackageVersion.published_at, PackageFile.filename)
-        )
-    ).all()
-    if not rows:
+    package = await session.scalar(
+        select(Package).where(Package.repository_id == found.id, Package.name == name)
+    )
+    if package is None:
         raise NotFound(f"no project {project!r} in {repo!r}")
-    package = rows[0][2]
     etag = f'W/"{media[-4:]}-{package.id.hex}-{package.revision}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag, "Vary": "Accept"})
-    files_base = f"{base_url(request)}/pypi/{found.name}/files/"
-    files = [_file_entry(f, v, files_base) for f, v, _ in rows]
+    cache = runtime(request).documents
+    key = (package.id, package.revision, media)
+    body = cache.get(key)
+    if body is None:
+        body = await _render_project(request, session, found, package, media)
+        cache.put(key, body)
+    return _respond(media, body, etag)
+
+
+async def _render_project(
+    request: Request, session: AsyncSession, repo: Repository, package: Package, media: str
+) -> bytes:
+    rows = (
+        await session.execute(
+            select(PackageFile, PackageVersion)
+            .join(PackageVersion, PackageVersion.id == PackageFile.version_id)
+            .where(PackageVersion.package_id == package.id)
+            .order_by(PackageVersion.published_at, PackageFile.filename)
+        )
+    ).all()
+    files_base = f"{base_url(request)}/pypi/{repo.name}/files/"
+    files = [_file_entry(f, v, files_base) for f, v in rows]
     if media == JSON_TYPE:
-        versions = sorted({v.version for _, v, _ in rows}, key=check_version)
+        versions = sorted({v.version for _, v in rows}, key=check_version)
         body = {
             "meta": {"api-version": API_VERSION},
             "name": package.name,
             "versions": versions,
             "files": files,
         }
-        return _respond(media, _json(body), etag)
-    return _respond(media, _project_html(package, files), etag)
+        return _json(body)
+    return _project_html(package, files).encode()
 
 
 def _file_entry(file: PackageFile, version: PackageVersion, files_base: str) -> dict[str, Any]:
