@@ -137,6 +137,25 @@ class TestCrawl:
         assert paths.index("/llms.txt") < paths.index("/guide/install.html")
         assert "/private/secret.html" not in paths  # disallowed by robots.txt
 
+    async def test_progress_is_announced_as_events(self, crawled, sessions):
+        from devflow.core.events import Event
+
+        source, _ = crawled
+        async with unit_of_work(sessions) as session:
+            found = list(
+                await session.scalars(
+                    select(Event).where(Event.type.startswith("knowledge.")).order_by(Event.id)
+                )
+            )
+        types = [e.type for e in found]
+        assert types[0] == "knowledge.source.added"
+        assert types[1] == "knowledge.source.ingest_started"
+        assert types[-1] == "knowledge.source.ingested"
+        progress = [e.payload for e in found if e.type == "knowledge.source.progress"]
+        assert progress
+        assert progress[-1]["embedded"] == source["chunk_count"]
+        assert found[-1].payload["status"] == "partial"
+
     async def test_failures_are_recorded_per_document_with_their_reason(self, crawled, site):
         _, docs = crawled
         base = site.url

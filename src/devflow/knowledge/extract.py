@@ -203,7 +203,29 @@ def decode(data: bytes, charset: str | None = None) -> str:
     best = from_bytes(data).best()
     if best is None:
         raise ExtractionError("binary content, not text", reason="binary")
+    if best.encoding in _LATIN_LOOKALIKES:
+        # Short Western text is ambiguous between single-byte code pages; Windows-1252 (what
+        # browsers assume for "latin-1") is by far the likeliest and decodes it the same or better.
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            pass
     return str(best)
+
+
+_LATIN_LOOKALIKES = {
+    "cp1250",
+    "cp1252",
+    "latin_1",
+    "iso8859_15",
+    "cp1006",
+    "cp775",
+    "cp1125",
+    "mac_latin2",
+    "mac_roman",
+    "cp850",
+    "cp437",
+}
 
 
 # -- HTML -----------------------------------------------------------------------------------------

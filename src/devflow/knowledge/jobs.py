@@ -58,6 +58,8 @@ class _Progress:
         self._sessions = sessions
         self._source_id = source_id
         self._last = 0.0
+        self._last_event = 0.0
+        self.project_id: uuid.UUID | None = None
         self.stats = CrawlStats()
         self.embedded = 0
 
@@ -75,18 +77,26 @@ class _Progress:
             return
         self._last = now
         s = self.stats
+        counts = {
+            "discovered": s.discovered,
+            "fetched": s.fetched,
+            "chunked": s.chunked,
+            "embedded": self.embedded,
+            "failed": s.failed,
+        }
         async with unit_of_work(self._sessions) as session:
             await session.execute(
-                update(Source)
-                .where(Source.id == self._source_id)
-                .values(
-                    discovered=s.discovered,
-                    fetched=s.fetched,
-                    chunked=s.chunked,
-                    failed=s.failed,
-                    embedded=self.embedded,
-                )
+                update(Source).where(Source.id == self._source_id).values(**counts)
             )
+            # Progress events for the SSE stream, at most every 2 s (the counters are in the row).
+            if force or now - self._last_event >= 2.0:  # noqa: PLR2004
+                self._last_event = now
+                await events.emit(
+                    session,
+                    type="knowledge.source.progress",
+                    payload={"source_id": str(self._source_id), **counts},
+                    project_id=self.project_id,
+                )
         await report_progress(
             self._context,
             done=s.fetched,
@@ -124,6 +134,7 @@ async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
             project_id=source.project_id,
         )
     progress = _Progress(context, sessions, sid)
+    progress.project_id = source.project_id
     try:
         stats = await _fetch_all(sessions, source, settings, progress)
     except Exception as exc:
