@@ -22,6 +22,7 @@ HIT_CHARS = 700  # of each hit's chunk: enough to answer from, small enough for 
 Query = Annotated[str, Field(description="A few keywords or a short question.", max_length=2000)]
 SourceArg = Annotated[str | None, Field(description="Source name or id.", max_length=200)]
 Cursor = Annotated[str | None, Field(description="From the previous answer.")]
+OnlyProject = Annotated[str | None, Field(description="Only this project.", max_length=64)]
 
 
 async def _source_ids(call: Call, source: str | None, project: str | None) -> list[uuid.UUID]:
@@ -39,7 +40,7 @@ async def knowledge_search(
     source: SourceArg = None,
     mode: Literal["hybrid", "keyword", "semantic"] = "hybrid",
     limit: Annotated[int, Field(ge=1, le=20)] = 5,
-    project: ProjectArg = None,
+    project: OnlyProject = None,
     cursor: Cursor = None,
 ) -> str:
     """Search the knowledge base; returns matching passages with their document ids."""
@@ -86,7 +87,7 @@ async def knowledge_code_examples(
     language: Annotated[str | None, Field(description="e.g. python.", max_length=40)] = None,
     source: SourceArg = None,
     limit: Annotated[int, Field(ge=1, le=10)] = 3,
-    project: ProjectArg = None,
+    project: OnlyProject = None,
 ) -> str:
     """Find code examples (code with the explanation around it)."""
     examples = await knowledge.code_examples(
@@ -112,7 +113,7 @@ def _example(number: int, example: knowledge.CodeExampleRead) -> str:
     )
 
 
-async def knowledge_sources(call: Call, project: ProjectArg = None, cursor: Cursor = None) -> str:
+async def knowledge_sources(call: Call, project: OnlyProject = None, cursor: Cursor = None) -> str:
     """List knowledge sources with their ingestion status."""
     offset = render.decode_cursor(cursor)
     sources = await knowledge.list_sources(call.session, principal=call.principal, project=project)
