@@ -122,7 +122,11 @@ class TestTools:
             bad = await client.call_tool("job_status", {"job_id": "x"})
             unknown = await client.call_tool("nope", {})
             again = await client.call_tool("project_info", {})
-        assert {"project_info", "job_status"} <= names
+            sources = await client.call_tool("knowledge_sources", {})
+            resources = await client.list_resources()
+        assert text(sources) == "No sources. Add one with knowledge_add_source."
+        assert resources.resources == []
+        assert {"project_info", "job_status", "knowledge_search"} <= names
         assert "you: admin (role owner)" in text(info)
         assert bad.is_error
         assert "valid integer" in text(bad)
