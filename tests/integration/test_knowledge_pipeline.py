@@ -299,6 +299,23 @@ class TestSearch:
         assert "1.21 gigawatts" in example["context"]
         assert example["heading_path"] == ["Installing Flux", "Quick start"]
 
+    async def test_code_examples_get_llm_summaries_when_asked(
+        self, api, site, db_url, fake_llm, monkeypatch
+    ):
+        llm = fake_llm.llm_settings()
+        monkeypatch.setenv("DEVFLOW_KNOWLEDGE__SUMMARIZE_CODE_EXAMPLES", "true")
+        monkeypatch.setenv("DEVFLOW_LLM__DEFAULT_PROVIDER", "fake")
+        provider = {"fake": {"base_url": fake_llm.base_url, "api_key": "fake-key"}}
+        monkeypatch.setenv("DEVFLOW_LLM__PROVIDERS", orjson.dumps(provider).decode())
+        monkeypatch.setenv("DEVFLOW_LLM__ALIASES", orjson.dumps(llm.aliases).decode())
+        await add(api, f"{site.url}/guide/install.html", allow_private=True, single_page=True)
+        await run_jobs(db_url)
+        response = await api.get("/api/v1/knowledge/code-examples", params={"q": "first jump"})
+        (example,) = response.json()
+        assert example["summary"].startswith("fake-chat-fast says: Summarise in one sentence")
+        asked = [r for r in fake_llm.requests if r.path.endswith("/chat/completions")]
+        assert [r.model for r in asked] == ["fake-chat-fast"]
+
     @pytest.mark.parametrize(
         ("query", "message"),
         [

@@ -28,6 +28,7 @@ from devflow.knowledge.embedding import embed_source, get_embedder
 from devflow.knowledge.ingest import refresh_counts, refresh_lexeme_stats, remove_unseen
 from devflow.knowledge.local import checkout, git_files, ingest_tree, list_directory
 from devflow.knowledge.models import Source
+from devflow.knowledge.summaries import summarize_code_examples
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,8 @@ async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
     )
     progress.embedded = embedded
     await progress.write(force=True)
+    if settings.knowledge.summarize_code_examples:
+        await summarize_code_examples(sessions, source_id=sid, settings=settings)
     return await _finish(sessions, sid, stats, embedded, removed)
 
 
@@ -251,6 +254,8 @@ async def embed_source_job(context: JobContext, source_id: str) -> dict[str, int
         batch_size=settings.knowledge.embed_batch_size,
         progress=progress.embed,
     )
+    if settings.knowledge.summarize_code_examples:
+        await summarize_code_examples(sessions, source_id=sid, settings=settings)
     async with unit_of_work(sessions) as session:
         source = await session.get(Source, sid)
         if source is not None:
