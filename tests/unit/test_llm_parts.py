@@ -154,3 +154,23 @@ class TestHelpers:
         assert _retry_after(error({"retry-after-ms": "250"})) == 0.25
         assert _retry_after(error({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0
         assert _retry_after(error({})) is None
+
+
+class TestProviderUrlsAreOperatorOnly:
+    """A model name comes from users (API bodies, MCP tools); it may only pick a provider."""
+
+    @pytest.mark.parametrize(
+        "model",
+        [
+            "http://169.254.169.254/latest/meta-data",
+            "https://evil.example/v1/chat",
+            "//127.0.0.1:5432/x",
+            "aosentry@127.0.0.1/gpt-4o",
+        ],
+    )
+    def test_a_model_name_cannot_point_the_client_at_an_address(self, model):
+        from devflow.llm import LLMClient
+
+        client = LLMClient(LLMSettings())
+        with pytest.raises(Invalid, match="not configured"):
+            client.resolve(model)

@@ -110,6 +110,7 @@ class LLMClient:
         environ, dotenv: where `env:NAME` API keys are read.
         budget_refresh: seconds a snapshot of the budgets set through the API is reused; a
             budget created or changed elsewhere applies to this client's calls within that time.
+        write_behind: seconds the usage rows of unbudgeted calls wait to be written in a batch.
     """
 
     def __init__(
@@ -123,6 +124,7 @@ class LLMClient:
         environ: Mapping[str, str] | None = None,
         dotenv: Path = Path(".env"),
         budget_refresh: float = 5.0,
+        write_behind: float = 0.05,
     ) -> None:
         self.settings = settings
         self._sessions = sessions
@@ -142,7 +144,7 @@ class LLMClient:
             for name in settings.providers
         }
         self._unpriced: set[str] = set()
-        self._writer = WriteBehind(sessions) if sessions is not None else None
+        self._writer = WriteBehind(sessions, delay=write_behind) if sessions is not None else None
         self._memory = MemoryCache()
         self._budget_refresh = budget_refresh
         self._managed: tuple[float, dict[str, budget_ledger.Budget]] | None = None

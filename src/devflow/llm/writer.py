@@ -2,8 +2,17 @@
 
 A commit costs a few milliseconds (a WAL flush); doing one per call would double the client's
 overhead. Calls without a budget queue their rows here and a batch is written ~50 ms later in one
-transaction with `synchronous_commit = off`: a PostgreSQL crash can lose the last moments of
-usage rows, never corrupt them. Calls with a budget settle synchronously (see `LLMClient._end`).
+transaction with `synchronous_commit = off`. Calls with a budget settle synchronously (see
+`LLMClient._end`).
+
+What a normal shutdown writes: everything. `aclose()` flushes; so does the end of the event loop
+(Ctrl-C, SIGTERM handled by uvicorn or the worker, `asyncio.run` returning), which cancels the
+pending timer, and the cancelled timer writes the queue before it ends.
+
+The crash window: a process killed outright (SIGKILL, OOM, power loss) loses the rows queued in
+its last ~50 ms; a PostgreSQL crash can lose batches committed in its last ~0.6 s
+(3 x `wal_writer_delay`, because of `synchronous_commit = off`). Rows are lost, never corrupted,
+and budgets are never affected (their calls do not go through here).
 """
 
 from __future__ import annotations
@@ -44,11 +53,19 @@ class WriteBehind:
             self._task = asyncio.get_running_loop().create_task(self._later())
 
     async def _later(self) -> None:
-        await asyncio.sleep(self._delay)
+        try:
+            await asyncio.sleep(self._delay)
+        except asyncio.CancelledError:
+            # The loop is shutting down (or `close()` already flushed): write what is queued.
+            await self._flush_logged()
+            raise
+        await self._flush_logged()
+
+    async def _flush_logged(self) -> None:
         try:
             await self.flush()
         except Exception:
-            log.exception("could not write LLM usage rows")
+            log.exception("could not write %d LLM usage rows", len(self._items))
 
     async def flush(self) -> None:
         """Write everything queued so far."""
