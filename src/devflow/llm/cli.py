@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Annotated
 from urllib.parse import quote
 
@@ -91,8 +92,12 @@ def fake_server(
     """Run a fake OpenAI-compatible gateway, to try DevFlow fully offline."""
     from devflow.testing.fake_openai import FakeOpenAI
 
+    if port == 0:  # choose the port now, so that the address printed below is the real one
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
     fake = FakeOpenAI(api_key=api_key, host=host, port=port)
-    base = f"http://{host}:{port}/v1"
+    base = fake.base_url
     console.print(
         f"fake OpenAI gateway on {base} (Ctrl-C stops it). Point DevFlow at it with:\n"
         f"  DEVFLOW_LLM__PROVIDERS__AOSENTRY__BASE_URL={base}\n"
