@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import pty
+import select
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -77,6 +81,35 @@ def app_folder(server: RegistryServer, tmp_path: Path, token: str | None) -> Pat
     write_npmrc(app, registry(server), token)
     (app / "package.json").write_text(json.dumps({"name": "app", "version": "1.0.0"}))
     return app
+
+
+def answer_prompts(
+    command: list[str], cwd: Path, env: dict[str, str], answers: list[tuple[str, str]]
+) -> tuple[int, str]:
+    """Run an interactive command on a pseudo-terminal, typing each answer after its prompt."""
+    main_fd, child_fd = pty.openpty()
+    proc = subprocess.Popen(
+        command, cwd=cwd, env=env, stdin=child_fd, stdout=child_fd, stderr=child_fd
+    )
+    os.close(child_fd)
+    screen = ""
+    pending = list(answers)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main_fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(main_fd, 4096).decode(errors="replace")
+            except OSError:  # the child closed the terminal
+                break
+            screen += chunk
+        if pending and pending[0][0] in screen:
+            os.write(main_fd, (pending.pop(0)[1] + "\n").encode())
+            screen += "\n"
+        if not ready and proc.poll() is not None:
+            break
+    os.close(main_fd)
+    return proc.wait(timeout=30), screen
 
 
 class TestPublishAndInstall:
@@ -183,6 +216,22 @@ class TestAccess:
         assert wrong.status_code == 401
         write_npmrc(folder, registry(server), answer.json()["token"])
         assert npm(folder, "whoami").stdout.strip() == "npmer"
+
+    def test_npm_login_prompts_and_stores_the_token(self, server, tmp_path):
+        token = server.make_user("prompted", project_role="read")
+        folder = tmp_path / "prompt"
+        folder.mkdir()
+        write_npmrc(folder, registry(server), None)
+        env = client_env(folder)
+        env["npm_config_userconfig"] = str(folder / ".npmrc")
+        command = ["npm", "login", "--auth-type=legacy", "--registry", registry(server)]
+        code, screen = answer_prompts(
+            command, folder, env, [("Username:", "prompted"), ("Password:", token)]
+        )
+        assert code == 0, screen
+        assert "Logged in" in screen
+        assert token in (folder / ".npmrc").read_text()
+        assert npm(folder, "whoami").stdout.strip() == "prompted"
 
     def test_abbreviated_packument_for_installers(self, server, published):
         answer = httpx.get(
