@@ -70,6 +70,14 @@ class FileRef:
     package_id: uuid.UUID
 
 
+@dataclass(frozen=True)
+class Document:
+    """A rendered index page and the files it links to (clients fetch those next)."""
+
+    body: bytes
+    files: tuple[FileRef, ...]
+
+
 @dataclass
 class RegistryRuntime:
     """Per-process registry resources, made on first use.
@@ -86,7 +94,7 @@ class RegistryRuntime:
     files: TtlCache[tuple[uuid.UUID, str], FileRef] = field(default_factory=TtlCache)
     # Rendered index documents keyed by (package id, revision, variant): a new revision is a new
     # key, so entries are never stale; the TTL only bounds memory.
-    documents: TtlCache[tuple[uuid.UUID, int, str], bytes] = field(
+    documents: TtlCache[tuple[uuid.UUID, int, str], Document] = field(
         default_factory=lambda: TtlCache(ttl=300.0, size=2_000)
     )
 
@@ -141,6 +149,19 @@ async def cached_file(
         ref = FileRef(row[0], row[1])
         cache.put((repo.id, filename), ref)
     return ref
+
+
+def remember_files(request: Request, repo: Repository, refs: tuple[FileRef, ...]) -> None:
+    """Put the files an index page links to in the file cache: the client asks for them next."""
+    cache = runtime(request).files
+    for ref in refs:
+        cache.put((repo.id, ref.file.filename), ref)
+
+
+def detach_file(session: AsyncSession, file: PackageFile, package_id: uuid.UUID) -> FileRef:
+    """Return a cacheable reference to a loaded file row."""
+    session.expunge(file)
+    return FileRef(file, package_id)
 
 
 def forget_repository(request: Request, name: str) -> None:

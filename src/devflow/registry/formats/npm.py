@@ -35,13 +35,17 @@ from devflow.core.http import SessionDep
 from devflow.registry import access, publish, service
 from devflow.registry.access import token_from_authorization
 from devflow.registry.http import (
+    Document,
+    FileRef,
     ReadSessionDep,
     base_url,
     blob_response,
     cached_file,
     cached_repository,
+    detach_file,
     optional_principal,
     protocol_route_class,
+    remember_files,
     runtime,
     upload_limit,
 )
@@ -207,6 +211,13 @@ def _rev(package: Package) -> str:
 async def _document(
     request: Request, session: AsyncSession, repo: Repository, package: Package
 ) -> dict[str, Any]:
+    doc, _ = await _document_with_files(request, session, repo, package)
+    return doc
+
+
+async def _document_with_files(
+    request: Request, session: AsyncSession, repo: Repository, package: Package
+) -> tuple[dict[str, Any], tuple[FileRef, ...]]:
     rows = (
         await session.execute(
             select(PackageVersion, PackageFile)
@@ -253,7 +264,7 @@ async def _document(
         "readme": package.meta.get("readme", ""),
     }
     doc.update({k: latest[k] for k in _HOISTED if k in latest})
-    return doc
+    return doc, tuple(detach_file(session, file, package.id) for _, file in rows)
 
 
 def _iso(moment: Any) -> str:
@@ -269,13 +280,14 @@ async def _packument(
         return Response(status_code=304, headers={"ETag": etag})
     cache = runtime(request).documents
     key = (package.id, package.revision, "corgi" if corgi else "full")
-    body = cache.get(key)
-    if body is None:
-        doc = await _document(request, session, repo, package)
-        body = orjson.dumps(_abbreviate(doc) if corgi else doc)
-        cache.put(key, body)
+    document = cache.get(key)
+    if document is None:
+        doc, refs = await _document_with_files(request, session, repo, package)
+        document = Document(orjson.dumps(_abbreviate(doc) if corgi else doc), refs)
+        cache.put(key, document)
+    remember_files(request, repo, document.files)
     media = CORGI if corgi else "application/json"
-    return Response(body, media_type=media, headers={"ETag": etag, "Vary": "Accept"})
+    return Response(document.body, media_type=media, headers={"ETag": etag, "Vary": "Accept"})
 
 
 def _abbreviate(doc: dict[str, Any]) -> dict[str, Any]:

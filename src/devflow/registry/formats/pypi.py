@@ -34,13 +34,16 @@ from devflow.registry.formats.pypi_names import (
     parse_filename,
 )
 from devflow.registry.http import (
+    Document,
     ReadSessionDep,
     base_url,
     blob_response,
     cached_file,
     cached_repository,
+    detach_file,
     optional_principal,
     protocol_route_class,
+    remember_files,
     runtime,
     upload_limit,
 )
@@ -219,16 +222,17 @@ async def project_page(
         return Response(status_code=304, headers={"ETag": etag, "Vary": "Accept"})
     cache = runtime(request).documents
     key = (package.id, package.revision, media)
-    body = cache.get(key)
-    if body is None:
-        body = await _render_project(request, session, found, package, media)
-        cache.put(key, body)
-    return _respond(media, body, etag)
+    document = cache.get(key)
+    if document is None:
+        document = await _render_project(request, session, found, package, media)
+        cache.put(key, document)
+    remember_files(request, found, document.files)
+    return _respond(media, document.body, etag)
 
 
 async def _render_project(
     request: Request, session: AsyncSession, repo: Repository, package: Package, media: str
-) -> bytes:
+) -> Document:
     rows = (
         await session.execute(
             select(PackageFile, PackageVersion)
@@ -239,6 +243,7 @@ async def _render_project(
     ).all()
     files_base = f"{base_url(request)}/pypi/{repo.name}/files/"
     files = [_file_entry(f, v, files_base) for f, v in rows]
+    refs = tuple(detach_file(session, f, package.id) for f, _ in rows)
     if media == JSON_TYPE:
         versions = sorted({v.version for _, v in rows}, key=check_version)
         body = {
@@ -247,8 +252,8 @@ async def _render_project(
             "versions": versions,
             "files": files,
         }
-        return _json(body)
-    return _project_html(package, files).encode()
+        return Document(_json(body), refs)
+    return Document(_project_html(package, files).encode(), refs)
 
 
 def _file_entry(file: PackageFile, version: PackageVersion, files_base: str) -> dict[str, Any]:
