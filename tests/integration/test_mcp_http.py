@@ -168,6 +168,18 @@ class TestHostCheck:
             response = await http.post(f"{base_url}/mcp", json=body, headers=headers)
         assert response.status_code == 421
 
+    async def test_local_names_without_a_port_are_accepted(self, base_url, admin_token):
+        headers = {
+            "Authorization": f"Bearer {admin_token}",
+            "Host": "localhost",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2025-11-25",
+        }
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+        async with httpx.AsyncClient() as http:
+            response = await http.post(f"{base_url}/mcp", json=body, headers=headers)
+        assert response.status_code == 200
+
     async def test_allowed_hosts_admits_a_named_host(self, db_url, admin_token):
         async with serving(db_url, allowed_hosts=["devflow.lan:*"]) as url:
             port = url.rsplit(":", 1)[1]

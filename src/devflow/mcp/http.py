@@ -43,6 +43,9 @@ class McpEndpoint:
     @asynccontextmanager
     async def run(self, state: AppState) -> AsyncIterator[None]:
         """Build the MCP server for this process and run the SDK's session manager."""
+        sdk_log = logging.getLogger("mcp")
+        if sdk_log.level == logging.NOTSET:
+            sdk_log.setLevel(logging.WARNING)  # the SDK logs every stateless request at INFO
         runtime = Runtime(
             settings=state.settings, sessions=state.sessions, identity=RequestIdentity()
         )
@@ -136,7 +139,7 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     extra = settings.mcp.allowed_hosts
     if "*" in extra or settings.server.host not in {"127.0.0.1", "localhost", "::1"}:
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    hosts = [f"{h}:*" for h in _LOOPBACK] + list(extra)
+    hosts = [*_LOOPBACK, *(f"{h}:*" for h in _LOOPBACK), *extra]
     origins = [f"http://{h}:*" for h in _LOOPBACK]
     if settings.server.external_url:
         external = urlsplit(settings.server.external_url)
