@@ -457,6 +457,28 @@ class TestHousekeeping:
         finally:
             await engine.dispose()
 
+    def test_gc_collects_the_temporary_object_of_a_crashed_upload(self, server):
+        crash = (
+            "import asyncio, os, sys\n"
+            "from pathlib import Path\n"
+            "from devflow.registry.backends import FileBlobStore\n"
+            "async def main():\n"
+            "    writer = await FileBlobStore(Path(sys.argv[1])).begin()\n"
+            "    await writer.write(b'half an upload' * 100_000)\n"
+            "    os._exit(1)  # the process dies in the middle of the upload\n"
+            "asyncio.run(main())\n"
+        )
+        died = subprocess.run(
+            [sys.executable, "-c", crash, str(server.home / "blobs")], check=False, timeout=60
+        )
+        assert died.returncode == 1
+        assert len(temporaries(server)) == 1
+        kept = asyncio.run(self.sweep(server, grace=timedelta(hours=1)))
+        assert kept.temporaries_removed == 0  # an upload that may still be running is spared
+        report = asyncio.run(self.sweep(server, grace=timedelta(0)))
+        assert report.temporaries_removed == 1
+        assert temporaries(server) == []
+
     def test_gc_keeps_young_unreferenced_blobs_and_referenced_ones(self, server, tmp_path):
         keep = build_wheel(tmp_path, "keeper", "1.0")
         assert upload(server, "priv", keep).status_code == 200
