@@ -373,6 +373,13 @@ def synthesise(url: str, total: int, *, seed: int = 7) -> int:
         conn.commit()
         conn.execute("SET maintenance_work_mem = '1GB'")
         conn.execute(index_def)
+        # What the ingestion job does after each source: document frequencies for keyword IDF.
+        conn.execute("DELETE FROM knowledge_lexeme")
+        conn.execute(
+            "INSERT INTO knowledge_lexeme (lexeme, df) SELECT word, ndoc FROM "
+            "ts_stat('SELECT tsv FROM knowledge_chunk') UNION ALL "
+            "SELECT '', count(*) FROM knowledge_chunk"
+        )
         conn.execute("ANALYZE knowledge_chunk")
         conn.execute("ANALYZE knowledge_embedding")
         conn.commit()
@@ -461,20 +468,16 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     args = parser.parse_args()
     data = load_scifact()
     qrels = data.qrels["test"]
-    print("anchors (bm25s, MiniLM fp32, plain RRF) on the test split ...")
-    anchors = anchor_runs(data, "test")
-    rows: dict[str, dict[str, Any]] = {
-        f"anchor {name}": evaluate(run, qrels) for name, run in anchors.items()
-    }
+    rows: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
     with stack() as running:
         running.start_server()
         running.start_worker()
         with running.client() as api:
-            print("ingesting SciFact through the API ...")
+            print("ingesting SciFact through the API ...", flush=True)
             ingestion = ingest_scifact(api, data, running.url)
-            print(f"  {ingestion}")
-            print("tuning fusion on the train split ...")
+            print(f"  {ingestion}", flush=True)
+            print("tuning fusion on the train split ...", flush=True)
             best, trials = tune(api, data)
             default = next(t for t in trials if t["rrf_k"] == 60 and t["keyword_weight"] == 1.0)
             chosen = next(
@@ -482,6 +485,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                 for t in trials
                 if t["rrf_k"] == best["rrf_k"] and t["keyword_weight"] == best["keyword_weight"]
             )
+            print(f"  best {best}", flush=True)
             notes.append(
                 f"fusion chosen on train: rrf_k={best['rrf_k']}, keyword_weight="
                 f"{best['keyword_weight']}, semantic_weight=1.0 (train nDCG@10 "
@@ -494,6 +498,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                 rankings, times = query_api(api, data, "test", mode)
                 rows[f"devflow {mode} (API)"] = evaluate(to_run(rankings), qrels)
                 latency[mode] = percentiles(times)
+                print(f"  {mode}: {rows[f'devflow {mode} (API)']} {latency[mode]}", flush=True)
         if not args.skip_100k:
             print(f"synthesising chunks up to {args.chunks} ...")
             added = synthesise(running.url, args.chunks)
@@ -505,7 +510,10 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         crawled = None
         if not args.skip_crawl:
             with running.client() as api:
-                crawled = crawl(api, data, 300)
+                crawled = crawl(api, data, 150)
+    print("anchors (bm25s, MiniLM fp32, plain RRF) on the test split ...", flush=True)
+    anchors = anchor_runs(data, "test")
+    rows = {f"anchor {name}": evaluate(run, qrels) for name, run in anchors.items()} | rows
     quality = table(rows, ["ndcg@10", "recall@100", "mrr@10"])
     lat = "| mode | p50 ms | p95 ms |\n|---|---:|---:|\n" + "\n".join(
         f"| {mode} | {p50:.1f} | {p95:.1f} |" for mode, (p50, p95) in latency.items()
@@ -518,7 +526,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     )
     if crawled:
         throughput += (
-            f" Crawl of a generated 300-page site on 127.0.0.1: {crawled['pages']} pages in "
+            f" Crawl of a generated 150-page site on 127.0.0.1: {crawled['pages']} pages in "
             f"{crawled['seconds']:.1f} s = {crawled['pages_per_s']:.1f} pages/s (status "
             f"{crawled['status']}, embedding included)."
         )
