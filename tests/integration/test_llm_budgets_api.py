@@ -135,6 +135,13 @@ class TestManagingBudgets:
         assert needle in answer.text
         assert (await alice.get("/api/v1/llm/budgets/web")).status_code == 404
 
+    async def test_an_empty_workflow_name_is_refused(self, alice):
+        answer = await alice.put(
+            "/api/v1/llm/budgets/web", params={"workflow": ""}, json={"monthly_usd": 1}
+        )
+        assert answer.status_code == 422
+        assert "workflow" in answer.text
+
 
 class TestEnforcement:
     async def test_a_budget_set_through_the_api_limits_calls(self, alice, sessions):

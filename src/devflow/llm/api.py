@@ -38,7 +38,10 @@ async def usage(
 
 
 WorkflowQuery = Query(
-    None, max_length=200, description="A workflow of the project (default: the whole project)."
+    None,
+    min_length=1,
+    max_length=200,
+    description="A workflow of the project (default: the whole project).",
 )
 
 
