@@ -152,7 +152,8 @@ async def _repo(session: AsyncSession, name: str) -> Repository | None:
 # -- reads ----------------------------------------------------------------------------------------
 
 
-@router.api_route("/{repo}/{path:path}", methods=["GET", "HEAD"])
+@router.get("/{repo}/{path:path}")
+@router.head("/{repo}/{path:path}", include_in_schema=False)
 async def read(repo: str, path: str, request: Request, session: ReadSessionDep) -> Response:
     """Serve packuments, versions, tarballs, dist-tags, whoami, ping and search."""
     principal = await _caller(request, session)

@@ -310,7 +310,8 @@ def _json(body: dict[str, Any]) -> bytes:
 # -- files ----------------------------------------------------------------------------------------
 
 
-@router.api_route("/{repo}/files/{filename}", methods=["GET", "HEAD"])
+@router.get("/{repo}/files/{filename}")
+@router.head("/{repo}/files/{filename}", include_in_schema=False)
 async def download(repo: str, filename: str, request: Request, session: ReadSessionDep) -> Response:
     """Download a file (with `Range`), or its PEP 658 `.metadata`."""
     principal = await _principal(request, session)
