@@ -64,7 +64,7 @@ class Route:
 def _onnx_int8() -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
     from devflow.knowledge.backends.embedders import LocalEmbedder
 
-    embedder = LocalEmbedder(threads=THREADS, batch_size=32)
+    embedder = LocalEmbedder(threads=THREADS)
     embedder.load()
     return embedder.encode, embedder.encode
 

@@ -132,10 +132,12 @@ class LocalEmbedder:
 
     Args:
         batch_size: texts run through the model at once (sorted by length to limit padding).
+            Measured on SciFact abstracts (one thread): 8 took 0.14 s of CPU a text and peaked
+            at 0.6 GB; 32 took 0.21 s and peaked at 1.5 GB (attention activations grow with it).
         threads: onnxruntime intra-op threads (None: the cores less one, at most 8).
     """
 
-    def __init__(self, *, batch_size: int = 32, threads: int | None = None) -> None:
+    def __init__(self, *, batch_size: int = 8, threads: int | None = None) -> None:
         if batch_size < 1:
             raise Invalid("the local embedder's batch size must be at least 1")
         if threads is not None and threads < 1:
@@ -285,7 +287,7 @@ def _normalised(vector: Sequence[float]) -> list[float]:
     return [v / norm for v in vector] if norm > 0 else list(vector)
 
 
-def local_embedder(*, batch_size: int = 32, threads: int | None = None) -> LocalEmbedder:
+def local_embedder(*, batch_size: int = 8, threads: int | None = None) -> LocalEmbedder:
     """Return the built-in CPU embedder (the model loads on first use)."""
     return LocalEmbedder(batch_size=batch_size, threads=threads)
 
