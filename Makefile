@@ -16,6 +16,7 @@ install: $(BIN)/python
 
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	command -v skopeo >/dev/null || (apt-get update -qq && apt-get install -y -qq skopeo)
 
 run: install
 	$(BIN)/devflow up --host $(HOST) --port $(PORT)

@@ -14,6 +14,7 @@ from devflow.core.http import PrincipalDep, SessionDep, StateDep
 from devflow.core.schemas import Page
 from devflow.registry import gc, service
 from devflow.registry.formats.npm import router as npm_router
+from devflow.registry.formats.oci import router as oci_router
 from devflow.registry.formats.pypi import router as pypi_router
 from devflow.registry.http import RegistryRuntime, forget_repository, runtime
 from devflow.registry.schemas import (
@@ -253,3 +254,4 @@ async def collect_garbage(
 router.include_router(api)
 router.include_router(pypi_router)
 router.include_router(npm_router)
+router.include_router(oci_router)

@@ -1,6 +1,7 @@
 """Garbage collection of the blob store: mark and sweep with a grace period.
 
-Mark: every blob a file row references (the file itself and a wheel's METADATA). Sweep, under the
+Mark: every blob a file row references (the file itself and a wheel's METADATA), every blob
+linked into an OCI repository and every stored OCI manifest. Sweep, under the
 exclusive GC advisory lock so that no publish commits a blob meanwhile: blob rows nobody references
 and older than the grace period, objects in the store without a row (a crash between the blob
 commit and the database commit) and temporary objects of abandoned uploads, both older than the
@@ -15,7 +16,7 @@ from sqlalchemy import delete, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock
-from devflow.registry.models import Blob, PackageFile
+from devflow.registry.models import Blob, OciBlobLink, OciManifest, PackageFile
 from devflow.registry.ports import BlobStore
 from devflow.registry.publish import GC_LOCK
 from devflow.registry.schemas import GcReport
@@ -30,6 +31,8 @@ async def collect_garbage(
     referenced = union(
         select(PackageFile.blob_sha256),
         select(PackageFile.metadata_sha256).where(PackageFile.metadata_sha256.is_not(None)),
+        select(OciBlobLink.sha256),  # OCI layers and configs (manifests only reference linked ones)
+        select(OciManifest.blob_sha256),
     ).subquery()
     unreferenced = (
         await session.execute(

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from devflow.core import clock
@@ -168,4 +169,66 @@ class Tag(Base):
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
-__all__ = ["Blob", "Dependency", "Package", "PackageFile", "PackageVersion", "Repository", "Tag"]
+class OciBlobLink(Base):
+    """A blob (layer or config) pushed to, or mounted into, an OCI repository."""
+
+    __tablename__ = "registry_oci_blob"
+
+    repository_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registry_repository.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(
+        ForeignKey("registry_blob.sha256", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class OciManifest(Base):
+    """An OCI/Docker manifest or index of a repository, stored byte-exact as a blob."""
+
+    __tablename__ = "registry_oci_manifest"
+    __table_args__ = (Index("ix_registry_oci_manifest_subject", "repository_id", "subject"),)
+
+    repository_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registry_repository.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(71), primary_key=True)  # sha256:<hex>
+    blob_sha256: Mapped[str] = mapped_column(
+        ForeignKey("registry_blob.sha256", ondelete="RESTRICT"), index=True
+    )
+    media_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    artifact_type: Mapped[str | None] = mapped_column(String(255))
+    subject: Mapped[str | None] = mapped_column(String(71))
+    # sha256 hex of every blob it references (config, layers) and digests of index children.
+    blobs: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    children: Mapped[list[str]] = mapped_column(ARRAY(String(71)), default=list)
+    annotations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class OciTag(Base):
+    """A tag of an OCI repository; moving it is one atomic upsert (last write wins)."""
+
+    __tablename__ = "registry_oci_tag"
+
+    repository_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registry_repository.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(71))
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+__all__ = [
+    "Blob",
+    "Dependency",
+    "OciBlobLink",
+    "OciManifest",
+    "OciTag",
+    "Package",
+    "PackageFile",
+    "PackageVersion",
+    "Repository",
+    "Tag",
+]
