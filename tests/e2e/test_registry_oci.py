@@ -10,6 +10,7 @@ import io
 import json
 import subprocess
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -496,3 +497,51 @@ def test_access_first_push_mount_and_catalog(server):
     bad_name = httpx.get(f"{server.url}/v2/Bad_Name/x/tags/list", headers=basic(server.token))
     assert bad_name.status_code == 400
     assert errors(bad_name) == "NAME_INVALID"
+
+
+def test_concurrent_pushes_of_one_tag_last_write_wins(server):
+    name = "default/race"
+    with client(server) as api:
+        config = b'{"os":"linux"}'
+        layers = [f"layer {i}".encode() for i in range(6)]
+        for blob in (config, *layers):
+            push_blob(api, name, blob)
+        bodies = [image_manifest(config, [blob]) for blob in layers]
+
+        def put(body: bytes) -> int:
+            return api.put(
+                f"/v2/{name}/manifests/race", content=body, headers={"Content-Type": OCI_MANIFEST}
+            ).status_code
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            assert list(pool.map(put, bodies)) == [201] * 6
+        final = api.get(f"/v2/{name}/manifests/race").content
+        assert final in bodies
+        for body in bodies:
+            assert api.get(f"/v2/{name}/manifests/{sha(body)}").content == body
+        assert api.get(f"/v2/{name}/tags/list").json()["tags"] == ["race"]
+
+
+def test_gc_keeps_what_manifests_reference_and_drops_deleted_blobs(
+    pg_server, template_url, tmp_path
+):
+    del template_url
+    with running_server(pg_server, tmp_path / "home", gc_grace_seconds=0) as gc_server:
+        name = "default/gc"
+        with client(gc_server) as api:
+            config, kept, dropped = b'{"os":"linux"}', b"kept layer", b"dropped layer"
+            for blob in (config, kept, dropped):
+                push_blob(api, name, blob)
+            body = image_manifest(config, [kept])
+            api.put(
+                f"/v2/{name}/manifests/v1", content=body, headers={"Content-Type": OCI_MANIFEST}
+            )
+            assert api.delete(f"/v2/{name}/blobs/{sha(dropped)}").status_code == 202
+            with gc_server.api() as rest:
+                report = rest.post("/api/v1/registry/gc", json={}).json()
+            assert report["blobs_removed"] == 1
+            assert report["bytes_removed"] == len(dropped)
+            assert api.get(f"/v2/{name}/manifests/v1").content == body
+            assert api.get(f"/v2/{name}/blobs/{sha(kept)}").content == kept
+            assert api.get(f"/v2/{name}/blobs/{sha(config)}").content == config
+            assert errors(api.get(f"/v2/{name}/blobs/{sha(dropped)}")) == "BLOB_UNKNOWN"
