@@ -537,11 +537,17 @@ def test_gc_keeps_what_manifests_reference_and_drops_deleted_blobs(
                 f"/v2/{name}/manifests/v1", content=body, headers={"Content-Type": OCI_MANIFEST}
             )
             assert api.delete(f"/v2/{name}/blobs/{sha(dropped)}").status_code == 202
+            # Unlinking a blob that a manifest still references does not let GC take it.
+            assert api.delete(f"/v2/{name}/blobs/{sha(config)}").status_code == 202
             with gc_server.api() as rest:
                 report = rest.post("/api/v1/registry/gc", json={}).json()
             assert report["blobs_removed"] == 1
             assert report["bytes_removed"] == len(dropped)
             assert api.get(f"/v2/{name}/manifests/v1").content == body
             assert api.get(f"/v2/{name}/blobs/{sha(kept)}").content == kept
+            again = api.post(
+                f"/v2/{name}/blobs/uploads/", params={"digest": sha(config)}, content=config
+            )
+            assert again.status_code == 201
             assert api.get(f"/v2/{name}/blobs/{sha(config)}").content == config
             assert errors(api.get(f"/v2/{name}/blobs/{sha(dropped)}")) == "BLOB_UNKNOWN"

@@ -1,11 +1,11 @@
 """Garbage collection of the blob store: mark and sweep with a grace period.
 
 Mark: every blob a file row references (the file itself and a wheel's METADATA), every blob
-linked into an OCI repository and every stored OCI manifest. Sweep, under the
-exclusive GC advisory lock so that no publish commits a blob meanwhile: blob rows nobody references
-and older than the grace period, objects in the store without a row (a crash between the blob
-commit and the database commit) and temporary objects of abandoned uploads, both older than the
-grace period.
+linked into an OCI repository, every stored OCI manifest and every blob a manifest references.
+Sweep, under the exclusive GC advisory lock so that no publish commits a blob meanwhile: blob rows
+nobody references and older than the grace period, objects in the store without a row (a crash
+between the blob commit and the database commit) and temporary objects of abandoned uploads, both
+older than the grace period.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ async def collect_garbage(
     referenced = union(
         select(PackageFile.blob_sha256),
         select(PackageFile.metadata_sha256).where(PackageFile.metadata_sha256.is_not(None)),
-        select(OciBlobLink.sha256),  # OCI layers and configs (manifests only reference linked ones)
+        select(OciBlobLink.sha256),  # OCI layers and configs pushed or mounted
         select(OciManifest.blob_sha256),
+        select(func.unnest(OciManifest.blobs)),  # still referenced after an unlink
     ).subquery()
     unreferenced = (
         await session.execute(
