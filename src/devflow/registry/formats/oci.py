@@ -39,6 +39,7 @@ from devflow.core.errors import (
 )
 from devflow.core.http import SessionDep
 from devflow.identity import Project, User, role_in
+from devflow.identity.models import ApiToken
 from devflow.identity.service import issue_token
 from devflow.registry import access, publish
 from devflow.registry.access import token_from_authorization
@@ -296,6 +297,18 @@ async def version_check(request: Request, session: SessionDep) -> Response:
     )
 
 
+async def _lifetime(session: AsyncSession, principal: Principal) -> timedelta:
+    """Return `TOKEN_TTL`, or less: a registry token never outlives the token it came from."""
+    if principal.token_id is None:
+        return TOKEN_TTL
+    expires_at = await session.scalar(
+        select(ApiToken.expires_at).where(ApiToken.id == principal.token_id)
+    )
+    if expires_at is None:
+        return TOKEN_TTL
+    return max(min(TOKEN_TTL, expires_at - clock.now()), timedelta(seconds=1))
+
+
 async def _issue(request: Request, session: AsyncSession, secret: str | None) -> Response:
     try:
         if not secret:
@@ -312,22 +325,23 @@ async def _issue(request: Request, session: AsyncSession, secret: str | None) ->
                     "this token has neither 'registry:read' nor 'registry:publish'; create one "
                     "with `devflow token create --scope registry:publish`"
                 )
+            ttl = await _lifetime(session, principal)
             _, token = await issue_token(
                 session,
                 user=user,
                 name="oci registry token",
                 scopes=scopes,
-                expires_in=TOKEN_TTL,
+                expires_in=ttl,
                 project_id=principal.project_id,
                 kind="registry",
             )
-            body = {"token": token, "access_token": token}
+            body = {"token": token, "access_token": token, "expires_in": int(ttl.total_seconds())}
     except DevflowError as exc:
         err = _translate(exc, request, None, "pull")
         err.headers.pop("WWW-Authenticate", None)
         err.headers["WWW-Authenticate"] = 'Basic realm="DevFlow registry"'
         return _error_response(err)
-    body["expires_in"] = int(TOKEN_TTL.total_seconds())
+    body.setdefault("expires_in", int(TOKEN_TTL.total_seconds()))
     body["issued_at"] = clock.now().isoformat()
     return Response(orjson.dumps(body), media_type="application/json")
 
