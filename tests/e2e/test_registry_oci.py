@@ -316,6 +316,21 @@ def test_manifests_are_byte_exact_and_checked(server):
         assert got.content == body
         assert got.headers["content-type"] == OCI_MANIFEST
         assert got.headers["docker-content-digest"] == sha(body)
+        # A tag may be called like an endpoint; a Docker schema 2 manifest keeps its media type.
+        docker_type = "application/vnd.docker.distribution.manifest.v2+json"
+        docker = body.replace(OCI_MANIFEST.encode(), docker_type.encode())
+        put = api.put(
+            f"/v2/{name}/manifests/blobs", content=docker, headers={"Content-Type": docker_type}
+        )
+        assert put.status_code == 201, put.text
+        got = api.get(f"/v2/{name}/manifests/blobs")
+        assert got.content == docker
+        assert got.headers["content-type"] == docker_type
+        assert got.headers["docker-distribution-api-version"] == "registry/2.0"
+        mismatch = api.put(
+            f"/v2/{name}/manifests/x", content=docker, headers={"Content-Type": OCI_MANIFEST}
+        )
+        assert errors(mismatch) == "MANIFEST_INVALID"
         by_digest = api.head(f"/v2/{name}/manifests/{sha(body)}")
         assert by_digest.status_code == 200
         assert by_digest.headers["content-length"] == str(len(body))

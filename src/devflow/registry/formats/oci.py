@@ -412,6 +412,14 @@ async def catalog(request: Request, session: SessionDep) -> Response:
 # -- dispatch -------------------------------------------------------------------------------------
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+# Names may contain '/' and tags may be called `blobs`: match whole endpoint shapes, name greedy.
+_PATHS = [
+    re.compile(r"^(.+)/(blobs)/(uploads/[^/]*)$"),
+    re.compile(r"^(.+)/(blobs)/([^/]+)$"),
+    re.compile(r"^(.+)/(manifests)/([^/]+)$"),
+    re.compile(r"^(.+)/(tags)/(list)$"),
+    re.compile(r"^(.+)/(referrers)/([^/]+)$"),
+]
 
 
 @router.api_route("/v2/{path:path}", methods=_METHODS, include_in_schema=False)
@@ -419,10 +427,11 @@ async def dispatch(path: str, request: Request, session: SessionDep) -> Response
     """Route `/v2/<name>/{blobs,manifests,tags,referrers}/…` (names contain slashes)."""
     name, actions = None, "pull" if request.method in {"GET", "HEAD"} else "pull,push"
     try:
-        parts = path.split("/")
-        for i in range(len(parts) - 1, 0, -1):
-            if parts[i] in {"blobs", "manifests", "tags", "referrers"}:
-                name, kind, rest = "/".join(parts[:i]), parts[i], parts[i + 1 :]
+        for pattern in _PATHS:
+            match = pattern.match(path)
+            if match is not None:
+                name, kind, tail = match.group(1), match.group(2), match.group(3)
+                rest = tail.split("/")
                 break
         else:
             raise OciError("NAME_UNKNOWN", f"no endpoint /v2/{path}", http_status=404)
@@ -430,9 +439,11 @@ async def dispatch(path: str, request: Request, session: SessionDep) -> Response
         principal = await _principal(request, session)
         handler = _route(request.method, kind, rest)
         async with session.begin_nested():
-            return await handler(request, session, principal, name, rest)
+            response = await handler(request, session, principal, name, rest)
     except DevflowError as exc:
         return _error_response(_translate(exc, request, name, actions))
+    response.headers["Docker-Distribution-API-Version"] = "registry/2.0"
+    return response
 
 
 Handler = Callable[[Request, AsyncSession, Principal | None, str, list[str]], Awaitable[Response]]
