@@ -282,8 +282,11 @@ def test_chunked_upload_in_order_out_of_order_status_cancel_and_range(server):
         part = api.get(url, headers={"Range": "bytes=5-9"})
         assert part.status_code == 206
         assert part.content == b"56789"
-        # Cancel.
+        # An upload session belongs to its repository (and its user).
         location = api.post("/v2/default/chunks/blobs/uploads/").headers["location"]
+        elsewhere = location.replace("/default/chunks/", "/default/other/")
+        assert errors(api.patch(elsewhere, content=b"x")) == "BLOB_UPLOAD_UNKNOWN"
+        # Cancel.
         assert api.delete(location).status_code == 204
         assert api.get(location).status_code == 404
         # Monolithic POST ?digest= with the body.

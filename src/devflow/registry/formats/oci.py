@@ -585,9 +585,17 @@ async def _may_mount(session: AsyncSession, principal: Principal, source: str, s
     return await _has_blob(session, repo, sha256)
 
 
-def _open_upload(request: Request, principal: Principal | None, upload_id: str) -> _Upload:
+def _open_upload(
+    request: Request, principal: Principal | None, repo: Repository, upload_id: str
+) -> _Upload:
+    """Return an upload of this caller in this repository (anyone else's is unknown)."""
     upload = _uploads(request).get(upload_id)
-    if upload is None or principal is None or upload.user_id != principal.user_id:
+    if (
+        upload is None
+        or principal is None
+        or upload.user_id != principal.user_id
+        or upload.repository_id != repo.id
+    ):
         raise OciError(
             "BLOB_UPLOAD_UNKNOWN",
             f"no upload {upload_id!r} in progress (expired, finished or cancelled): start again",
@@ -624,15 +632,15 @@ def _progress(name: str, upload: _Upload, status: int) -> Response:
 async def _upload_status(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
-    await _repo_for_push(session, principal, name)
-    return _progress(name, _open_upload(request, principal, rest[1]), 204)
+    repo = await _repo_for_push(session, principal, name)
+    return _progress(name, _open_upload(request, principal, repo, rest[1]), 204)
 
 
 async def _upload_chunk(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
-    await _repo_for_push(session, principal, name)
-    upload = _open_upload(request, principal, rest[1])
+    repo = await _repo_for_push(session, principal, name)
+    upload = _open_upload(request, principal, repo, rest[1])
     async with upload.lock:
         content_range = request.headers.get("content-range")
         if content_range:
@@ -683,7 +691,7 @@ async def _upload_finish(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
     repo = await _repo_for_push(session, principal, name)
-    upload = _open_upload(request, principal, rest[1])
+    upload = _open_upload(request, principal, repo, rest[1])
     async with upload.lock:
         _uploads(request).pop(upload.id, None)
         try:
@@ -698,8 +706,8 @@ async def _upload_finish(
 async def _upload_cancel(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
-    await _repo_for_push(session, principal, name)
-    upload = _open_upload(request, principal, rest[1])
+    repo = await _repo_for_push(session, principal, name)
+    upload = _open_upload(request, principal, repo, rest[1])
     _uploads(request).pop(upload.id, None)
     await upload.writer.abort()
     return Response(status_code=204)
