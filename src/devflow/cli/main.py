@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from typer.exceptions import TyperException
 
 from devflow import __version__
 from devflow.cli import identity, jobs, runtime
@@ -77,11 +78,11 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except TyperException as exc:  # usage errors: a missing argument, a value of the wrong type
+        show = getattr(exc, "show", None)  # Typer's vendored click errors print usage and a hint
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"[red]error:[/red] {exc.format_message()}", highlight=False)
+        sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
