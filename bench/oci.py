@@ -6,9 +6,11 @@ Everything runs on 127.0.0.1 in a temporary folder. An image of `--layers` gzip 
 random bytes (about layers x layer-mb MB) is written as an OCI layout, then copied with skopeo
 into DevFlow (`devflow up`, authenticated with Docker token auth) and into Debian's
 `docker-registry` (distribution 2.8, filesystem storage, no auth), `--runs` times each:
-push to a fresh tag in a fresh repository, re-push of the unchanged image, and pull into a fresh
-layout. Medians are compared; the ratio is DevFlow / reference (below 1.0 is faster). Figures are
-printed and, unless --no-record, appended as a dated section to bench/RESULTS.md.
+push of a new image (new random layers each run, so skopeo's blob-info cache never turns an
+upload into a cross-repository mount) to a fresh repository, re-push of the unchanged image, and
+pull into a fresh layout, alternating between the two servers. Medians are compared; the ratio
+is DevFlow / reference (below 1.0 is faster). Figures are printed and, unless --no-record,
+appended as a dated section to bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -110,32 +112,34 @@ def start_reference(stack: ExitStack, work: Path) -> str:
 
 
 def skopeo(work: Path, *args: str) -> float:
-    policy = work / "policy.json"
+    """Time one skopeo command (its own HOME and temporary folder)."""
+    home = Path(tempfile.mkdtemp(dir=work, prefix="skopeo-home-"))
+    policy = home / "policy.json"
     policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
     start = time.perf_counter()
     subprocess.run(
-        ["skopeo", "--policy", str(policy), "--tmpdir", str(work), *args],
+        ["skopeo", "--policy", str(policy), "--tmpdir", str(home), *args],
         check=True,
         capture_output=True,
-        env={"HOME": str(work), "PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": str(work)},
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": str(home)},
     )
     return time.perf_counter() - start
 
 
-def bench(work: Path, url: str, layout: Path, creds: str | None, runs: int) -> dict[str, list]:
+def bench_one(
+    work: Path, url: str, layout: Path, creds: str | None, run: int, times: dict[str, list[float]]
+) -> None:
+    """Push (fresh repository), re-push unchanged, pull into a fresh layout; add the timings."""
     host = url.removeprefix("http://")
     dest = ["--dest-tls-verify=false"] + (["--dest-creds", creds] if creds else [])
     src = ["--src-tls-verify=false"] + (["--src-creds", creds] if creds else [])
-    times: dict[str, list[float]] = {"push": [], "re-push (unchanged)": [], "pull": []}
-    for run in range(runs):
-        target = f"docker://{host}/default/bench{run}:v1"
-        times["push"].append(skopeo(work, "copy", *dest, f"oci:{layout}:bench", target))
-        again = skopeo(work, "copy", *dest, f"oci:{layout}:bench", target)
-        times["re-push (unchanged)"].append(again)
-        out = work / f"pulled-{host.replace(':', '-')}-{run}"
-        times["pull"].append(skopeo(work, "copy", *src, target, f"oci:{out}:bench"))
-        shutil.rmtree(out)
-    return times
+    target = f"docker://{host}/default/bench{run}:v1"
+    times["push"].append(skopeo(work, "copy", *dest, f"oci:{layout}:bench", target))
+    again = skopeo(work, "copy", *dest, f"oci:{layout}:bench", target)
+    times["re-push (unchanged)"].append(again)
+    out = work / f"pulled-{host.replace(':', '-')}-{run}"
+    times["pull"].append(skopeo(work, "copy", *src, target, f"oci:{out}:bench"))
+    shutil.rmtree(out)
 
 
 def main() -> None:
@@ -148,14 +152,20 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="devflow-bench-oci-"))
     work.chmod(0o755)
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    ours: dict[str, list[float]] = {"push": [], "re-push (unchanged)": [], "pull": []}
+    theirs: dict[str, list[float]] = {op: [] for op in ours}
     try:
-        layout = work / "layout"
-        size = make_layout(layout, args.layers, args.layer_mb)
         with ExitStack() as stack:
             devflow, token = base.start_devflow(stack, work)
             reference = start_reference(stack, work)
-            ours = bench(work, devflow, layout, f"bench:{token}", args.runs)
-            theirs = bench(work, reference, layout, None, args.runs)
+            for run in range(args.runs):
+                # A new image per run: skopeo's blob-info cache (shared by root's runs) would
+                # otherwise turn later pushes into cross-repository mounts.
+                layout = work / f"layout-{run}"
+                size = make_layout(layout, args.layers, args.layer_mb)
+                bench_one(work, devflow, layout, f"bench:{token}", run, ours)
+                bench_one(work, reference, layout, None, run, theirs)
+                shutil.rmtree(layout)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
@@ -176,8 +186,8 @@ def main() -> None:
         f"| operation | DevFlow (s) | docker-registry (s) | ratio (median of {args.runs}) |",
         "|---|---:|---:|---:|",
     ]
-    for op in ours:
-        a, b = base.median(ours[op]), base.median(theirs[op])
+    for op, values in ours.items():
+        a, b = base.median(values), base.median(theirs[op])
         lines.append(f"| {op} | {a:.2f} | {b:.2f} | {a / b:.2f} |")
     runs = "; ".join(
         f"{op}: DevFlow {', '.join(f'{x:.2f}' for x in ours[op])} / "
