@@ -67,7 +67,7 @@ def free_port() -> int:
 class Stack:
     """Embedded PostgreSQL + `devflow serve` + `devflow worker`, as a user runs them."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, embedder: str = "local") -> None:
         self.home = home
         self.pg = EmbeddedPostgres(home, EmbeddedPostgresSettings())
         self.url = self.pg.start()
@@ -79,6 +79,8 @@ class Stack:
             "DEVFLOW_SERVER__PORT": str(self.port),
             "DEVFLOW_LOG__ACCESS_LOG": "false",
             "DEVFLOW_LOG__LEVEL": "WARNING",
+            "DEVFLOW_KNOWLEDGE__EMBEDDER": embedder,
+            "PYTHONPATH": str(ROOT),  # for `python:tests.knowledge_site.embedder:...` stand-ins
         }
         settings = load_settings(home=home, database_url=self.url, server={"port": self.port})
         prepare(settings, self.url)
@@ -131,10 +133,10 @@ class Stack:
 
 
 @contextmanager
-def stack() -> Iterator[Stack]:
+def stack(embedder: str = "local") -> Iterator[Stack]:
     home = Path(tempfile.mkdtemp(prefix="devflow-bench-knowledge-"))
     home.chmod(0o755)
-    running = Stack(home)
+    running = Stack(home, embedder)
     try:
         yield running
     finally:
@@ -459,43 +461,64 @@ def crawl(api: httpx.Client, data: SciFact, pages: int) -> dict[str, float]:
 # -- main ------------------------------------------------------------------------------------------
 
 
+def tune_and_note(running: Stack, data: SciFact, notes: list[str]) -> dict[str, Any]:
+    """Choose fusion settings on the train split through the API; note the choice."""
+    print("tuning fusion on the train split ...", flush=True)
+    with running.client() as api:
+        best, trials = tune(api, data)
+        default = next(t for t in trials if t["rrf_k"] == 60 and t["keyword_weight"] == 1.0)
+        chosen = next(
+            t
+            for t in trials
+            if t["rrf_k"] == best["rrf_k"] and t["keyword_weight"] == best["keyword_weight"]
+        )
+        print(f"  best {best}", flush=True)
+        notes.append(
+            f"fusion chosen on train: rrf_k={best['rrf_k']}, keyword_weight="
+            f"{best['keyword_weight']}, semantic_weight=1.0 (train nDCG@10 "
+            f"{chosen['train_ndcg@10']:.3f}; k=60, 1:1 gives {default['train_ndcg@10']:.3f})"
+        )
+    return best
+
+
 def main() -> None:  # noqa: PLR0915 - one linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--skip-100k", action="store_true")
     parser.add_argument("--skip-crawl", action="store_true")
     parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="skip quality (tuning, anchors): latency, ingestion and crawl only",
+    )
+    parser.add_argument(
+        "--embedder",
+        default="local",
+        help="DEVFLOW_KNOWLEDGE__EMBEDDER for the stack (a stand-in isolates the pipeline's cost)",
+    )
     args = parser.parse_args()
     data = load_scifact()
     qrels = data.qrels["test"]
     rows: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
-    with stack() as running:
+    best: dict[str, Any] = {}
+    with stack(args.embedder) as running:
         running.start_server()
         running.start_worker()
         with running.client() as api:
             print("ingesting SciFact through the API ...", flush=True)
             ingestion = ingest_scifact(api, data, running.url)
             print(f"  {ingestion}", flush=True)
-            print("tuning fusion on the train split ...", flush=True)
-            best, trials = tune(api, data)
-            default = next(t for t in trials if t["rrf_k"] == 60 and t["keyword_weight"] == 1.0)
-            chosen = next(
-                t
-                for t in trials
-                if t["rrf_k"] == best["rrf_k"] and t["keyword_weight"] == best["keyword_weight"]
-            )
-            print(f"  best {best}", flush=True)
-            notes.append(
-                f"fusion chosen on train: rrf_k={best['rrf_k']}, keyword_weight="
-                f"{best['keyword_weight']}, semantic_weight=1.0 (train nDCG@10 "
-                f"{chosen['train_ndcg@10']:.3f}; k=60, 1:1 gives {default['train_ndcg@10']:.3f})"
-            )
+        if not args.latency_only:
+            best = tune_and_note(running, data, notes)
         running.start_server(**best)
         latency: dict[str, tuple[float, float]] = {}
         with running.client() as api:
             for mode in ("keyword", "semantic", "hybrid"):
-                rankings, times = query_api(api, data, "test", mode)
+                rankings, times = query_api(
+                    api, data, "test", mode, limit=10 if args.latency_only else 100
+                )
                 rows[f"devflow {mode} (API)"] = evaluate(to_run(rankings), qrels)
                 latency[mode] = percentiles(times)
                 print(f"  {mode}: {rows[f'devflow {mode} (API)']} {latency[mode]}", flush=True)
@@ -511,10 +534,11 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         if not args.skip_crawl:
             with running.client() as api:
                 crawled = crawl(api, data, 150)
-    print("anchors (bm25s, MiniLM fp32, plain RRF) on the test split ...", flush=True)
-    anchors = anchor_runs(data, "test")
-    rows = {f"anchor {name}": evaluate(run, qrels) for name, run in anchors.items()} | rows
-    quality = table(rows, ["ndcg@10", "recall@100", "mrr@10"])
+    if not args.latency_only:
+        print("anchors (bm25s, MiniLM fp32, plain RRF) on the test split ...", flush=True)
+        anchors = anchor_runs(data, "test")
+        rows = {f"anchor {name}": evaluate(run, qrels) for name, run in anchors.items()} | rows
+    quality = "" if args.latency_only else table(rows, ["ndcg@10", "recall@100", "mrr@10"])
     lat = "| mode | p50 ms | p95 ms |\n|---|---:|---:|\n" + "\n".join(
         f"| {mode} | {p50:.1f} | {p95:.1f} |" for mode, (p50, p95) in latency.items()
     )
@@ -530,12 +554,17 @@ def main() -> None:  # noqa: PLR0915 - one linear script
             f"{crawled['seconds']:.1f} s = {crawled['pages_per_s']:.1f} pages/s (status "
             f"{crawled['status']}, embedding included)."
         )
-    hybrid = rows["devflow hybrid (API)"]["ndcg@10"]
-    verdict = (
-        f"Target hybrid nDCG@10 >= 0.73: {hybrid:.3f} "
-        f"({'PASS' if hybrid >= 0.73 else 'FAIL'}); plain RRF anchor "
-        f"{rows['anchor rrf']['ndcg@10']:.3f}."
-    )
+    if args.latency_only:
+        verdict = (
+            f"Latency-only run with embedder {args.embedder}: quality rows are not meaningful."
+        )
+    else:
+        hybrid = rows["devflow hybrid (API)"]["ndcg@10"]
+        verdict = (
+            f"Target hybrid nDCG@10 >= 0.73: {hybrid:.3f} "
+            f"({'PASS' if hybrid >= 0.73 else 'FAIL'}); plain RRF anchor "
+            f"{rows['anchor rrf']['ndcg@10']:.3f}."
+        )
     report = "\n\n".join(
         [
             quality,
