@@ -504,7 +504,19 @@ def test_access_first_push_mount_and_catalog(server):
         )
         assert fallback.status_code == 202
         assert "/blobs/uploads/" in fallback.headers["location"]
+        # A blob in a project the writer cannot read is never mounted: a plain upload instead.
+        with server.api() as rest:
+            assert rest.post("/api/v1/projects", json={"name": "closed"}).status_code == 201
+        with client(server) as admin:
+            push_blob(admin, "closed/vault", b"closed layer")
+        refused = api.post(
+            "/v2/default/mine/blobs/uploads/",
+            params={"mount": sha(b"closed layer"), "from": "closed/vault"},
+        )
+        assert refused.status_code == 202
+        assert errors(api.get(f"/v2/default/mine/blobs/{sha(b'closed layer')}")) == "BLOB_UNKNOWN"
         catalog = api.get("/v2/_catalog").json()["repositories"]
+        assert "closed/vault" not in catalog
         assert {"default/mine", "default/source"} <= set(catalog)
         page = api.get("/v2/_catalog", params={"n": 1})
         assert len(page.json()["repositories"]) == 1
