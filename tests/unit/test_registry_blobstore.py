@@ -17,8 +17,8 @@ import pytest
 from devflow.core.embedded_pg import free_port
 from devflow.core.errors import Invalid, Unauthenticated
 from devflow.registry.access import token_from_authorization
-from devflow.registry.backends import FileBlobStore, S3BlobStore
-from devflow.registry.backends.s3 import PART_SIZE
+from devflow.registry.backends import FileBlobStore
+from devflow.registry.backends.s3 import PART_SIZE, S3BlobStore
 from devflow.registry.formats.npm import parse_path
 from devflow.registry.formats.pypi import HTML_TYPE, JSON_TYPE, NotAcceptable, negotiate
 from devflow.registry.formats.pypi_names import normalize, parse_filename

@@ -8,79 +8,67 @@ tool (see `identity.RequestIdentity`); tools never take it from their arguments.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit
 
 import orjson
-from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Receive, Scope, Send
 
-from devflow.core.config import Settings
 from devflow.core.db import unit_of_work
 from devflow.core.errors import DevflowError, Unauthenticated
 from devflow.core.http import AppState
-from devflow.mcp.identity import PRINCIPAL_KEY, RequestIdentity
-from devflow.mcp.registry import Runtime
-from devflow.mcp.server import build_server
-from devflow.mcp.tools import contributions
+from devflow.mcp.identity import PRINCIPAL_KEY
 
 log = logging.getLogger("devflow.mcp")
 
 PATH = "/mcp"
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 _RPC_CODES = {401: -32001, 403: -32003, 503: -32002}  # implementation-defined server errors
 
 
 class McpEndpoint:
-    """The ASGI app mounted at `/mcp`; `run(state)` must enclose serving (the app lifespan)."""
+    """The ASGI app mounted at `/mcp`; `run(state)` must enclose serving (the app lifespan).
+
+    The MCP SDK takes a good second to import, so it is loaded in the background once the server
+    is up (`devflow up` is ready sooner); a request that comes before it is ready waits for it.
+    """
 
     def __init__(self) -> None:
         self._state: AppState | None = None
         self._handle: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
+        self._ready = asyncio.Event()
 
     @asynccontextmanager
     async def run(self, state: AppState) -> AsyncIterator[None]:
-        """Build the MCP server for this process and run the SDK's session manager."""
-        sdk_log = logging.getLogger("mcp")
-        if sdk_log.level == logging.NOTSET:
-            sdk_log.setLevel(logging.WARNING)  # the SDK logs every stateless request at INFO
-        runtime = Runtime(
-            settings=state.settings, sessions=state.sessions, identity=RequestIdentity()
-        )
-        server = build_server(runtime, contributions())
-        server.streamable_http_app(
-            streamable_http_path=PATH,
-            stateless_http=state.settings.mcp.stateless,
-            json_response=state.settings.mcp.stateless,
-            transport_security=transport_security(state.settings),
-        )
-        manager = server.session_manager
-        started, stop = asyncio.Event(), asyncio.Event()
-
-        async def hold() -> None:
-            # The manager's task group is entered and left by this one task, whichever tasks
-            # enter and leave the app's lifespan (test harnesses use two).
-            async with manager.run():
-                started.set()
-                await stop.wait()
-
-        holder = asyncio.create_task(hold(), name="mcp-session-manager")
-        waiter = asyncio.create_task(started.wait())
-        await asyncio.wait([holder, waiter], return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        if holder.done():
-            holder.result()  # the manager failed to start: raise its error
-        self._state, self._handle = state, manager.handle_request
+        """Load the MCP server for this process in the background and run its session manager."""
+        stop = asyncio.Event()
+        self._ready.clear()
+        holder = asyncio.create_task(self._serve(state, stop), name="mcp-session-manager")
+        self._state = state
         try:
             yield
         finally:
             self._state, self._handle = None, None
             stop.set()
+            self._ready.set()  # release waiting requests: they are answered 503
             await holder
 
+    async def _serve(self, state: AppState, stop: asyncio.Event) -> None:
+        try:
+            serving = await asyncio.to_thread(importlib.import_module, "devflow.mcp.serving")
+            async with serving.session_manager(state) as handle:
+                self._handle = handle
+                self._ready.set()
+                await stop.wait()
+        except Exception:
+            log.exception("the MCP endpoint failed to start; /mcp answers 503")
+        finally:
+            self._ready.set()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._state is not None:
+            await self._ready.wait()
         state, handle = self._state, self._handle
         if state is None or handle is None:
             await _answer(send, 503, "unavailable", "the MCP endpoint is starting or stopping")
@@ -127,22 +115,3 @@ async def _answer(
         headers.append((b"www-authenticate", challenge.encode("latin-1", "replace")))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def transport_security(settings: Settings) -> TransportSecuritySettings:
-    """Return the SDK's DNS-rebinding guard for this deployment.
-
-    On a loopback bind the `Host` must be a local name (or the external URL's, or one listed in
-    `mcp.allowed_hosts`). A server bound to another address is meant to be reached under names
-    DevFlow cannot know, and every request needs a bearer token (no cookies), so the guard is off.
-    """
-    extra = settings.mcp.allowed_hosts
-    if "*" in extra or settings.server.host not in {"127.0.0.1", "localhost", "::1"}:
-        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    hosts = [*_LOOPBACK, *(f"{h}:*" for h in _LOOPBACK), *extra]
-    origins = [f"http://{h}:*" for h in _LOOPBACK]
-    if settings.server.external_url:
-        external = urlsplit(settings.server.external_url)
-        hosts += [external.netloc, f"{external.hostname}:*"]
-        origins.append(f"{external.scheme}://{external.netloc}")
-    return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)

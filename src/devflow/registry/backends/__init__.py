@@ -5,10 +5,9 @@ from __future__ import annotations
 from devflow.core.config import Settings
 from devflow.core.errors import Invalid
 from devflow.registry.backends.filesystem import FileBlobStore
-from devflow.registry.backends.s3 import S3BlobStore
 from devflow.registry.ports import BlobStore
 
-__all__ = ["FileBlobStore", "S3BlobStore", "blob_store_from_settings"]
+__all__ = ["FileBlobStore", "blob_store_from_settings"]
 
 
 def blob_store_from_settings(settings: Settings) -> BlobStore:
@@ -21,6 +20,8 @@ def blob_store_from_settings(settings: Settings) -> BlobStore:
     if conf.blob_backend == "s3":
         if not conf.s3_bucket:
             raise Invalid("DEVFLOW_REGISTRY__S3_BUCKET must be set when the blob backend is s3")
+        from devflow.registry.backends.s3 import S3BlobStore  # boto3 is slow to import
+
         return S3BlobStore(
             bucket=conf.s3_bucket,
             prefix=conf.s3_prefix,
