@@ -8,8 +8,10 @@ import gzip
 import hashlib
 import io
 import json
+import socket
 import subprocess
 import tarfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -301,6 +303,37 @@ def test_chunked_upload_in_order_out_of_order_status_cancel_and_range(server):
         assert unknown_alg.status_code == 400
         assert errors(unknown_alg) == "DIGEST_INVALID"
         assert "sha256" in unknown_alg.json()["errors"][0]["message"]
+
+
+def test_interrupted_chunk_keeps_what_arrived_and_the_upload_resumes(server):
+    data = bytes(range(256)) * 400
+    with client(server) as api:
+        location = api.post("/v2/default/resume/blobs/uploads/").headers["location"]
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            head = (
+                f"PATCH {location} HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: {api.headers['authorization']}\r\n"
+                f"Content-Range: 0-{len(data) - 1}\r\nContent-Length: {len(data)}\r\n\r\n"
+            )
+            sock.sendall(head.encode() + data[:40000])
+            # While the chunk is half sent, the upload's status shows what has arrived so far.
+            for _ in range(100):
+                arrived = api.get(location)
+                if arrived.headers["range"] == "0-39999":
+                    break
+                time.sleep(0.1)
+            assert arrived.status_code == 204
+            assert arrived.headers["range"] == "0-39999"
+        # The connection dropped mid-chunk; the client resumes from the status's Range.
+        assert api.get(location).headers["range"] == "0-39999"
+        rest = api.patch(
+            location, content=data[40000:], headers={"Content-Range": f"40000-{len(data) - 1}"}
+        )
+        assert rest.status_code == 202
+        done = api.put(location, params={"digest": sha(data)})
+        assert done.status_code == 201
+        assert api.get(f"/v2/default/resume/blobs/{sha(data)}").content == data
 
 
 def test_manifests_are_byte_exact_and_checked(server):

@@ -27,6 +27,7 @@ from fastapi.responses import Response
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import ClientDisconnect
 
 from devflow.core import clock
 from devflow.core.auth import Principal, Role, Scope
@@ -605,6 +606,16 @@ def _open_upload(
     return upload
 
 
+def _still_open(request: Request, upload: _Upload) -> None:
+    """Check, once the upload's lock is held, that a concurrent request did not end it."""
+    if _uploads(request).get(upload.id) is not upload:
+        raise OciError(
+            "BLOB_UPLOAD_UNKNOWN",
+            f"upload {upload.id!r} ended meanwhile: start again",
+            http_status=404,
+        )
+
+
 async def _write_body(request: Request, upload: _Upload) -> None:
     limit = request.app.state.devflow.settings.registry.max_upload_bytes
     async for chunk in request.stream():
@@ -642,6 +653,7 @@ async def _upload_chunk(
     repo = await _repo_for_push(session, principal, name)
     upload = _open_upload(request, principal, repo, rest[1])
     async with upload.lock:
+        _still_open(request, upload)
         content_range = request.headers.get("content-range")
         if content_range:
             match = _CONTENT_RANGE_RE.match(content_range.strip())
@@ -665,6 +677,9 @@ async def _upload_chunk(
                 )
         try:
             await _write_body(request, upload)
+        except ClientDisconnect:
+            # Keep what arrived: the client asks for the upload's `Range` and resumes from there.
+            return _progress(name, upload, 400)
         except BaseException:
             _uploads(request).pop(upload.id, None)
             await upload.writer.abort()
@@ -693,6 +708,7 @@ async def _upload_finish(
     repo = await _repo_for_push(session, principal, name)
     upload = _open_upload(request, principal, repo, rest[1])
     async with upload.lock:
+        _still_open(request, upload)
         _uploads(request).pop(upload.id, None)
         try:
             sha256 = _parse_digest(request.query_params.get("digest", ""))
