@@ -53,31 +53,39 @@ class WriteBehind:
             self._task = asyncio.get_running_loop().create_task(self._later())
 
     async def _later(self) -> None:
-        try:
-            await asyncio.sleep(self._delay)
-        except asyncio.CancelledError:
-            # The loop is shutting down (or `close()` already flushed): write what is queued.
-            await self._flush_logged()
-            raise
-        await self._flush_logged()
+        # One batch per delay: rows queued while a batch commits wait for the next one, so a
+        # steady stream of calls costs one commit per delay, not one per call.
+        while self._items:
+            try:
+                await asyncio.sleep(self._delay)
+            except asyncio.CancelledError:
+                # The loop is shutting down (or `close()` already flushed): write what is queued.
+                await self._logged(self.flush())
+                raise
+            await self._logged(self._write_batch())
 
-    async def _flush_logged(self) -> None:
+    async def _logged(self, write: Awaitable[None]) -> None:
         try:
-            await self.flush()
+            await write
         except Exception:
             log.exception("could not write %d LLM usage rows", len(self._items))
 
     async def flush(self) -> None:
         """Write everything queued so far."""
         while self._items:
-            items, self._items = self._items, []
-            async with self._sessions.begin() as session:
-                await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                for _, write in items:
-                    if write is not None:
-                        await write(session)
-                # Core executemany on the table: the ORM's bulk path costs several times more.
-                await session.execute(insert(_USAGE), [usage for usage, _ in items])
+            await self._write_batch()
+
+    async def _write_batch(self) -> None:
+        items, self._items = self._items, []
+        if not items:
+            return
+        async with self._sessions.begin() as session:
+            await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            for _, write in items:
+                if write is not None:
+                    await write(session)
+            # Core executemany on the table: the ORM's bulk path costs several times more.
+            await session.execute(insert(_USAGE), [usage for usage, _ in items])
 
     async def close(self) -> None:
         """Flush and stop the timer."""
