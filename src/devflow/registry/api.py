@@ -13,6 +13,7 @@ from devflow.core import jobs
 from devflow.core.http import PrincipalDep, SessionDep, StateDep
 from devflow.core.schemas import Page
 from devflow.registry import gc, service
+from devflow.registry.formats import oci
 from devflow.registry.formats.npm import router as npm_router
 from devflow.registry.formats.oci import router as oci_router
 from devflow.registry.formats.pypi import router as pypi_router
@@ -34,6 +35,7 @@ from devflow.registry.schemas import (
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
+    await oci.abort_uploads(app)
     found: RegistryRuntime | None = getattr(app.state, "registry", None)
     if found is not None:
         await found.downloads.close()

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, urlencode
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
@@ -162,6 +162,14 @@ def _uploads(request: Request) -> dict[str, _Upload]:
         found = {}
         request.app.state.oci_uploads = found
     return found
+
+
+async def abort_uploads(app: FastAPI) -> None:
+    """Abort the uploads still in progress when the server stops (they live in its memory)."""
+    uploads: dict[str, _Upload] = getattr(app.state, "oci_uploads", None) or {}
+    while uploads:
+        _, upload = uploads.popitem()
+        await upload.writer.abort()
 
 
 async def _expire_uploads(uploads: dict[str, _Upload]) -> None:
