@@ -47,6 +47,16 @@ def _source_ref(api: ApiClient, ref: str, project: str | None) -> dict[str, Any]
     return found
 
 
+def _follow(api: ApiClient, source: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
+    """Poll a source until its ingestion ends; unless quiet, with a progress bar."""
+    if quiet:
+        while source["status"] not in _FINAL:
+            time.sleep(0.5)
+            source = api.get(f"/api/v1/knowledge/sources/{source['id']}")
+        return source
+    return _wait(api, source)
+
+
 def _wait(api: ApiClient, source: dict[str, Any]) -> dict[str, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -172,7 +182,7 @@ def add(
     if upload:
         uploaded = _upload(api, source["id"], local)
     if wait:
-        source = _wait(api, source) if not as_json else _poll(api, source)
+        source = _follow(api, source, quiet=as_json)
     if as_json:
         emit_json({**source, "uploaded": uploaded} if upload else source)
         return
@@ -181,13 +191,6 @@ def add(
         console.print(
             f"  [red]failed[/] {failure['filename']}: {failure['error']}", highlight=False
         )
-
-
-def _poll(api: ApiClient, source: dict[str, Any]) -> dict[str, Any]:
-    while source["status"] not in _FINAL:
-        time.sleep(0.5)
-        source = api.get(f"/api/v1/knowledge/sources/{source['id']}")
-    return source
 
 
 @app.command("list")
@@ -244,7 +247,7 @@ def refresh(
     source = _source_ref(api, ref, project)
     source = api.post(f"/api/v1/knowledge/sources/{source['id']}/refresh")
     if wait:
-        source = _poll(api, source) if as_json else _wait(api, source)
+        source = _follow(api, source, quiet=as_json)
     if as_json:
         emit_json(source)
         return

@@ -14,6 +14,18 @@ SearchMode = Literal["hybrid", "keyword", "semantic"]
 MAX_QUERY_CHARS = 2000
 
 
+def _fitting_text(value: str, noun: str, *, empty_hint: str = "", long_hint: str = "") -> str:
+    """Strip a query or question; refuse it empty or over MAX_QUERY_CHARS."""
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError(f"the {noun} is empty{empty_hint}")
+    if len(stripped) > MAX_QUERY_CHARS:
+        raise ValueError(
+            f"the {noun} is {len(stripped)} characters; the limit is {MAX_QUERY_CHARS}{long_hint}"
+        )
+    return stripped
+
+
 class SourceSettings(BaseModel):
     """How a source is read; every field is optional and has a sensible default."""
 
@@ -137,15 +149,12 @@ class SearchRequest(BaseModel):
     @field_validator("query")
     @classmethod
     def _query_fits(cls, value: str) -> str:
-        stripped = value.strip()
-        if not stripped:
-            raise ValueError("the query is empty: say what to look for")
-        if len(stripped) > MAX_QUERY_CHARS:
-            raise ValueError(
-                f"the query is {len(stripped)} characters; the limit is {MAX_QUERY_CHARS}. "
-                "Search with the key words or a sentence instead of a whole text."
-            )
-        return stripped
+        return _fitting_text(
+            value,
+            "query",
+            empty_hint=": say what to look for",
+            long_hint=". Search with the key words or a sentence instead of a whole text.",
+        )
 
 
 class SearchHit(BaseModel):
@@ -207,14 +216,7 @@ class AnswerRequest(BaseModel):
     @field_validator("question")
     @classmethod
     def _question_fits(cls, value: str) -> str:
-        stripped = value.strip()
-        if not stripped:
-            raise ValueError("the question is empty")
-        if len(stripped) > MAX_QUERY_CHARS:
-            raise ValueError(
-                f"the question is {len(stripped)} characters; the limit is {MAX_QUERY_CHARS}"
-            )
-        return stripped
+        return _fitting_text(value, "question")
 
 
 class Citation(BaseModel):
