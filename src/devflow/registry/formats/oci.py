@@ -27,6 +27,7 @@ from fastapi.responses import Response
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from starlette.requests import ClientDisconnect
 
 from devflow.core import clock
@@ -827,6 +828,24 @@ async def _read_manifest_body(request: Request) -> bytes:
     return bytes(body)
 
 
+async def _first_missing(
+    session: AsyncSession,
+    model: type[OciBlobLink | OciManifest],
+    key: InstrumentedAttribute[str],
+    repository_id: uuid.UUID,
+    wanted: list[str],
+) -> str | None:
+    """Return the first of `wanted` that `repository_id` does not hold in `key`, if any."""
+    if not wanted:
+        return None
+    present = set(
+        await session.scalars(
+            select(key).where(model.repository_id == repository_id, key.in_(wanted))
+        )
+    )
+    return next((w for w in wanted if w not in present), None)
+
+
 async def _put_manifest(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
@@ -849,36 +868,22 @@ async def _put_manifest(
         tag = reference
     else:
         raise OciError("TAG_INVALID", f"{reference!r} is not a valid tag", http_status=400)
-    if parsed.blobs:
-        present = set(
-            await session.scalars(
-                select(OciBlobLink.sha256).where(
-                    OciBlobLink.repository_id == repo.id, OciBlobLink.sha256.in_(parsed.blobs)
-                )
-            )
+    missing = await _first_missing(session, OciBlobLink, OciBlobLink.sha256, repo.id, parsed.blobs)
+    if missing is not None:
+        raise OciError(
+            "MANIFEST_BLOB_UNKNOWN",
+            f"blob sha256:{missing} is not in {name}: push it before the manifest",
+            http_status=400,
         )
-        missing = [b for b in parsed.blobs if b not in present]
-        if missing:
-            raise OciError(
-                "MANIFEST_BLOB_UNKNOWN",
-                f"blob sha256:{missing[0]} is not in {name}: push it before the manifest",
-                http_status=400,
-            )
-    if parsed.children:
-        present = set(
-            await session.scalars(
-                select(OciManifest.digest).where(
-                    OciManifest.repository_id == repo.id, OciManifest.digest.in_(parsed.children)
-                )
-            )
+    missing = await _first_missing(
+        session, OciManifest, OciManifest.digest, repo.id, parsed.children
+    )
+    if missing is not None:
+        raise OciError(
+            "MANIFEST_BLOB_UNKNOWN",
+            f"manifest {missing} is not in {name}: push the index's manifests first",
+            http_status=400,
         )
-        missing = [c for c in parsed.children if c not in present]
-        if missing:
-            raise OciError(
-                "MANIFEST_BLOB_UNKNOWN",
-                f"manifest {missing[0]} is not in {name}: push the index's manifests first",
-                http_status=400,
-            )
     await publish.store_bytes(session, runtime(request).store, body)
     await session.execute(
         insert(OciManifest)
