@@ -282,7 +282,7 @@ class OutboundClient:
         try:
             async with self._http.stream(method, url, headers=headers, content=content) as resp:
                 body = await _read_limited(resp, url, limit)
-                return _Raw(resp.status_code, resp.headers, bytes(body))
+                return _Raw(resp.status_code, resp.headers, body)
         except OutboundError:
             raise
         except httpx.TimeoutException:
