@@ -156,41 +156,34 @@ class TestTools:
         assert all("no project 'default'" in a for a in reader_answers)
 
 
+async def _list_tools_as(
+    url: str, token: str, host: str, *, versioned: bool = True
+) -> httpx.Response:
+    """POST a bare tools/list to `url`/mcp with the given Host header."""
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Host": host,
+        "Accept": "application/json, text/event-stream",
+    }
+    if versioned:
+        headers["MCP-Protocol-Version"] = "2025-11-25"
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    async with httpx.AsyncClient() as http:
+        return await http.post(f"{url}/mcp", json=body, headers=headers)
+
+
 class TestHostCheck:
     async def test_a_foreign_host_header_is_refused_on_a_loopback_bind(self, base_url, admin_token):
-        headers = {
-            "Authorization": f"Bearer {admin_token}",
-            "Host": "evil.example",
-            "Accept": "application/json, text/event-stream",
-        }
-        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
-        async with httpx.AsyncClient() as http:
-            response = await http.post(f"{base_url}/mcp", json=body, headers=headers)
+        response = await _list_tools_as(base_url, admin_token, "evil.example", versioned=False)
         assert response.status_code == 421
 
     async def test_local_names_without_a_port_are_accepted(self, base_url, admin_token):
-        headers = {
-            "Authorization": f"Bearer {admin_token}",
-            "Host": "localhost",
-            "Accept": "application/json, text/event-stream",
-            "MCP-Protocol-Version": "2025-11-25",
-        }
-        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
-        async with httpx.AsyncClient() as http:
-            response = await http.post(f"{base_url}/mcp", json=body, headers=headers)
+        response = await _list_tools_as(base_url, admin_token, "localhost")
         assert response.status_code == 200
 
     async def test_allowed_hosts_admits_a_named_host(self, db_url, admin_token):
         async with serving(db_url, allowed_hosts=["devflow.lan:*"]) as url:
             port = url.rsplit(":", 1)[1]
-            headers = {
-                "Authorization": f"Bearer {admin_token}",
-                "Host": f"devflow.lan:{port}",
-                "Accept": "application/json, text/event-stream",
-                "MCP-Protocol-Version": "2025-11-25",
-            }
-            body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
-            async with httpx.AsyncClient() as http:
-                response = await http.post(f"{url}/mcp", json=body, headers=headers)
+            response = await _list_tools_as(url, admin_token, f"devflow.lan:{port}")
         assert response.status_code == 200
         assert "project_info" in response.text

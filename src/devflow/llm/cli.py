@@ -117,6 +117,10 @@ def _workflow(workflow: str | None) -> dict[str, str]:
     return {"workflow": workflow} if workflow else {}
 
 
+def _budget_owner(project: str, workflow: str | None) -> str:
+    return f"workflow {project}/{workflow}" if workflow else f"project {project}"
+
+
 @budget_app.command("list")
 def budget_list(
     project: Annotated[str | None, typer.Option("--project", help="One project.")] = None,
@@ -169,9 +173,8 @@ def budget_set(
     if as_json:
         emit_json(budget)
         return
-    what = f"workflow {project}/{workflow}" if workflow else f"project {project}"
     console.print(
-        f"budget of {what}: ${budget['monthly_usd']} a month "
+        f"budget of {_budget_owner(project, workflow)}: ${budget['monthly_usd']} a month "
         f"(${budget['spent']} spent in {budget['period']})",
         highlight=False,
     )
@@ -186,5 +189,4 @@ def budget_delete(
 ) -> None:
     """Remove a budget set through the API (project admins)."""
     client(url, token).request("DELETE", _budget_path(project), params=_workflow(workflow))
-    what = f"workflow {project}/{workflow}" if workflow else f"project {project}"
-    console.print(f"budget of {what} removed", highlight=False)
+    console.print(f"budget of {_budget_owner(project, workflow)} removed", highlight=False)
