@@ -407,6 +407,13 @@ def test_manifests_are_byte_exact_and_checked(server):
             f"/v2/{name}/manifests/multi", content=index, headers={"Content-Type": OCI_INDEX}
         )
         assert put.status_code == 201
+        # An index over a manifest the repository does not hold is refused.
+        answer = api.put(
+            f"/v2/{name}/manifests/orphan",
+            content=index.replace(sha(body).encode(), sha(b"never pushed").encode()),
+            headers={"Content-Type": OCI_INDEX},
+        )
+        assert (answer.status_code, errors(answer)) == (400, "MANIFEST_BLOB_UNKNOWN")
         # Moving a tag: the last write wins; both manifests stay addressable by digest.
         two = b"layer-two"
         push_blob(api, name, two)
