@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from devflow.core import clock, events
+from devflow.core import clock, events, jobs
 from devflow.core.auth import (
     DEFAULT_SCOPES,
     TOKEN_PREFIX,
@@ -219,6 +219,23 @@ def visible_project_ids(principal: Principal) -> list[uuid.UUID] | None:
     if principal.is_admin and Scope.ADMIN in principal.scopes:
         return None
     return list(principal.memberships)
+
+
+async def get_visible_job(
+    session: AsyncSession, *, principal: Principal, job_id: int
+) -> jobs.JobView:
+    """Return a job the caller may see (a job of another project reads as missing).
+
+    Raises:
+        PermissionDenied: the token lacks `read`.
+        NotFound: no such job, or not the caller's to see.
+    """
+    principal.require_scope(Scope.READ)
+    job = await jobs.get_job(session, job_id=job_id)
+    visible = visible_project_ids(principal)
+    if visible is not None and job.project_id not in visible:
+        raise NotFound(f"no job {job_id}")
+    return job
 
 
 # -- users ----------------------------------------------------------------------------------------

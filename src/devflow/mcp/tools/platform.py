@@ -6,10 +6,13 @@ from typing import Annotated
 
 from pydantic import Field
 
-from devflow.core import jobs
-from devflow.core.auth import Scope
-from devflow.core.errors import NotFound
-from devflow.identity import DEFAULT_PROJECT, Project, require_project, role_in, visible_project_ids
+from devflow.identity import (
+    DEFAULT_PROJECT,
+    Project,
+    get_visible_job,
+    require_project,
+    role_in,
+)
 from devflow.mcp import render
 from devflow.mcp.registry import Call, Contribution, ToolDef
 
@@ -47,11 +50,7 @@ async def project_info(call: Call, project: ProjectArg = None) -> str:
 
 async def job_status(call: Call, job_id: Annotated[int, Field(description="Job id.", ge=1)]) -> str:
     """Status and progress of a background job (e.g. an ingestion)."""
-    call.principal.require_scope(Scope.READ)
-    job = await jobs.get_job(call.session, job_id=job_id)
-    visible = visible_project_ids(call.principal)
-    if visible is not None and job.project_id not in visible:
-        raise NotFound(f"no job {job_id}")
+    job = await get_visible_job(call.session, principal=call.principal, job_id=job_id)
     progress = f"{job.done}/{job.total}" if job.total else str(job.done or "")
     return render.fields(
         [

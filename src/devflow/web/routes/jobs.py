@@ -8,11 +8,8 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from devflow.core import jobs
-from devflow.core.auth import Scope
-from devflow.core.errors import NotFound
 from devflow.core.http import PrincipalDep, SessionDep
-from devflow.identity import visible_project_ids
+from devflow.identity import get_visible_job
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 
@@ -36,9 +33,5 @@ class JobRead(BaseModel):
 @router.get("/jobs/{job_id}", response_model=JobRead)
 async def get_job(job_id: int, session: SessionDep, principal: PrincipalDep) -> JobRead:
     """Return a job's status, progress and last error."""
-    principal.require_scope(Scope.READ)
-    job = await jobs.get_job(session, job_id=job_id)
-    visible = visible_project_ids(principal)
-    if visible is not None and job.project_id not in visible:
-        raise NotFound(f"no job {job_id}")
+    job = await get_visible_job(session, principal=principal, job_id=job_id)
     return JobRead.model_validate(job, from_attributes=True)
