@@ -3,11 +3,13 @@ Docker token auth), raw HTTP drives the spec's upload, manifest and error paths.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import hashlib
 import io
 import json
+import os
 import socket
 import subprocess
 import tarfile
@@ -18,6 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devflow.core.config import load_settings
+from devflow.core.db import create_engine, session_factory, unit_of_work
+from devflow.registry.backends import FileBlobStore
+from devflow.registry.digests import complete_digests
+from devflow.registry.models import Blob
 from tests.registry_fixtures import RegistryServer, running_server
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -621,3 +628,41 @@ def test_gc_keeps_what_manifests_reference_and_drops_deleted_blobs(
             assert again.status_code == 201
             assert api.get(f"/v2/{name}/blobs/{sha(config)}").content == config
             assert errors(api.get(f"/v2/{name}/blobs/{sha(dropped)}")) == "BLOB_UNKNOWN"
+
+
+def blob_digests(server: RegistryServer, data: bytes) -> tuple[str, str, str]:
+    async def read() -> tuple[str, str, str]:
+        engine = create_engine(server.db_url, load_settings(database_url=server.db_url).database)
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                row = await session.get_one(Blob, hashlib.sha256(data).hexdigest())
+                return row.md5, row.sha1, row.sha512
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_a_pushed_layer_gets_md5_sha1_and_sha512_from_the_job_not_the_push(server):
+    data = os.urandom(200_000)
+    with client(server) as api:
+        push_blob(api, "default/digests", data)
+    assert blob_digests(server, data) == ("", "", "")
+
+    async def run_job() -> None:
+        engine = create_engine(server.db_url, load_settings(database_url=server.db_url).database)
+        store = FileBlobStore(server.home / "blobs")
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                after = await complete_digests(session, store=store, limit=1000)
+                assert after is not None
+                assert await complete_digests(session, store=store, after=after) is None
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run_job())
+    assert blob_digests(server, data) == (
+        hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        hashlib.sha1(data, usedforsecurity=False).hexdigest(),
+        hashlib.sha512(data).hexdigest(),
+    )

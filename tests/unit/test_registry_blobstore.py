@@ -99,6 +99,14 @@ class TestBlobStore:
         assert [o.key async for o in store.list_blobs()] == [info.sha256]
         assert [o async for o in store.list_temporaries()] == []
 
+    async def test_a_sha256_only_upload_leaves_the_other_digests_for_later(self, store):
+        data = os.urandom(300_000)
+        writer = await store.begin(sha256_only=True)
+        await writer.write(data)
+        info = await writer.commit(sha256=hashlib.sha256(data).hexdigest())
+        assert (info.md5, info.sha1, info.sha512) == ("", "", "")
+        assert await store.read_all(info.sha256) == data
+
     async def test_identical_content_is_stored_once(self, store):
         data = b"same bytes" * 1000
         first = await put(store, data)

@@ -18,11 +18,13 @@ _FLUSH_AT = 1024 * 1024  # buffer small writes; hash and write in a thread per M
 
 
 class _FileWriter:
-    def __init__(self, store: FileBlobStore, path: Path, handle: BinaryIO) -> None:
+    def __init__(
+        self, store: FileBlobStore, path: Path, handle: BinaryIO, *, sha256_only: bool
+    ) -> None:
         self._store = store
         self._path = path
         self._handle: BinaryIO | None = handle
-        self._hasher = Hasher()
+        self._hasher = Hasher(sha256_only=sha256_only)
         self._pending: list[bytes] = []
         self._pending_size = 0
 
@@ -97,7 +99,7 @@ class FileBlobStore:
         check_sha256(sha256)
         return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
 
-    async def begin(self) -> _FileWriter:
+    async def begin(self, *, sha256_only: bool = False) -> _FileWriter:
         tmp = self.root / "tmp"
         path = tmp / uuid.uuid4().hex
 
@@ -105,7 +107,8 @@ class FileBlobStore:
             tmp.mkdir(parents=True, exist_ok=True)
             return path.open("xb")
 
-        return _FileWriter(self, path, await asyncio.to_thread(open_tmp))
+        handle = await asyncio.to_thread(open_tmp)
+        return _FileWriter(self, path, handle, sha256_only=sha256_only)
 
     async def size(self, sha256: str) -> int | None:
         try:

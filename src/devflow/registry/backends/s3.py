@@ -26,10 +26,10 @@ _READ_CHUNK = 256 * 1024
 
 
 class _S3Writer:
-    def __init__(self, store: S3BlobStore, key: str) -> None:
+    def __init__(self, store: S3BlobStore, key: str, *, sha256_only: bool) -> None:
         self._store = store
         self._key = key
-        self._hasher = Hasher()
+        self._hasher = Hasher(sha256_only=sha256_only)
         self._buffer: list[bytes] = []
         self._buffered = 0
         self._upload_id: str | None = None
@@ -151,8 +151,8 @@ class S3BlobStore:
         check_sha256(sha256)
         return f"{self.prefix}sha256/{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
-    async def begin(self) -> _S3Writer:
-        return _S3Writer(self, uuid.uuid4().hex)
+    async def begin(self, *, sha256_only: bool = False) -> _S3Writer:
+        return _S3Writer(self, uuid.uuid4().hex, sha256_only=sha256_only)
 
     async def size(self, sha256: str) -> int | None:
         try:

@@ -43,7 +43,7 @@ from devflow.core.http import SessionDep
 from devflow.identity import Project, User, role_in
 from devflow.identity.models import ApiToken
 from devflow.identity.service import issue_token
-from devflow.registry import access, publish
+from devflow.registry import access, digests, publish
 from devflow.registry.access import token_from_authorization
 from devflow.registry.http import base_url, blob_response, optional_principal, runtime
 from devflow.registry.models import (
@@ -565,7 +565,7 @@ async def _start_upload(
             )
     uploads = _uploads(request)
     await _expire_uploads(uploads)
-    writer = await runtime(request).store.begin()
+    writer = await runtime(request).store.begin(sha256_only=True)
     upload = _Upload(uuid.uuid4().hex, repo.id, principal.user_id, writer)
     digest_param = query.get("digest")
     if digest_param and not mount:
@@ -700,9 +700,11 @@ async def _finish(
     session: AsyncSession, repo: Repository, name: str, upload: _Upload, sha256: str
 ) -> Response:
     try:
-        await publish.commit_blob(session, upload.writer, sha256=sha256)
+        info = await publish.commit_blob(session, upload.writer, sha256=sha256)
     except DigestMismatch as exc:
         raise OciError("DIGEST_INVALID", exc.message, http_status=400) from exc
+    if info.created:  # md5, sha1 and sha512 are left for the job (see registry/digests.py)
+        await digests.defer_completion(session)
     await _link(session, repo, sha256)
     digest = f"sha256:{sha256}"
     return Response(

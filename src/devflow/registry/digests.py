@@ -1,0 +1,71 @@
+"""md5, sha1 and sha512 of blobs stored with sha256 only, filled in off the request path.
+
+OCI clients only ever ask for sha256, and the other three digests cost about four times as much
+CPU as sha256 on a push; an OCI upload therefore records its blob with those three empty, and
+defers `registry:complete_digests`, which reads such blobs back from the store and fills their
+rows. A format that serves the other digests (PyPI md5 and sha256, npm sha1 and sha512) computes
+all four on its own upload, so it never waits for the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from devflow.core import jobs
+from devflow.registry.models import Blob
+from devflow.registry.ports import BlobStore
+
+TASK = "registry:complete_digests"
+PENDING = ""  # the value of md5, sha1 and sha512 before the job has run
+
+
+async def defer_completion(session: AsyncSession) -> None:
+    """Queue the job in the caller's transaction (at most one waits at a time)."""
+    await jobs.defer(session, task=TASK, args={}, queueing_lock=TASK)
+
+
+async def complete_digests(
+    session: AsyncSession, *, store: BlobStore, after: str = "", limit: int = 100
+) -> str | None:
+    """Fill md5, sha1 and sha512 of up to `limit` blobs (by sha256 after `after`) lacking them.
+
+    Return the last sha256 examined, or None when none was left. A blob missing from the store
+    (collected meanwhile) is skipped.
+    """
+    pending = list(
+        await session.scalars(
+            select(Blob.sha256)
+            .where(Blob.md5 == PENDING, Blob.sha256 > after)
+            .order_by(Blob.sha256)
+            .limit(limit)
+        )
+    )
+    for sha256 in pending:
+        if await store.size(sha256) is None:
+            continue
+        hashes = [
+            hashlib.md5(usedforsecurity=False),
+            hashlib.sha1(usedforsecurity=False),
+            hashlib.sha512(),
+        ]
+        async for chunk in store.read(sha256):
+            await asyncio.to_thread(_update, hashes, chunk)
+        md5, sha1, sha512 = (h.hexdigest() for h in hashes)
+        await session.execute(
+            update(Blob)
+            .where(Blob.sha256 == sha256, Blob.md5 == PENDING)
+            .values(md5=md5, sha1=sha1, sha512=sha512)
+        )
+    return pending[-1] if pending else None
+
+
+def _update(hashes: list[hashlib._Hash], chunk: bytes) -> None:
+    for h in hashes:
+        h.update(chunk)
+
+
+__all__ = ["PENDING", "TASK", "complete_digests", "defer_completion"]
