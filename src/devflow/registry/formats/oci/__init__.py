@@ -1,0 +1,115 @@
+"""OCI Distribution Spec v1.1 (and Docker Registry HTTP API v2) at `/v2/`.
+
+Image repositories are named `<project>/<name>`: each is a registry repository of format `oci`,
+created on the first push by a caller who may publish in that project (private by default).
+Blobs live in the shared blob store; `registry_oci_blob` links a blob into a repository, so a
+blob is only ever served, or mounted, through a repository the caller can read. Manifests are
+stored byte-exact as blobs. Clients authenticate with Basic (any user name, a DevFlow token as
+the password) or with a short-lived registry token from `/v2/token` (Docker token auth).
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import Request
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from devflow.core.auth import Principal
+from devflow.core.errors import DevflowError
+from devflow.core.http import SessionDep
+
+# _tokens registers /v2/ and /v2/token before the catch-all route below.
+from devflow.registry.formats.oci import _listings, _manifests, _uploads
+from devflow.registry.formats.oci import _tokens as _tokens
+from devflow.registry.formats.oci._common import (
+    Handler,
+    OciError,
+    check_name,
+    error_response,
+    principal_of,
+    router,
+    translate,
+)
+from devflow.registry.formats.oci._uploads import abort_uploads
+
+# -- dispatch -------------------------------------------------------------------------------------
+
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+# Names may contain '/' and tags may be called `blobs`: match whole endpoint shapes, name greedy.
+_PATHS = [
+    re.compile(r"^(.+)/(blobs)/(uploads/[^/]*)$"),
+    re.compile(r"^(.+)/(blobs)/([^/]+)$"),
+    re.compile(r"^(.+)/(manifests)/([^/]+)$"),
+    re.compile(r"^(.+)/(tags)/(list)$"),
+    re.compile(r"^(.+)/(referrers)/([^/]+)$"),
+]
+
+
+@router.api_route("/v2/{path:path}", methods=_METHODS, include_in_schema=False)
+async def dispatch(path: str, request: Request, session: SessionDep) -> Response:
+    """Route `/v2/<name>/{blobs,manifests,tags,referrers}/…` (names contain slashes)."""
+    name, actions = None, "pull" if request.method in {"GET", "HEAD"} else "pull,push"
+    try:
+        for pattern in _PATHS:
+            match = pattern.match(path)
+            if match is not None:
+                name, kind, tail = match.group(1), match.group(2), match.group(3)
+                rest = tail.split("/")
+                break
+        else:
+            raise OciError("NAME_UNKNOWN", f"no endpoint /v2/{path}", http_status=404)
+        check_name(name)
+        principal = await principal_of(request, session)
+        handler = _route(request.method, kind, rest)
+        async with session.begin_nested():
+            response = await handler(request, session, principal, name, rest)
+    except DevflowError as exc:
+        return error_response(translate(exc, request, name, actions))
+    response.headers["Docker-Distribution-API-Version"] = "registry/2.0"
+    return response
+
+
+def _route(method: str, kind: str, rest: list[str]) -> Handler:  # noqa: PLR0911
+    if kind == "blobs" and rest[:1] == ["uploads"]:
+        if len(rest) == 2 and rest[1] == "" and method == "POST":  # noqa: PLR2004
+            return _uploads.start_upload
+        if len(rest) == 1 and method == "POST":
+            return _uploads.start_upload
+        if len(rest) == 2:  # noqa: PLR2004
+            return {
+                "GET": _uploads.upload_status,
+                "PATCH": _uploads.upload_chunk,
+                "PUT": _uploads.upload_finish,
+                "DELETE": _uploads.upload_cancel,
+            }.get(method, _unsupported)
+    elif kind == "blobs" and len(rest) == 1:
+        return {
+            "GET": _uploads.get_blob,
+            "HEAD": _uploads.get_blob,
+            "DELETE": _uploads.delete_blob,
+        }.get(method, _unsupported)
+    elif kind == "manifests" and len(rest) == 1:
+        return {
+            "GET": _manifests.get_manifest,
+            "HEAD": _manifests.get_manifest,
+            "PUT": _manifests.put_manifest,
+            "DELETE": _manifests.delete_manifest,
+        }.get(method, _unsupported)
+    elif kind == "tags" and rest == ["list"] and method == "GET":
+        return _listings.list_tags
+    elif kind == "referrers" and len(rest) == 1 and method == "GET":
+        return _listings.referrers
+    return _unsupported
+
+
+async def _unsupported(
+    request: Request, _s: AsyncSession, _p: Principal | None, _n: str, _r: list[str]
+) -> Response:
+    raise OciError(
+        "UNSUPPORTED", f"{request.method} {request.url.path} is not supported", http_status=405
+    )
+
+
+__all__ = ["abort_uploads", "router"]

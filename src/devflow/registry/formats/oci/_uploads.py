@@ -1,0 +1,317 @@
+"""Blobs and blob uploads: GET/HEAD/DELETE, monolithic and chunked uploads, mounts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import ClientDisconnect
+
+from devflow.core.auth import Principal
+from devflow.registry import access, digests, publish
+from devflow.registry.formats.oci._common import (
+    CONTENT_RANGE_RE,
+    UPLOAD_IDLE_SECONDS,
+    OciError,
+    find_repository,
+    has_blob,
+    headers_of,
+    link_blob,
+    parse_digest,
+    repo_for_push,
+    repo_for_read,
+)
+from devflow.registry.http import blob_response, runtime
+from devflow.registry.models import (
+    OciBlobLink,
+    PackageFile,
+    Repository,
+)
+from devflow.registry.ports import BlobWriter, DigestMismatch
+
+# -- upload sessions ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Upload:
+    """A blob upload in progress, held by this server process."""
+
+    id: str
+    repository_id: uuid.UUID
+    user_id: uuid.UUID
+    writer: BlobWriter
+    touched: float = field(default_factory=time.monotonic)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def _uploads(request: Request) -> dict[str, _Upload]:
+    found: dict[str, _Upload] | None = getattr(request.app.state, "oci_uploads", None)
+    if found is None:
+        found = {}
+        request.app.state.oci_uploads = found
+    return found
+
+
+async def abort_uploads(app: FastAPI) -> None:
+    """Abort the uploads still in progress when the server stops (they live in its memory)."""
+    uploads: dict[str, _Upload] = getattr(app.state, "oci_uploads", None) or {}
+    while uploads:
+        _, upload = uploads.popitem()
+        await upload.writer.abort()
+
+
+async def _expire_uploads(uploads: dict[str, _Upload]) -> None:
+    """Drop uploads idle for longer than `UPLOAD_IDLE_SECONDS` (their temporaries go too)."""
+    cutoff = time.monotonic() - UPLOAD_IDLE_SECONDS
+    for key in [k for k, u in uploads.items() if u.touched < cutoff]:
+        upload = uploads.pop(key)
+        await upload.writer.abort()
+
+
+# -- blobs ----------------------------------------------------------------------------------------
+
+
+async def get_blob(
+    request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
+) -> Response:
+    sha256 = parse_digest(rest[0])
+    repo = await repo_for_read(session, principal, name)
+    row = await session.scalar(
+        select(OciBlobLink.sha256).where(
+            OciBlobLink.repository_id == repo.id, OciBlobLink.sha256 == sha256
+        )
+    )
+    if row is None:
+        raise OciError("BLOB_UNKNOWN", f"blob {rest[0]} is not in {name}", http_status=404)
+    stored = await runtime(request).store.size(sha256)
+    if stored is None:
+        raise OciError("BLOB_UNKNOWN", f"blob {rest[0]} is missing from storage", http_status=404)
+    file = PackageFile(blob_sha256=sha256, size=stored)
+    response = await blob_response(
+        request, file, package_id=repo.id, media_type="application/octet-stream", count=False
+    )
+    response.headers["Docker-Content-Digest"] = f"sha256:{sha256}"
+    return response
+
+
+async def delete_blob(
+    request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
+) -> Response:
+    sha256 = parse_digest(rest[0])
+    repo = access.require_admin(principal, await find_repository(session, name), name)
+    gone = await session.execute(
+        delete(OciBlobLink).where(
+            OciBlobLink.repository_id == repo.id, OciBlobLink.sha256 == sha256
+        )
+    )
+    if not getattr(gone, "rowcount", 0):
+        raise OciError("BLOB_UNKNOWN", f"blob {rest[0]} is not in {name}", http_status=404)
+    del request
+    return Response(status_code=202)
+
+
+def _upload_location(name: str, upload_id: str) -> str:
+    return f"/v2/{name}/blobs/uploads/{upload_id}"
+
+
+async def start_upload(
+    request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
+) -> Response:
+    del rest
+    repo = await repo_for_push(session, principal, name)
+    assert principal is not None  # noqa: S101 - require_publish refuses anonymous callers
+    query = request.query_params
+    mount, source = query.get("mount"), query.get("from")
+    if mount:
+        sha256 = parse_digest(mount)
+        if source and await _may_mount(session, principal, source, sha256):
+            await link_blob(session, repo, sha256)
+            digest = f"sha256:{sha256}"
+            return Response(
+                status_code=201,
+                headers=headers_of(
+                    Location=f"/v2/{name}/blobs/{digest}", Docker_Content_Digest=digest
+                ),
+            )
+    uploads = _uploads(request)
+    await _expire_uploads(uploads)
+    writer = await runtime(request).store.begin(sha256_only=True)
+    upload = _Upload(uuid.uuid4().hex, repo.id, principal.user_id, writer)
+    digest_param = query.get("digest")
+    if digest_param and not mount:
+        try:
+            sha256 = parse_digest(digest_param)
+            await _write_body(request, upload)
+            return await _finish(session, repo, name, upload, sha256)
+        except BaseException:
+            await writer.abort()
+            raise
+    uploads[upload.id] = upload
+    return Response(
+        status_code=202,
+        headers=headers_of(
+            Location=_upload_location(name, upload.id),
+            Range="0-0",
+            Docker_Upload_UUID=upload.id,
+        ),
+    )
+
+
+async def _may_mount(session: AsyncSession, principal: Principal, source: str, sha256: str) -> bool:
+    """Whether the caller may read `sha256` in `source` (never an error: 202 otherwise)."""
+    repo = await find_repository(session, source)
+    if repo is None or not access.can_read(principal, repo):
+        return False
+    return await has_blob(session, repo, sha256)
+
+
+def _open_upload(
+    request: Request, principal: Principal | None, repo: Repository, upload_id: str
+) -> _Upload:
+    """Return an upload of this caller in this repository (anyone else's is unknown)."""
+    upload = _uploads(request).get(upload_id)
+    if (
+        upload is None
+        or principal is None
+        or upload.user_id != principal.user_id
+        or upload.repository_id != repo.id
+    ):
+        raise OciError(
+            "BLOB_UPLOAD_UNKNOWN",
+            f"no upload {upload_id!r} in progress (expired, finished or cancelled): start again",
+            http_status=404,
+        )
+    upload.touched = time.monotonic()
+    return upload
+
+
+def _still_open(request: Request, upload: _Upload) -> None:
+    """Check, once the upload's lock is held, that a concurrent request did not end it."""
+    if _uploads(request).get(upload.id) is not upload:
+        raise OciError(
+            "BLOB_UPLOAD_UNKNOWN",
+            f"upload {upload.id!r} ended meanwhile: start again",
+            http_status=404,
+        )
+
+
+async def _write_body(request: Request, upload: _Upload) -> None:
+    limit = request.app.state.devflow.settings.registry.max_upload_bytes
+    async for chunk in request.stream():
+        if upload.writer.size + len(chunk) > limit:
+            raise publish.TooLarge(
+                f"the blob is larger than the limit of {limit} bytes "
+                "(DEVFLOW_REGISTRY__MAX_UPLOAD_BYTES)"
+            )
+        if chunk:
+            await upload.writer.write(chunk)
+
+
+def _progress_headers(name: str, upload: _Upload) -> dict[str, str]:
+    return headers_of(
+        Location=_upload_location(name, upload.id),
+        Range=f"0-{max(upload.writer.size - 1, 0)}",
+        Docker_Upload_UUID=upload.id,
+    )
+
+
+def _progress(name: str, upload: _Upload, status: int) -> Response:
+    return Response(status_code=status, headers=_progress_headers(name, upload))
+
+
+async def upload_status(
+    request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
+) -> Response:
+    repo = await repo_for_push(session, principal, name)
+    return _progress(name, _open_upload(request, principal, repo, rest[1]), 204)
+
+
+async def upload_chunk(
+    request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
+) -> Response:
+    repo = await repo_for_push(session, principal, name)
+    upload = _open_upload(request, principal, repo, rest[1])
+    async with upload.lock:
+        _still_open(request, upload)
+        content_range = request.headers.get("content-range")
+        if content_range:
+            match = CONTENT_RANGE_RE.match(content_range.strip())
+            if match is None or int(match.group(1)) != upload.writer.size:
+                return Response(
+                    orjson.dumps(
+                        {
+                            "errors": [
+                                {
+                                    "code": "BLOB_UPLOAD_INVALID",
+                                    "message": f"chunk {content_range!r} is out of order: the "
+                                    f"next chunk starts at byte {upload.writer.size}",
+                                    "detail": None,
+                                }
+                            ]
+                        }
+                    ),
+                    status_code=416,
+                    media_type="application/json",
+                    headers=_progress_headers(name, upload),
+                )
+        try:
+            await _write_body(request, upload)
+        except ClientDisconnect:
+            # Keep what arrived: the client asks for the upload's `Range` and resumes from there.
+            return _progress(name, upload, 400)
+        except BaseException:
+            _uploads(request).pop(upload.id, None)
+            await upload.writer.abort()
+            raise
+        return _progress(name, upload, 202)
+
+
+async def _finish(
+    session: AsyncSession, repo: Repository, name: str, upload: _Upload, sha256: str
+) -> Response:
+    try:
+        info = await publish.commit_blob(session, upload.writer, sha256=sha256)
+    except DigestMismatch as exc:
+        raise OciError("DIGEST_INVALID", exc.message, http_status=400) from exc
+    if info.created:  # md5, sha1 and sha512 are left for the job (see registry/digests.py)
+        await digests.defer_completion(session)
+    await link_blob(session, repo, sha256)
+    digest = f"sha256:{sha256}"
+    return Response(
+        status_code=201,
+        headers=headers_of(Location=f"/v2/{name}/blobs/{digest}", Docker_Content_Digest=digest),
+    )
+
+
+async def upload_finish(
+    request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
+) -> Response:
+    repo = await repo_for_push(session, principal, name)
+    upload = _open_upload(request, principal, repo, rest[1])
+    async with upload.lock:
+        _still_open(request, upload)
+        _uploads(request).pop(upload.id, None)
+        try:
+            sha256 = parse_digest(request.query_params.get("digest", ""))
+            await _write_body(request, upload)
+            return await _finish(session, repo, name, upload, sha256)
+        except BaseException:
+            await upload.writer.abort()
+            raise
+
+
+async def upload_cancel(
+    request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
+) -> Response:
+    repo = await repo_for_push(session, principal, name)
+    upload = _open_upload(request, principal, repo, rest[1])
+    _uploads(request).pop(upload.id, None)
+    await upload.writer.abort()
+    return Response(status_code=204)
