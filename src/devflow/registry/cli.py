@@ -119,6 +119,22 @@ def packages(
         table(page["items"], ["display_name", "latest", "versions", "downloads", "summary"])
 
 
+@app.command("charts")
+def charts(
+    repository: Annotated[str, typer.Argument(help="OCI repository, e.g. default/charts.")],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the Helm charts pushed to an OCI repository (helm push, oras)."""
+    page = client(url, token).get(f"/api/v1/registry/oci/{repository}/charts")
+    if as_json:
+        emit_json(page["items"])
+    else:
+        rows = [{**c, "tags": ", ".join(c["tags"])} for c in page["items"]]
+        table(rows, ["name", "version", "app_version", "description", "tags"])
+
+
 @app.command("gc")
 def gc(
     dry_run: Annotated[

@@ -21,7 +21,7 @@ from devflow.core.errors import DevflowError
 from devflow.core.http import SessionDep
 
 # _tokens registers /v2/ and /v2/token before the catch-all route below.
-from devflow.registry.formats.oci import _listings, _manifests, _uploads
+from devflow.registry.formats.oci import _listings, _manifests, _uploads, charts
 from devflow.registry.formats.oci import _tokens as _tokens
 from devflow.registry.formats.oci._common import (
     Handler,
@@ -33,6 +33,8 @@ from devflow.registry.formats.oci._common import (
     translate,
 )
 from devflow.registry.formats.oci._uploads import abort_uploads
+
+router.include_router(charts.rest)
 
 # -- dispatch -------------------------------------------------------------------------------------
 
