@@ -17,6 +17,8 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	command -v skopeo >/dev/null || (apt-get update -qq && apt-get install -y -qq skopeo)
+	# the CNCF reference registry the OCI tests compare DevFlow with (they skip without it)
+	command -v docker-registry >/dev/null || (apt-get update -qq && apt-get install -y -qq docker-registry) || true
 
 run: install
 	$(BIN)/devflow up --host $(HOST) --port $(PORT)
