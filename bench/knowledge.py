@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))  # for tests.knowledge_site (the crawl target)
 from devflow.core.config import EmbeddedPostgresSettings, load_settings  # noqa: E402
 from devflow.core.credentials import read_credentials  # noqa: E402
 from devflow.core.embedded_pg import EmbeddedPostgres  # noqa: E402
+from devflow.knowledge.ingest import LEXEME_STATS_SQL  # noqa: E402
 from devflow.runtime import prepare  # noqa: E402
 from scifact_anchors import (  # noqa: E402
     SciFact,
@@ -133,15 +134,20 @@ class Stack:
 
 
 @contextmanager
-def stack(embedder: str = "local") -> Iterator[Stack]:
-    home = Path(tempfile.mkdtemp(prefix="devflow-bench-knowledge-"))
+def stack(embedder: str = "local", home: Path | None = None) -> Iterator[Stack]:
+    """A stack in a temporary data directory, or in `home`, which is kept (to reuse an ingest)."""
+    keep = home is not None
+    if home is None:
+        home = Path(tempfile.mkdtemp(prefix="devflow-bench-knowledge-"))
+    home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o755)
     running = Stack(home, embedder)
     try:
         yield running
     finally:
         running.close()
-        shutil.rmtree(home, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 # -- ingestion -------------------------------------------------------------------------------------
@@ -159,7 +165,13 @@ def pending_vectors(url: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def ingest_scifact(api: httpx.Client, data: SciFact, url: str) -> dict[str, float]:
+def ingest_scifact(api: httpx.Client, data: SciFact, url: str) -> dict[str, float] | None:
+    """Upload SciFact and wait for every chunk's vector; None when `--home` already holds it."""
+    existing = api.get("/api/v1/knowledge/sources").json()
+    if any(s["name"] == "scifact" for s in existing["items"]):
+        while pending_vectors(url)[1]:
+            time.sleep(0.5)
+        return None
     source = api.post("/api/v1/knowledge/sources", json={"location": "upload", "name": "scifact"})
     source.raise_for_status()
     sid = source.json()["id"]
@@ -377,12 +389,9 @@ def synthesise(url: str, total: int, *, seed: int = 7) -> int:
         conn.execute(index_def)
         # What the ingestion job does after each source: document frequencies for keyword IDF.
         conn.execute("DELETE FROM knowledge_lexeme")
-        conn.execute(
-            "INSERT INTO knowledge_lexeme (lexeme, df) SELECT word, ndoc FROM "
-            "ts_stat('SELECT tsv FROM knowledge_chunk') UNION ALL "
-            "SELECT '', count(*) FROM knowledge_chunk"
-        )
+        conn.execute(LEXEME_STATS_SQL)
         conn.execute("ANALYZE knowledge_chunk")
+        conn.execute("ANALYZE knowledge_posting")
         conn.execute("ANALYZE knowledge_embedding")
         conn.commit()
     return need
@@ -481,12 +490,19 @@ def tune_and_note(running: Stack, data: SciFact, notes: list[str]) -> dict[str, 
     return best
 
 
-def main() -> None:  # noqa: PLR0915 - one linear script
+def main() -> None:  # noqa: C901, PLR0915 - one linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--skip-100k", action="store_true")
     parser.add_argument("--skip-crawl", action="store_true")
     parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="keep the data directory here and reuse the SciFact ingest it holds (its throughput "
+        "is then not measured again)",
+    )
+    parser.add_argument("--ingest-only", action="store_true", help="stop after the ingest")
     parser.add_argument(
         "--latency-only",
         action="store_true",
@@ -503,13 +519,15 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     rows: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
     best: dict[str, Any] = {}
-    with stack(args.embedder) as running:
+    with stack(args.embedder, args.home) as running:
         running.start_server()
         running.start_worker()
         with running.client() as api:
             print("ingesting SciFact through the API ...", flush=True)
             ingestion = ingest_scifact(api, data, running.url)
             print(f"  {ingestion}", flush=True)
+        if args.ingest_only:
+            return
         if not args.latency_only:
             best = tune_and_note(running, data, notes)
         running.start_server(**best)
@@ -543,7 +561,9 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         f"| {mode} | {p50:.1f} | {p95:.1f} |" for mode, (p50, p95) in latency.items()
     )
     throughput = (
-        f"Ingestion through the API (upload, extract, chunk, embed in the worker): "
+        "Ingestion: reused from the data directory given with --home (not measured in this run)."
+        if ingestion is None
+        else f"Ingestion through the API (upload, extract, chunk, embed in the worker): "
         f"{ingestion['documents']} documents, {ingestion['chunks']} chunks in "
         f"{ingestion['seconds']:.1f} s = {ingestion['docs_per_s']:.1f} docs/s, "
         f"{ingestion['chunks_per_s']:.1f} chunks/s."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -319,6 +320,17 @@ class RegistrySettings(BaseModel):
         description="Unreferenced blobs and abandoned temporary uploads younger than this are "
         "kept by garbage collection (protects uploads in flight).",
     )
+    oci_untagged_retention_days: float | None = Field(
+        None,
+        ge=0,
+        description="Garbage collection removes untagged OCI manifests older than this many days "
+        "(index children and referrers of kept manifests stay); unset: never.",
+    )
+
+    def untagged_retention(self) -> timedelta | None:
+        """`oci_untagged_retention_days` as a duration (None: keep untagged manifests)."""
+        days = self.oci_untagged_retention_days
+        return None if days is None else timedelta(days=days)
 
 
 class KnowledgeSettings(BaseModel):
@@ -361,6 +373,11 @@ class KnowledgeSettings(BaseModel):
     embed_batch_size: int = Field(64, ge=1, le=4096, description="Chunks embedded per batch.")
     search_candidates: int = Field(
         100, ge=10, le=2000, description="Candidates taken from each retriever before fusion."
+    )
+    fusion: Literal["rrf", "zscore"] = Field(
+        "rrf",
+        description="How hybrid search fuses keyword and vector results: `rrf` (reciprocal rank "
+        "fusion) or `zscore` (weighted sum of per-query standardised scores).",
     )
     # Chosen on SciFact's train split (bench/knowledge.py, bench/RESULTS.md); 60 and 1:1 are the
     # textbook values and scored 0.013 lower there.

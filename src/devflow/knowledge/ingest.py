@@ -193,17 +193,21 @@ async def remove_unseen(session: AsyncSession, *, source: Source) -> int:
     return len(result.all())
 
 
+# Document frequency and occurrences per lexeme from the postings, and on the row of the empty
+# lexeme the number of chunks and their total length (BM25's N and average length).
+LEXEME_STATS_SQL = (
+    "INSERT INTO knowledge_lexeme (lexeme, df, occurrences) "
+    "SELECT lexeme, count(*), sum(tf) FROM knowledge_posting GROUP BY lexeme "
+    "UNION ALL SELECT '', (SELECT count(*) FROM knowledge_chunk), "
+    "(SELECT coalesce(sum(tf), 0) FROM knowledge_posting)"
+)
+
+
 async def refresh_lexeme_stats(session: AsyncSession) -> None:
-    """Rebuild the lexeme document frequencies from every chunk (locked: one rebuild at a time)."""
+    """Rebuild the lexeme statistics from the postings (locked: one rebuild at a time)."""
     await session.execute(text("LOCK TABLE knowledge_lexeme IN EXCLUSIVE MODE"))
     await session.execute(text("DELETE FROM knowledge_lexeme"))
-    await session.execute(
-        text(
-            "INSERT INTO knowledge_lexeme (lexeme, df) SELECT word, ndoc FROM "
-            "ts_stat('SELECT tsv FROM knowledge_chunk') UNION ALL "
-            "SELECT '', count(*) FROM knowledge_chunk"
-        )
-    )
+    await session.execute(text(LEXEME_STATS_SQL))
 
 
 async def refresh_counts(session: AsyncSession, *, source_id: uuid.UUID) -> None:
@@ -222,6 +226,7 @@ async def refresh_counts(session: AsyncSession, *, source_id: uuid.UUID) -> None
 
 
 __all__ = [
+    "LEXEME_STATS_SQL",
     "Stored",
     "content_hash",
     "find_document",

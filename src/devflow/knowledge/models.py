@@ -1,6 +1,7 @@
 """Tables of the knowledge domain: sources, documents, chunks, embeddings, code examples, frontier.
 
-Chunks carry a generated `tsv` (title weight A, heading path B, body C) for full-text search.
+Chunks carry a generated `tsv` (title weight A, heading path B, body C) for full-text search;
+triggers copy each chunk's lexemes into `knowledge_posting`, the inverted index BM25 ranks from.
 Embeddings are rows of their own, keyed by (chunk, model): the model name and dimension live with
 every vector, so a new embedding model is filled in beside the old one in the background and
 search switches over when it is complete. Each model gets its own partial HNSW index (created by
@@ -20,6 +21,8 @@ from sqlalchemy import (
     Computed,
     ForeignKey,
     Index,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -190,16 +193,40 @@ class CrawlUrl(Base):
 
 
 class Lexeme(Base):
-    """How many chunks hold a lexeme (its document frequency), for IDF-weighted keyword ranking.
+    """Corpus statistics of a lexeme: chunks holding it (df) and its occurrences, for BM25.
 
-    Rebuilt from the chunks after each ingestion; the row with the empty lexeme holds the number
-    of chunks. An empty table (a fresh index) ranks every term equally.
+    Rebuilt from the postings after each ingestion; the row with the empty lexeme holds the
+    number of chunks and the total length of all chunks. An empty table (a fresh index) ranks
+    every term equally.
     """
 
     __tablename__ = "knowledge_lexeme"
 
     lexeme: Mapped[str] = mapped_column(Text, primary_key=True)
     df: Mapped[int]
+    occurrences: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class Posting(Base):
+    """One lexeme of one chunk (term frequency, chunk length): the keyword search index.
+
+    Written only by the statement triggers on `knowledge_chunk` (migration 0007), in the same
+    transaction as the chunk. The key leads with the lexeme and includes `tf` and `length`, so
+    ranking reads a term's postings with an index-only scan and never touches the chunks.
+    """
+
+    __tablename__ = "knowledge_posting"
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "lexeme", "source_id", "chunk_id", postgresql_include=["tf", "length"]
+        ),
+    )
+
+    lexeme: Mapped[str] = mapped_column(Text)
+    source_id: Mapped[uuid.UUID]
+    chunk_id: Mapped[uuid.UUID]
+    tf: Mapped[int] = mapped_column(SmallInteger)
+    length: Mapped[int] = mapped_column(SmallInteger)
 
 
 def index_name_for(model: str) -> str:
@@ -214,6 +241,7 @@ __all__ = [
     "Document",
     "Embedding",
     "Lexeme",
+    "Posting",
     "Source",
     "index_name_for",
 ]

@@ -49,6 +49,30 @@ class _Scope:
             params["source_ids"] = self.source_ids
         return " AND ".join(clauses) or "TRUE"
 
+    async def posting_where(self, session: AsyncSession, alias: str, params: dict[str, Any]) -> str:
+        """Postings carry only their source, so projects are resolved to their sources first:
+        a source list is then part of the index condition on (lexeme, source_id)."""
+        clauses = []
+        if self.project_ids is not None:
+            query = "SELECT id FROM knowledge_source WHERE project_id = ANY(:project_ids)"
+            if self.source_ids:
+                query += " AND id = ANY(:source_ids)"
+            rows = await session.execute(
+                text(query), {"project_ids": self.project_ids, "source_ids": self.source_ids}
+            )
+            params["source_ids"] = [r[0] for r in rows]
+            clauses.append(f"{alias}.source_id = ANY(:source_ids)")
+        elif self.source_ids:
+            params["source_ids"] = self.source_ids
+            clauses.append(f"{alias}.source_id = ANY(:source_ids)")
+        if self.content_types or self.languages:
+            chunk = _Scope(None, [], self.content_types, self.languages).chunk_where("c", params)
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM knowledge_chunk c WHERE c.id = {alias}.chunk_id "
+                f"AND {chunk})"
+            )
+        return " AND ".join(clauses) or "TRUE"
+
     def chunk_where(self, alias: str, params: dict[str, Any]) -> str:
         clauses = [self.where(alias, params)]
         if self.content_types:
@@ -78,8 +102,8 @@ async def _scope(session: AsyncSession, principal: Principal, request: SearchReq
 
 async def keyword_ranking(
     session: AsyncSession, *, query: str, scope: _Scope, limit: int
-) -> list[uuid.UUID]:
-    """Return chunk ids ranked by full-text relevance (IDF-weighted, see `_KEYWORD_SQL`)."""
+) -> list[tuple[uuid.UUID, float]]:
+    """Return (chunk id, BM25 score) pairs, best first, read from the postings (`_KEYWORD_SQL`)."""
     params: dict[str, Any] = {
         "q": query,
         "limit": limit,
@@ -87,33 +111,38 @@ async def keyword_ranking(
         "keep": _ALWAYS_KEEP,
         "max_terms": _MAX_TERMS,
     }
-    where = scope.chunk_where("c", params)
+    where = await scope.posting_where(session, "p", params)
     rows = await session.execute(text(_KEYWORD_SQL.replace("{where}", where)), params)
-    return [r[0] for r in rows]
+    return [(r[0], float(r[1])) for r in rows]
 
 
-# BM25-style ranking on PostgreSQL full-text search: each query term's own `ts_rank` (which
-# already saturates with repeated occurrences) times its inverse document frequency, summed.
-# Terms held by more than a quarter of the chunks add little and cost most, so only the rarest
-# few of them are kept; long queries keep their `max_terms` rarest terms.
+# BM25 over the postings the chunk triggers keep (migration 0007): per query term its IDF times
+# the saturated term frequency normalised by chunk length; N, document frequencies and the average
+# length come from `knowledge_lexeme`. Terms held by more than a quarter of the chunks add little
+# and cost most (the longest posting lists), so only the rarest few of them are kept; long
+# queries keep their `max_terms` rarest terms. k1 and b are Lucene's defaults.
+_K1 = 1.2
+_B = 0.75
 _COMMON_SHARE = 0.25
 _ALWAYS_KEEP = 3
 _MAX_TERMS = 16
 _KEYWORD_SQL = (
-    "WITH n AS (SELECT coalesce((SELECT df FROM knowledge_lexeme WHERE lexeme = ''), 0) AS n), "
-    "terms AS (SELECT t.lexeme, coalesce(s.df, 0) AS df, n.n FROM "
+    "WITH stats AS (SELECT coalesce(max(df), 0)::float8 AS n, CASE WHEN max(df) > 0 "
+    "THEN max(occurrences)::float8 / max(df) END AS avgdl FROM knowledge_lexeme "
+    "WHERE lexeme = ''), "
+    "terms AS (SELECT t.lexeme, coalesce(s.df, 0)::float8 AS df, st.n, st.avgdl FROM "
     f"unnest(tsvector_to_array(to_tsvector('{TS_CONFIG}', :q))) AS t(lexeme) "
-    "LEFT JOIN knowledge_lexeme s ON s.lexeme = t.lexeme CROSS JOIN n), "
-    "weighted AS (SELECT lexeme, quote_literal(lexeme)::tsquery AS tsq, "
+    "LEFT JOIN knowledge_lexeme s ON s.lexeme = t.lexeme CROSS JOIN stats st), "
+    "weighted AS (SELECT lexeme, avgdl, "
     "ln(1 + (greatest(n, df) - df + 0.5) / (df + 0.5)) AS idf, "
-    "CASE WHEN n > 0 THEN df::float / n ELSE 0 END AS share, "
+    "CASE WHEN n > 0 THEN df / n ELSE 0 END AS share, "
     "row_number() OVER (ORDER BY df, lexeme) AS rarity FROM terms), "
     "picked AS (SELECT * FROM weighted WHERE share <= :max_share OR rarity <= :keep "
     "ORDER BY rarity LIMIT :max_terms) "
-    f"SELECT c.id FROM picked p JOIN knowledge_chunk c ON c.tsv @@ p.tsq "
-    "WHERE {where} GROUP BY c.id "
-    f"ORDER BY sum(p.idf * ts_rank('{_RANK_WEIGHTS}', c.tsv, p.tsq, 0)) DESC, c.id "
-    "LIMIT :limit"
+    f"SELECT p.chunk_id, sum(w.idf * p.tf * {_K1 + 1}::float8 / (p.tf + {_K1}::float8 * "
+    f"({1 - _B}::float8 + {_B}::float8 * p.length / coalesce(w.avgdl, p.length)))) AS score "
+    "FROM picked w JOIN knowledge_posting p ON p.lexeme = w.lexeme "
+    "WHERE {where} GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT :limit"
 )
 
 
@@ -125,8 +154,8 @@ async def semantic_ranking(
     dimension: int,
     scope: _Scope,
     limit: int,
-) -> list[uuid.UUID]:
-    """Return chunk ids ranked by vector similarity under `model` (its partial HNSW index)."""
+) -> list[tuple[uuid.UUID, float]]:
+    """Return (chunk id, cosine similarity) pairs under `model`, best first (its HNSW index)."""
     params: dict[str, Any] = {"v": _vector_literal(vector), "limit": limit}
     literal = model.replace("'", "''")
     dim = int(dimension)
@@ -139,7 +168,8 @@ async def semantic_ranking(
     await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
     rows = await session.execute(
         text(
-            f"SELECT e.chunk_id FROM knowledge_embedding e {join} "
+            f"SELECT e.chunk_id, 1 - ((e.vector::vector({dim})) <=> CAST(:v AS vector({dim}))) "
+            f"FROM knowledge_embedding e {join} "
             f"JOIN knowledge_source s ON s.id = e.source_id "
             f"WHERE e.model = '{literal}' AND {where} "
             f"AND (s.embed_model IS NULL OR s.embed_model = '{literal}') "
@@ -148,16 +178,41 @@ async def semantic_ranking(
         ),
         params,
     )
-    return [r[0] for r in rows]
+    return [(r[0], float(r[1])) for r in rows]
 
 
-def fuse(rankings: list[tuple[list[uuid.UUID], float]], *, k: int) -> list[tuple[uuid.UUID, float]]:
-    """Reciprocal rank fusion: sum `weight / (k + rank)` over the rankings (rank from 1)."""
+Scored = list[tuple[uuid.UUID, float]]
+
+
+def fuse(rankings: list[tuple[Scored, float]], *, method: str = "rrf", k: int = 60) -> Scored:
+    """Fuse scored rankings (best first) into one, best first; ties go to the smaller id.
+
+    `rrf`: reciprocal rank fusion, `sum(weight / (k + rank))` with ranks from 1.
+    `zscore`: a convex combination of each ranking's scores standardised over its own candidates,
+    `sum(weight * (score - mean) / std)`; a chunk missing from a ranking counts as its lowest
+    candidate there. Unlike ranks, standardised scores keep how far apart candidates are: a
+    strong keyword match is not levelled with a weak one just above it.
+    """
     scores: dict[uuid.UUID, float] = {}
-    for ids, weight in rankings:
-        for rank, chunk_id in enumerate(ids, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (k + rank)
+    if method == "rrf":
+        for ranked, weight in rankings:
+            for rank, (chunk_id, _) in enumerate(ranked, start=1):
+                scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (k + rank)
+    else:
+        standardised = [(_standardise(ranked), weight) for ranked, weight in rankings if ranked]
+        every = {chunk_id for z, _ in standardised for chunk_id in z}
+        for z, weight in standardised:
+            floor = min(z.values())
+            for chunk_id in every:
+                scores[chunk_id] = scores.get(chunk_id, 0.0) + weight * z.get(chunk_id, floor)
     return sorted(scores.items(), key=lambda item: (-item[1], str(item[0])))
+
+
+def _standardise(ranked: Scored) -> dict[uuid.UUID, float]:
+    values = [score for _, score in ranked]
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
+    return {chunk_id: (score - mean) / std for chunk_id, score in ranked}
 
 
 async def search(
@@ -179,8 +234,8 @@ async def search(
     scope = await _scope(session, principal, request)
     notices: list[str] = []
     candidates = max(settings.search_candidates, request.limit)
-    keyword: list[uuid.UUID] = []
-    semantic: list[uuid.UUID] = []
+    keyword: Scored = []
+    semantic: Scored = []
     if request.mode in {"hybrid", "keyword"}:
         keyword = await keyword_ranking(session, query=request.query, scope=scope, limit=candidates)
     if request.mode in {"hybrid", "semantic"}:
@@ -198,12 +253,13 @@ async def search(
             )
             notices += await _model_notices(session, scope, embedder.model)
     if request.mode == "keyword":
-        fused = [(cid, 1.0 / (settings.rrf_k + i)) for i, cid in enumerate(keyword, start=1)]
+        fused = keyword
     elif request.mode == "semantic":
-        fused = [(cid, 1.0 / (settings.rrf_k + i)) for i, cid in enumerate(semantic, start=1)]
+        fused = semantic
     else:
         fused = fuse(
             [(keyword, settings.keyword_weight), (semantic, settings.semantic_weight)],
+            method=settings.fusion,
             k=settings.rrf_k,
         )
     top = fused[: request.limit * 3 if reranker is not None and request.rerank else request.limit]
@@ -239,8 +295,8 @@ async def _hydrate(
     session: AsyncSession,
     query: str,
     fused: list[tuple[uuid.UUID, float]],
-    keyword: list[uuid.UUID],
-    semantic: list[uuid.UUID],
+    keyword: Scored,
+    semantic: Scored,
 ) -> list[SearchHit]:
     if not fused:
         return []
@@ -259,8 +315,8 @@ async def _hydrate(
         {"q": query, "ids": ids},
     )
     by_id = {r.id: r for r in rows}
-    keyword_rank = {cid: i for i, cid in enumerate(keyword, start=1)}
-    semantic_rank = {cid: i for i, cid in enumerate(semantic, start=1)}
+    keyword_rank = {cid: i for i, (cid, _) in enumerate(keyword, start=1)}
+    semantic_rank = {cid: i for i, (cid, _) in enumerate(semantic, start=1)}
     hits = []
     for cid, score in fused:
         row = by_id.get(cid)
