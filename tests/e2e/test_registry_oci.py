@@ -15,7 +15,9 @@ import subprocess
 import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +26,9 @@ from devflow.core.config import load_settings
 from devflow.core.db import create_engine, session_factory, unit_of_work
 from devflow.registry.backends import FileBlobStore
 from devflow.registry.digests import complete_digests
+from devflow.registry.gc import collect_garbage
 from devflow.registry.models import Blob
+from devflow.registry.schemas import GcReport
 from tests.registry_fixtures import RegistryServer, running_server
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -666,3 +670,82 @@ def test_a_pushed_layer_gets_md5_sha1_and_sha512_from_the_job_not_the_push(serve
         hashlib.sha1(data, usedforsecurity=False).hexdigest(),
         hashlib.sha512(data).hexdigest(),
     )
+
+
+def run_gc(server: RegistryServer, **options: Any) -> GcReport:
+    """Run what the registry:collect_garbage job runs (the test server has no worker)."""
+
+    async def run() -> GcReport:
+        engine = create_engine(server.db_url, load_settings(database_url=server.db_url).database)
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                return await collect_garbage(
+                    session,
+                    store=FileBlobStore(server.home / "blobs"),
+                    grace=timedelta(0),
+                    dry_run=False,
+                    **options,
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_gc_removes_untagged_manifests_by_policy_but_keeps_what_tagged_ones_use(
+    pg_server, template_url, tmp_path
+):
+    del template_url
+    settings = {"gc_grace_seconds": 0, "oci_untagged_retention_days": 0}
+    with running_server(pg_server, tmp_path / "home", **settings) as gc_server:
+        name = "default/retention"
+        put = {"Content-Type": OCI_MANIFEST}
+        with client(gc_server) as api:
+            config, old_layer, new_layer, shared = b'{"a":1}', b"old layer", b"new", b"shared"
+            for blob in (config, old_layer, new_layer, shared):
+                push_blob(api, name, blob)
+            old = image_manifest(config, [old_layer, shared])
+            new = image_manifest(config, [new_layer, shared])
+            child = image_manifest(config, [shared], annotations={"platform": "arm64"})
+            stray = image_manifest(config, [shared], annotations={"stray": "yes"})
+            for body, ref in ((old, "v1"), (new, "v1"), (child, sha(child)), (stray, sha(stray))):
+                assert api.put(f"/v2/{name}/manifests/{ref}", content=body, headers=put).is_success
+            index = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": OCI_INDEX,
+                    "manifests": [
+                        {"mediaType": OCI_MANIFEST, "digest": sha(child), "size": len(child)}
+                    ],
+                }
+            ).encode()
+            headers = {"Content-Type": OCI_INDEX}
+            assert api.put(f"/v2/{name}/manifests/multi", content=index, headers=headers)
+            signatures = {}
+            for about in (new, old, child):
+                sig = image_manifest(
+                    config,
+                    [],
+                    subject={"mediaType": OCI_MANIFEST, "digest": sha(about), "size": len(about)},
+                )
+                signatures[about] = sig
+                assert api.put(f"/v2/{name}/manifests/{sha(sig)}", content=sig, headers=put)
+
+            with gc_server.api() as rest:
+                dry = rest.post("/api/v1/registry/gc", json={"dry_run": True}).json()
+                assert dry["untagged_manifests_removed"] == 3  # old, its signature, stray
+                assert api.get(f"/v2/{name}/manifests/{sha(old)}").status_code == 200
+            assert run_gc(gc_server).untagged_manifests_removed == 0  # no policy: all stay
+            assert api.get(f"/v2/{name}/manifests/{sha(stray)}").status_code == 200
+            report = run_gc(gc_server, untagged_retention=timedelta(0))
+            assert report.untagged_manifests_removed == 3
+
+            def status(ref: str) -> int:
+                return api.get(f"/v2/{name}/manifests/{ref}").status_code
+
+            assert [status(sha(body)) for body in (old, signatures[old], stray)] == [404] * 3
+            kept = (new, index, child, signatures[new], signatures[child])
+            assert [status(sha(body)) for body in kept] == [200] * 5
+            assert api.get(f"/v2/{name}/blobs/{sha(old_layer)}").status_code == 404
+            for blob in (config, new_layer, shared):
+                assert api.get(f"/v2/{name}/blobs/{sha(blob)}").content == blob

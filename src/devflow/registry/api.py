@@ -240,7 +240,11 @@ async def collect_garbage(
     principal.require_instance_admin()
     grace = timedelta(seconds=state.settings.registry.gc_grace_seconds)
     report = await gc.collect_garbage(
-        session, store=runtime(request).store, grace=grace, dry_run=True
+        session,
+        store=runtime(request).store,
+        grace=grace,
+        dry_run=True,
+        untagged_retention=state.settings.registry.untagged_retention(),
     )
     if not data.dry_run:
         report.dry_run = False

@@ -2,10 +2,11 @@
 
 Mark: every blob a file row references (the file itself and a wheel's METADATA), every blob
 linked into an OCI repository, every stored OCI manifest and every blob a manifest references.
-Sweep, under the exclusive GC advisory lock so that no publish commits a blob meanwhile: blob rows
-nobody references and older than the grace period, objects in the store without a row (a crash
-between the blob commit and the database commit) and temporary objects of abandoned uploads, both
-older than the grace period.
+Before marking, untagged OCI manifests past the retention (when one is set) are removed
+(registry/retention.py). Sweep, under the exclusive GC advisory lock so that no publish commits
+a blob meanwhile: blob rows nobody references and older than the grace period, objects in the
+store without a row (a crash between the blob commit and the database commit) and temporary
+objects of abandoned uploads, both older than the grace period.
 """
 
 from __future__ import annotations
@@ -19,15 +20,33 @@ from devflow.core import clock
 from devflow.registry.models import Blob, OciBlobLink, OciManifest, PackageFile
 from devflow.registry.ports import BlobStore
 from devflow.registry.publish import GC_LOCK
+from devflow.registry.retention import (
+    Key,
+    delete_manifests,
+    expired_untagged,
+    unlink_unreferenced,
+)
 from devflow.registry.schemas import GcReport
 
 
 async def collect_garbage(
-    session: AsyncSession, *, store: BlobStore, grace: timedelta, dry_run: bool
+    session: AsyncSession,
+    *,
+    store: BlobStore,
+    grace: timedelta,
+    dry_run: bool,
+    untagged_retention: timedelta | None = None,
 ) -> GcReport:
     """Remove unreferenced blobs and abandoned uploads older than `grace` (see module doc)."""
     await session.execute(select(func.pg_advisory_xact_lock(GC_LOCK)))
     cutoff = clock.now() - grace
+    untagged: list[Key] = []
+    if untagged_retention is not None:
+        untagged = await expired_untagged(session, cutoff=clock.now() - untagged_retention)
+        if not dry_run:
+            await delete_manifests(session, untagged)
+            await unlink_unreferenced(session, cutoff=clock.now() - untagged_retention)
+            await session.flush()
     referenced = union(
         select(PackageFile.blob_sha256),
         select(PackageFile.metadata_sha256).where(PackageFile.metadata_sha256.is_not(None)),
@@ -66,4 +85,5 @@ async def collect_garbage(
         temporaries_removed=len(temporaries),
         orphan_objects_removed=len(orphans),
         kept_in_grace=kept,
+        untagged_manifests_removed=len(untagged),
     )

@@ -40,6 +40,7 @@ async def collect_garbage(context: JobContext, timestamp: int | None = None) -> 
                 store=blob_store_from_settings(settings),
                 grace=timedelta(seconds=settings.registry.gc_grace_seconds),
                 dry_run=False,
+                untagged_retention=settings.registry.untagged_retention(),
             )
     finally:
         await engine.dispose()

@@ -189,4 +189,7 @@ class GcReport(BaseModel):
     temporaries_removed: int
     orphan_objects_removed: int
     kept_in_grace: int
+    untagged_manifests_removed: int = Field(
+        0, description="Untagged OCI manifests past DEVFLOW_REGISTRY__OCI_UNTAGGED_RETENTION_DAYS."
+    )
     job_id: int | None = None
