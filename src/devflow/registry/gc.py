@@ -45,7 +45,9 @@ async def collect_garbage(
         untagged = await expired_untagged(session, cutoff=clock.now() - untagged_retention)
         if not dry_run:
             await delete_manifests(session, untagged)
-            await unlink_unreferenced(session, cutoff=clock.now() - untagged_retention)
+            # Never younger than the grace period: a push uploads its blobs before the manifest.
+            links_cutoff = clock.now() - max(untagged_retention, grace)
+            await unlink_unreferenced(session, cutoff=links_cutoff)
             await session.flush()
     referenced = union(
         select(PackageFile.blob_sha256),
