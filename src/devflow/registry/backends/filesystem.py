@@ -18,6 +18,8 @@ _FLUSH_AT = 1024 * 1024  # buffer small writes; hash and write in a thread per M
 
 
 class _FileWriter:
+    """Hash and write each MiB in a thread while the next one arrives (one flush in flight)."""
+
     def __init__(
         self, store: FileBlobStore, path: Path, handle: BinaryIO, *, sha256_only: bool
     ) -> None:
@@ -27,33 +29,45 @@ class _FileWriter:
         self._hasher = Hasher(sha256_only=sha256_only)
         self._pending: list[bytes] = []
         self._pending_size = 0
+        self._size = 0  # bytes accepted: hashed and written, in flight, or pending
+        self._inflight: asyncio.Future[None] | None = None
 
     @property
     def size(self) -> int:
-        return self._hasher.size + self._pending_size
+        return self._size
 
-    def _flush_sync(self, data: bytes) -> None:
+    def _flush_sync(self, chunks: list[bytes]) -> None:
         assert self._handle is not None  # noqa: S101
-        self._hasher.update(data)
-        self._handle.write(data)
+        for chunk in chunks:  # hashlib and write() release the GIL: the event loop runs on
+            self._hasher.update(chunk)
+        self._handle.writelines(chunks)
 
-    async def _flush(self) -> None:
-        if not self._pending:
-            return
-        data = b"".join(self._pending)
-        self._pending, self._pending_size = [], 0
-        await asyncio.to_thread(self._flush_sync, data)
+    async def _settle(self) -> None:
+        """Wait for the flush in flight, if any (its error, if any, is raised here)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            await inflight
+
+    async def _flush(self, *, wait: bool) -> None:
+        await self._settle()
+        if self._pending:
+            chunks, self._pending, self._pending_size = self._pending, [], 0
+            loop = asyncio.get_running_loop()
+            self._inflight = loop.run_in_executor(None, self._flush_sync, chunks)
+        if wait:
+            await self._settle()
 
     async def write(self, data: bytes) -> None:
         if self._handle is None:
             raise RuntimeError("the upload was already committed or aborted")
         self._pending.append(data)
         self._pending_size += len(data)
+        self._size += len(data)
         if self._pending_size >= _FLUSH_AT:
-            await self._flush()
+            await self._flush(wait=False)
 
     async def commit(self, *, sha256: str | None = None, size: int | None = None) -> BlobInfo:
-        await self._flush()
+        await self._flush(wait=True)
         try:
             md5, sha1, s256, s512 = self._hasher.check(sha256=sha256, size=size)
         except DigestMismatch:
@@ -80,6 +94,8 @@ class _FileWriter:
         return created
 
     async def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._settle()  # never close the file under a thread still writing it
         handle, self._handle = self._handle, None
         if handle is not None:
             handle.close()
@@ -111,8 +127,10 @@ class FileBlobStore:
         return _FileWriter(self, path, handle, sha256_only=sha256_only)
 
     async def size(self, sha256: str) -> int | None:
+        # A stat is answered from the inode cache in microseconds: handing it to a thread would
+        # cost ten times more (and it is on every blob HEAD and GET).
         try:
-            return (await asyncio.to_thread(self.path_of(sha256).stat)).st_size
+            return self.path_of(sha256).stat().st_size
         except FileNotFoundError:
             return None
 

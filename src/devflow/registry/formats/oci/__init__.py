@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import Principal
 from devflow.core.errors import DevflowError
-from devflow.core.http import SessionDep
+from devflow.core.http import AppState
 
 # _tokens registers /v2/ and /v2/token before the catch-all route below.
 from devflow.registry.formats.oci import _listings, _manifests, _uploads, charts
@@ -33,6 +33,7 @@ from devflow.registry.formats.oci._common import (
     translate,
 )
 from devflow.registry.formats.oci._uploads import abort_uploads
+from devflow.registry.http import runtime
 
 router.include_router(charts.rest)
 
@@ -50,7 +51,7 @@ _PATHS = [
 
 
 @router.api_route("/v2/{path:path}", methods=_METHODS, include_in_schema=False)
-async def dispatch(path: str, request: Request, session: SessionDep) -> Response:
+async def dispatch(path: str, request: Request) -> Response:
     """Route `/v2/<name>/{blobs,manifests,tags,referrers}/…` (names contain slashes)."""
     name, actions = None, "pull" if request.method in {"GET", "HEAD"} else "pull,push"
     try:
@@ -63,14 +64,29 @@ async def dispatch(path: str, request: Request, session: SessionDep) -> Response
         else:
             raise OciError("NAME_UNKNOWN", f"no endpoint /v2/{path}", http_status=404)
         check_name(name)
-        principal = await principal_of(request, session)
         handler = _route(request.method, kind, rest)
-        async with session.begin_nested():
-            response = await handler(request, session, principal, name, rest)
+        response = await _run(handler, request, name, rest)
     except DevflowError as exc:
         return error_response(translate(exc, request, name, actions))
     response.headers["Docker-Distribution-API-Version"] = "registry/2.0"
     return response
+
+
+async def _run(handler: Handler, request: Request, name: str, rest: list[str]) -> Response:
+    """Run a handler in its own unit of work; an error rolls back everything it wrote.
+
+    Pulls (GET, HEAD) only read: they use an autocommit session, which saves the BEGIN and
+    COMMIT round trips of a transaction on every blob and manifest request.
+    """
+    # Upload status (a GET) goes through repo_for_push, which may create the repository.
+    if request.method in {"GET", "HEAD"} and handler is not _uploads.upload_status:
+        async with runtime(request).read_sessions() as session:
+            principal = await principal_of(request, session)
+            return await handler(request, session, principal, name, rest)
+    state: AppState = request.app.state.devflow
+    async with state.sessions() as session, session.begin():
+        principal = await principal_of(request, session)
+        return await handler(request, session, principal, name, rest)
 
 
 def _route(method: str, kind: str, rest: list[str]) -> Handler:  # noqa: PLR0911

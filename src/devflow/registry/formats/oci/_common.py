@@ -27,7 +27,7 @@ from devflow.core.errors import (
 from devflow.identity import Project, role_in
 from devflow.registry import access, publish
 from devflow.registry.access import token_from_authorization
-from devflow.registry.http import base_url, optional_principal
+from devflow.registry.http import base_url, cached_repository, optional_principal
 from devflow.registry.models import (
     OciBlobLink,
     Repository,
@@ -166,17 +166,22 @@ async def find_repository(session: AsyncSession, name: str) -> Repository | None
     return repo if repo is not None and repo.format == FORMAT else None
 
 
+async def _cached(request: Request, session: AsyncSession, name: str) -> Repository | None:
+    """The repository from this process's short-lived cache (the hot path of pulls and pushes)."""
+    return await cached_repository(request, session, name, FORMAT)
+
+
 async def repo_for_read(
-    session: AsyncSession, principal: Principal | None, name: str
+    request: Request, session: AsyncSession, principal: Principal | None, name: str
 ) -> Repository:
-    return access.require_read(principal, await find_repository(session, name), name)
+    return access.require_read(principal, await _cached(request, session, name), name)
 
 
 async def repo_for_push(
-    session: AsyncSession, principal: Principal | None, name: str
+    request: Request, session: AsyncSession, principal: Principal | None, name: str
 ) -> Repository:
     """Return the repository, creating it on first push in a project the caller may publish to."""
-    repo = await find_repository(session, name)
+    repo = await _cached(request, session, name)
     if repo is None and principal is not None:
         project_name = name.split("/", 1)[0]
         project = await session.scalar(select(Project).where(Project.name == project_name))

@@ -79,7 +79,7 @@ async def list_tags(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
     del rest
-    repo = await repo_for_read(session, principal, name)
+    repo = await repo_for_read(request, session, principal, name)
     n = page_size(request)
     last = request.query_params.get("last")
     query = select(OciTag.name).where(OciTag.repository_id == repo.id).order_by(OciTag.name)
@@ -103,7 +103,7 @@ async def referrers(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
     parse_digest(rest[0])
-    repo = await repo_for_read(session, principal, name)
+    repo = await repo_for_read(request, session, principal, name)
     query = select(OciManifest).where(
         OciManifest.repository_id == repo.id, OciManifest.subject == rest[0]
     )

@@ -150,7 +150,7 @@ async def put_manifest(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
     reference = rest[0]
-    repo = await repo_for_push(session, principal, name)
+    repo = await repo_for_push(request, session, principal, name)
     body = await _read_manifest_body(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     parsed = _parse_manifest(body, content_type)
@@ -239,7 +239,7 @@ async def resolve_manifest(session: AsyncSession, repo: Repository, reference: s
 async def get_manifest(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
-    repo = await repo_for_read(session, principal, name)
+    repo = await repo_for_read(request, session, principal, name)
     manifest = await resolve_manifest(session, repo, rest[0])
     headers = headers_of(Docker_Content_Digest=manifest.digest, ETag=f'"{manifest.digest}"')
     if request.method == "HEAD":

@@ -82,7 +82,7 @@ async def get_blob(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
     sha256 = parse_digest(rest[0])
-    repo = await repo_for_read(session, principal, name)
+    repo = await repo_for_read(request, session, principal, name)
     row = await session.scalar(
         select(OciBlobLink.sha256).where(
             OciBlobLink.repository_id == repo.id, OciBlobLink.sha256 == sha256
@@ -125,7 +125,7 @@ async def start_upload(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
     del rest
-    repo = await repo_for_push(session, principal, name)
+    repo = await repo_for_push(request, session, principal, name)
     assert principal is not None  # noqa: S101 - require_publish refuses anonymous callers
     query = request.query_params
     mount, source = query.get("mount"), query.get("from")
@@ -229,14 +229,14 @@ def _progress(name: str, upload: _Upload, status: int) -> Response:
 async def upload_status(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
-    repo = await repo_for_push(session, principal, name)
+    repo = await repo_for_push(request, session, principal, name)
     return _progress(name, _open_upload(request, principal, repo, rest[1]), 204)
 
 
 async def upload_chunk(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
-    repo = await repo_for_push(session, principal, name)
+    repo = await repo_for_push(request, session, principal, name)
     upload = _open_upload(request, principal, repo, rest[1])
     async with upload.lock:
         _still_open(request, upload)
@@ -293,7 +293,7 @@ async def _finish(
 async def upload_finish(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
-    repo = await repo_for_push(session, principal, name)
+    repo = await repo_for_push(request, session, principal, name)
     upload = _open_upload(request, principal, repo, rest[1])
     async with upload.lock:
         _still_open(request, upload)
@@ -310,7 +310,7 @@ async def upload_finish(
 async def upload_cancel(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
-    repo = await repo_for_push(session, principal, name)
+    repo = await repo_for_push(request, session, principal, name)
     upload = _open_upload(request, principal, repo, rest[1])
     _uploads(request).pop(upload.id, None)
     await upload.writer.abort()
