@@ -17,6 +17,7 @@ from tests.registry_fixtures import (
     build_wheel,
     client_env,
     running_server,
+    twine_upload,
 )
 
 UV = Path(sys.executable).with_name("uv")
@@ -50,26 +51,7 @@ def run(args: list[str], home: Path, *, check: bool = True) -> subprocess.Comple
 
 
 def twine(server: RegistryServer, home: Path, *files: Path, extra: tuple[str, ...] = ()):
-    return run(
-        [
-            sys.executable,
-            "-m",
-            "twine",
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            f"{server.url}/pypi/py/legacy/",
-            "-u",
-            "__token__",
-            "-p",
-            server.token,
-            *extra,
-            *map(str, files),
-        ],
-        home,
-        check=False,
-    )
+    return twine_upload(f"{server.url}/pypi/py/legacy/", server.token, home, *files, extra=extra)
 
 
 def pip(server: RegistryServer, home: Path, *args: str, check: bool = True):
@@ -279,25 +261,8 @@ def test_anonymous_reads_of_a_public_repository_work(server, dists, tmp_path):
             == 201
         )
     wheel = build_wheel(dists, "openpkg", "0.1")
-    upload = run(
-        [
-            sys.executable,
-            "-m",
-            "twine",
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            f"{server.url}/pypi/pub/legacy",
-            "-u",
-            "__token__",
-            "-p",
-            server.token,
-            str(wheel),
-        ],
-        tmp_path,
-        check=False,
-    )
+    # twine never follows redirects: the URL without the slash must work as it is.
+    upload = twine_upload(f"{server.url}/pypi/pub/legacy", server.token, tmp_path, wheel)
     assert upload.returncode == 0, upload.stdout + upload.stderr
     anonymous = httpx.get(f"{server.url}/pypi/pub/simple/openpkg/")
     assert anonymous.status_code == 200

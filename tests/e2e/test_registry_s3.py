@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from devflow.core.embedded_pg import free_port
-from tests.registry_fixtures import build_wheel, client_env, running_server
+from tests.registry_fixtures import build_wheel, client_env, running_server, twine_upload
 
 BUCKET = "devflow-packages"
 
@@ -68,27 +68,7 @@ def server(pg_server, template_url, tmp_path_factory, s3_url):
 def test_twine_uploads_into_the_bucket_and_pip_installs_from_it(server, s3_url, tmp_path):
     wheel = build_wheel(tmp_path, "clouded", "1.0")
     env = client_env(tmp_path)
-    upload = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "twine",
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            f"{server.url}/pypi/py/legacy/",
-            "-u",
-            "__token__",
-            "-p",
-            server.token,
-            str(wheel),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    upload = twine_upload(f"{server.url}/pypi/py/legacy/", server.token, tmp_path, wheel)
     assert upload.returncode == 0, upload.stdout + upload.stderr
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     key = f"registry/sha256/{digest[:2]}/{digest[2:4]}/{digest}"

@@ -65,6 +65,11 @@ class RegistryServer:
         self._server.should_exit = True
         self._thread.join(timeout=30)
 
+    def another_process(self, **registry: Any) -> RegistryServer:
+        """Start a second server on the same database: its own app, caches and connections, as
+        a second `devflow serve` behind a load balancer would have."""
+        return start_server(self.db_url, self.home, token=self.token, **registry)
+
 
 async def _bootstrap(db_url: str) -> str:
     engine = create_engine(db_url, load_settings(database_url=db_url).database)
@@ -101,12 +106,17 @@ async def _make_user(db_url: str, username: str, role: str | None) -> str:
     return secret
 
 
-def start_server(db_url: str, home: Path, **registry: Any) -> RegistryServer:
-    """Start DevFlow's app with uvicorn on a free port, in a thread; return when it answers."""
+def start_server(
+    db_url: str, home: Path, *, token: str | None = None, **registry: Any
+) -> RegistryServer:
+    """Start DevFlow's app with uvicorn on a free port, in a thread; return when it answers.
+
+    The first server on a database creates the admin and its token; pass `token` for more.
+    """
     from devflow.web import create_app
 
     port = free_port()
-    token = asyncio.run(_bootstrap(db_url))
+    token = token or asyncio.run(_bootstrap(db_url))
     settings = load_settings(
         database_url=db_url,
         home=home,
@@ -264,6 +274,38 @@ def write_npmrc(folder: Path, registry: str, token: str | None) -> Path:
     path = folder / ".npmrc"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def twine_upload(
+    upload_url: str, token: str, home: Path, *files: Path, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Upload with twine as a user would, to `upload_url` (`…/pypi/<repo>/legacy/`) as
+    `__token__`; the caller checks the outcome."""
+    import sys
+
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twine",
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            upload_url,
+            "-u",
+            "__token__",
+            "-p",
+            token,
+            *extra,
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+        env=client_env(home),
+        timeout=180,
+        check=False,
+    )
 
 
 def iter_lines(text: str) -> Iterator[str]:

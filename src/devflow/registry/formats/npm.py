@@ -37,14 +37,17 @@ from devflow.registry.access import token_from_authorization
 from devflow.registry.http import (
     Document,
     FileRef,
-    ReadSessionDep,
+    PackageHead,
     base_url,
     blob_response,
     cached_file,
     cached_repository,
-    detach_file,
+    caller,
+    file_ref,
     optional_principal,
+    protocol_endpoint,
     protocol_route_class,
+    release_runtime,
     remember_files,
     runtime,
     upload_limit,
@@ -98,7 +101,10 @@ def _render_error(exc: DevflowError) -> Response:
 
 
 router = APIRouter(
-    prefix="/npm", tags=["registry: npm"], route_class=protocol_route_class(_render_error)
+    prefix="/npm",
+    tags=["registry: npm"],
+    route_class=protocol_route_class(_render_error),
+    lifespan=release_runtime,
 )
 
 
@@ -152,11 +158,11 @@ async def _repo(session: AsyncSession, name: str) -> Repository | None:
 # -- reads ----------------------------------------------------------------------------------------
 
 
-@router.get("/{repo}/{path:path}")
-@router.head("/{repo}/{path:path}", include_in_schema=False)
-async def read(repo: str, path: str, request: Request, session: ReadSessionDep) -> Response:
+@protocol_endpoint(_render_error)
+async def read(request: Request) -> Response:
     """Serve packuments, versions, tarballs, dist-tags, whoami, ping and search."""
-    principal = await _caller(request, session)
+    repo, path = request.path_params["repo"], request.path_params["path"]
+    principal = await caller(request)
     endpoint = path.strip("/")
     if endpoint == "-/ping":
         return _json({})
@@ -165,34 +171,39 @@ async def read(repo: str, path: str, request: Request, session: ReadSessionDep) 
             raise Unauthenticated("not logged in: run `npm login` or set _authToken in .npmrc")
         return _json({"username": principal.username})
     found = access.require_read(
-        principal, await cached_repository(request, session, repo, "npm"), repo
+        principal, await cached_repository(request, None, repo, "npm"), repo
     )
-    if endpoint == "-/v1/search":
-        return await _search(request, session, found)
-    if path.startswith("-/package/"):
-        route = parse_path(path.removeprefix("-/package/"))
-        if route.rest != ["dist-tags"]:
-            raise NotFound(f"no such endpoint {path!r}")
-        package = await service.require_package(session, repo=found, name=route.name)
-        return _json(await _tags(session, package))
-    return await _read_package(request, session, found, parse_path(path))
+    if not endpoint.startswith("-/"):
+        return await _read_package(request, found, parse_path(path))
+    async with runtime(request).read_sessions() as session:
+        if endpoint == "-/v1/search":
+            return await _search(request, session, found)
+        if path.startswith("-/package/"):
+            route = parse_path(path.removeprefix("-/package/"))
+            if route.rest != ["dist-tags"]:
+                raise NotFound(f"no such endpoint {path!r}")
+            package = await service.require_package(session, repo=found, name=route.name)
+            return _json(await _tags(session, package))
+    raise NotFound(f"no such endpoint {path!r}")
 
 
-async def _read_package(
-    request: Request, session: AsyncSession, repo: Repository, route: Route
-) -> Response:
+router.add_route(router.prefix + "/{repo}/{path:path}", read, methods=["GET"])
+
+
+async def _read_package(request: Request, repo: Repository, route: Route) -> Response:
     if len(route.rest) == 2 and route.rest[0] == "-":  # noqa: PLR2004
-        return await _tarball(request, session, repo, route.name, route.rest[1])
-    package = await service.require_package(session, repo=repo, name=route.name)
+        return await _tarball(request, repo, route.name, route.rest[1])
     if not route.rest:
-        return await _packument(request, session, repo, package)
-    if len(route.rest) == 1:
+        return await _packument(request, repo, route.name)
+    if len(route.rest) > 1:
+        raise NotFound(f"no such endpoint {'/'.join(route.rest)!r}")
+    async with runtime(request).read_sessions() as session:
+        package = await service.require_package(session, repo=repo, name=route.name)
         doc = await _document(request, session, repo, package)
-        wanted = doc["dist-tags"].get(route.rest[0], route.rest[0])
-        if wanted not in doc["versions"]:
-            raise NotFound(f"no version or tag {route.rest[0]!r} of {package.name}")
-        return _json(doc["versions"][wanted])
-    raise NotFound(f"no such endpoint {'/'.join(route.rest)!r}")
+    wanted = doc["dist-tags"].get(route.rest[0], route.rest[0])
+    if wanted not in doc["versions"]:
+        raise NotFound(f"no version or tag {route.rest[0]!r} of {package.name}")
+    return _json(doc["versions"][wanted])
 
 
 async def _tags(session: AsyncSession, package: Package) -> dict[str, str]:
@@ -265,30 +276,47 @@ async def _document_with_files(
         "readme": package.meta.get("readme", ""),
     }
     doc.update({k: latest[k] for k in _HOISTED if k in latest})
-    return doc, tuple(detach_file(session, file, package.id) for _, file in rows)
+    return doc, tuple(file_ref(file, package.id) for _, file in rows)
 
 
 def _iso(moment: Any) -> str:
     return str(moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 
 
-async def _packument(
-    request: Request, session: AsyncSession, repo: Repository, package: Package
-) -> Response:
+async def _packument(request: Request, repo: Repository, name: str) -> Response:
     corgi = CORGI in request.headers.get("accept", "")
-    etag = f'W/"{"c" if corgi else "f"}-{package.id.hex[:12]}-{package.revision}"'
+    rt = runtime(request)
+    # One cheap statement per request: a packument is served from the cache only while the
+    # package's revision (bumped by every publish, tag change, deprecation and unpublish, in any
+    # process) is unchanged.
+    head = await rt.reads.package_head(repo.id, name)
+    if head is None:
+        raise NotFound(f"no package {name!r} in {repo.name!r}")
+    etag = f'W/"{"c" if corgi else "f"}-{head.id.hex[:12]}-{head.revision}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
-    cache = runtime(request).documents
-    key = (package.id, package.revision, "corgi" if corgi else "full")
-    document = cache.get(key)
+    variant = "corgi" if corgi else "full"
+    document = rt.documents.get((head.id, head.revision, variant))
     if document is None:
-        doc, refs = await _document_with_files(request, session, repo, package)
-        document = Document(orjson.dumps(_abbreviate(doc) if corgi else doc), refs)
-        cache.put(key, document)
+        document = await _render_packument(request, repo, head, corgi=corgi)
     remember_files(request, repo, document.files)
     media = CORGI if corgi else "application/json"
     return Response(document.body, media_type=media, headers={"ETag": etag, "Vary": "Accept"})
+
+
+async def _render_packument(
+    request: Request, repo: Repository, head: PackageHead, *, corgi: bool
+) -> Document:
+    rt = runtime(request)
+    async with rt.read_sessions() as session:
+        package = await session.get(Package, head.id)
+        if package is None:
+            raise NotFound(f"no package with id {head.id} in {repo.name!r}")
+        doc, refs = await _document_with_files(request, session, repo, package)
+    document = Document(orjson.dumps(_abbreviate(doc) if corgi else doc), refs)
+    # Keyed by the revision read before the versions: the document is never older than its key.
+    rt.documents.put((package.id, package.revision, "corgi" if corgi else "full"), document)
+    return document
 
 
 def _abbreviate(doc: dict[str, Any]) -> dict[str, Any]:
@@ -307,15 +335,13 @@ def _abbreviate(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _tarball(
-    request: Request, session: AsyncSession, repo: Repository, name: str, basename: str
-) -> Response:
+async def _tarball(request: Request, repo: Repository, name: str, basename: str) -> Response:
     scope = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
-    ref = await cached_file(request, session, repo, scope + basename)
+    ref = await cached_file(request, repo, scope + basename)
     if ref is None:
         raise NotFound(f"no tarball {basename!r} of {name}")
     return await blob_response(
-        request, ref.file, package_id=ref.package_id, media_type="application/octet-stream"
+        request, ref, package_id=ref.package_id, media_type="application/octet-stream"
     )
 
 

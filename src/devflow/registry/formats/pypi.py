@@ -40,9 +40,12 @@ from devflow.registry.http import (
     blob_response,
     cached_file,
     cached_repository,
-    detach_file,
+    caller,
+    file_ref,
     optional_principal,
+    protocol_endpoint,
     protocol_route_class,
+    release_runtime,
     remember_files,
     runtime,
     upload_limit,
@@ -77,8 +80,12 @@ def _render_error(exc: DevflowError) -> Response:
 
 
 router = APIRouter(
-    prefix="/pypi", tags=["registry: pypi"], route_class=protocol_route_class(_render_error)
+    prefix="/pypi",
+    tags=["registry: pypi"],
+    route_class=protocol_route_class(_render_error),
+    lifespan=release_runtime,
 )
+endpoint = protocol_endpoint(_render_error)
 
 
 async def _principal(request: Request, session: AsyncSession) -> Principal | None:
@@ -199,35 +206,41 @@ async def project_no_slash(repo: str, project: str) -> RedirectResponse:
     return RedirectResponse(f"/pypi/{repo}/simple/{normalize(project)}/", status_code=301)
 
 
-@router.get("/{repo}/simple/{project}/")
-async def project_page(
-    repo: str, project: str, request: Request, session: ReadSessionDep
-) -> Response:
+@endpoint
+async def project_page(request: Request) -> Response:
     """List a project's files with hashes, requires-python, yanks and metadata (PEP 503/691)."""
+    repo, project = request.path_params["repo"], request.path_params["project"]
     media = negotiate(request.headers.get("accept"), request.query_params.get("format"))
     name = normalize(project)
-    principal = await _principal(request, session)
+    principal = await caller(request)
     found = access.require_read(
-        principal, await cached_repository(request, session, repo, "pypi"), repo
+        principal, await cached_repository(request, None, repo, "pypi"), repo
     )
     if name != project:
         return RedirectResponse(f"/pypi/{repo}/simple/{name}/", status_code=301)
-    package = await session.scalar(
-        select(Package).where(Package.repository_id == found.id, Package.name == name)
-    )
-    if package is None:
+    rt = runtime(request)
+    # One cheap statement per request: a page is served from the cache only while the package's
+    # revision (bumped by every publish, yank and delete, in any process) is unchanged.
+    head = await rt.reads.package_head(found.id, name)
+    if head is None:
         raise NotFound(f"no project {project!r} in {repo!r}")
-    etag = f'W/"{media[-4:]}-{package.id.hex}-{package.revision}"'
+    etag = f'W/"{media[-4:]}-{head.id.hex}-{head.revision}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag, "Vary": "Accept"})
-    cache = runtime(request).documents
-    key = (package.id, package.revision, media)
-    document = cache.get(key)
+    document = rt.documents.get((head.id, head.revision, media))
     if document is None:
-        document = await _render_project(request, session, found, package, media)
-        cache.put(key, document)
+        async with rt.read_sessions() as session:
+            package = await session.get(Package, head.id)
+            if package is None:
+                raise NotFound(f"no project {project!r} in {repo!r}")
+            document = await _render_project(request, session, found, package, media)
+        # Keyed by the revision read before the files: the page is never older than its key.
+        rt.documents.put((package.id, package.revision, media), document)
     remember_files(request, found, document.files)
     return _respond(media, document.body, etag)
+
+
+router.add_route(router.prefix + "/{repo}/simple/{project}/", project_page, methods=["GET"])
 
 
 async def _render_project(
@@ -243,7 +256,7 @@ async def _render_project(
     ).all()
     files_base = f"{base_url(request)}/pypi/{repo.name}/files/"
     files = [_file_entry(f, v, files_base) for f, v in rows]
-    refs = tuple(detach_file(session, f, package.id) for f, _ in rows)
+    refs = tuple(file_ref(f, package.id) for f, _ in rows)
     if media == JSON_TYPE:
         versions = sorted({v.version for _, v in rows}, key=check_version)
         body = {
@@ -310,33 +323,34 @@ def _json(body: dict[str, Any]) -> bytes:
 # -- files ----------------------------------------------------------------------------------------
 
 
-@router.get("/{repo}/files/{filename}")
-@router.head("/{repo}/files/{filename}", include_in_schema=False)
-async def download(repo: str, filename: str, request: Request, session: ReadSessionDep) -> Response:
+@endpoint
+async def download(request: Request) -> Response:
     """Download a file (with `Range`), or its PEP 658 `.metadata`."""
-    principal = await _principal(request, session)
+    repo, filename = request.path_params["repo"], request.path_params["filename"]
+    principal = await caller(request)
     want_metadata = filename.endswith(".metadata")
     stored = filename.removesuffix(".metadata") if want_metadata else filename
     found = access.require_read(
-        principal, await cached_repository(request, session, repo, "pypi"), repo
+        principal, await cached_repository(request, None, repo, "pypi"), repo
     )
-    ref = await cached_file(request, session, found, stored)
-    if ref is None or (want_metadata and ref.file.metadata_sha256 is None):
+    ref = await cached_file(request, found, stored)
+    if ref is None or (want_metadata and ref.metadata_sha256 is None):
         raise NotFound(f"no file {filename!r} in {repo!r}")
-    file, package_id = ref.file, ref.package_id
     if want_metadata:
-        assert file.metadata_sha256 is not None  # noqa: S101
         return await blob_response(
             request,
-            file,
-            package_id=package_id,
+            ref,
+            package_id=ref.package_id,
             media_type="text/plain; charset=utf-8",
-            sha256=file.metadata_sha256,
-            size=int(file.meta.get("metadata_size", 0)),
+            sha256=ref.metadata_sha256,
+            size=ref.metadata_size,
             count=False,
         )
     media = "application/zip" if filename.endswith((".whl", ".zip")) else "application/gzip"
-    return await blob_response(request, file, package_id=package_id, media_type=media)
+    return await blob_response(request, ref, package_id=ref.package_id, media_type=media)
+
+
+router.add_route(router.prefix + "/{repo}/files/{filename}", download, methods=["GET"])
 
 
 # -- uploads --------------------------------------------------------------------------------------
