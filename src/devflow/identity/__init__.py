@@ -5,10 +5,13 @@ from devflow.identity.service import (
     DEFAULT_PROJECT,
     PrincipalCache,
     authenticate,
+    delete_expired_tokens,
     get_visible_job,
+    issue_token,
     require_project,
     require_role,
     role_in,
+    token_expiry,
     visible_project_ids,
 )
 
@@ -18,9 +21,12 @@ __all__ = [
     "Project",
     "User",
     "authenticate",
+    "delete_expired_tokens",
     "get_visible_job",
+    "issue_token",
     "require_project",
     "require_role",
     "role_in",
+    "token_expiry",
     "visible_project_ids",
 ]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, event, func, select, update
+from sqlalchemy import bindparam, delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -424,6 +424,29 @@ async def issue_token(
     session.add(token)
     await session.flush()
     return token, secret
+
+
+async def token_expiry(session: AsyncSession, *, token_id: uuid.UUID) -> datetime | None:
+    """Return when a token expires (None: never, or no such token)."""
+    expires_at: datetime | None = await session.scalar(
+        select(ApiToken.expires_at).where(ApiToken.id == token_id)
+    )
+    return expires_at
+
+
+async def delete_expired_tokens(
+    session: AsyncSession, *, user_id: uuid.UUID, kind: str, before: datetime
+) -> int:
+    """Delete a user's tokens of `kind` that expired before `before` (short-lived kinds)."""
+    gone = await session.execute(
+        delete(ApiToken).where(
+            ApiToken.user_id == user_id,
+            ApiToken.kind == kind,
+            ApiToken.expires_at.is_not(None),
+            ApiToken.expires_at < before,
+        )
+    )
+    return int(getattr(gone, "rowcount", 0) or 0)
 
 
 async def create_token(
