@@ -21,7 +21,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from devflow.core.auth import hash_token
 from devflow.core.config import load_settings
 from devflow.core.db import create_engine, session_factory, unit_of_work
 from devflow.registry.backends import FileBlobStore
@@ -749,3 +751,33 @@ def test_gc_removes_untagged_manifests_by_policy_but_keeps_what_tagged_ones_use(
             assert api.get(f"/v2/{name}/blobs/{sha(old_layer)}").status_code == 404
             for blob in (config, new_layer, shared):
                 assert api.get(f"/v2/{name}/blobs/{sha(blob)}").content == blob
+
+
+def test_expired_registry_tokens_are_deleted_when_the_user_logs_in_again(server):
+    first = registry_token(server)
+
+    async def expire_and_count(expire: bool) -> int:
+        engine = create_engine(server.db_url, load_settings(database_url=server.db_url).database)
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                if expire:
+                    await session.execute(
+                        text(
+                            "UPDATE api_token SET expires_at = now() - interval '1 minute' "
+                            "WHERE token_hash = :h"
+                        ),
+                        {"h": hash_token(first)},
+                    )
+                found = await session.scalar(
+                    text("SELECT count(*) FROM api_token WHERE token_hash = :h"),
+                    {"h": hash_token(first)},
+                )
+                return int(found)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(expire_and_count(expire=True)) == 1
+    second = registry_token(server)
+    assert asyncio.run(expire_and_count(expire=False)) == 0
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {second}"}) as api:
+        assert api.get("/v2/").status_code == 200

@@ -9,7 +9,6 @@ from urllib.parse import parse_qs
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock
@@ -20,9 +19,7 @@ from devflow.core.errors import (
     Unauthenticated,
 )
 from devflow.core.http import SessionDep
-from devflow.identity import User
-from devflow.identity.models import ApiToken
-from devflow.identity.service import issue_token
+from devflow.identity import User, delete_expired_tokens, issue_token, token_expiry
 from devflow.registry.access import token_from_authorization
 from devflow.registry.formats.oci._common import (
     ANONYMOUS_TOKEN,
@@ -58,9 +55,7 @@ async def _lifetime(session: AsyncSession, principal: Principal) -> timedelta:
     """Return `TOKEN_TTL`, or less: a registry token never outlives the token it came from."""
     if principal.token_id is None:
         return TOKEN_TTL
-    expires_at = await session.scalar(
-        select(ApiToken.expires_at).where(ApiToken.id == principal.token_id)
-    )
+    expires_at = await token_expiry(session, token_id=principal.token_id)
     if expires_at is None:
         return TOKEN_TTL
     return max(min(TOKEN_TTL, expires_at - clock.now()), timedelta(seconds=1))
@@ -83,6 +78,11 @@ async def _issue(request: Request, session: AsyncSession, secret: str | None) ->
                     "with `devflow token create --scope registry:publish`"
                 )
             ttl = await _lifetime(session, principal)
+            # Registry tokens live minutes and are issued on every login: drop the caller's
+            # expired ones here, so the table holds only live ones (one indexed delete).
+            await delete_expired_tokens(
+                session, user_id=user.id, kind="registry", before=clock.now()
+            )
             _, token = await issue_token(
                 session,
                 user=user,
