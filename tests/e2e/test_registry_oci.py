@@ -781,3 +781,35 @@ def test_expired_registry_tokens_are_deleted_when_the_user_logs_in_again(server)
     assert asyncio.run(expire_and_count(expire=False)) == 0
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {second}"}) as api:
         assert api.get("/v2/").status_code == 200
+
+
+def test_image_repositories_are_managed_and_counted_through_the_rest_api(server):
+    name = "default/managed"
+    config, layer_data = b'{"os":"managed"}', b"managed layer" * 100
+    with client(server) as api:
+        for blob in (config, layer_data):
+            push_blob(api, name, blob)
+        body = image_manifest(config, [layer_data])
+        put = api.put(
+            f"/v2/{name}/manifests/v1", content=body, headers={"Content-Type": OCI_MANIFEST}
+        )
+        assert put.status_code == 201
+    anonymous = httpx.get(f"{server.url}/v2/{name}/manifests/v1")
+    assert anonymous.status_code == 401
+
+    with server.api() as rest:
+        shown = rest.get(f"/api/v1/registry/repositories/{name}")
+        assert shown.status_code == 200, shown.text
+        assert (shown.json()["name"], shown.json()["visibility"]) == (name, "private")
+        changed = rest.patch(f"/api/v1/registry/repositories/{name}", json={"visibility": "public"})
+        assert changed.status_code == 200, changed.text
+        stats = rest.get("/api/v1/registry/stats", params={"repository": name}).json()
+    assert httpx.get(f"{server.url}/v2/{name}/manifests/v1").content == body
+    (row,) = stats["repositories"]
+    assert (row["versions"], row["files"]) == (1, 3)  # one manifest; config, layer, manifest
+    assert row["bytes"] == len(config) + len(layer_data) + len(body)
+
+    with server.api() as rest:
+        assert rest.delete(f"/api/v1/registry/repositories/{name}").status_code == 204
+        assert rest.get(f"/api/v1/registry/repositories/{name}").status_code == 404
+    assert httpx.get(f"{server.url}/v2/{name}/manifests/v1").status_code == 401

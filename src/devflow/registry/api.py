@@ -77,7 +77,7 @@ async def show_repository(
     return await service.read_repository(session, repo, base_url=state.settings.base_url)
 
 
-@api.patch("/repositories/{name}", response_model=RepositoryRead)
+@api.patch("/repositories/{name:path}", response_model=RepositoryRead)
 async def update_repository(
     name: str,
     data: RepositoryUpdate,
@@ -256,6 +256,18 @@ async def collect_garbage(
         )
     return report
 
+
+# OCI image repositories are named `<project>/<name>`: these come last, after every more
+# specific `/repositories/{name}/…` route, so a name with '/' still reaches show and delete.
+api.add_api_route(
+    "/repositories/{name:path}", show_repository, methods=["GET"], response_model=RepositoryRead
+)
+api.add_api_route(
+    "/repositories/{name:path}",
+    delete_repository,
+    methods=["DELETE"],
+    status_code=status.HTTP_204_NO_CONTENT,
+)
 
 router.include_router(api)
 router.include_router(pypi_router)

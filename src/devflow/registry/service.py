@@ -21,6 +21,8 @@ from devflow.registry import access
 from devflow.registry.models import (
     Blob,
     Dependency,
+    OciBlobLink,
+    OciManifest,
     Package,
     PackageFile,
     PackageVersion,
@@ -585,20 +587,46 @@ async def stats(
         .group_by(PackageFile.repository_id)
         .subquery()
     )
+    # OCI: manifests count as versions; layers and configs linked into the repository, and the
+    # manifests themselves, as files and bytes.
+    oci_blobs = (
+        select(
+            OciBlobLink.repository_id.label("rid"),
+            func.count().label("files"),
+            func.coalesce(func.sum(Blob.size), 0).label("bytes"),
+        )
+        .join(Blob, Blob.sha256 == OciBlobLink.sha256)
+        .group_by(OciBlobLink.repository_id)
+        .subquery()
+    )
+    oci_manifests = (
+        select(
+            OciManifest.repository_id.label("rid"),
+            func.count().label("manifests"),
+            func.coalesce(func.sum(OciManifest.size), 0).label("bytes"),
+        )
+        .group_by(OciManifest.repository_id)
+        .subquery()
+    )
+    manifests = func.coalesce(oci_manifests.c.manifests, 0)
     rows = await session.execute(
         select(
             repos.c.name,
             repos.c.format,
             func.coalesce(pkg_counts.c.packages, 0),
-            func.coalesce(ver_counts.c.versions, 0),
-            func.coalesce(file_counts.c.files, 0),
-            func.coalesce(file_counts.c.bytes, 0),
+            func.coalesce(ver_counts.c.versions, 0) + manifests,
+            func.coalesce(file_counts.c.files, 0) + func.coalesce(oci_blobs.c.files, 0) + manifests,
+            func.coalesce(file_counts.c.bytes, 0)
+            + func.coalesce(oci_blobs.c.bytes, 0)
+            + func.coalesce(oci_manifests.c.bytes, 0),
             func.coalesce(pkg_counts.c.downloads, 0),
         )
         .select_from(repos)
         .outerjoin(pkg_counts, pkg_counts.c.rid == repos.c.id)
         .outerjoin(ver_counts, ver_counts.c.rid == repos.c.id)
         .outerjoin(file_counts, file_counts.c.rid == repos.c.id)
+        .outerjoin(oci_blobs, oci_blobs.c.rid == repos.c.id)
+        .outerjoin(oci_manifests, oci_manifests.c.rid == repos.c.id)
         .order_by(repos.c.name)
     )
     per_repo = [
