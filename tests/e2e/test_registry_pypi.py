@@ -164,6 +164,27 @@ class TestTwineAndPip:
         assert skipped.returncode == 0, skipped.stderr
         assert "already exists" in skipped.stderr.lower()
 
+    def test_an_upload_whose_blake2_digest_does_not_match_publishes_nothing(self, server, dists):
+        wheel = build_wheel(dists, "blaked", "1.0")
+        data = wheel.read_bytes()
+        form = {
+            ":action": "file_upload",
+            "name": "blaked",
+            "version": "1.0",
+            "sha256_digest": hashlib.sha256(data).hexdigest(),
+            "blake2_256_digest": hashlib.blake2b(b"other", digest_size=32).hexdigest(),
+        }
+        answer = httpx.post(
+            f"{server.url}/pypi/py/legacy/",
+            data=form,
+            files={"content": (wheel.name, data, "application/octet-stream")},
+            auth=("__token__", server.token),
+        )
+        assert answer.status_code == 400
+        assert "blake2_256 mismatch" in answer.text
+        listed = httpx.get(f"{server.url}/pypi/py/simple/blaked/", auth=("__token__", server.token))
+        assert listed.status_code == 404
+
     def test_a_yanked_version_is_ignored_unless_pinned(self, server, dists, tmp_path):
         old = build_wheel(dists, "yanky", "1.0")
         new = build_wheel(dists, "yanky", "1.1")

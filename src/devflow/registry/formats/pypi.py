@@ -8,6 +8,7 @@ Index: `/pypi/<repo>/simple/`; files: `/pypi/<repo>/files/<filename>`; uploads:
 from __future__ import annotations
 
 import email.parser
+import hashlib
 import html
 import tarfile
 import tempfile
@@ -416,7 +417,14 @@ async def _publish_upload(
     md5 = (form.get("md5_digest") or "").strip().lower()
     if md5 and md5 != blob.md5:
         raise Invalid(f"md5 mismatch: the upload's md5 is {blob.md5} but {md5} was announced")
-    metadata = await _inspect(store, blob, upload_file.filename, name=name, version=str(version))
+    metadata = await _inspect(
+        store,
+        blob,
+        upload_file.filename,
+        name=name,
+        version=str(version),
+        blake2_256=(form.get("blake2_256_digest") or "").strip().lower(),
+    )
     metadata_blob = None
     meta: dict[str, Any] = {
         "filetype": filetype,
@@ -504,16 +512,31 @@ def _dependencies(requires_dist: list[str]) -> list[tuple[str, str, str]]:
 
 
 async def _inspect(
-    store: BlobStore, blob: BlobInfo, filename: str, *, name: str, version: str
+    store: BlobStore,
+    blob: BlobInfo,
+    filename: str,
+    *,
+    name: str,
+    version: str,
+    blake2_256: str = "",
 ) -> bytes | None:
-    """Check the archive and return a wheel's METADATA (PEP 658), or None for an sdist.
+    """Check the archive (and its BLAKE2b-256 digest when the client sent one, as twine does);
+    return a wheel's METADATA (PEP 658), or None for an sdist.
 
     Raises:
-        Invalid: a broken archive, or metadata naming another project or version.
+        Invalid: a digest mismatch, a broken archive, or metadata naming another project or
+            version.
     """
+    blake2 = hashlib.blake2b(digest_size=32)
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
         async for chunk in store.read(blob.sha256):
             spool.write(chunk)
+            blake2.update(chunk)
+        if blake2_256 and blake2_256 != blake2.hexdigest():
+            raise Invalid(
+                f"blake2_256 mismatch: the upload's digest is {blake2.hexdigest()} but "
+                f"{blake2_256} was announced"
+            )
         spool.seek(0)
         try:
             if filename.endswith(".whl"):
