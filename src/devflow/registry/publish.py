@@ -53,7 +53,7 @@ async def stream_to_store(
     writer = await store.begin()
     try:
         async for chunk in chunks:
-            _check_limit(writer.size + len(chunk), limit)
+            check_limit(writer.size + len(chunk), limit)
             await writer.write(chunk)
     except BaseException:
         await writer.abort()
@@ -61,7 +61,12 @@ async def stream_to_store(
     return writer
 
 
-def _check_limit(size: int, limit: int) -> None:
+def check_limit(size: int, limit: int) -> None:
+    """Refuse an upload that has grown past `limit` bytes.
+
+    Raises:
+        TooLarge: naming the setting that raises the limit.
+    """
     if size > limit:
         raise TooLarge(
             f"the upload is larger than the limit of {limit} bytes "

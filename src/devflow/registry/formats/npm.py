@@ -8,14 +8,12 @@ Basic with the token as the password.
 from __future__ import annotations
 
 import base64
-import binascii
 import gzip
-import io
 import re
 import tarfile
-from collections.abc import AsyncIterator
+import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -34,6 +32,7 @@ from devflow.core.errors import (
 from devflow.core.http import SessionDep
 from devflow.registry import access, publish, service
 from devflow.registry.access import token_from_authorization
+from devflow.registry.formats.npm_body import PublishBody, read_publish
 from devflow.registry.http import (
     Document,
     FileRef,
@@ -53,6 +52,7 @@ from devflow.registry.http import (
     upload_limit,
 )
 from devflow.registry.models import Package, PackageFile, PackageVersion, Repository, Tag
+from devflow.registry.ports import BlobStore
 
 CORGI = "application/vnd.npm.install-v1+json"
 _NAME_RE = re.compile(r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
@@ -385,19 +385,19 @@ async def _search(request: Request, session: AsyncSession, repo: Repository) -> 
 # -- writes ---------------------------------------------------------------------------------------
 
 
-async def _read_json(request: Request, limit: int) -> dict[str, Any]:
+async def _read_small(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise publish.TooLarge(
-                f"the request is larger than the limit of {limit} bytes "
-                "(DEVFLOW_REGISTRY__MAX_UPLOAD_BYTES)"
-            )
+        publish.check_limit(size, limit)
         chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_json(request: Request, limit: int) -> dict[str, Any]:
     try:
-        body = orjson.loads(b"".join(chunks))
+        body = orjson.loads(await _read_small(request, limit))
     except orjson.JSONDecodeError as exc:
         raise Invalid(f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
@@ -421,12 +421,24 @@ async def write(repo: str, path: str, request: Request, session: SessionDep) -> 
     target = access.require_publish(principal, found, repo)
     assert principal is not None  # noqa: S101
     limit = upload_limit(request) * 4 // 3 + 1024 * 1024  # base64 inside JSON
-    body = await _read_json(request, limit)
-    if body.get("name", route.name) != route.name:
-        raise Invalid(f"the document names {body.get('name')!r} but the URL names {route.name!r}")
-    if body.get("_attachments"):
-        return await _publish(request, session, principal, target, route.name, body)
-    return await _update(session, principal, target, route.name, body)
+    sent = await read_publish(
+        request.stream(),
+        store=runtime(request).store,
+        limit=limit,
+        file_limit=upload_limit(request),
+    )
+    try:
+        body = sent.document
+        if body.get("name", route.name) != route.name:
+            raise Invalid(
+                f"the document names {body.get('name')!r} but the URL names {route.name!r}"
+            )
+        if body.get("_attachments"):
+            return await _publish(request, session, principal, target, route.name, sent)
+        return await _update(session, principal, target, route.name, body)
+    finally:
+        if sent.writer is not None:
+            await sent.writer.abort()  # a no-op once the blob is committed
 
 
 async def _login(request: Request, session: AsyncSession, user: str) -> Response:
@@ -453,22 +465,17 @@ async def _publish(
     principal: Principal,
     repo: Repository,
     name: str,
-    body: dict[str, Any],
+    sent: PublishBody,
 ) -> Response:
-    attachments = body.get("_attachments") or {}
-    tarballs = {k: v for k, v in attachments.items() if k.endswith(".tgz")}
-    if len(tarballs) != 1:
-        raise Invalid("a publish carries exactly one .tgz attachment")
-    ((attachment_name, attachment),) = tarballs.items()
-    version = attachment_name.removeprefix(f"{name}-").removesuffix(".tgz")
-    manifest = (body.get("versions") or {}).get(version)
-    if attachment_name != f"{name}-{version}.tgz" or not isinstance(manifest, dict):
-        raise Invalid(f"the attachment {attachment_name!r} does not match a version in `versions`")
-    if manifest.get("name") != name or manifest.get("version") != version:
-        raise Invalid(f"the manifest of {attachment_name} names another package or version")
-    data = _decode(attachment)
-    await _check_tarball(data, name=name, version=version)
-    blob = await _store(session, request, data)
+    body = sent.document
+    attachment_name, version, manifest, attachment = _attachment(body, name)
+    if sent.writer is None:
+        raise Invalid(f"the attachment {attachment_name!r} has no data")
+    length = attachment.get("length") if isinstance(attachment, dict) else None
+    if length is not None and length != sent.size:
+        raise Invalid(f"the attachment has {sent.size} bytes but its length says {length}")
+    blob = await publish.commit_blob(session, sent.writer, size=sent.size)
+    await _check_tarball(runtime(request).store, blob.sha256, name=name, version=version)
     dist = manifest.get("dist") or {}
     integrity = "sha512-" + base64.b64encode(bytes.fromhex(blob.sha512)).decode()
     if dist.get("shasum") and dist["shasum"] != blob.sha1:
@@ -536,33 +543,36 @@ async def _publish(
     return _json({"ok": True, "id": name, "rev": _rev(package)}, 201)
 
 
-def _decode(attachment: dict[str, Any]) -> bytes:
-    try:
-        data = base64.b64decode(str(attachment.get("data", "")), validate=True)
-    except (binascii.Error, ValueError):
-        raise Invalid("the attachment's data is not valid base64") from None
-    length = attachment.get("length")
-    if length is not None and length != len(data):
-        raise Invalid(f"the attachment has {len(data)} bytes but its length says {length}")
-    return data
+def _attachment(body: dict[str, Any], name: str) -> tuple[str, str, dict[str, Any], Any]:
+    """Return the tarball attachment's name, its version, that version's manifest, and the
+    attachment's own fields.
+
+    Raises:
+        Invalid: not exactly one .tgz, or one that matches no version of this package.
+    """
+    attachments = body.get("_attachments") or {}
+    tarballs = {k: v for k, v in attachments.items() if k.endswith(".tgz")}
+    if len(tarballs) != 1:
+        raise Invalid("a publish carries exactly one .tgz attachment")
+    ((attachment_name, attachment),) = tarballs.items()
+    version = attachment_name.removeprefix(f"{name}-").removesuffix(".tgz")
+    manifest = (body.get("versions") or {}).get(version)
+    if attachment_name != f"{name}-{version}.tgz" or not isinstance(manifest, dict):
+        raise Invalid(f"the attachment {attachment_name!r} does not match a version in `versions`")
+    if manifest.get("name") != name or manifest.get("version") != version:
+        raise Invalid(f"the manifest of {attachment_name} names another package or version")
+    return attachment_name, version, manifest, attachment
 
 
-async def _check_tarball(data: bytes, *, name: str, version: str) -> None:
-    if data[:2] != b"\x1f\x8b":
-        raise Invalid("the tarball is not gzip-compressed (npm pack makes .tgz files)")
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-            member = next(
-                (
-                    m
-                    for m in archive
-                    if m.name.split("/", 1)[-1] == "package.json" and m.name.count("/") == 1
-                ),
-                None,
-            )
-            raw = archive.extractfile(member).read() if member is not None else None  # type: ignore[union-attr]
-    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
-        raise Invalid(f"the tarball is broken: {exc}") from None
+async def _check_tarball(store: BlobStore, sha256: str, *, name: str, version: str) -> None:
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
+        async for chunk in store.read(sha256):
+            spool.write(chunk)
+        spool.seek(0)
+        if spool.read(2) != b"\x1f\x8b":
+            raise Invalid("the tarball is not gzip-compressed (npm pack makes .tgz files)")
+        spool.seek(0)
+        raw = _package_json(spool)
     if raw is None:
         raise Invalid("the tarball has no package/package.json")
     try:
@@ -576,17 +586,20 @@ async def _check_tarball(data: bytes, *, name: str, version: str) -> None:
         )
 
 
-async def _chunks(data: bytes) -> AsyncIterator[bytes]:
-    view = memoryview(data)
-    for start in range(0, len(data), 1024 * 1024):
-        yield bytes(view[start : start + 1024 * 1024])
-
-
-async def _store(session: AsyncSession, request: Request, data: bytes) -> Any:
-    writer = await publish.stream_to_store(
-        runtime(request).store, _chunks(data), limit=upload_limit(request)
-    )
-    return await publish.commit_blob(session, writer, size=len(data))
+def _package_json(spool: IO[bytes]) -> bytes | None:
+    try:
+        with tarfile.open(fileobj=spool, mode="r:gz") as archive:
+            member = next(
+                (
+                    m
+                    for m in archive
+                    if m.name.split("/", 1)[-1] == "package.json" and m.name.count("/") == 1
+                ),
+                None,
+            )
+            return archive.extractfile(member).read() if member is not None else None  # type: ignore[union-attr]
+    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
+        raise Invalid(f"the tarball is broken: {exc}") from None
 
 
 async def _put_tag(
@@ -662,7 +675,7 @@ async def _set_tag(
         raise NotFound("no such endpoint")
     repo = access.require_publish(principal, found, repo_name)
     package = await service.require_package(session, repo=repo, name=route.name)
-    body = orjson.loads(await request.body() or b'""')
+    body = orjson.loads(await _read_small(request, 64 * 1024) or b'""')
     if not isinstance(body, str):
         raise Invalid('the body must be a JSON string naming a version, e.g. "1.2.3"')
     version = await service.require_version(session, package=package, version=body)
