@@ -11,14 +11,14 @@ objects of abandoned uploads, both older than the grace period.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock
 from devflow.registry.models import Blob, OciBlobLink, OciManifest, PackageFile
-from devflow.registry.ports import BlobStore
+from devflow.registry.ports import BlobStore, StoredObject
 from devflow.registry.publish import GC_LOCK
 from devflow.registry.retention import (
     Key,
@@ -27,6 +27,34 @@ from devflow.registry.retention import (
     unlink_unreferenced,
 )
 from devflow.registry.schemas import GcReport
+
+_BATCH = 1000
+
+
+async def _orphans(
+    session: AsyncSession, store: BlobStore, *, cutoff: datetime
+) -> list[StoredObject]:
+    """Return stored objects older than `cutoff` that have no blob row, asking the database in
+    batches (loading every blob key of a large store would not fit in memory)."""
+    orphans: list[StoredObject] = []
+    batch: list[StoredObject] = []
+
+    async def check() -> None:
+        rows = await session.scalars(
+            select(Blob.sha256).where(Blob.sha256.in_([obj.key for obj in batch]))
+        )
+        known = set(rows)
+        orphans.extend(obj for obj in batch if obj.key not in known)
+        batch.clear()
+
+    async for obj in store.list_blobs():
+        if obj.modified_at < cutoff:
+            batch.append(obj)
+            if len(batch) >= _BATCH:
+                await check()
+    if batch:
+        await check()
+    return orphans
 
 
 async def collect_garbage(
@@ -65,10 +93,7 @@ async def collect_garbage(
     ).all()
     doomed = [(digest, size) for digest, size, created in unreferenced if created < cutoff]
     kept = len(unreferenced) - len(doomed)
-    known = set(await session.scalars(select(Blob.sha256)))
-    orphans = [
-        obj async for obj in store.list_blobs() if obj.key not in known and obj.modified_at < cutoff
-    ]
+    orphans = await _orphans(session, store, cutoff=cutoff)
     temporaries = [obj async for obj in store.list_temporaries() if obj.modified_at < cutoff]
     if not dry_run:
         if doomed:
