@@ -813,3 +813,19 @@ def test_image_repositories_are_managed_and_counted_through_the_rest_api(server)
         assert rest.delete(f"/api/v1/registry/repositories/{name}").status_code == 204
         assert rest.get(f"/api/v1/registry/repositories/{name}").status_code == 404
     assert httpx.get(f"{server.url}/v2/{name}/manifests/v1").status_code == 401
+
+
+def test_an_upload_whose_data_garbage_collection_removed_must_start_again(server):
+    data = b"collected while idle" * 100
+    with client(server) as api:
+        start = api.post("/v2/default/collected/blobs/uploads/")
+        location = start.headers["location"]
+        assert api.patch(location, content=data).status_code == 202
+        for temporary in (server.home / "blobs" / "tmp").iterdir():
+            temporary.unlink()  # what GC does to a temporary idle past the grace period
+        done = api.put(location, params={"digest": sha(data)})
+        assert done.status_code == 404
+        assert errors(done) == "BLOB_UPLOAD_UNKNOWN"
+        assert "upload again" in done.json()["errors"][0]["message"]
+        assert errors(api.get(f"/v2/default/collected/blobs/{sha(data)}")) == "BLOB_UNKNOWN"
+        push_blob(api, "default/collected", data)

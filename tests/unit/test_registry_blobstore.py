@@ -23,7 +23,7 @@ from devflow.registry.formats.npm import parse_path
 from devflow.registry.formats.pypi import HTML_TYPE, JSON_TYPE, NotAcceptable, negotiate
 from devflow.registry.formats.pypi_names import normalize, parse_filename
 from devflow.registry.http import _parse_range
-from devflow.registry.ports import BlobStore, DigestMismatch
+from devflow.registry.ports import BlobStore, DigestMismatch, UploadLost
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +106,18 @@ class TestBlobStore:
         info = await writer.commit(sha256=hashlib.sha256(data).hexdigest())
         assert (info.md5, info.sha1, info.sha512) == ("", "", "")
         assert await store.read_all(info.sha256) == data
+
+    async def test_an_upload_whose_temporary_was_collected_is_lost_not_a_crash(self, store):
+        if store.name != "filesystem":
+            pytest.skip("an S3 upload in progress is a multipart upload, not a listed temporary")
+        data = os.urandom(10_000)
+        writer = await store.begin()
+        await writer.write(data)
+        for obj in [o async for o in store.list_temporaries()]:
+            await store.delete_temporary(obj.key)
+        with pytest.raises(UploadLost, match="upload again"):
+            await writer.commit(sha256=hashlib.sha256(data).hexdigest())
+        assert await store.size(hashlib.sha256(data).hexdigest()) is None
 
     async def test_identical_content_is_stored_once(self, store):
         data = b"same bytes" * 1000

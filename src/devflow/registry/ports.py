@@ -45,6 +45,10 @@ class DigestMismatch(Invalid):
     """The uploaded bytes do not have the digest or size the client declared."""
 
 
+class UploadLost(Invalid):
+    """The upload's temporary object is gone (garbage collection took it as abandoned)."""
+
+
 class Hasher:
     """md5, sha1, sha256 and sha512 of a stream, computed once as it passes.
 

@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from devflow.registry.ports import BlobInfo, DigestMismatch, Hasher, StoredObject, check_sha256
+from devflow.registry.ports import (
+    BlobInfo,
+    DigestMismatch,
+    Hasher,
+    StoredObject,
+    UploadLost,
+    check_sha256,
+)
 
 _CHUNK = 256 * 1024
 _FLUSH_AT = 1024 * 1024  # buffer small writes; hash and write in a thread per MiB
@@ -88,6 +95,11 @@ class _FileWriter:
             os.link(self._path, final)  # atomic, and never replaces an existing blob
         except FileExistsError:
             created = False
+        except FileNotFoundError:
+            raise UploadLost(
+                "the upload was idle past the garbage-collection grace period and its data was "
+                "removed: upload again"
+            ) from None
         else:
             created = True
         self._path.unlink(missing_ok=True)

@@ -34,7 +34,7 @@ from devflow.registry.models import (
     PackageFile,
     Repository,
 )
-from devflow.registry.ports import BlobWriter, DigestMismatch
+from devflow.registry.ports import BlobWriter, DigestMismatch, UploadLost
 
 # -- upload sessions ------------------------------------------------------------------------------
 
@@ -182,6 +182,7 @@ def _open_upload(
         or principal is None
         or upload.user_id != principal.user_id
         or upload.repository_id != repo.id
+        or time.monotonic() - upload.touched > UPLOAD_IDLE_SECONDS  # expired, not yet dropped
     ):
         raise OciError(
             "BLOB_UPLOAD_UNKNOWN",
@@ -280,6 +281,8 @@ async def _finish(
         info = await publish.commit_blob(session, upload.writer, sha256=sha256)
     except DigestMismatch as exc:
         raise OciError("DIGEST_INVALID", exc.message, http_status=400) from exc
+    except UploadLost as exc:
+        raise OciError("BLOB_UPLOAD_UNKNOWN", exc.message, http_status=404) from exc
     if info.created:  # md5, sha1 and sha512 are left for the job (see registry/digests.py)
         await digests.defer_completion(session)
     await link_blob(session, repo, sha256)
