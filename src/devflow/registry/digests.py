@@ -4,13 +4,19 @@ OCI clients only ever ask for sha256, and the other three digests cost about fou
 CPU as sha256 on a push; an OCI upload therefore records its blob with those three empty, and
 defers `registry:complete_digests`, which reads such blobs back from the store and fills their
 rows. A format that serves the other digests (PyPI md5 and sha256, npm sha1 and sha512) computes
-all four on its own upload, so it never waits for the job.
+all four on its own upload, so it never waits for the job. The hashing runs in a thread at the
+lowest CPU priority: on a busy server it yields to requests (pushes and pulls that come right
+after the upload) instead of competing with them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,23 +50,32 @@ async def complete_digests(
             .limit(limit)
         )
     )
-    for sha256 in pending:
-        if await store.size(sha256) is None:
-            continue
-        hashes = [
-            hashlib.md5(usedforsecurity=False),
-            hashlib.sha1(usedforsecurity=False),
-            hashlib.sha512(),
-        ]
-        async for chunk in store.read(sha256):
-            await asyncio.to_thread(_update, hashes, chunk)
-        md5, sha1, sha512 = (h.hexdigest() for h in hashes)
-        await session.execute(
-            update(Blob)
-            .where(Blob.sha256 == sha256, Blob.md5 == PENDING)
-            .values(md5=md5, sha1=sha1, sha512=sha512)
-        )
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=1, initializer=_lowest_priority) as background:
+        for sha256 in pending:
+            if await store.size(sha256) is None:
+                continue
+            hashes = [
+                hashlib.md5(usedforsecurity=False),
+                hashlib.sha1(usedforsecurity=False),
+                hashlib.sha512(),
+            ]
+            async for chunk in store.read(sha256):
+                await loop.run_in_executor(background, _update, hashes, chunk)
+            md5, sha1, sha512 = (h.hexdigest() for h in hashes)
+            await session.execute(
+                update(Blob)
+                .where(Blob.sha256 == sha256, Blob.md5 == PENDING)
+                .values(md5=md5, sha1=sha1, sha512=sha512)
+            )
     return pending[-1] if pending else None
+
+
+def _lowest_priority() -> None:
+    # Linux applies a nice value to one thread (this executor's only one); elsewhere, or when
+    # not allowed, the thread simply runs at normal priority.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _update(hashes: list[hashlib._Hash], chunk: bytes) -> None:
