@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,7 @@ from devflow.core.config import EmbeddedPostgresSettings, load_settings  # noqa:
 from devflow.core.credentials import read_credentials  # noqa: E402
 from devflow.core.embedded_pg import EmbeddedPostgres  # noqa: E402
 from devflow.knowledge.ingest import LEXEME_STATS_SQL  # noqa: E402
+from devflow.knowledge.retrieval import fuse  # noqa: E402
 from devflow.runtime import prepare  # noqa: E402
 from scifact_anchors import (  # noqa: E402
     SciFact,
@@ -57,6 +59,7 @@ Run = dict[str, dict[str, float]]
 UPLOAD_BATCH = 300
 K_GRID = [5, 10, 20, 30, 60, 100]
 W_GRID = [0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0]
+Z_GRID = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0]
 
 
 def free_port() -> int:
@@ -207,11 +210,14 @@ def ingest_scifact(api: httpx.Client, data: SciFact, url: str) -> dict[str, floa
 # -- queries ---------------------------------------------------------------------------------------
 
 
+Hit = tuple[str, str, float]  # chunk id, SciFact doc id, score
+
+
 def query_api(
     api: httpx.Client, data: SciFact, split: str, mode: str, *, limit: int = 100
-) -> tuple[dict[str, list[tuple[str, str]]], list[float]]:
-    """Return per query the ranked (chunk id, doc id) pairs, and each request's latency (ms)."""
-    rankings: dict[str, list[tuple[str, str]]] = {}
+) -> tuple[dict[str, list[Hit]], list[float]]:
+    """Return per query the ranked hits, and each request's latency (ms)."""
+    rankings: dict[str, list[Hit]] = {}
     latencies: list[float] = []
     for qid in data.query_ids(split):
         body = {"query": data.queries[qid], "mode": mode, "limit": limit}
@@ -220,54 +226,54 @@ def query_api(
         latencies.append((time.perf_counter() - started) * 1000)
         response.raise_for_status()
         rankings[qid] = [
-            (hit["chunk_id"], hit["uri"].removesuffix(".md")) for hit in response.json()["hits"]
+            (hit["chunk_id"], hit["uri"].removesuffix(".md"), hit["score"])
+            for hit in response.json()["hits"]
         ]
     return rankings, latencies
 
 
-def to_run(rankings: dict[str, list[tuple[str, str]]]) -> Run:
+def to_run(rankings: dict[str, list[Hit]]) -> Run:
     """Chunk rankings to document runs: a document takes its best chunk's rank."""
     run: Run = {}
     for qid, ranked in rankings.items():
         scores: dict[str, float] = {}
-        for rank, (_, doc) in enumerate(ranked, start=1):
+        for rank, (_, doc, _) in enumerate(ranked, start=1):
             scores.setdefault(doc, 1.0 / rank)
         run[qid] = scores
     return run
 
 
-def fuse(
-    keyword: dict[str, list[tuple[str, str]]],
-    semantic: dict[str, list[tuple[str, str]]],
-    *,
-    k: int,
-    w_keyword: float,
-    w_semantic: float = 1.0,
-) -> dict[str, list[tuple[str, str]]]:
-    """The server's fusion (chunk level, `weight / (k + rank)`), replayed offline for tuning."""
-    fused: dict[str, list[tuple[str, str]]] = {}
+def replay(
+    keyword: dict[str, list[Hit]], semantic: dict[str, list[Hit]], **fusion: Any
+) -> dict[str, list[Hit]]:
+    """The server's fusion (`devflow.knowledge.retrieval.fuse`) over the API's own rankings."""
+    fused: dict[str, list[Hit]] = {}
     for qid in keyword.keys() | semantic.keys():
-        scores: dict[tuple[str, str], float] = {}
-        for ranking, weight in (
-            (keyword.get(qid, []), w_keyword),
-            (semantic.get(qid, []), w_semantic),
-        ):
-            for rank, hit in enumerate(ranking, start=1):
-                scores[hit] = scores.get(hit, 0.0) + weight / (k + rank)
-        fused[qid] = [h for h, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0][0]))]
+        doc_of = {uuid.UUID(c): d for c, d, _ in keyword.get(qid, []) + semantic.get(qid, [])}
+        rankings = [
+            ([(uuid.UUID(c), score) for c, _, score in ranked.get(qid, [])], weight)
+            for ranked, weight in ((keyword, fusion["keyword_weight"]), (semantic, 1.0))
+        ]
+        merged = fuse(rankings, method=fusion["fusion"], k=fusion.get("rrf_k", 60))
+        fused[qid] = [(str(c), doc_of[c], score) for c, score in merged]
     return fused
 
 
-def tune(api: httpx.Client, data: SciFact) -> tuple[dict[str, float], list[dict[str, Any]]]:
+def tune(api: httpx.Client, data: SciFact) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Try every fusion setting of the grid on the train split; return the best and all."""
     keyword, _ = query_api(api, data, "train", "keyword")
     semantic, _ = query_api(api, data, "train", "semantic")
     qrels = data.qrels["train"]
+    grid: list[dict[str, Any]] = [
+        {"fusion": "rrf", "rrf_k": k, "keyword_weight": w}
+        for k, w in itertools.product(K_GRID, W_GRID)
+    ] + [{"fusion": "zscore", "keyword_weight": w} for w in Z_GRID]
     trials = []
-    for k, w in itertools.product(K_GRID, W_GRID):
-        score = evaluate(to_run(fuse(keyword, semantic, k=k, w_keyword=w)), qrels)["ndcg@10"]
-        trials.append({"rrf_k": k, "keyword_weight": w, "train_ndcg@10": score})
+    for setting in grid:
+        run = to_run(replay(keyword, semantic, **setting))
+        trials.append({**setting, "train_ndcg@10": evaluate(run, qrels)["ndcg@10"]})
     best = max(trials, key=lambda t: t["train_ndcg@10"])
-    return {"rrf_k": best["rrf_k"], "keyword_weight": best["keyword_weight"]}, trials
+    return {k: v for k, v in best.items() if k != "train_ndcg@10"}, trials
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:
@@ -397,9 +403,15 @@ def synthesise(url: str, total: int, *, seed: int = 7) -> int:
     return need
 
 
-def uuid_of(rng: random.Random) -> str:
-    import uuid
+def remove_bench_sources(url: str) -> None:
+    """Leave only SciFact in a kept data directory, so that the next run measures quality again."""
+    with psycopg.connect(url) as conn:
+        conn.execute("DELETE FROM knowledge_source WHERE name IN ('synthetic', 'crawl')")
+        conn.execute("DELETE FROM knowledge_lexeme")
+        conn.execute(LEXEME_STATS_SQL)
 
+
+def uuid_of(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
@@ -475,19 +487,22 @@ def tune_and_note(running: Stack, data: SciFact, notes: list[str]) -> dict[str, 
     print("tuning fusion on the train split ...", flush=True)
     with running.client() as api:
         best, trials = tune(api, data)
-        default = next(t for t in trials if t["rrf_k"] == 60 and t["keyword_weight"] == 1.0)
-        chosen = next(
-            t
-            for t in trials
-            if t["rrf_k"] == best["rrf_k"] and t["keyword_weight"] == best["keyword_weight"]
-        )
-        print(f"  best {best}", flush=True)
-        notes.append(
-            f"fusion chosen on train: rrf_k={best['rrf_k']}, keyword_weight="
-            f"{best['keyword_weight']}, semantic_weight=1.0 (train nDCG@10 "
-            f"{chosen['train_ndcg@10']:.3f}; k=60, 1:1 gives {default['train_ndcg@10']:.3f})"
-        )
+    textbook = next(
+        t for t in trials if t["fusion"] == "rrf" and t["rrf_k"] == 60 and t["keyword_weight"] == 1
+    )
+    best_rrf = max((t for t in trials if t["fusion"] == "rrf"), key=lambda t: t["train_ndcg@10"])
+    best_z = max((t for t in trials if t["fusion"] == "zscore"), key=lambda t: t["train_ndcg@10"])
+    print(f"  best {best}", flush=True)
+    notes.append(
+        f"fusion chosen on train: {best} (train nDCG@10: best rrf {_setting(best_rrf)}, best "
+        f"zscore {_setting(best_z)}, textbook rrf k=60 1:1 {textbook['train_ndcg@10']:.3f})"
+    )
     return best
+
+
+def _setting(trial: dict[str, Any]) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in trial.items() if k not in {"fusion", "train_ndcg@10"})
+    return f"{shown}: {trial['train_ndcg@10']:.3f}"
 
 
 def main() -> None:  # noqa: C901, PLR0915 - one linear script
@@ -552,6 +567,8 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script
         if not args.skip_crawl:
             with running.client() as api:
                 crawled = crawl(api, data, 150)
+        if args.home:
+            remove_bench_sources(running.url)
     if not args.latency_only:
         print("anchors (bm25s, MiniLM fp32, plain RRF) on the test split ...", flush=True)
         anchors = anchor_runs(data, "test")

@@ -103,11 +103,14 @@ def reader_of(*projects: Project) -> Principal:
     )
 
 
-async def keyword(session, project, query, **options):
-    principal = reader_of(project)
+async def keyword(session, project, query, settings=None, **options):
+    """(text, score) of each keyword hit a reader of `project` gets, best first."""
     request = SearchRequest(query=query, mode="keyword", project=project.name, **options)
     results = await search(
-        session, principal=principal, request=request, settings=KnowledgeSettings()
+        session,
+        principal=reader_of(project),
+        request=request,
+        settings=settings or KnowledgeSettings(),
     )
     return [(hit.text, hit.score) for hit in results.hits]
 
@@ -146,3 +149,28 @@ async def test_keyword_search_stays_in_its_scope(session):
         "Glomerulus filtration in the kidney."
     ]
     assert await keyword(session, other, "glomerulus", content_types=["pdf"]) == []
+
+
+async def test_the_commonest_terms_are_left_out_past_the_posting_budget(session):
+    project, source, _ = await corpus(session, {"rare": ["Zebrafish axolotl planarian."]})
+    # 1,100 chunks hold "glia" (a quarter of 4,400: common, yet within the share kept).
+    await session.execute(
+        text(
+            "INSERT INTO knowledge_chunk (id, document_id, source_id, project_id, position, "
+            "title, heading_path, heading, text, content_hash, start_offset, end_offset, "
+            "content_type) SELECT gen_random_uuid(), d.id, d.source_id, d.project_id, n, '', "
+            "'{}', '', CASE WHEN n % 4 = 0 THEN 'Glia divide.' ELSE 'Cells divide.' END, "
+            "n::text, 0, 0, 'text' FROM knowledge_document d, generate_series(1, 4399) n "
+            "WHERE d.source_id = :source"
+        ),
+        {"source": source.id},
+    )
+    await refresh_lexeme_stats(session)
+    query = "zebrafish axolotl planarian glia"
+
+    async def found(budget: int) -> list[str]:
+        settings = KnowledgeSettings(search_posting_budget=budget)
+        return [t for t, _ in await keyword(session, project, query, settings, limit=100)]
+
+    assert (await found(30_000))[:2] == ["Zebrafish axolotl planarian.", "Glia divide."]
+    assert await found(1_000) == ["Zebrafish axolotl planarian."]

@@ -374,6 +374,12 @@ class KnowledgeSettings(BaseModel):
     search_candidates: int = Field(
         100, ge=10, le=2000, description="Candidates taken from each retriever before fusion."
     )
+    search_posting_budget: int = Field(
+        30_000,
+        ge=1_000,
+        description="Keyword postings one query may read: past it the commonest query terms "
+        "(the least telling) are left out, which bounds keyword latency on large indexes.",
+    )
     fusion: Literal["rrf", "zscore"] = Field(
         "rrf",
         description="How hybrid search fuses keyword and vector results: `rrf` (reciprocal rank "

@@ -101,12 +101,13 @@ async def _scope(session: AsyncSession, principal: Principal, request: SearchReq
 
 
 async def keyword_ranking(
-    session: AsyncSession, *, query: str, scope: _Scope, limit: int
+    session: AsyncSession, *, query: str, scope: _Scope, limit: int, budget: int
 ) -> list[tuple[uuid.UUID, float]]:
     """Return (chunk id, BM25 score) pairs, best first, read from the postings (`_KEYWORD_SQL`)."""
     params: dict[str, Any] = {
         "q": query,
         "limit": limit,
+        "budget": budget,
         "max_share": _COMMON_SHARE,
         "keep": _ALWAYS_KEEP,
         "max_terms": _MAX_TERMS,
@@ -118,9 +119,11 @@ async def keyword_ranking(
 
 # BM25 over the postings the chunk triggers keep (migration 0007): per query term its IDF times
 # the saturated term frequency normalised by chunk length; N, document frequencies and the average
-# length come from `knowledge_lexeme`. Terms held by more than a quarter of the chunks add little
-# and cost most (the longest posting lists), so only the rarest few of them are kept; long
-# queries keep their `max_terms` rarest terms. k1 and b are Lucene's defaults.
+# length come from `knowledge_lexeme`. A query's cost is the postings it reads, and the commonest
+# terms have the longest lists and the lowest IDF. So terms are taken rarest first: the three
+# rarest always, then others while they are held by at most a quarter of the chunks and the
+# postings read stay within `budget` (the `search_posting_budget` setting), `max_terms` at most.
+# k1 and b are Lucene's defaults.
 _K1 = 1.2
 _B = 0.75
 _COMMON_SHARE = 0.25
@@ -133,12 +136,13 @@ _KEYWORD_SQL = (
     "terms AS (SELECT t.lexeme, coalesce(s.df, 0)::float8 AS df, st.n, st.avgdl FROM "
     f"unnest(tsvector_to_array(to_tsvector('{TS_CONFIG}', :q))) AS t(lexeme) "
     "LEFT JOIN knowledge_lexeme s ON s.lexeme = t.lexeme CROSS JOIN stats st), "
-    "weighted AS (SELECT lexeme, avgdl, "
+    "weighted AS (SELECT lexeme, df, avgdl, "
     "ln(1 + (greatest(n, df) - df + 0.5) / (df + 0.5)) AS idf, "
     "CASE WHEN n > 0 THEN df / n ELSE 0 END AS share, "
     "row_number() OVER (ORDER BY df, lexeme) AS rarity FROM terms), "
-    "picked AS (SELECT * FROM weighted WHERE share <= :max_share OR rarity <= :keep "
-    "ORDER BY rarity LIMIT :max_terms) "
+    "budgeted AS (SELECT *, sum(df) OVER (ORDER BY rarity) AS cumulative FROM weighted), "
+    "picked AS (SELECT * FROM budgeted WHERE rarity <= :keep "
+    "OR (share <= :max_share AND cumulative <= :budget) ORDER BY rarity LIMIT :max_terms) "
     f"SELECT p.chunk_id, sum(w.idf * p.tf * {_K1 + 1}::float8 / (p.tf + {_K1}::float8 * "
     f"({1 - _B}::float8 + {_B}::float8 * p.length / coalesce(w.avgdl, p.length)))) AS score "
     "FROM picked w JOIN knowledge_posting p ON p.lexeme = w.lexeme "
@@ -237,7 +241,13 @@ async def search(
     keyword: Scored = []
     semantic: Scored = []
     if request.mode in {"hybrid", "keyword"}:
-        keyword = await keyword_ranking(session, query=request.query, scope=scope, limit=candidates)
+        keyword = await keyword_ranking(
+            session,
+            query=request.query,
+            scope=scope,
+            limit=candidates,
+            budget=settings.search_posting_budget,
+        )
     if request.mode in {"hybrid", "semantic"}:
         if embedder is None:
             notices.append("semantic search is not available: no embedder is configured")
