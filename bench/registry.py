@@ -18,6 +18,11 @@ Everything runs on 127.0.0.1 in a temporary folder:
 4. Raw download: `wrk` with `--clients` connections for `--duration` seconds on one tarball,
    against DevFlow and verdaccio in turn: requests/s and p95 latency.
 
+Besides wall time, each install records the CPU seconds of the client (with its children) and of
+the server's process tree (DevFlow: server, worker and PostgreSQL; the anchors: their one
+process). On a shared, loaded machine wall times swing by 2x between runs; CPU seconds show
+what each side costs much more steadily.
+
 The ratio is DevFlow / anchor (time ratio: below 1.0 means DevFlow is faster). Figures are
 printed and, unless --no-record, appended as a dated section to bench/RESULTS.md.
 """
@@ -26,10 +31,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import io
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -40,6 +47,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +67,7 @@ RESULTS = BENCH_DIR / "RESULTS.md"
 VERDACCIO_VERSION = "6.8.0"  # 6.9+ needs Node 22; the machines have Node 20
 VERDACCIO_DIR = Path("~/.cache/devflow-bench/verdaccio").expanduser()
 BIN = Path(sys.executable).parent
+SERVERS: dict[str, int] = {}  # base URL -> pid of the server process (children counted too)
 
 WRK_LUA = """\
 function done(summary, latency, requests)
@@ -130,6 +139,7 @@ def start_devflow(stack: ExitStack, work: Path) -> tuple[str, str]:
     )
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/ready", proc=proc)
+    SERVERS[url] = proc.pid
     token = json.loads((home / "credentials").read_text())["token"]
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
         for name, fmt in (("bench-py", "pypi"), ("bench-npm", "npm")):
@@ -165,6 +175,7 @@ def start_pypiserver(stack: ExitStack, work: Path, folder: Path) -> str:
     )
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/simple/", proc=proc)
+    SERVERS[url] = proc.pid
     return url
 
 
@@ -206,6 +217,7 @@ def start_verdaccio(stack: ExitStack, work: Path) -> tuple[str, str]:
     )
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/-/ping", proc=proc)
+    SERVERS[url] = proc.pid
     answer = httpx.put(
         f"{url}/-/user/org.couchdb.user:bench",
         json={"name": "bench", "password": "bench-password", "type": "user", "roles": []},
@@ -274,7 +286,40 @@ def publish_npm(registry: str, token: str, count: int) -> None:
 # -- timed client runs -------------------------------------------------------------------------
 
 
-def timed(args: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
+@dataclass(frozen=True)
+class Run:
+    """One timed client run: wall seconds, and CPU seconds of the client and of the server."""
+
+    wall: float
+    client_cpu: float
+    server_cpu: float
+
+
+def tree_cpu(pid: int | None) -> float:
+    """Return the CPU seconds used so far by a process and its live descendants."""
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(args: list[str], env: dict[str, str], cwd: Path | None = None, server: str = "") -> Run:
+    pid = next((p for url, p in SERVERS.items() if server.startswith(url)), None)
+    server_before, client_before = tree_cpu(pid), children_cpu()
     began = time.perf_counter()
     done = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - began
@@ -282,10 +327,10 @@ def timed(args: list[str], env: dict[str, str], cwd: Path | None = None) -> floa
         raise RuntimeError(
             f"{' '.join(args[:5])} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
         )
-    return elapsed
+    return Run(elapsed, children_cpu() - client_before, tree_cpu(pid) - server_before)
 
 
-def pip_download(index: str, work: Path, run: int, env: dict[str, str]) -> float:
+def pip_download(index: str, work: Path, run: int, env: dict[str, str]) -> Run:
     out = work / f"pip-{run}-{time.monotonic_ns()}"
     return timed(
         [
@@ -301,10 +346,11 @@ def pip_download(index: str, work: Path, run: int, env: dict[str, str]) -> float
             "chain00",
         ],
         env,
+        server=index,
     )
 
 
-def uv_install(index: str, work: Path, run: int, env: dict[str, str]) -> float:
+def uv_install(index: str, work: Path, run: int, env: dict[str, str]) -> Run:
     out = work / f"uv-{run}-{time.monotonic_ns()}"
     return timed(
         [
@@ -321,10 +367,11 @@ def uv_install(index: str, work: Path, run: int, env: dict[str, str]) -> float:
             "chain00",
         ],
         env,
+        server=index,
     )
 
 
-def npm_install(registry: str, work: Path, run: int, env: dict[str, str]) -> float:
+def npm_install(registry: str, work: Path, run: int, env: dict[str, str]) -> Run:
     app = work / f"npm-{run}-{time.monotonic_ns()}"
     app.mkdir()
     (app / ".npmrc").write_text(f"registry={registry}\naudit=false\nfund=false\n")
@@ -334,7 +381,9 @@ def npm_install(registry: str, work: Path, run: int, env: dict[str, str]) -> flo
         "npm_config_userconfig": str(app / ".npmrc"),
         "npm_config_cache": str(app / "cache"),  # empty cache every run
     }
-    return timed(["npm", "install", "--no-package-lock", "nchain00"], run_env, cwd=app)
+    return timed(
+        ["npm", "install", "--no-package-lock", "nchain00"], run_env, cwd=app, server=registry
+    )
 
 
 def wrk(url: str, clients: int, duration: float, script: Path) -> dict[str, float]:
@@ -404,22 +453,35 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
             "runs, seconds; ratio = DevFlow / anchor, below 1.0 is faster)"
         ),
         "",
-        "| client | DevFlow | anchor | anchor time | ratio |",
-        "|---|---:|---|---:|---:|",
+        (
+            "| client | DevFlow | anchor | anchor time | ratio | CPU s DevFlow (client + server) "
+            "| CPU s anchor (client + server) | CPU ratio |"
+        ),
+        "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for label, anchor, ours, theirs in results["installs"]:
-        ratio = median(ours) / median(theirs)
+        wall_ours, wall_theirs = median([r.wall for r in ours]), median([r.wall for r in theirs])
+        cpu = [
+            (median([r.client_cpu for r in x]), median([r.server_cpu for r in x]))
+            for x in (ours, theirs)
+        ]
+        cpu_ratio = sum(cpu[0]) / sum(cpu[1])
         lines.append(
-            f"| {label} | {median(ours):.2f} | {anchor} | {median(theirs):.2f} | {ratio:.2f} |"
+            f"| {label} | {wall_ours:.2f} | {anchor} | {wall_theirs:.2f} | "
+            f"{wall_ours / wall_theirs:.2f} | {cpu[0][0]:.2f} + {cpu[0][1]:.2f} | "
+            f"{cpu[1][0]:.2f} + {cpu[1][1]:.2f} | {cpu_ratio:.2f} |"
         )
     runs = "; ".join(
-        f"{label}: DevFlow {', '.join(f'{x:.2f}' for x in ours)} / "
-        f"{anchor} {', '.join(f'{x:.2f}' for x in theirs)}"
+        f"{label}: DevFlow {', '.join(f'{x.wall:.2f}' for x in ours)} / "
+        f"{anchor} {', '.join(f'{x.wall:.2f}' for x in theirs)}"
         for label, anchor, ours, theirs in results["installs"]
     )
     lines += [
         "",
-        f"Runs (s): {runs}.",
+        (
+            f"Runs (s): {runs}. CPU: medians of the runs; the client with its children, the server "
+            "with its process tree."
+        ),
         "",
         (
             f"### Tarball downloads: {args.clients} concurrent clients for {args.duration:g} s "
@@ -439,7 +501,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
 
 def bench_pypi(
     stack: ExitStack, work: Path, devflow: str, token: str, args: argparse.Namespace
-) -> list[tuple[str, str, list[float], list[float]]]:
+) -> list[tuple[str, str, list[Run], list[Run]]]:
     env = client_env(work)
     wheels_dir = work / "wheels"
     wheels_dir.mkdir()
@@ -463,7 +525,7 @@ def bench_pypi(
 
 def bench_npm(
     stack: ExitStack, work: Path, devflow: str, token: str, args: argparse.Namespace
-) -> tuple[tuple[str, str, list[float], list[float]], list[tuple[str, dict[str, float]]]]:
+) -> tuple[tuple[str, str, list[Run], list[Run]], list[tuple[str, dict[str, float]]]]:
     env = client_env(work)
     verdaccio, vtoken = start_verdaccio(stack, work)
     print(f"verdaccio on {verdaccio}")
