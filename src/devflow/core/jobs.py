@@ -103,11 +103,13 @@ async def defer(
     queueing_lock: str | None = None,
     lock: str | None = None,
     queue: str = "default",
+    scheduled_at: datetime | None = None,
 ) -> int:
     """Enqueue a job in the caller's transaction and return its id.
 
     `queueing_lock` keeps at most one waiting job per key (one crawl per source); a second defer
     with the same key while one waits returns the waiting job's id instead of adding another.
+    `scheduled_at` holds the job until then (batching work that can wait).
     """
     if queueing_lock is not None:
         waiting = await session.scalar(
@@ -122,7 +124,8 @@ async def defer(
     job_id = await session.scalar(
         text(
             "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, :lock, "
-            ":qlock, CAST(:args AS jsonb), NULL)::procrastinate_job_to_defer_v1]))"
+            ":qlock, CAST(:args AS jsonb), CAST(:scheduled_at AS timestamptz))"
+            "::procrastinate_job_to_defer_v1]))"
         ),
         {
             "queue": queue,
@@ -130,6 +133,7 @@ async def defer(
             "lock": lock,
             "qlock": queueing_lock,
             "args": orjson.dumps(args).decode(),
+            "scheduled_at": scheduled_at,
         },
     )
     assert job_id is not None  # noqa: S101 - the function returns one id per job
