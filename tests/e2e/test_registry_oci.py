@@ -649,11 +649,37 @@ def blob_digests(server: RegistryServer, data: bytes) -> tuple[str, str, str]:
     return asyncio.run(read())
 
 
-def test_a_pushed_layer_gets_md5_sha1_and_sha512_from_the_job_not_the_push(server):
+def test_a_pushed_layer_gets_md5_sha1_and_sha512_from_the_job_not_the_push(
+    pg_server, template_url, tmp_path
+):
+    del template_url
+    with running_server(pg_server, tmp_path / "home") as server:
+        check_digests_are_completed_later(server)
+
+
+def check_digests_are_completed_later(server: RegistryServer) -> None:
     data = os.urandom(200_000)
     with client(server) as api:
         push_blob(api, "default/digests", data)
+        push_blob(api, "default/digests", data[::-1])
     assert blob_digests(server, data) == ("", "", "")
+
+    async def queued() -> list[tuple[str, bool]]:
+        engine = create_engine(server.db_url, load_settings(database_url=server.db_url).database)
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                rows = await session.execute(
+                    text(
+                        "SELECT status::text, scheduled_at > now() "
+                        "FROM procrastinate_jobs WHERE task_name = 'registry:complete_digests'"
+                    )
+                )
+                return [(status, later) for status, later in rows]
+        finally:
+            await engine.dispose()
+
+    # One job for both blobs, held for later: it does not run during the push itself.
+    assert asyncio.run(queued()) == [("todo", True)]
 
     async def run_job() -> None:
         engine = create_engine(server.db_url, load_settings(database_url=server.db_url).database)
