@@ -380,16 +380,16 @@ class KnowledgeSettings(BaseModel):
         description="Keyword postings one query may read: past it the commonest query terms "
         "(the least telling) are left out, which bounds keyword latency on large indexes.",
     )
+    # Chosen on SciFact's train split by bench/knowledge.py (bench/RESULTS.md): standardised
+    # scores with equal weights beat the best reciprocal rank fusion there.
     fusion: Literal["rrf", "zscore"] = Field(
-        "rrf",
-        description="How hybrid search fuses keyword and vector results: `rrf` (reciprocal rank "
-        "fusion) or `zscore` (weighted sum of per-query standardised scores).",
+        "zscore",
+        description="How hybrid search fuses keyword and vector results: `zscore` (weighted sum "
+        "of per-query standardised scores) or `rrf` (reciprocal rank fusion).",
     )
-    # Chosen on SciFact's train split (bench/knowledge.py, bench/RESULTS.md); 60 and 1:1 are the
-    # textbook values and scored 0.013 lower there.
-    rrf_k: int = Field(5, ge=1, description="Reciprocal rank fusion constant.")
-    keyword_weight: float = Field(1.25, ge=0, description="Weight of full-text ranks in fusion.")
-    semantic_weight: float = Field(1.0, ge=0, description="Weight of vector ranks in fusion.")
+    rrf_k: int = Field(5, ge=1, description="Reciprocal rank fusion constant (fusion `rrf`).")
+    keyword_weight: float = Field(1.0, ge=0, description="Weight of keyword results in fusion.")
+    semantic_weight: float = Field(1.0, ge=0, description="Weight of vector results in fusion.")
     answer_model: str = Field("chat", description="LLM alias that writes cited answers.")
     answer_chunks: int = Field(8, ge=1, le=50, description="Chunks given to the answering model.")
 

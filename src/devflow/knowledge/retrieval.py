@@ -1,10 +1,10 @@
 # ruff: noqa: S608 - SQL is assembled from constants and escaped literals; values are bound
-"""Hybrid search: PostgreSQL full-text and pgvector HNSW, fused with reciprocal rank fusion.
+"""Hybrid search: BM25 over PostgreSQL full-text postings and pgvector HNSW, fused.
 
-Keyword retrieval ORs the query's stemmed terms (an AND of every word of a sentence-long query
-would find almost nothing) and ranks with `ts_rank` over the weighted title/heading/body vector.
-Semantic retrieval reads the partial HNSW index of the current embedding model. Each returns
-`search_candidates` chunks; fusion scores a chunk `sum(weight / (rrf_k + rank))`.
+Keyword retrieval ORs the query's stemmed lexemes and ranks chunks by BM25 from the postings
+table the chunk triggers keep (`_KEYWORD_SQL`). Semantic retrieval reads the partial HNSW index of
+the current embedding model. Each returns `search_candidates` chunks with their scores; `fuse`
+combines them by standardised scores (default) or reciprocal rank fusion.
 """
 
 from __future__ import annotations
