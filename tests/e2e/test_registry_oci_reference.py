@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -58,8 +57,13 @@ def reference(tmp_path_factory) -> Iterator[httpx.Client]:
             with httpx.Client(base_url=url, timeout=60) as api:
                 yield api
         finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(30)
+            # distribution drains connections on a signal and may linger: kill it if it does.
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:

@@ -5,7 +5,6 @@ import pytest
 from devflow.knowledge.chunking import chunk_markdown, code_blocks, parse_blocks
 from devflow.knowledge.crawl import CrawlConfig, normalize_url, parse_sitemap, split_top_level
 from devflow.knowledge.extract import ExtractionError, extract, kind_of
-from devflow.knowledge.retrieval import fuse
 from devflow.knowledge.service import guess_kind, safe_upload_name
 
 
@@ -162,14 +161,6 @@ class TestCrawlHelpers:
 
 
 class TestSmallParts:
-    def test_rrf_sums_weighted_reciprocal_ranks(self):
-        a, b, c = "a", "b", "c"
-        fused = dict(fuse([([a, b], 1.0), ([b, c], 2.0)], k=10))
-        assert fused[b] == pytest.approx(1 / 12 + 2 / 11)
-        assert fused[a] == pytest.approx(1 / 11)
-        assert fused[c] == pytest.approx(2 / 12)
-        assert next(iter(fused)) == b
-
     @pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/../../b", "", "a\x00b"])
     def test_unsafe_upload_names_are_refused(self, name):
         from devflow.core.errors import Invalid

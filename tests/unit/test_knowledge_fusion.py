@@ -10,10 +10,10 @@ A, B, C, D, E, F = (uuid.UUID(int=i) for i in range(1, 7))
 def test_rrf_adds_weighted_reciprocal_ranks():
     keyword = [(A, 9.0), (B, 1.0)]
     semantic = [(B, 0.9), (C, 0.8)]
-    fused = dict(fuse([(keyword, 1.0), (semantic, 1.0)], method="rrf", k=10))
-    assert fused[B] == 1 / 12 + 1 / 11
+    fused = dict(fuse([(keyword, 1.0), (semantic, 2.0)], method="rrf", k=10))
+    assert fused[B] == 1 / 12 + 2 / 11
     assert fused[A] == 1 / 11
-    assert fused[C] == 1 / 12
+    assert fused[C] == 2 / 12
     assert [cid for cid, _ in fuse([(keyword, 1.0), (semantic, 1.0)], k=10)] == [B, A, C]
 
 

@@ -259,14 +259,20 @@ async def collect_garbage(
 
 # OCI image repositories are named `<project>/<name>`: these come last, after every more
 # specific `/repositories/{name}/…` route, so a name with '/' still reaches show and delete.
+# OpenAPI has no path parameter holding '/', so the schema lists only the routes above.
 api.add_api_route(
-    "/repositories/{name:path}", show_repository, methods=["GET"], response_model=RepositoryRead
+    "/repositories/{name:path}",
+    show_repository,
+    methods=["GET"],
+    response_model=RepositoryRead,
+    include_in_schema=False,
 )
 api.add_api_route(
     "/repositories/{name:path}",
     delete_repository,
     methods=["DELETE"],
     status_code=status.HTTP_204_NO_CONTENT,
+    include_in_schema=False,
 )
 
 router.include_router(api)
