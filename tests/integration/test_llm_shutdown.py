@@ -12,9 +12,12 @@ from devflow.testing import FakeOpenAI
 
 HOUR = 3600.0  # a write-behind delay no test outlives: only a flush can write the rows
 
-# A process that makes three calls, says so, and then idles until it is stopped.
+# A process that makes three calls, says so, and then idles until it is stopped. It installs
+# Python's own SIGINT handler, as a terminal would leave it: a child of a process that ignores
+# SIGINT (the test run, at times) inherits the ignore, and Ctrl-C would then do nothing.
 SCRIPT = """
-import asyncio, sys
+import asyncio, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from devflow.core.config import DatabaseSettings
 from devflow.core.db import create_engine, session_factory
 from devflow.llm import LLMClient, Tags

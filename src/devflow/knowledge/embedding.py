@@ -77,9 +77,14 @@ def embed_input(title: str, heading_path: list[str], body: str) -> str:
 
 
 async def ensure_vector_index(session: AsyncSession, *, model: str, dimension: int) -> None:
-    """Create the partial HNSW index of `model`'s vectors unless it exists."""
+    """Create the partial HNSW index of `model`'s vectors unless it exists.
+
+    Two jobs creating it at once would collide in the catalog (`IF NOT EXISTS` is no lock), so
+    creators queue on a transaction-level advisory lock named after the index.
+    """
     name = index_name_for(model)
     literal = model.replace("'", "''")
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
     await session.execute(
         text(
             f"CREATE INDEX IF NOT EXISTS {name} ON knowledge_embedding USING hnsw "
