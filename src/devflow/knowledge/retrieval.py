@@ -9,9 +9,10 @@ combines them by standardised scores (default) or reciprocal rank fusion.
 
 from __future__ import annotations
 
+import statistics
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,32 +50,33 @@ class _Scope:
             params["source_ids"] = self.source_ids
         return " AND ".join(clauses) or "TRUE"
 
-    async def posting_where(self, session: AsyncSession, alias: str, params: dict[str, Any]) -> str:
-        """Postings carry only their source, so projects are resolved to their sources first:
-        a source list is then part of the index condition on (lexeme, source_id)."""
+    def posting_where(self, alias: str, params: dict[str, Any]) -> str:
+        """Postings carry only their source: a project scope becomes the array of its sources,
+        which PostgreSQL evaluates once and puts in the index condition on (lexeme, source_id)."""
         clauses = []
         if self.project_ids is not None:
-            query = "SELECT id FROM knowledge_source WHERE project_id = ANY(:project_ids)"
-            if self.source_ids:
-                query += " AND id = ANY(:source_ids)"
-            rows = await session.execute(
-                text(query), {"project_ids": self.project_ids, "source_ids": self.source_ids}
+            clauses.append(
+                f"{alias}.source_id = ANY(ARRAY(SELECT id FROM knowledge_source "
+                "WHERE project_id = ANY(:project_ids)))"
             )
-            params["source_ids"] = [r[0] for r in rows]
+            params["project_ids"] = self.project_ids
+        if self.source_ids:
             clauses.append(f"{alias}.source_id = ANY(:source_ids)")
-        elif self.source_ids:
             params["source_ids"] = self.source_ids
-            clauses.append(f"{alias}.source_id = ANY(:source_ids)")
-        if self.content_types or self.languages:
-            chunk = _Scope(None, [], self.content_types, self.languages).chunk_where("c", params)
+        if filters := self._chunk_filters("c", params):
             clauses.append(
                 f"EXISTS (SELECT 1 FROM knowledge_chunk c WHERE c.id = {alias}.chunk_id "
-                f"AND {chunk})"
+                f"AND {filters})"
             )
         return " AND ".join(clauses) or "TRUE"
 
     def chunk_where(self, alias: str, params: dict[str, Any]) -> str:
-        clauses = [self.where(alias, params)]
+        where = self.where(alias, params)
+        filters = self._chunk_filters(alias, params)
+        return f"{where} AND {filters}" if filters else where
+
+    def _chunk_filters(self, alias: str, params: dict[str, Any]) -> str:
+        clauses = []
         if self.content_types:
             clauses.append(f"{alias}.content_type = ANY(:content_types)")
             params["content_types"] = self.content_types
@@ -112,7 +114,7 @@ async def keyword_ranking(
         "keep": _ALWAYS_KEEP,
         "max_terms": _MAX_TERMS,
     }
-    where = await scope.posting_where(session, "p", params)
+    where = scope.posting_where("p", params)
     rows = await session.execute(text(_KEYWORD_SQL.replace("{where}", where)), params)
     return [(r[0], float(r[1])) for r in rows]
 
@@ -188,7 +190,9 @@ async def semantic_ranking(
 Scored = list[tuple[uuid.UUID, float]]
 
 
-def fuse(rankings: list[tuple[Scored, float]], *, method: str = "rrf", k: int = 60) -> Scored:
+def fuse(
+    rankings: list[tuple[Scored, float]], *, method: Literal["rrf", "zscore"] = "rrf", k: int = 60
+) -> Scored:
     """Fuse scored rankings (best first) into one, best first; ties go to the smaller id.
 
     `rrf`: reciprocal rank fusion, `sum(weight / (k + rank))` with ranks from 1.
@@ -214,8 +218,8 @@ def fuse(rankings: list[tuple[Scored, float]], *, method: str = "rrf", k: int = 
 
 def _standardise(ranked: Scored) -> dict[uuid.UUID, float]:
     values = [score for _, score in ranked]
-    mean = sum(values) / len(values)
-    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
+    mean = statistics.fmean(values)
+    std = statistics.pstdev(values, mu=mean) or 1.0
     return {chunk_id: (score - mean) / std for chunk_id, score in ranked}
 
 
