@@ -39,6 +39,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     found: RegistryRuntime | None = getattr(app.state, "registry", None)
     if found is not None:
         await found.downloads.close()
+        await found.reads.close()
 
 
 router = APIRouter(lifespan=_lifespan)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
 import uuid
@@ -12,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import psycopg
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import bindparam, literal_column, select
@@ -354,15 +353,6 @@ def runtime(request: Request) -> RegistryRuntime:
         )
         request.app.state.registry = found
     return found
-
-
-@contextlib.asynccontextmanager
-async def release_runtime(app: FastAPI) -> AsyncIterator[None]:
-    """Lifespan of the protocol routers: close this process's registry resources at shutdown."""
-    yield
-    found: RegistryRuntime | None = getattr(app.state, "registry", None)
-    if found is not None:
-        await found.reads.close()
 
 
 async def optional_principal(

@@ -46,7 +46,6 @@ from devflow.registry.http import (
     optional_principal,
     protocol_endpoint,
     protocol_route_class,
-    release_runtime,
     remember_files,
     runtime,
     upload_limit,
@@ -104,7 +103,6 @@ router = APIRouter(
     prefix="/npm",
     tags=["registry: npm"],
     route_class=protocol_route_class(_render_error),
-    lifespan=release_runtime,
 )
 
 
