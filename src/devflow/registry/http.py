@@ -325,6 +325,30 @@ def remember_files(request: Request, repo: Repository, refs: tuple[FileRef, ...]
         cache.put((repo.id, ref.filename), ref)
 
 
+async def current_document(
+    request: Request,
+    head: PackageHead,
+    variant: str,
+    render: Callable[[AsyncSession, Package], Awaitable[Document]],
+) -> Document | None:
+    """Return the package's rendered `variant` at the revision in `head`, rendering it on a miss.
+
+    Returns None when the package was deleted since `head` was read.
+    """
+    rt = runtime(request)
+    document = rt.documents.get((head.id, head.revision, variant))
+    if document is None:
+        async with rt.read_sessions() as session:
+            package = await session.get(Package, head.id)
+            if package is None:
+                return None
+            document = await render(session, package)
+        # Keyed by the revision read before the rows it shows: a document is never older than
+        # its key.
+        rt.documents.put((package.id, package.revision, variant), document)
+    return document
+
+
 def forget_repository(request: Request, name: str) -> None:
     """Drop this process's cached copy of a repository after changing it."""
     found: RegistryRuntime | None = getattr(request.app.state, "registry", None)

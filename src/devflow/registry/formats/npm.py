@@ -36,12 +36,12 @@ from devflow.registry.formats.npm_body import PublishBody, read_publish
 from devflow.registry.http import (
     Document,
     FileRef,
-    PackageHead,
     base_url,
     blob_response,
     cached_file,
     cached_repository,
     caller,
+    current_document,
     file_ref,
     optional_principal,
     protocol_endpoint,
@@ -293,28 +293,24 @@ async def _packument(request: Request, repo: Repository, name: str) -> Response:
     etag = f'W/"{"c" if corgi else "f"}-{head.id.hex[:12]}-{head.revision}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
-    variant = "corgi" if corgi else "full"
-    document = rt.documents.get((head.id, head.revision, variant))
+    document = await current_document(
+        request,
+        head,
+        "corgi" if corgi else "full",
+        lambda session, package: _render_packument(request, session, repo, package, corgi=corgi),
+    )
     if document is None:
-        document = await _render_packument(request, repo, head, corgi=corgi)
+        raise NotFound(f"no package with id {head.id} in {repo.name!r}")
     remember_files(request, repo, document.files)
     media = CORGI if corgi else "application/json"
     return Response(document.body, media_type=media, headers={"ETag": etag, "Vary": "Accept"})
 
 
 async def _render_packument(
-    request: Request, repo: Repository, head: PackageHead, *, corgi: bool
+    request: Request, session: AsyncSession, repo: Repository, package: Package, *, corgi: bool
 ) -> Document:
-    rt = runtime(request)
-    async with rt.read_sessions() as session:
-        package = await session.get(Package, head.id)
-        if package is None:
-            raise NotFound(f"no package with id {head.id} in {repo.name!r}")
-        doc, refs = await _document_with_files(request, session, repo, package)
-    document = Document(orjson.dumps(_abbreviate(doc) if corgi else doc), refs)
-    # Keyed by the revision read before the versions: the document is never older than its key.
-    rt.documents.put((package.id, package.revision, "corgi" if corgi else "full"), document)
-    return document
+    doc, refs = await _document_with_files(request, session, repo, package)
+    return Document(orjson.dumps(_abbreviate(doc) if corgi else doc), refs)
 
 
 def _abbreviate(doc: dict[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from devflow.registry.http import (
     cached_file,
     cached_repository,
     caller,
+    current_document,
     file_ref,
     optional_principal,
     protocol_endpoint,
@@ -226,15 +227,14 @@ async def project_page(request: Request) -> Response:
     etag = f'W/"{media[-4:]}-{head.id.hex}-{head.revision}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag, "Vary": "Accept"})
-    document = rt.documents.get((head.id, head.revision, media))
+    document = await current_document(
+        request,
+        head,
+        media,
+        lambda session, package: _render_project(request, session, found, package, media),
+    )
     if document is None:
-        async with rt.read_sessions() as session:
-            package = await session.get(Package, head.id)
-            if package is None:
-                raise NotFound(f"no project {project!r} in {repo!r}")
-            document = await _render_project(request, session, found, package, media)
-        # Keyed by the revision read before the files: the page is never older than its key.
-        rt.documents.put((package.id, package.revision, media), document)
+        raise NotFound(f"no project {project!r} in {repo!r}")
     remember_files(request, found, document.files)
     return _respond(media, document.body, etag)
 
