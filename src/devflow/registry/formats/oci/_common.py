@@ -33,6 +33,7 @@ from devflow.registry.models import (
     Repository,
 )
 from devflow.registry.ports import DigestMismatch
+from devflow.registry.service import get_repository
 
 FORMAT = "oci"
 SERVICE = "devflow"
@@ -162,7 +163,7 @@ async def principal_of(request: Request, session: AsyncSession) -> Principal | N
 
 
 async def find_repository(session: AsyncSession, name: str) -> Repository | None:
-    repo = await session.scalar(select(Repository).where(Repository.name == name))
+    repo = await get_repository(session, name=name)
     return repo if repo is not None and repo.format == FORMAT else None
 
 

@@ -7,10 +7,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
@@ -20,6 +19,7 @@ from devflow.registry.formats.oci._common import (
     CONTENT_RANGE_RE,
     UPLOAD_IDLE_SECONDS,
     OciError,
+    error_response,
     find_repository,
     has_blob,
     headers_of,
@@ -28,7 +28,7 @@ from devflow.registry.formats.oci._common import (
     repo_for_push,
     repo_for_read,
 )
-from devflow.registry.http import blob_response, runtime
+from devflow.registry.http import blob_response, runtime, upload_limit
 from devflow.registry.models import (
     OciBlobLink,
     PackageFile,
@@ -83,12 +83,7 @@ async def get_blob(
 ) -> Response:
     sha256 = parse_digest(rest[0])
     repo = await repo_for_read(request, session, principal, name)
-    row = await session.scalar(
-        select(OciBlobLink.sha256).where(
-            OciBlobLink.repository_id == repo.id, OciBlobLink.sha256 == sha256
-        )
-    )
-    if row is None:
+    if not await has_blob(session, repo, sha256):
         raise OciError("BLOB_UNKNOWN", f"blob {rest[0]} is not in {name}", http_status=404)
     stored = await runtime(request).store.size(sha256)
     if stored is None:
@@ -104,6 +99,7 @@ async def get_blob(
 async def delete_blob(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
+    del request
     sha256 = parse_digest(rest[0])
     repo = access.require_admin(principal, await find_repository(session, name), name)
     gone = await session.execute(
@@ -113,7 +109,6 @@ async def delete_blob(
     )
     if not getattr(gone, "rowcount", 0):
         raise OciError("BLOB_UNKNOWN", f"blob {rest[0]} is not in {name}", http_status=404)
-    del request
     return Response(status_code=202)
 
 
@@ -204,13 +199,9 @@ def _still_open(request: Request, upload: _Upload) -> None:
 
 
 async def _write_body(request: Request, upload: _Upload) -> None:
-    limit = request.app.state.devflow.settings.registry.max_upload_bytes
+    limit = upload_limit(request)
     async for chunk in request.stream():
-        if upload.writer.size + len(chunk) > limit:
-            raise publish.TooLarge(
-                f"the blob is larger than the limit of {limit} bytes "
-                "(DEVFLOW_REGISTRY__MAX_UPLOAD_BYTES)"
-            )
+        publish.check_limit(upload.writer.size + len(chunk), limit)
         if chunk:
             await upload.writer.write(chunk)
 
@@ -245,22 +236,14 @@ async def upload_chunk(
         if content_range:
             match = CONTENT_RANGE_RE.match(content_range.strip())
             if match is None or int(match.group(1)) != upload.writer.size:
-                return Response(
-                    orjson.dumps(
-                        {
-                            "errors": [
-                                {
-                                    "code": "BLOB_UPLOAD_INVALID",
-                                    "message": f"chunk {content_range!r} is out of order: the "
-                                    f"next chunk starts at byte {upload.writer.size}",
-                                    "detail": None,
-                                }
-                            ]
-                        }
-                    ),
-                    status_code=416,
-                    media_type="application/json",
-                    headers=_progress_headers(name, upload),
+                return error_response(
+                    OciError(
+                        "BLOB_UPLOAD_INVALID",
+                        f"chunk {content_range!r} is out of order: the next chunk starts at "
+                        f"byte {upload.writer.size}",
+                        http_status=416,
+                        headers=_progress_headers(name, upload),
+                    )
                 )
         try:
             await _write_body(request, upload)
