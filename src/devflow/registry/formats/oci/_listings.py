@@ -52,12 +52,7 @@ async def catalog(request: Request, session: SessionDep) -> Response:
         names = [r.name for r in repos if access.can_read(principal, r)]
     except DevflowError as exc:
         return error_response(translate(exc, request, None, "pull"))
-    headers: dict[str, str] = {}
-    if n is not None and len(names) > n:
-        names = names[:n]
-        if names:
-            link = "/v2/_catalog?" + urlencode({"n": n, "last": names[-1]}, quote_via=quote)
-            headers["Link"] = f'<{link}>; rel="next"'
+    names, headers = _page(names, n, "/v2/_catalog")
     return Response(
         orjson.dumps({"repositories": names}), media_type="application/json", headers=headers
     )
@@ -75,6 +70,15 @@ def page_size(request: Request) -> int | None:
     return int(raw)
 
 
+def _page(items: list[str], n: int | None, path: str) -> tuple[list[str], dict[str, str]]:
+    """Cut `items` to the first `n`, with a `Link` to the next page when more remain."""
+    page = items[:n]
+    if n is None or len(items) <= n or not page:
+        return page, {}
+    link = f"{path}?" + urlencode({"n": n, "last": page[-1]}, quote_via=quote)
+    return page, {"Link": f'<{link}>; rel="next"'}
+
+
 async def list_tags(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
@@ -87,13 +91,7 @@ async def list_tags(
         query = query.where(OciTag.name > last)
     if n is not None:
         query = query.limit(n + 1)
-    tags = list(await session.scalars(query))
-    headers: dict[str, str] = {}
-    if n is not None and len(tags) > n:
-        tags = tags[:n]
-        if tags:
-            link = f"/v2/{name}/tags/list?" + urlencode({"n": n, "last": tags[-1]})
-            headers["Link"] = f'<{link}>; rel="next"'
+    tags, headers = _page(list(await session.scalars(query)), n, f"/v2/{name}/tags/list")
     return Response(
         orjson.dumps({"name": name, "tags": tags}), media_type="application/json", headers=headers
     )
