@@ -95,7 +95,6 @@ async def _issue(request: Request, session: AsyncSession, secret: str | None) ->
             body = {"token": token, "access_token": token, "expires_in": int(ttl.total_seconds())}
     except DevflowError as exc:
         err = translate(exc, request, None, "pull")
-        err.headers.pop("WWW-Authenticate", None)
         err.headers["WWW-Authenticate"] = 'Basic realm="DevFlow registry"'
         return error_response(err)
     body.setdefault("expires_in", int(TOKEN_TTL.total_seconds()))
