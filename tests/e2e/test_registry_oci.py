@@ -14,7 +14,9 @@ import socket
 import subprocess
 import tarfile
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import hash_token
 from devflow.core.config import load_settings
@@ -636,15 +639,22 @@ def test_gc_keeps_what_manifests_reference_and_drops_deleted_blobs(
             assert errors(api.get(f"/v2/{name}/blobs/{sha(dropped)}")) == "BLOB_UNKNOWN"
 
 
+@asynccontextmanager
+async def database(server: RegistryServer) -> AsyncIterator[AsyncSession]:
+    """A unit of work on the server's database, to look under the protocol."""
+    engine = create_engine(server.db_url, load_settings(database_url=server.db_url).database)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
 def blob_digests(server: RegistryServer, data: bytes) -> tuple[str, str, str]:
     async def read() -> tuple[str, str, str]:
-        engine = create_engine(server.db_url, load_settings(database_url=server.db_url).database)
-        try:
-            async with unit_of_work(session_factory(engine)) as session:
-                row = await session.get_one(Blob, hashlib.sha256(data).hexdigest())
-                return row.md5, row.sha1, row.sha512
-        finally:
-            await engine.dispose()
+        async with database(server) as session:
+            row = await session.get_one(Blob, hashlib.sha256(data).hexdigest())
+            return row.md5, row.sha1, row.sha512
 
     return asyncio.run(read())
 
@@ -665,32 +675,24 @@ def check_digests_are_completed_later(server: RegistryServer) -> None:
     assert blob_digests(server, data) == ("", "", "")
 
     async def queued() -> list[tuple[str, bool]]:
-        engine = create_engine(server.db_url, load_settings(database_url=server.db_url).database)
-        try:
-            async with unit_of_work(session_factory(engine)) as session:
-                rows = await session.execute(
-                    text(
-                        "SELECT status::text, scheduled_at > now() "
-                        "FROM procrastinate_jobs WHERE task_name = 'registry:complete_digests'"
-                    )
+        async with database(server) as session:
+            rows = await session.execute(
+                text(
+                    "SELECT status::text, scheduled_at > now() "
+                    "FROM procrastinate_jobs WHERE task_name = 'registry:complete_digests'"
                 )
-                return [(status, later) for status, later in rows]
-        finally:
-            await engine.dispose()
+            )
+            return [(status, later) for status, later in rows]
 
     # One job for both blobs, held for later: it does not run during the push itself.
     assert asyncio.run(queued()) == [("todo", True)]
 
     async def run_job() -> None:
-        engine = create_engine(server.db_url, load_settings(database_url=server.db_url).database)
         store = FileBlobStore(server.home / "blobs")
-        try:
-            async with unit_of_work(session_factory(engine)) as session:
-                after = await complete_digests(session, store=store, limit=1000)
-                assert after is not None
-                assert await complete_digests(session, store=store, after=after) is None
-        finally:
-            await engine.dispose()
+        async with database(server) as session:
+            after = await complete_digests(session, store=store, limit=1000)
+            assert after is not None
+            assert await complete_digests(session, store=store, after=after) is None
 
     asyncio.run(run_job())
     assert blob_digests(server, data) == (
@@ -704,18 +706,14 @@ def run_gc(server: RegistryServer, **options: Any) -> GcReport:
     """Run what the registry:collect_garbage job runs (the test server has no worker)."""
 
     async def run() -> GcReport:
-        engine = create_engine(server.db_url, load_settings(database_url=server.db_url).database)
-        try:
-            async with unit_of_work(session_factory(engine)) as session:
-                return await collect_garbage(
-                    session,
-                    store=FileBlobStore(server.home / "blobs"),
-                    grace=timedelta(0),
-                    dry_run=False,
-                    **options,
-                )
-        finally:
-            await engine.dispose()
+        async with database(server) as session:
+            return await collect_garbage(
+                session,
+                store=FileBlobStore(server.home / "blobs"),
+                grace=timedelta(0),
+                dry_run=False,
+                **options,
+            )
 
     return asyncio.run(run())
 
@@ -783,24 +781,20 @@ def test_expired_registry_tokens_are_deleted_when_the_user_logs_in_again(server)
     first = registry_token(server)
 
     async def expire_and_count(expire: bool) -> int:
-        engine = create_engine(server.db_url, load_settings(database_url=server.db_url).database)
-        try:
-            async with unit_of_work(session_factory(engine)) as session:
-                if expire:
-                    await session.execute(
-                        text(
-                            "UPDATE api_token SET expires_at = now() - interval '1 minute' "
-                            "WHERE token_hash = :h"
-                        ),
-                        {"h": hash_token(first)},
-                    )
-                found = await session.scalar(
-                    text("SELECT count(*) FROM api_token WHERE token_hash = :h"),
+        async with database(server) as session:
+            if expire:
+                await session.execute(
+                    text(
+                        "UPDATE api_token SET expires_at = now() - interval '1 minute' "
+                        "WHERE token_hash = :h"
+                    ),
                     {"h": hash_token(first)},
                 )
-                return int(found)
-        finally:
-            await engine.dispose()
+            found = await session.scalar(
+                text("SELECT count(*) FROM api_token WHERE token_hash = :h"),
+                {"h": hash_token(first)},
+            )
+            return int(found)
 
     assert asyncio.run(expire_and_count(expire=True)) == 1
     second = registry_token(server)

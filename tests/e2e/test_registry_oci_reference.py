@@ -8,8 +8,6 @@ referrers are covered by the DevFlow-only tests.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import subprocess
 import time
@@ -22,17 +20,10 @@ import httpx
 import pytest
 
 from devflow.core.embedded_pg import free_port
-from tests.e2e.test_registry_oci import client
+from tests.e2e.test_registry_oci import OCI_MANIFEST, client, image_manifest, sha
 from tests.registry_fixtures import running_server
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 NAME = "default/compare"
-
-
-def sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -101,17 +92,6 @@ def push(api: httpx.Client, data: bytes, name: str = NAME) -> None:
 def at(location: str, digest: str) -> str:
     """`location` with `digest=` added (httpx's params= would drop the reference's `_state`)."""
     return location + ("&" if "?" in location else "?") + urlencode({"digest": digest})
-
-
-def manifest(config: bytes, layers: list[bytes]) -> bytes:
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)},
-            "layers": [{"mediaType": LAYER, "digest": sha(d), "size": len(d)} for d in layers],
-        }
-    ).encode()
 
 
 def outcome(answer: httpx.Response, *headers: str) -> dict[str, Any]:
@@ -203,13 +183,13 @@ def manifests(api: httpx.Client) -> list[dict[str, Any]]:
     config, layer = b'{"os":"linux"}', b"a layer"
     push(api, config)
     push(api, layer)
-    body = manifest(config, [layer])
+    body = image_manifest(config, [layer])
     headers = {"Content-Type": OCI_MANIFEST}
     put = api.put(f"/v2/{NAME}/manifests/v1", content=body, headers=headers)
     head = api.head(f"/v2/{NAME}/manifests/v1", headers={"Accept": OCI_MANIFEST})
     by_digest = api.get(f"/v2/{NAME}/manifests/{sha(body)}", headers={"Accept": OCI_MANIFEST})
     invalid = api.put(f"/v2/{NAME}/manifests/bad", content=b"{not json", headers=headers)
-    missing = manifest(config, [b"never pushed layer"])
+    missing = image_manifest(config, [b"never pushed layer"])
     unknown = api.put(f"/v2/{NAME}/manifests/missing", content=missing, headers=headers)
     return [
         outcome(put, "location", "docker-content-digest"),
@@ -225,7 +205,7 @@ def tag_pagination(api: httpx.Client) -> list[dict[str, Any]]:
     name = f"{NAME}-tags"
     config = b'{"tags":true}'
     push(api, config, name)
-    body = manifest(config, [])
+    body = image_manifest(config, [])
     for tag in ("c", "a", "e", "b", "d"):
         put = api.put(
             f"/v2/{name}/manifests/{tag}", content=body, headers={"Content-Type": OCI_MANIFEST}
@@ -241,7 +221,7 @@ def deletes(api: httpx.Client) -> list[dict[str, Any]]:
     name = f"{NAME}-delete"
     config = b'{"delete":true}'
     push(api, config, name)
-    body = manifest(config, [])
+    body = image_manifest(config, [])
     api.put(f"/v2/{name}/manifests/v1", content=body, headers={"Content-Type": OCI_MANIFEST})
     gone = api.delete(f"/v2/{name}/manifests/{sha(body)}")
     return [
