@@ -391,16 +391,19 @@ async def optional_principal(
     return principal
 
 
-async def caller(request: Request) -> Principal | None:
+async def caller(request: Request, session: AsyncSession | None = None) -> Principal | None:
     """Authenticate the request's `Authorization` header in any client's wire form.
 
-    A session is opened only when there are credentials (and used only on a cache miss).
+    Without `session` one is opened only when there are credentials (and used only on a cache
+    miss).
     """
     token = token_from_authorization(request.headers.get("authorization"))
     if token is None:
         return None
-    async with runtime(request).read_sessions() as session:
+    if session is not None:
         return await optional_principal(request, session, token)
+    async with runtime(request).read_sessions() as own:
+        return await optional_principal(request, own, token)
 
 
 def protocol_endpoint(

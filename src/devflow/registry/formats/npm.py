@@ -31,7 +31,6 @@ from devflow.core.errors import (
 )
 from devflow.core.http import SessionDep
 from devflow.registry import access, publish, service
-from devflow.registry.access import token_from_authorization
 from devflow.registry.formats.npm_body import PublishBody, read_publish
 from devflow.registry.http import (
     Document,
@@ -141,11 +140,6 @@ def parse_path(path: str) -> Route:
     if len(parts) < take:
         raise Invalid(f"bad package path {path!r}")
     return Route(check_name("/".join(parts[:take])), parts[take:])
-
-
-async def _caller(request: Request, session: AsyncSession) -> Principal | None:
-    token = token_from_authorization(request.headers.get("authorization"))
-    return await optional_principal(request, session, token)
 
 
 async def _repo(session: AsyncSession, name: str) -> Repository | None:
@@ -404,7 +398,7 @@ async def write(repo: str, path: str, request: Request, session: SessionDep) -> 
     """Publish, update (deprecate, unpublish a version), set dist-tags, or log in."""
     if path.startswith("-/user/org.couchdb.user:"):
         return await _login(request, session, path.removeprefix("-/user/org.couchdb.user:"))
-    principal = await _caller(request, session)
+    principal = await caller(request, session)
     found = await _repo(session, repo)
     if path.startswith("-/package/"):
         route = parse_path(path.removeprefix("-/package/"))
@@ -691,7 +685,7 @@ async def post(repo: str, path: str) -> Response:
 @router.delete("/{repo}/{path:path}")
 async def remove(repo: str, path: str, request: Request, session: SessionDep) -> Response:
     """Unpublish a package or a version's tarball, or remove a dist-tag."""
-    principal = await _caller(request, session)
+    principal = await caller(request, session)
     found = await _repo(session, repo)
     if path.startswith("-/package/"):
         route = parse_path(path.removeprefix("-/package/"))

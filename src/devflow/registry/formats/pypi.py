@@ -26,7 +26,6 @@ from devflow.core.auth import Principal
 from devflow.core.errors import DevflowError, Invalid, NotFound, Unauthenticated
 from devflow.core.http import SessionDep
 from devflow.registry import access, publish
-from devflow.registry.access import token_from_authorization
 from devflow.registry.formats.multipart import Form, UploadedFile, parse_form
 from devflow.registry.formats.pypi_names import (
     check_name,
@@ -44,7 +43,6 @@ from devflow.registry.http import (
     caller,
     current_document,
     file_ref,
-    optional_principal,
     protocol_endpoint,
     protocol_route_class,
     remember_files,
@@ -88,15 +86,10 @@ router = APIRouter(
 endpoint = protocol_endpoint(_render_error)
 
 
-async def _principal(request: Request, session: AsyncSession) -> Principal | None:
-    token = token_from_authorization(request.headers.get("authorization"))
-    return await optional_principal(request, session, token)
-
-
 async def _reader(
     request: Request, session: AsyncSession, name: str
 ) -> tuple[Repository, Principal | None]:
-    principal = await _principal(request, session)
+    principal = await caller(request, session)
     repo = await cached_repository(request, session, name, "pypi")
     return access.require_read(principal, repo, name), principal
 
@@ -358,8 +351,7 @@ router.add_route(router.prefix + "/{repo}/files/{filename}", download, methods=[
 @router.post("/{repo}/legacy/")
 async def upload(repo: str, request: Request, session: SessionDep) -> Response:
     """Accept a file upload from twine, uv publish, poetry or hatch (the legacy API)."""
-    token = token_from_authorization(request.headers.get("authorization"))
-    principal = await optional_principal(request, session, token)
+    principal = await caller(request, session)
     found = await get_repository(session, name=repo)
     target = access.require_publish(
         principal, found if found is None or found.format == "pypi" else None, repo
