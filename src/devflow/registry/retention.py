@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, tuple_
+from sqlalchemy import delete, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.registry.models import OciBlobLink, OciManifest, OciTag
@@ -70,7 +69,8 @@ async def delete_manifests(session: AsyncSession, keys: list[Key]) -> None:
         )
 
 
-def _unreferenced_links(cutoff: datetime) -> Any:
+async def unlink_unreferenced(session: AsyncSession, *, cutoff: datetime) -> int:
+    """Unlink blobs older than `cutoff` that no manifest of their repository references."""
     used = exists().where(
         OciManifest.repository_id == OciBlobLink.repository_id,
         or_(
@@ -78,12 +78,7 @@ def _unreferenced_links(cutoff: datetime) -> Any:
             OciBlobLink.sha256 == func.any(OciManifest.blobs),
         ),
     )
-    return and_(OciBlobLink.created_at < cutoff, ~used)
-
-
-async def unlink_unreferenced(session: AsyncSession, *, cutoff: datetime) -> int:
-    """Unlink blobs older than `cutoff` that no manifest of their repository references."""
-    gone = await session.execute(delete(OciBlobLink).where(_unreferenced_links(cutoff)))
+    gone = await session.execute(delete(OciBlobLink).where(OciBlobLink.created_at < cutoff, ~used))
     return int(getattr(gone, "rowcount", 0) or 0)
 
 
