@@ -19,6 +19,7 @@ from tests.registry_fixtures import (
     RegistryServer,
     client_env,
     npm_pack,
+    run_npm,
     running_server,
     write_npmrc,
 )
@@ -34,25 +35,6 @@ def server(pg_server, template_url, tmp_path_factory):
 
 def registry(server: RegistryServer, repo: str = "js") -> str:
     return f"{server.url}/npm/{repo}/"
-
-
-def npm(
-    folder: Path, *args: str, check: bool = True, home: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = client_env(home or folder)
-    env["npm_config_userconfig"] = str(folder / ".npmrc")
-    done = subprocess.run(
-        ["npm", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-        check=False,
-    )
-    if check and done.returncode != 0:
-        pytest.fail(f"npm {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +53,7 @@ def published(server, workspace):
         npm_pack(workspace, "top", "1.0.0", dependencies={"mid": "1.x"}),
     ]
     for tarball in tarballs:
-        npm(workspace, "publish", str(tarball))
+        run_npm(workspace, "publish", str(tarball))
     return tarballs
 
 
@@ -117,7 +99,7 @@ class TestPublishAndInstall:
         self, server, published, tmp_path
     ):
         app = app_folder(server, tmp_path, server.token)
-        npm(app, "install", "top")
+        run_npm(app, "install", "top")
         modules = app / "node_modules"
         assert json.loads((modules / "top/package.json").read_text())["version"] == "1.0.0"
         assert (modules / "mid/index.js").read_text() == 'module.exports = "mid@1.0.0";\n'
@@ -130,12 +112,12 @@ class TestPublishAndInstall:
         assert entry["integrity"] == "sha512-" + base64.b64encode(digest).decode()
 
     def test_republishing_a_version_is_refused(self, server, workspace, published):
-        done = npm(workspace, "publish", str(published[1]), check=False)
+        done = run_npm(workspace, "publish", str(published[1]), check=False)
         assert done.returncode != 0
         assert "previously published" in done.stderr or "409" in done.stderr
 
     def test_view_shows_the_packument(self, workspace, published):
-        view = json.loads(npm(workspace, "view", "@acme/base", "--json").stdout)
+        view = json.loads(run_npm(workspace, "view", "@acme/base", "--json").stdout)
         assert view["name"] == "@acme/base"
         assert view["description"] == "the base layer"
         assert view["dist-tags"] == {"latest": "1.0.0"}
@@ -145,10 +127,10 @@ class TestPublishAndInstall:
         )
 
     def test_whoami_names_the_token_owner(self, workspace, published):
-        assert npm(workspace, "whoami").stdout.strip() == "admin"
+        assert run_npm(workspace, "whoami").stdout.strip() == "admin"
 
     def test_ping_answers(self, workspace):
-        assert "PONG" in npm(workspace, "ping").stderr
+        assert "PONG" in run_npm(workspace, "ping").stderr
 
     def test_packuments_answer_304_to_a_matching_etag(self, server, published):
         headers = {"Authorization": f"Bearer {server.token}"}
@@ -160,32 +142,32 @@ class TestPublishAndInstall:
 
     def test_dist_tags_can_be_added_listed_and_removed(self, workspace, published):
         tarball = npm_pack(workspace, "mid", "2.0.0-beta.1", dependencies={"@acme/base": "^1"})
-        npm(workspace, "publish", str(tarball), "--tag", "next")
-        npm(workspace, "dist-tag", "add", "mid@2.0.0-beta.1", "canary")
-        listed = npm(workspace, "dist-tag", "ls", "mid").stdout
+        run_npm(workspace, "publish", str(tarball), "--tag", "next")
+        run_npm(workspace, "dist-tag", "add", "mid@2.0.0-beta.1", "canary")
+        listed = run_npm(workspace, "dist-tag", "ls", "mid").stdout
         assert "latest: 1.0.0" in listed
         assert "next: 2.0.0-beta.1" in listed
         assert "canary: 2.0.0-beta.1" in listed
-        npm(workspace, "dist-tag", "rm", "mid", "canary")
-        assert "canary" not in npm(workspace, "dist-tag", "ls", "mid").stdout
+        run_npm(workspace, "dist-tag", "rm", "mid", "canary")
+        assert "canary" not in run_npm(workspace, "dist-tag", "ls", "mid").stdout
 
     def test_deprecate_marks_the_version(self, workspace, server, published, tmp_path):
-        npm(workspace, "deprecate", "top@1.0.0", "use top 2")
-        assert npm(workspace, "view", "top", "deprecated").stdout.strip() == "use top 2"
+        run_npm(workspace, "deprecate", "top@1.0.0", "use top 2")
+        assert run_npm(workspace, "view", "top", "deprecated").stdout.strip() == "use top 2"
         app = app_folder(server, tmp_path, server.token)
-        installed = npm(app, "install", "top")
+        installed = run_npm(app, "install", "top")
         assert "deprecated top@1.0.0: use top 2" in installed.stderr
 
     def test_search_finds_packages_by_name_and_description(self, workspace, published):
-        found = json.loads(npm(workspace, "search", "base layer", "--json").stdout)
+        found = json.loads(run_npm(workspace, "search", "base layer", "--json").stdout)
         assert [p["name"] for p in found] == ["@acme/base"]
 
     def test_unpublish_of_one_version_keeps_the_others(self, workspace, published):
         tarball = npm_pack(workspace, "solo", "1.0.0")
-        npm(workspace, "publish", str(tarball))
-        npm(workspace, "publish", str(npm_pack(workspace, "solo", "1.0.1")))
-        npm(workspace, "unpublish", "solo@1.0.1", "--force")
-        view = json.loads(npm(workspace, "view", "solo", "versions", "--json").stdout)
+        run_npm(workspace, "publish", str(tarball))
+        run_npm(workspace, "publish", str(npm_pack(workspace, "solo", "1.0.1")))
+        run_npm(workspace, "unpublish", "solo@1.0.1", "--force")
+        view = json.loads(run_npm(workspace, "view", "solo", "versions", "--json").stdout)
         assert view in ("1.0.0", ["1.0.0"])
 
 
@@ -194,7 +176,7 @@ class TestAccess:
         self, server, published, tmp_path
     ):
         app = app_folder(server, tmp_path, None)
-        done = npm(app, "install", "top", check=False)
+        done = run_npm(app, "install", "top", check=False)
         assert done.returncode != 0
         assert "E401" in done.stderr
         answer = httpx.get(f"{registry(server)}top")
@@ -215,7 +197,7 @@ class TestAccess:
         )
         assert wrong.status_code == 401
         write_npmrc(folder, registry(server), answer.json()["token"])
-        assert npm(folder, "whoami").stdout.strip() == "npmer"
+        assert run_npm(folder, "whoami").stdout.strip() == "npmer"
 
     def test_npm_login_prompts_and_stores_the_token(self, server, tmp_path):
         token = server.make_user("prompted", project_role="read")
@@ -231,7 +213,7 @@ class TestAccess:
         assert code == 0, screen
         assert "Logged in" in screen
         assert token in (folder / ".npmrc").read_text()
-        assert npm(folder, "whoami").stdout.strip() == "prompted"
+        assert run_npm(folder, "whoami").stdout.strip() == "prompted"
 
     def test_abbreviated_packument_for_installers(self, server, published):
         answer = httpx.get(

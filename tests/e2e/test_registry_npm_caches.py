@@ -4,20 +4,13 @@ process must show in the other at once (two servers on one database), with the r
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.registry_fixtures import (
-    RegistryServer,
-    client_env,
-    npm_pack,
-    running_server,
-    write_npmrc,
-)
+from tests.registry_fixtures import RegistryServer, npm_pack, run_npm, two_processes, write_npmrc
 
 CORGI = "application/vnd.npm.install-v1+json"
 
@@ -25,30 +18,13 @@ CORGI = "application/vnd.npm.install-v1+json"
 @pytest.fixture(scope="module")
 def servers(pg_server, template_url, tmp_path_factory) -> Iterator[tuple[RegistryServer, ...]]:
     del template_url
-    with running_server(pg_server, tmp_path_factory.mktemp("home")) as first:
-        first.create_repo("js", "npm")
-        second = first.another_process()
-        try:
-            yield first, second
-        finally:
-            second.stop()
+    with two_processes(pg_server, tmp_path_factory.mktemp("home"), "js", "npm") as pair:
+        yield pair
 
 
 def npm(server: RegistryServer, folder: Path, *args: str) -> str:
     write_npmrc(folder, f"{server.url}/npm/js/", server.token)
-    env = client_env(folder)
-    env["npm_config_userconfig"] = str(folder / ".npmrc")
-    done = subprocess.run(
-        ["npm", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return run_npm(folder, *args).stdout
 
 
 def packument(server: RegistryServer, name: str, accept: str = CORGI) -> dict[str, object]:

@@ -15,7 +15,8 @@ from tests.registry_fixtures import (
     RegistryServer,
     build_sdist_with_backend,
     build_wheel,
-    client_env,
+    index_url,
+    run_client,
     running_server,
     twine_upload,
 )
@@ -36,26 +37,12 @@ def dists(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("dists")
 
 
-def index_url(server: RegistryServer, repo: str = "py", token: str | None = None) -> str:
-    auth = f"__token__:{token or server.token}@"
-    return server.url.replace("http://", f"http://{auth}") + f"/pypi/{repo}/simple/"
-
-
-def run(args: list[str], home: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        args, capture_output=True, text=True, env=client_env(home), timeout=180, check=False
-    )
-    if check and done.returncode != 0:
-        pytest.fail(f"{' '.join(args[:4])} failed:\n{done.stdout}\n{done.stderr}")
-    return done
-
-
 def twine(server: RegistryServer, home: Path, *files: Path, extra: tuple[str, ...] = ()):
     return twine_upload(f"{server.url}/pypi/py/legacy/", server.token, home, *files, extra=extra)
 
 
 def pip(server: RegistryServer, home: Path, *args: str, check: bool = True):
-    return run(
+    return run_client(
         [sys.executable, "-m", "pip", *args, "--no-cache-dir", "--index-url", index_url(server)],
         home,
         check=check,
@@ -110,7 +97,7 @@ class TestTwineAndPip:
 
     def test_uv_installs_from_the_index(self, server, published, tmp_path):
         target = tmp_path / "uv-site"
-        run(
+        run_client(
             [
                 str(UV),
                 "pip",
@@ -140,7 +127,7 @@ class TestTwineAndPip:
         wheel = build_wheel(dists, "delta", "3.0")
 
         def publish(*extra: str) -> subprocess.CompletedProcess[str]:
-            return run(
+            return run_client(
                 [
                     str(UV),
                     "publish",

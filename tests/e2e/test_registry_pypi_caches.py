@@ -3,7 +3,6 @@ the other at once (two servers on one database, as behind a load balancer), with
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +13,10 @@ import pytest
 from tests.registry_fixtures import (
     RegistryServer,
     build_wheel,
-    client_env,
-    running_server,
+    index_url,
+    run_client,
     twine_upload,
+    two_processes,
 )
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -25,13 +25,8 @@ JSON = "application/vnd.pypi.simple.v1+json"
 @pytest.fixture(scope="module")
 def servers(pg_server, template_url, tmp_path_factory) -> Iterator[tuple[RegistryServer, ...]]:
     del template_url
-    with running_server(pg_server, tmp_path_factory.mktemp("home")) as first:
-        first.create_repo("py", "pypi")
-        second = first.another_process()
-        try:
-            yield first, second
-        finally:
-            second.stop()
+    with two_processes(pg_server, tmp_path_factory.mktemp("home"), "py", "pypi") as pair:
+        yield pair
 
 
 def page(server: RegistryServer, project: str, **headers: str) -> httpx.Response:
@@ -57,29 +52,9 @@ def upload(server: RegistryServer, home: Path, *files: Path) -> None:
 
 
 def pip_download(server: RegistryServer, home: Path, requirement: str) -> list[str]:
-    index = server.url.replace("http://", f"http://__token__:{server.token}@") + "/pypi/py/simple/"
     out = home / "downloaded"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-cache-dir",
-            "--no-deps",
-            "-d",
-            str(out),
-            "--index-url",
-            index,
-            requirement,
-        ],
-        capture_output=True,
-        text=True,
-        env=client_env(home),
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    pip = [sys.executable, "-m", "pip", "download", "--no-cache-dir", "--no-deps", "-d", str(out)]
+    run_client([*pip, "--index-url", index_url(server), requirement], home)
     return sorted(p.name for p in out.iterdir())
 
 

@@ -12,7 +12,13 @@ import httpx
 import pytest
 
 from devflow.core.embedded_pg import free_port
-from tests.registry_fixtures import build_wheel, client_env, running_server, twine_upload
+from tests.registry_fixtures import (
+    build_wheel,
+    index_url,
+    run_client,
+    running_server,
+    twine_upload,
+)
 
 BUCKET = "devflow-packages"
 
@@ -67,7 +73,6 @@ def server(pg_server, template_url, tmp_path_factory, s3_url):
 
 def test_twine_uploads_into_the_bucket_and_pip_installs_from_it(server, s3_url, tmp_path):
     wheel = build_wheel(tmp_path, "clouded", "1.0")
-    env = client_env(tmp_path)
     upload = twine_upload(f"{server.url}/pypi/py/legacy/", server.token, tmp_path, wheel)
     assert upload.returncode == 0, upload.stdout + upload.stderr
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
@@ -75,27 +80,9 @@ def test_twine_uploads_into_the_bucket_and_pip_installs_from_it(server, s3_url, 
     stored = s3(s3_url).get_object(Bucket=BUCKET, Key=key)["Body"].read()
     assert stored == wheel.read_bytes()
     assert not (server.home / "blobs").exists()  # nothing went to the local disk
-    index = server.url.replace("http://", f"http://__token__:{server.token}@") + "/pypi/py/simple/"
     target = tmp_path / "site"
-    install = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-cache-dir",
-            "--target",
-            str(target),
-            "--index-url",
-            index,
-            "clouded",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
+    pip = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--target", str(target)]
+    run_client([*pip, "--index-url", index_url(server), "clouded"], tmp_path)
     assert (target / "clouded" / "__init__.py").exists()
     ranged = httpx.get(
         f"{server.url}/pypi/py/files/{wheel.name}",

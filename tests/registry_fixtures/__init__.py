@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
 from devflow.core.config import load_settings
@@ -276,36 +278,52 @@ def write_npmrc(folder: Path, registry: str, token: str | None) -> Path:
     return path
 
 
+def run_client(
+    args: list[str],
+    home: Path,
+    *,
+    check: bool = True,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a client (pip, uv, twine, npm) in `client_env(home)` plus `env`; unless `check` is
+    off, fail the test with the client's output when it fails."""
+    done = subprocess.run(
+        args,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**client_env(home), **(env or {})},
+        timeout=180,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        pytest.fail(f"{' '.join(args[:4])} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def index_url(server: RegistryServer, repo: str = "py", token: str | None = None) -> str:
+    """Return the simple index URL of a PyPI repository with a token in it, as pip takes it."""
+    auth = f"__token__:{token or server.token}@"
+    return server.url.replace("http://", f"http://{auth}") + f"/pypi/{repo}/simple/"
+
+
 def twine_upload(
     upload_url: str, token: str, home: Path, *files: Path, extra: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
     """Upload with twine as a user would, to `upload_url` (`…/pypi/<repo>/legacy/`) as
     `__token__`; the caller checks the outcome."""
-    import sys
+    args = [sys.executable, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar"]
+    args += ["--repository-url", upload_url, "-u", "__token__", "-p", token, *extra]
+    return run_client([*args, *map(str, files)], home, check=False)
 
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "twine",
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            upload_url,
-            "-u",
-            "__token__",
-            "-p",
-            token,
-            *extra,
-            *map(str, files),
-        ],
-        capture_output=True,
-        text=True,
-        env=client_env(home),
-        timeout=180,
-        check=False,
-    )
+
+def run_npm(
+    folder: Path, *args: str, check: bool = True, home: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the npm CLI in `folder` with the .npmrc there as its user config."""
+    userconfig = {"npm_config_userconfig": str(folder / ".npmrc")}
+    return run_client(["npm", *args], home or folder, check=check, cwd=folder, env=userconfig)
 
 
 def iter_lines(text: str) -> Iterator[str]:
@@ -412,3 +430,18 @@ def running_server(pg_server: str, home: Path, **registry: Any) -> Iterator[Regi
     finally:
         server.stop()
         drop_database(pg_server, name)
+
+
+@contextlib.contextmanager
+def two_processes(
+    pg_server: str, home: Path, repo: str, fmt: str
+) -> Iterator[tuple[RegistryServer, RegistryServer]]:
+    """Yield two servers on one database with repository `repo` of format `fmt`, as two
+    `devflow serve` processes behind a load balancer (each with its own caches)."""
+    with running_server(pg_server, home) as first:
+        first.create_repo(repo, fmt)
+        second = first.another_process()
+        try:
+            yield first, second
+        finally:
+            second.stop()
