@@ -31,7 +31,7 @@ from devflow.core.errors import (
 )
 from devflow.core.http import SessionDep
 from devflow.registry import access, publish, service
-from devflow.registry.formats.npm_body import PublishBody, read_publish
+from devflow.registry.formats.npm_body import PublishBody, parse_document, read_publish
 from devflow.registry.http import (
     Document,
     FileRef,
@@ -384,13 +384,7 @@ async def _read_small(request: Request, limit: int) -> bytes:
 
 
 async def _read_json(request: Request, limit: int) -> dict[str, Any]:
-    try:
-        body = orjson.loads(await _read_small(request, limit))
-    except orjson.JSONDecodeError as exc:
-        raise Invalid(f"the body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise Invalid("the body must be a JSON object")
-    return body
+    return parse_document(await _read_small(request, limit))
 
 
 @router.put("/{repo}/{path:path}")

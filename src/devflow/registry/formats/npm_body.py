@@ -150,7 +150,12 @@ class _Scanner:
             raise Invalid("the body is not valid JSON (it ends early)")
 
 
-def _parse(text: bytearray) -> dict[str, Any]:
+def parse_document(text: bytes | bytearray) -> dict[str, Any]:
+    """Parse a request body that must be a JSON object.
+
+    Raises:
+        Invalid: not JSON, or not an object.
+    """
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
@@ -185,7 +190,7 @@ async def read_publish(
                 publish.check_limit(decoded, file_limit)
                 await writer.write(piece)
         scanner.finish()
-        document = _parse(scanner.out)
+        document = parse_document(scanner.out)
     except BaseException:
         if writer is not None:
             await writer.abort()
