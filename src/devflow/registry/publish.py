@@ -10,10 +10,12 @@ one from its blob commit until its transaction ends, so a blob being (re)used is
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -33,6 +35,7 @@ from devflow.registry.models import (
 from devflow.registry.ports import BlobInfo, BlobStore, BlobWriter
 
 GC_LOCK = 373700004  # advisory lock key shared by publishes (shared) and GC (exclusive)
+_SPOOL_IN_MEMORY = 8 * 1024 * 1024  # archives inspected without a disk file up to this size
 
 
 class TooLarge(DevflowError):
@@ -59,6 +62,21 @@ async def stream_to_store(
         await writer.abort()
         raise
     return writer
+
+
+@contextlib.asynccontextmanager
+async def spooled(
+    store: BlobStore, sha256: str, *, on_chunk: Callable[[bytes], object] | None = None
+) -> AsyncIterator[IO[bytes]]:
+    """Yield a committed blob as a file at its start, for archive checks (in memory up to
+    8 MiB); `on_chunk` sees every chunk on the way (an extra digest)."""
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+        async for chunk in store.read(sha256):
+            spool.write(chunk)
+            if on_chunk is not None:
+                on_chunk(chunk)
+        spool.seek(0)
+        yield spool
 
 
 def check_limit(size: int, limit: int) -> None:

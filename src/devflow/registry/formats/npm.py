@@ -11,7 +11,6 @@ import base64
 import gzip
 import re
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -547,10 +546,7 @@ def _attachment(body: dict[str, Any], name: str) -> tuple[str, str, dict[str, An
 
 
 async def _check_tarball(store: BlobStore, sha256: str, *, name: str, version: str) -> None:
-    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
-        async for chunk in store.read(sha256):
-            spool.write(chunk)
-        spool.seek(0)
+    async with publish.spooled(store, sha256) as spool:
         if spool.read(2) != b"\x1f\x8b":
             raise Invalid("the tarball is not gzip-compressed (npm pack makes .tgz files)")
         spool.seek(0)

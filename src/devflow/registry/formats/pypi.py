@@ -11,7 +11,6 @@ import email.parser
 import hashlib
 import html
 import tarfile
-import tempfile
 import zipfile
 from datetime import datetime
 from typing import IO, Any
@@ -518,16 +517,12 @@ async def _inspect(
             version.
     """
     blake2 = hashlib.blake2b(digest_size=32)
-    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
-        async for chunk in store.read(blob.sha256):
-            spool.write(chunk)
-            blake2.update(chunk)
+    async with publish.spooled(store, blob.sha256, on_chunk=blake2.update) as spool:
         if blake2_256 and blake2_256 != blake2.hexdigest():
             raise Invalid(
                 f"blake2_256 mismatch: the upload's digest is {blake2.hexdigest()} but "
                 f"{blake2_256} was announced"
             )
-        spool.seek(0)
         try:
             if filename.endswith(".whl"):
                 metadata = _wheel_metadata(spool)
