@@ -442,10 +442,16 @@ class Crawler:
             source = await self._source(session)
             if uri != url:  # a redirect or canonical: the same page may already be stored
                 await self._mark(session, uri, "done")
+            digest = content_hash(extracted.text)
+            # Two pages with the same text fetched at once would each miss the other's uncommitted
+            # row: the check and the insert run under a lock named after the source and the text.
+            await session.execute(
+                select(func.pg_advisory_xact_lock(func.hashtextextended(f"{source.id}:{digest}", 0)))
+            )
             duplicate = await session.scalar(
                 select(Document.uri).where(
                     Document.source_id == source.id,
-                    Document.content_hash == content_hash(extracted.text),
+                    Document.content_hash == digest,
                     Document.uri != uri,
                     Document.seen_generation == source.generation,
                 )
