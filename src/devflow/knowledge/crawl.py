@@ -446,7 +446,9 @@ class Crawler:
             # Two pages with the same text fetched at once would each miss the other's uncommitted
             # row: the check and the insert run under a lock named after the source and the text.
             await session.execute(
-                select(func.pg_advisory_xact_lock(func.hashtextextended(f"{source.id}:{digest}", 0)))
+                select(
+                    func.pg_advisory_xact_lock(func.hashtextextended(f"{source.id}:{digest}", 0))
+                )
             )
             duplicate = await session.scalar(
                 select(Document.uri).where(

@@ -13,7 +13,7 @@ from devflow.core import jobs
 from devflow.core.http import PrincipalDep, SessionDep, StateDep
 from devflow.core.schemas import Page
 from devflow.registry import gc, service
-from devflow.registry.formats import oci
+from devflow.registry.formats import npm, oci, pypi
 from devflow.registry.formats.npm import router as npm_router
 from devflow.registry.formats.oci import router as oci_router
 from devflow.registry.formats.pypi import router as pypi_router
@@ -43,6 +43,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(lifespan=_lifespan)
+hot_routes = (*pypi.HOT_ROUTES, *npm.HOT_ROUTES)  # matched first: web.middleware.HotRoutes
 api = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 
 

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import psycopg
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ClauseElement
+from starlette.routing import Route
 
 from devflow.core.auth import Principal
 from devflow.core.db import libpq_url
@@ -404,6 +405,16 @@ async def caller(request: Request, session: AsyncSession | None = None) -> Princ
         return await optional_principal(request, session, token)
     async with runtime(request).read_sessions() as own:
         return await optional_principal(request, own, token)
+
+
+def hot_route(
+    router: APIRouter, path: str, endpoint: Callable[[Request], Awaitable[Response]]
+) -> Route:
+    """Add a plain GET route to `router` and return it, for `web.middleware.HotRoutes`."""
+    router.add_route(router.prefix + path, endpoint, methods=["GET"])
+    route = router.routes[-1]
+    assert isinstance(route, Route)  # noqa: S101 - add_route appends a Route
+    return route
 
 
 def protocol_endpoint(

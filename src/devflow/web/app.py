@@ -22,9 +22,10 @@ from devflow.knowledge.api import router as knowledge_router
 from devflow.llm.api import router as llm_router
 from devflow.mcp.http import PATH as MCP_PATH
 from devflow.mcp.http import McpEndpoint
+from devflow.registry.api import hot_routes as registry_hot_routes
 from devflow.registry.api import router as registry_router
 from devflow.web.errors import install_error_handlers
-from devflow.web.middleware import RequestContextMiddleware
+from devflow.web.middleware import HotRoutes, RequestContextMiddleware
 from devflow.web.routes import dashboard, events, health, jobs
 
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(HotRoutes, routes=registry_hot_routes)  # inside the request context
     app.add_middleware(RequestContextMiddleware, access_log=settings.log.access_log)
     for router in (
         health.router,

@@ -1,12 +1,15 @@
-"""Request ids and access logs, as plain ASGI middleware (cheaper than BaseHTTPMiddleware)."""
+"""Request ids, access logs and hot-route dispatch, as plain ASGI middleware (cheaper than
+BaseHTTPMiddleware)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 
 import orjson
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devflow.core.logging import request_id_var
@@ -87,3 +90,30 @@ class RequestContextMiddleware:
                     },
                 )
             request_id_var.reset(token)
+
+
+class HotRoutes:
+    """Match a few high-traffic routes before the framework's router does.
+
+    FastAPI matches a request by trying each route of each included router in turn, and does so
+    twice; with this app's routes that is 0.3-0.4 ms of CPU for a path near the end of the list,
+    more than a cached package-index read costs itself. The routes given here are plain Starlette
+    routes whose paths no other route claims (the registry's index pages, packuments and files),
+    so trying them first changes no answer. A path they do not match, or match only by path and
+    not by method, goes on to the app unchanged. They stay registered in their routers too.
+    """
+
+    def __init__(self, app: ASGIApp, *, routes: Sequence[Route]) -> None:
+        self.app = app
+        self.routes = tuple(routes)
+        self.prefixes = tuple({"/" + r.path.split("/")[1] + "/" for r in self.routes})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefixes):
+            for route in self.routes:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

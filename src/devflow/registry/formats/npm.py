@@ -41,6 +41,7 @@ from devflow.registry.http import (
     caller,
     current_document,
     file_ref,
+    hot_route,
     optional_principal,
     protocol_endpoint,
     protocol_route_class,
@@ -178,7 +179,7 @@ async def read(request: Request) -> Response:
     raise NotFound(f"no such endpoint {path!r}")
 
 
-router.add_route(router.prefix + "/{repo}/{path:path}", read, methods=["GET"])
+HOT_ROUTES = (hot_route(router, "/{repo}/{path:path}", read),)
 
 
 async def _read_package(request: Request, repo: Repository, route: Route) -> Response:

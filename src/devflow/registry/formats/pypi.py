@@ -42,6 +42,7 @@ from devflow.registry.http import (
     caller,
     current_document,
     file_ref,
+    hot_route,
     protocol_endpoint,
     protocol_route_class,
     remember_files,
@@ -231,7 +232,7 @@ async def project_page(request: Request) -> Response:
     return _respond(media, document.body, etag)
 
 
-router.add_route(router.prefix + "/{repo}/simple/{project}/", project_page, methods=["GET"])
+PROJECT_PAGE = hot_route(router, "/{repo}/simple/{project}/", project_page)
 
 
 async def _render_project(
@@ -341,7 +342,8 @@ async def download(request: Request) -> Response:
     return await blob_response(request, ref, package_id=ref.package_id, media_type=media)
 
 
-router.add_route(router.prefix + "/{repo}/files/{filename}", download, methods=["GET"])
+FILES = hot_route(router, "/{repo}/files/{filename}", download)
+HOT_ROUTES = (PROJECT_PAGE, FILES)
 
 
 # -- uploads --------------------------------------------------------------------------------------
