@@ -4,6 +4,7 @@ import pytest
 
 from devflow.knowledge.chunking import chunk_markdown, code_blocks, parse_blocks
 from devflow.knowledge.crawl import CrawlConfig, normalize_url, parse_sitemap, split_top_level
+from devflow.knowledge.embedding import embed_input
 from devflow.knowledge.extract import ExtractionError, extract, kind_of
 from devflow.knowledge.service import guess_kind, safe_upload_name
 
@@ -176,3 +177,12 @@ class TestSmallParts:
         assert guess_kind("https://github.com/acme/widget") == "git"
         assert guess_kind("git@github.com:acme/widget.git") == "git"
         assert guess_kind("upload") == "files"
+
+
+def test_the_embedded_text_gives_a_heading_that_repeats_the_title_once():
+    assert embed_input("Flux", ["Flux", "Install"], "Run it.") == "Flux > Install\n\nRun it."
+    assert embed_input("Flux", ["Guide", "Guide"], "x") == "Flux > Guide\n\nx"
+    assert embed_input("", ["Install"], "x") == "Install\n\nx"
+    assert embed_input("", [], "body only") == "body only"
+    # Not adjacent: a heading named like the title further down is context, and stays.
+    assert embed_input("Flux", ["Setup", "Flux"], "x") == "Flux > Setup > Flux\n\nx"

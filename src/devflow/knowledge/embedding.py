@@ -71,8 +71,17 @@ def _plugin(target: str) -> Embedder:
 
 
 def embed_input(title: str, heading_path: list[str], body: str) -> str:
-    """Return the text embedded for a chunk: its title and headings give the body context."""
-    head = " > ".join(h for h in [title, *heading_path] if h)
+    """Return the text embedded for a chunk: its title and headings give the body context.
+
+    A heading that repeats the one before it (a Markdown page's `# Title` is usually its title
+    too) is given once: the model reads only its first 256 word pieces, and a repeated title
+    spends them on nothing new (SciFact: semantic nDCG@10 0.665 -> 0.668 on the train split).
+    """
+    parts: list[str] = []
+    for heading in (title, *heading_path):
+        if heading and (not parts or parts[-1] != heading):
+            parts.append(heading)
+    head = " > ".join(parts)
     return f"{head}\n\n{body}"[:EMBED_TEXT_CHARS] if head else body[:EMBED_TEXT_CHARS]
 
 
