@@ -553,6 +553,8 @@ def test_access_first_push_mount_and_catalog(server):
         )
         assert mounted.status_code == 201
         assert api.get(f"/v2/default/mine/blobs/{sha(secret)}").content == secret
+        assert api.post("/v2/default/mine/blobs/uploads/").status_code == 202
+        assert created_events(server, "default/mine") == 1  # once, like a REST create
         # A source that does not hold the blob gives a normal upload session instead.
         fallback = api.post(
             "/v2/default/mine/blobs/uploads/",
@@ -648,6 +650,21 @@ async def database(server: RegistryServer) -> AsyncIterator[AsyncSession]:
             yield session
     finally:
         await engine.dispose()
+
+
+def created_events(server: RegistryServer, repository: str) -> int:
+    async def count() -> int:
+        async with database(server) as session:
+            found = await session.scalar(
+                text(
+                    "SELECT count(*) FROM event WHERE type = 'registry.repository.created' "
+                    "AND payload->>'repository' = :name"
+                ),
+                {"name": repository},
+            )
+            return int(found)
+
+    return asyncio.run(count())
 
 
 def blob_digests(server: RegistryServer, data: bytes) -> tuple[str, str, str]:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from devflow.core import clock
+from devflow.core import clock, events
 from devflow.core.auth import Principal, Role, Scope
 from devflow.core.errors import (
     DevflowError,
@@ -194,7 +194,7 @@ async def repo_for_push(
                 f"pushing to {name!r} needs the write role in project {project_name!r}"
             )
         principal.require_scope(Scope.REGISTRY_PUBLISH)
-        await session.execute(
+        created = await session.scalar(
             insert(Repository)
             .values(
                 id=uuid.uuid4(),
@@ -209,7 +209,16 @@ async def repo_for_push(
                 created_by=principal.user_id,
             )
             .on_conflict_do_nothing()
+            .returning(Repository.id)
         )
+        if created is not None:  # not a concurrent first push that lost the race
+            await events.emit(
+                session,
+                type="registry.repository.created",
+                project_id=project.id,
+                actor_id=principal.user_id,
+                payload={"repository": name, "format": FORMAT, "visibility": "private"},
+            )
         repo = await find_repository(session, name)
     return access.require_publish(principal, repo, name)
 
