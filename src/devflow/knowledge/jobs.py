@@ -177,7 +177,10 @@ async def _fetch_all(
         )
         return await crawler.run()
     if source.kind == "git":
-        async with checkout(source) as tree:
+        allow_private = (
+            bool(source.settings.get("allow_private")) or knowledge.allow_private_networks
+        )
+        async with checkout(source, allow_private=allow_private) as tree:
             paths = await git_files(tree)
             return await ingest_tree(
                 sessions,

@@ -4,6 +4,13 @@ A git source is cloned (shallow, one ref) into a temporary directory, or read in
 local repository; its files are listed with `git ls-files`, so `.gitignore` is honoured. Files are
 read in path order, each stored in its own transaction; a file that cannot be read is recorded
 with its reason and the rest go on.
+
+A remote's host is resolved once by DevFlow and its addresses checked like every outbound fetch
+(`core/outbound.py`: no private, loopback or link-local address unless the source allows private
+networks); git then connects to those addresses only: over HTTP(S) through curl's resolve list
+(`http.curloptResolve`, git 2.37 or later) with redirects off, over git:// and ssh:// to the
+address itself (ssh still checks the host key under the host's name). A name that resolves to a
+public address when checked and to an internal one when git connects gets nowhere.
 """
 
 from __future__ import annotations
@@ -11,19 +18,23 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core.config import KnowledgeSettings
 from devflow.core.db import unit_of_work
 from devflow.core.errors import Invalid
+from devflow.core.outbound import Resolver, address_allowed, system_resolver
 from devflow.knowledge.crawl import CrawlStats
 from devflow.knowledge.extract import ExtractionError, extract, kind_of
 from devflow.knowledge.ingest import record_failure, store_document
@@ -31,6 +42,8 @@ from devflow.knowledge.models import Source
 
 _SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", "dist", "build"}
 _GIT_TIMEOUT = 300.0
+_SCP_LIKE = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>.*)$")
+_DEFAULT_PORTS = {"http": 80, "https": 443, "git": 9418, "ssh": 22}
 
 
 def list_directory(root: Path) -> list[str]:
@@ -48,15 +61,20 @@ def list_directory(root: Path) -> list[str]:
     return sorted(found)
 
 
-async def git(*args: str, cwd: Path | None = None) -> str:
-    """Run git and return its output.
+async def git(*args: str, cwd: Path | None = None, remote: PinnedRemote | None = None) -> str:
+    """Run git and return its output; with `remote`, pinned to the addresses checked for it.
 
     Raises:
         Invalid: git failed (its message is included).
     """
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+    options: list[str] = []
+    if remote is not None:
+        env.update(remote.env)
+        options = remote.options
     proc = await asyncio.create_subprocess_exec(
         "git",
+        *options,
         *args,
         cwd=cwd,
         env=env,
@@ -74,8 +92,59 @@ async def git(*args: str, cwd: Path | None = None) -> str:
     return out.decode("utf-8", "replace")
 
 
+@dataclass(frozen=True)
+class PinnedRemote:
+    """A clone URL with what makes git connect only to the addresses DevFlow checked."""
+
+    url: str
+    options: list[str] = field(default_factory=list)  # `-c name=value` pairs, before the command
+    env: dict[str, str] = field(default_factory=dict)
+
+
+async def pin_remote(
+    location: str, *, allow_private: bool, resolver: Resolver = system_resolver
+) -> PinnedRemote:
+    """Resolve a clone URL's host, check its addresses and pin git to them.
+
+    Raises:
+        Invalid: the host does not resolve, or only to addresses the source may not reach.
+    """
+    scp = None if "://" in location else _SCP_LIKE.match(location)
+    parts = urlsplit(location)
+    scheme, host = ("ssh", scp["host"]) if scp else (parts.scheme, parts.hostname or "")
+    if scheme not in _DEFAULT_PORTS or not host:
+        raise Invalid(f"{location!r} is not a clone URL (http, https, git, ssh or user@host:path)")
+    port = _DEFAULT_PORTS[scheme] if scp else parts.port or _DEFAULT_PORTS[scheme]
+    try:
+        addresses = await resolver(host, port)
+    except (OSError, UnicodeError) as exc:
+        raise Invalid(f"cannot resolve {host}: {exc}") from None
+    allowed = [a for a in addresses if address_allowed(a, allow_private=allow_private)]
+    if not allowed:
+        raise Invalid(
+            f"{host} resolves to {', '.join(addresses) or 'nothing'}: a private, loopback or "
+            "link-local address. Add the source with allow_private (CLI: --allow-private) if it "
+            "is an internal git server",
+            details={"reason": "private_address"},
+        )
+    literals = [f"[{a}]" if ":" in a else a for a in allowed]
+    if scheme in {"http", "https"}:
+        pin = f"http.curloptResolve={host}:{port}:{','.join(literals)}"
+        return PinnedRemote(location, ["-c", pin, "-c", "http.followRedirects=false"])
+    if scp:
+        url = f"{scp['user']}@{literals[0]}:{scp['path']}"
+    else:
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = (f"{userinfo}@" if userinfo else "") + literals[0]
+        url = urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")))
+    env = {"GIT_SSH_COMMAND": f"ssh -o HostKeyAlias={host}"} if scheme == "ssh" else {}
+    return PinnedRemote(url, env=env)
+
+
 @asynccontextmanager
-async def checkout(source: Source) -> AsyncIterator[Path]:
+async def checkout(
+    source: Source, *, allow_private: bool, resolver: Resolver = system_resolver
+) -> AsyncIterator[Path]:
     """Yield a working tree of a git source at its ref (a temporary clone for remote URLs)."""
     ref = source.settings.get("ref")
     local = Path(source.location)
@@ -91,12 +160,13 @@ async def checkout(source: Source) -> AsyncIterator[Path]:
         else:
             yield local
         return
+    remote = await pin_remote(source.location, allow_private=allow_private, resolver=resolver)
     tmp = Path(tempfile.mkdtemp(prefix="devflow-git-"))
     try:
         args = ["clone", "--quiet", "--depth", "1", "--no-tags"]
         if ref:
             args += ["--branch", ref]
-        await git(*args, "--", source.location, str(tmp / "repo"))
+        await git(*args, "--", remote.url, str(tmp / "repo"), remote=remote)
         yield tmp / "repo"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
