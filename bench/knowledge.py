@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))  # for tests.knowledge_site (the crawl target)
 from devflow.core.config import EmbeddedPostgresSettings, load_settings  # noqa: E402
 from devflow.core.credentials import read_credentials  # noqa: E402
 from devflow.core.embedded_pg import EmbeddedPostgres  # noqa: E402
-from devflow.knowledge.ingest import LEXEME_STATS_SQL  # noqa: E402
+from devflow.knowledge.ingest import LEXEME_STATS_SQL, SOURCE_DELETE_SQL  # noqa: E402
 from devflow.knowledge.retrieval import fuse  # noqa: E402
 from devflow.runtime import prepare  # noqa: E402
 from scifact_anchors import (  # noqa: E402
@@ -405,12 +405,25 @@ def synthesise(url: str, total: int, *, seed: int = 7) -> int:
     return need
 
 
-def remove_bench_sources(url: str) -> None:
-    """Leave only SciFact in a kept data directory (what an earlier run added goes)."""
+def remove_bench_sources(url: str) -> list[str]:
+    """Leave only SciFact in a kept data directory (what an earlier run added goes) the way
+    `devflow knowledge remove` and its statistics job do it; say how long that took."""
+    started = time.perf_counter()
     with psycopg.connect(url) as conn:
-        conn.execute("DELETE FROM knowledge_source WHERE name IN ('synthetic', 'crawl')")
+        chunks = conn.execute(
+            "SELECT count(*) FROM knowledge_chunk WHERE source_id IN "
+            "(SELECT id FROM knowledge_source WHERE name IN ('synthetic', 'crawl'))"
+        ).fetchone()
+        found = conn.execute("SELECT id FROM knowledge_source WHERE name IN ('synthetic', 'crawl')")
+        for (source_id,) in found.fetchall():
+            for statement in SOURCE_DELETE_SQL:
+                conn.execute(statement.replace(":source_id", "%(id)s"), {"id": source_id})
         conn.execute("DELETE FROM knowledge_lexeme")
         conn.execute(LEXEME_STATS_SQL)
+    if not chunks or not chunks[0]:
+        return []
+    seconds = time.perf_counter() - started
+    return [f"removing the previous run's sources ({chunks[0]} chunks) took {seconds:.1f} s"]
 
 
 def uuid_of(rng: random.Random) -> str:
@@ -538,7 +551,7 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script
     best: dict[str, Any] = {}
     with stack(args.embedder, args.home) as running:
         if args.home:  # an earlier run's synthetic chunks and crawl would skew quality
-            remove_bench_sources(running.url)
+            notes += remove_bench_sources(running.url)
         running.start_server()
         running.start_worker()
         with running.client() as api:

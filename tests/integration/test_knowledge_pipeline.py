@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from devflow.core.config import JobSettings, load_settings
 from devflow.core.db import libpq_url, unit_of_work
@@ -414,6 +414,25 @@ class TestFiles:
         assert hits["hits"][0]["semantic_rank"] is not None
         latin = await search(api, "café", mode="keyword")
         assert latin["hits"][0]["uri"] == "plain.txt"
+
+    async def test_a_removed_source_leaves_search_and_the_term_statistics(
+        self, api, upload_source, db_url, sessions
+    ):
+        files = [("files", ("quasar.md", b"# Quasars\n\nA quasar outshines its galaxy.\n"))]
+        sid = upload_source["id"]
+        assert (await api.post(f"/api/v1/knowledge/sources/{sid}/files", files=files)).is_success
+        await run_jobs(db_url)  # embeds, and counts "quasar" into the lexeme statistics
+        lexeme = text("SELECT count(*) FROM knowledge_lexeme WHERE lexeme = 'quasar'")
+        async with unit_of_work(sessions) as session:
+            assert await session.scalar(lexeme) == 1
+        assert (await search(api, "quasar", mode="keyword"))["hits"]
+        assert (await api.delete(f"/api/v1/knowledge/sources/{sid}")).status_code == 204
+        assert (await api.get(f"/api/v1/knowledge/sources/{sid}")).status_code == 404
+        assert (await search(api, "quasar galaxy"))["hits"] == []
+        await run_jobs(db_url)  # the statistics job the removal queued
+        async with unit_of_work(sessions) as session:
+            assert await session.scalar(lexeme) == 0
+            assert await session.scalar(select(func.count()).select_from(Document)) == 0
 
     async def test_unsafe_names_refuse_the_whole_upload(self, api, upload_source, sessions):
         files = [

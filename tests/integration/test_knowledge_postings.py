@@ -11,6 +11,8 @@ from devflow.knowledge.ingest import refresh_lexeme_stats
 from devflow.knowledge.models import Chunk, Document, Source
 from devflow.knowledge.retrieval import search
 from devflow.knowledge.schemas import SearchRequest
+from devflow.knowledge.service import LEXEME_STATS_TASK, remove_source
+from tests.factories import make_user
 
 # Postings that differ from what the chunks' tsvectors say, either way; 0 when in step.
 MISMATCHES = text(
@@ -174,3 +176,30 @@ async def test_the_commonest_terms_are_left_out_past_the_posting_budget(session)
 
     assert (await found(30_000))[:2] == ["Zebrafish axolotl planarian.", "Glia divide."]
     assert await found(1_000) == ["Zebrafish axolotl planarian."]
+
+
+async def test_removing_a_source_takes_its_postings_in_bulk_and_leaves_others_alone(session):
+    _, kept, kept_chunks = await corpus(session, {"Kidney": ["Podocytes line the glomerulus."]})
+    _, gone, _ = await corpus(
+        session, {"Retina": ["Zebrafish regenerate their retina.", "Müller glia divide."]}
+    )
+    before = await scalar(session, POSTINGS, source=kept.id)
+    admin, _ = await make_user(
+        session, f"admin-{uuid.uuid4().hex[:6]}", scopes=tuple(Scope), is_admin=True
+    )
+    await remove_source(session, principal=admin, source_id=gone.id)
+    for table in ("knowledge_posting", "knowledge_chunk", "knowledge_document"):
+        left = text(f"SELECT count(*) FROM {table} WHERE source_id = :s")  # noqa: S608
+        assert await scalar(session, left, s=gone.id) == 0
+    assert await scalar(session, POSTINGS, source=kept.id) == before
+    assert await scalar(session, MISMATCHES, source=kept.id) == 0
+    queued = text(
+        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = :t AND status = 'todo'"
+    )
+    assert await scalar(session, queued, t=LEXEME_STATS_TASK) == 1
+    # The bulk path's switch ends with it: later deletes in the transaction keep postings exact.
+    await session.execute(
+        text("DELETE FROM knowledge_chunk WHERE id = :id"),
+        {"id": kept_chunks["Podocytes line the glomerulus."].id},
+    )
+    assert await scalar(session, POSTINGS, source=kept.id) == 0

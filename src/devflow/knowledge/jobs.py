@@ -276,7 +276,19 @@ async def embed_source_job(context: JobContext, source_id: str) -> dict[str, int
     return {"embedded": embedded}
 
 
-__all__ = ["blueprint", "embed_source_job", "ingest_source"]
+@blueprint.task(
+    name="knowledge:refresh_lexeme_stats",
+    queueing_lock="knowledge:refresh_lexeme_stats",
+    pass_context=True,
+)
+async def refresh_lexeme_stats_job(context: JobContext) -> None:
+    """Rebuild BM25's lexeme statistics (queued when a source is removed)."""
+    _, sessions = _runtime(context)
+    async with unit_of_work(sessions) as session:
+        await refresh_lexeme_stats(session)
+
+
+__all__ = ["blueprint", "embed_source_job", "ingest_source", "refresh_lexeme_stats_job"]
 
 
 @blueprint.periodic(cron="*/5 * * * *", periodic_id="knowledge-reembed")

@@ -24,7 +24,12 @@ from devflow.core.config import KnowledgeSettings
 from devflow.core.errors import Conflict, Invalid, NotFound
 from devflow.identity import Project, require_project, require_role, visible_project_ids
 from devflow.knowledge.extract import ExtractionError, extract
-from devflow.knowledge.ingest import record_failure, refresh_counts, store_document
+from devflow.knowledge.ingest import (
+    delete_source,
+    record_failure,
+    refresh_counts,
+    store_document,
+)
 from devflow.knowledge.models import Document, Source
 from devflow.knowledge.schemas import (
     DocumentContent,
@@ -35,6 +40,7 @@ from devflow.knowledge.schemas import (
 
 INGEST_TASK = "knowledge:ingest_source"
 EMBED_TASK = "knowledge:embed_source"
+LEXEME_STATS_TASK = "knowledge:refresh_lexeme_stats"
 _GIT_URL = re.compile(r"^(?:https?://|ssh://|git@[\w.-]+:|git://)\S+$")
 
 
@@ -266,7 +272,11 @@ async def remove_source(
     source = await require_source(
         session, principal=principal, source_id=source_id, role=Role.WRITE
     )
-    await session.delete(source)
+    await delete_source(session, source_id=source.id)
+    session.expunge(source)
+    # BM25's document frequencies are rebuilt in the background (one job for any number of
+    # removals), not while the caller waits.
+    await jobs.defer(session, task=LEXEME_STATS_TASK, args={}, queueing_lock=LEXEME_STATS_TASK)
     await events.emit(
         session,
         type="knowledge.source.removed",
@@ -501,6 +511,7 @@ async def _store_upload(
 __all__ = [
     "EMBED_TASK",
     "INGEST_TASK",
+    "LEXEME_STATS_TASK",
     "UploadOutcome",
     "add_source",
     "find_source",
