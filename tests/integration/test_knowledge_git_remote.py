@@ -163,6 +163,14 @@ async def test_other_transports_connect_to_the_checked_address_itself(
         assert pinned.env["GIT_SSH_COMMAND"].endswith("HostKeyAlias=example.com")
 
 
+@pytest.mark.parametrize("location", ["https://host:99999/x.git", "ftp://host/x.git", "https:///x"])
+async def test_what_is_not_a_clone_url_is_refused_with_the_forms_that_are(location):
+    resolve, asked = _resolver("93.184.216.34")
+    with pytest.raises(Invalid, match="is not a clone URL"):
+        await pin_remote(location, allow_private=False, resolver=resolve)
+    assert asked == []
+
+
 async def test_a_name_that_does_not_resolve_says_so():
     async def nowhere(host: str, port: int) -> list[str]:
         raise OSError("Name or service not known")

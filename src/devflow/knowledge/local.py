@@ -112,9 +112,12 @@ async def pin_remote(
     scp = None if "://" in location else _SCP_LIKE.match(location)
     parts = urlsplit(location)
     scheme, host = ("ssh", scp["host"]) if scp else (parts.scheme, parts.hostname or "")
-    if scheme not in _DEFAULT_PORTS or not host:
+    try:
+        port = _DEFAULT_PORTS[scheme] if scp else parts.port or _DEFAULT_PORTS[scheme]
+    except (KeyError, ValueError):
+        port = 0
+    if not port or not host:
         raise Invalid(f"{location!r} is not a clone URL (http, https, git, ssh or user@host:path)")
-    port = _DEFAULT_PORTS[scheme] if scp else parts.port or _DEFAULT_PORTS[scheme]
     try:
         addresses = await resolver(host, port)
     except (OSError, UnicodeError) as exc:
