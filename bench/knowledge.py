@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))  # for tests.knowledge_site (the crawl target)
 from devflow.core.config import EmbeddedPostgresSettings, load_settings  # noqa: E402
 from devflow.core.credentials import read_credentials  # noqa: E402
 from devflow.core.embedded_pg import EmbeddedPostgres  # noqa: E402
-from devflow.knowledge.ingest import LEXEME_STATS_SQL, SOURCE_DELETE_SQL  # noqa: E402
+from devflow.knowledge.ingest import LEXEME_STATS_SQL  # noqa: E402
 from devflow.knowledge.retrieval import fuse  # noqa: E402
 from devflow.runtime import prepare  # noqa: E402
 from scifact_anchors import (  # noqa: E402
@@ -414,10 +414,7 @@ def remove_bench_sources(url: str) -> list[str]:
             "SELECT count(*) FROM knowledge_chunk WHERE source_id IN "
             "(SELECT id FROM knowledge_source WHERE name IN ('synthetic', 'crawl'))"
         ).fetchone()
-        found = conn.execute("SELECT id FROM knowledge_source WHERE name IN ('synthetic', 'crawl')")
-        for (source_id,) in found.fetchall():
-            for statement in SOURCE_DELETE_SQL:
-                conn.execute(statement.replace(":source_id", "%(id)s"), {"id": source_id})
+        conn.execute("DELETE FROM knowledge_source WHERE name IN ('synthetic', 'crawl')")
         conn.execute("DELETE FROM knowledge_lexeme")
         conn.execute(LEXEME_STATS_SQL)
     if not chunks or not chunks[0]:

@@ -2,6 +2,7 @@
 
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from devflow.core.auth import Principal, Role, Scope
@@ -178,7 +179,17 @@ async def test_the_commonest_terms_are_left_out_past_the_posting_budget(session)
     assert await found(1_000) == ["Zebrafish axolotl planarian."]
 
 
-async def test_removing_a_source_takes_its_postings_in_bulk_and_leaves_others_alone(session):
+@pytest.mark.parametrize(
+    "chunks_in_all",
+    [0, 10**9],  # BM25's N as last rebuilt: the source is a large share (bulk) or a tiny one
+    ids=["bulk", "cascade"],
+)
+async def test_removing_a_source_takes_its_postings_and_leaves_others_alone(session, chunks_in_all):
+    await session.execute(text("DELETE FROM knowledge_lexeme WHERE lexeme = ''"))
+    await session.execute(
+        text("INSERT INTO knowledge_lexeme (lexeme, df, occurrences) VALUES ('', :n, 0)"),
+        {"n": chunks_in_all},
+    )
     _, kept, kept_chunks = await corpus(session, {"Kidney": ["Podocytes line the glomerulus."]})
     _, gone, _ = await corpus(
         session, {"Retina": ["Zebrafish regenerate their retina.", "Müller glia divide."]}

@@ -193,26 +193,6 @@ async def remove_unseen(session: AsyncSession, *, source: Source) -> int:
     return len(result.all())
 
 
-# A source goes table by table: its vectors, its postings in one pass (the delete trigger, told so
-# by `devflow.postings_deleted`, skips the index probes it would make per cascaded statement), its
-# chunks, then the source row, whose cascades take the documents, code examples and crawl
-# frontier. 91,410 chunks: 15 s, against 131 s through the cascades alone (migration 0008).
-SOURCE_DELETE_SQL = (
-    "SELECT set_config('devflow.postings_deleted', 'on', true)",
-    "DELETE FROM knowledge_embedding WHERE source_id = :source_id",
-    "DELETE FROM knowledge_posting WHERE source_id = :source_id",
-    "DELETE FROM knowledge_chunk WHERE source_id = :source_id",
-    "SELECT set_config('devflow.postings_deleted', 'off', true)",
-    "DELETE FROM knowledge_source WHERE id = :source_id",
-)
-
-
-async def delete_source(session: AsyncSession, *, source_id: uuid.UUID) -> None:
-    """Delete a source with everything indexed from it (`SOURCE_DELETE_SQL`)."""
-    for statement in SOURCE_DELETE_SQL:
-        await session.execute(text(statement), {"source_id": source_id})
-
-
 # Document frequency and occurrences per lexeme from the postings, and on the row of the empty
 # lexeme the number of chunks and their total length (BM25's N and average length).
 LEXEME_STATS_SQL = (
@@ -247,10 +227,8 @@ async def refresh_counts(session: AsyncSession, *, source_id: uuid.UUID) -> None
 
 __all__ = [
     "LEXEME_STATS_SQL",
-    "SOURCE_DELETE_SQL",
     "Stored",
     "content_hash",
-    "delete_source",
     "find_document",
     "record_failure",
     "refresh_counts",

@@ -24,12 +24,7 @@ from devflow.core.config import KnowledgeSettings
 from devflow.core.errors import Conflict, Invalid, NotFound
 from devflow.identity import Project, require_project, require_role, visible_project_ids
 from devflow.knowledge.extract import ExtractionError, extract
-from devflow.knowledge.ingest import (
-    delete_source,
-    record_failure,
-    refresh_counts,
-    store_document,
-)
+from devflow.knowledge.ingest import record_failure, refresh_counts, store_document
 from devflow.knowledge.models import Document, Source
 from devflow.knowledge.schemas import (
     DocumentContent,
@@ -272,8 +267,7 @@ async def remove_source(
     source = await require_source(
         session, principal=principal, source_id=source_id, role=Role.WRITE
     )
-    await delete_source(session, source_id=source.id)
-    session.expunge(source)
+    await session.delete(source)  # a large source goes in bulk (migration 0008's trigger)
     # BM25's document frequencies are rebuilt in the background (one job for any number of
     # removals), not while the caller waits.
     await jobs.defer(session, task=LEXEME_STATS_TASK, args={}, queueing_lock=LEXEME_STATS_TASK)
