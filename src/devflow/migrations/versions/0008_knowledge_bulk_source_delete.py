@@ -5,7 +5,7 @@ trigger probes the index for every posting of every statement's chunks: 131 s fo
 91,410 chunks (118 s even as one statement). A row trigger on `knowledge_source` now removes a
 source that holds more than a twentieth of all chunks table by table: its vectors, its postings in
 one pass over the postings table, then its chunks, with the transaction-local setting
-`devflow.postings_deleted` telling the postings trigger there is nothing left to probe. 15 s for
+`devflow.postings_deleted` telling the postings trigger there is nothing left to probe. 15-23 s for
 the same source. A smaller source keeps the cascades: probing its few postings costs less than
 reading every posting once.
 
