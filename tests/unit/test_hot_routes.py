@@ -7,7 +7,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.routing import Match, Route
+from starlette.routing import BaseRoute, Match, Route
 
 from devflow.core.config import load_settings
 from devflow.registry.api import hot_routes
@@ -44,6 +44,17 @@ async def test_a_hot_route_answers_itself_and_the_rest_goes_on_to_the_app():
     assert other.status_code == 404
 
 
+@pytest.fixture(scope="module")
+def other_routes() -> list[BaseRoute]:
+    """The app's top-level routes apart from the registry's: health, identity, knowledge …"""
+    app = create_app(load_settings(database_url="postgresql+psycopg://u:p@127.0.0.1:1/db"))
+    return [
+        route
+        for route in app.router.routes
+        if getattr(route, "original_router", None) is not registry_router
+    ]
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -56,14 +67,8 @@ async def test_a_hot_route_answers_itself_and_the_rest_goes_on_to_the_app():
         "/npm/web/-/whoami",
     ],
 )
-def test_no_route_outside_the_registry_claims_a_hot_path(path):
-    app = create_app(load_settings(database_url="postgresql+psycopg://u:p@127.0.0.1:1/db"))
+def test_no_route_outside_the_registry_claims_a_hot_path(path, other_routes):
     scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
     assert [r for r in hot_routes if r.matches(dict(scope))[0] is Match.FULL]
-    others = [
-        route
-        for route in app.router.routes
-        if getattr(route, "original_router", None) is not registry_router
-    ]
-    assert others  # the app's own routes, health, identity, knowledge …
-    assert not [r for r in others if r.matches(dict(scope))[0] is not Match.NONE]
+    assert other_routes
+    assert not [r for r in other_routes if r.matches(dict(scope))[0] is not Match.NONE]
