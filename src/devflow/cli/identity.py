@@ -162,7 +162,7 @@ def signin_link(
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Print a one-time link that signs you in to the dashboard."""
+    """Print a one-time dashboard sign-in link for you, or --username (instance admins)."""
     params = {"username": username} if username else {}
     print(client(url, token).post("/api/v1/signin-links", params=params)["url"])
 

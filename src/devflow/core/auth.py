@@ -103,10 +103,28 @@ class Principal:
                 details={"required_scope": scope.value},
             )
 
+    @property
+    def admin_powers(self) -> bool:
+        """Return whether the caller is an instance admin using an `admin` token.
+
+        A token restricted to a project keeps those powers inside that project only: instance-wide
+        actions need `is_instance_admin`.
+        """
+        return self.is_admin and Scope.ADMIN in self.scopes
+
+    @property
+    def is_instance_admin(self) -> bool:
+        """Return whether the caller may act on the whole instance (an unrestricted admin token)."""
+        return self.admin_powers and self.project_id is None
+
     def require_instance_admin(self) -> None:
-        """Raise PermissionDenied unless the caller is an instance admin using an admin token."""
-        if not (self.is_admin and Scope.ADMIN in self.scopes):
-            raise PermissionDenied("only an instance admin with an `admin` token may do this")
+        """Raise PermissionDenied unless the caller is an instance admin with an unrestricted
+        `admin` token."""
+        if not self.is_instance_admin:
+            restricted = " not restricted to a project" if self.admin_powers else ""
+            raise PermissionDenied(
+                f"only an instance admin with an `admin` token{restricted} may do this"
+            )
 
 
 def generate_token() -> str:

@@ -7,7 +7,6 @@ from datetime import timedelta
 from fastapi import APIRouter, Query, status
 from fastapi.responses import RedirectResponse
 
-from devflow.core.auth import Scope
 from devflow.core.http import SESSION_COOKIE, PrincipalDep, SessionDep, StateDep
 from devflow.core.schemas import Page
 from devflow.identity import service
@@ -105,10 +104,14 @@ async def create_signin_link(
     state: StateDep,
     username: str | None = Query(None, description="Whom the link signs in (admins only)."),
 ) -> dict[str, str]:
-    """Create a one-time dashboard sign-in link for yourself (or, as an admin, for a user)."""
-    if username is not None and username != principal.username:
-        principal.require_instance_admin()
-    principal.require_scope(Scope.READ)
+    """Create a one-time dashboard sign-in link (instance admins with an unrestricted `admin`
+    token, such as the one in the local credentials file).
+
+    A dashboard session carries its user's full rights, so minting one needs a credential that
+    carries them all: a token restricted in scope or project must not be able to widen itself
+    through a session cookie.
+    """
+    principal.require_instance_admin()
     user = await service.require_user(session, username=username or principal.username)
     ttl = timedelta(minutes=state.settings.auth.sign_in_link_ttl_minutes)
     code = await service.create_sign_in_code(session, user=user, ttl=ttl)

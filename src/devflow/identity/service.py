@@ -190,7 +190,7 @@ def role_in(principal: Principal, project_id: uuid.UUID) -> Role | None:
     """Return the caller's effective role in a project (instance admins act as owners)."""
     if principal.project_id is not None and principal.project_id != project_id:
         return None
-    if principal.is_admin and Scope.ADMIN in principal.scopes:
+    if principal.admin_powers:
         return Role.OWNER
     return principal.memberships.get(project_id)
 
@@ -216,7 +216,7 @@ def visible_project_ids(principal: Principal) -> list[uuid.UUID] | None:
     """Return the projects whose data the caller may read (None: all of them)."""
     if principal.project_id is not None:
         return [principal.project_id] if role_in(principal, principal.project_id) else []
-    if principal.is_admin and Scope.ADMIN in principal.scopes:
+    if principal.is_instance_admin:
         return None
     return list(principal.memberships)
 
@@ -472,9 +472,31 @@ async def create_token(
         project_id = project.id
     user = await session.get_one(User, principal.user_id)
     expires = timedelta(days=data.expires_in_days) if data.expires_in_days else None
+    expires = await _within_caller_lifetime(session, principal=principal, expires_in=expires)
     return await issue_token(
         session, user=user, name=data.name, scopes=scopes, expires_in=expires, project_id=project_id
     )
+
+
+async def _within_caller_lifetime(
+    session: AsyncSession, *, principal: Principal, expires_in: timedelta | None
+) -> timedelta | None:
+    """Cap a new token's lifetime at the expiry of the API token that asks for it.
+
+    A token that expires cannot mint one that outlives it. A dashboard session is the user
+    signed in, not a credential handed to a script, so its own short life is not passed on.
+    """
+    if principal.token_id is None:
+        return expires_in
+    row = (
+        await session.execute(
+            select(ApiToken.expires_at, ApiToken.kind).where(ApiToken.id == principal.token_id)
+        )
+    ).first()
+    if row is None or row.expires_at is None or row.kind != "api":
+        return expires_in
+    left = row.expires_at - clock.now()
+    return left if expires_in is None or expires_in > left else expires_in
 
 
 async def list_tokens(session: AsyncSession, *, principal: Principal) -> list[ApiToken]:
@@ -485,6 +507,8 @@ async def list_tokens(session: AsyncSession, *, principal: Principal) -> list[Ap
         .where(ApiToken.user_id == principal.user_id, ApiToken.kind == "api")
         .order_by(ApiToken.created_at.desc())
     )
+    if principal.project_id is not None:  # a restricted token sees only its project's tokens
+        query = query.where(ApiToken.project_id == principal.project_id)
     return list(await session.scalars(query))
 
 
@@ -500,8 +524,12 @@ async def revoke_token(session: AsyncSession, *, principal: Principal, token_ref
         query = query.where(ApiToken.id == uuid.UUID(token_ref))
     except ValueError:
         query = query.where(ApiToken.name == token_ref)
-    if not (principal.is_admin and Scope.ADMIN in principal.scopes):
+    if not principal.is_instance_admin:
         query = query.where(ApiToken.user_id == principal.user_id)
+    if principal.project_id is not None:
+        # A token restricted to a project acts there only: it may revoke tokens restricted to
+        # the same project (itself included), never its user's wider ones.
+        query = query.where(ApiToken.project_id == principal.project_id)
     matches = list(await session.scalars(query))
     if not matches:
         raise NotFound(f"no token {token_ref!r}")

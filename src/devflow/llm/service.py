@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from devflow.core.auth import Principal, Role, Scope
 from devflow.core.errors import DevflowError, Invalid
-from devflow.identity import Project, require_project
+from devflow.identity import Project, require_project, visible_project_ids
 from devflow.llm.models import LLMUsage
 from devflow.llm.settings import LLMSettings
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from devflow.llm.client import LLMClient
 
 GroupBy = Literal["model", "feature", "day", "project"]
-_SINCE = re.compile(r"^(\d+)([mhdw])$")
+_SINCE = re.compile(r"^(\d{1,9})([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -38,7 +38,12 @@ def parse_since(value: str) -> timedelta:
     match = _SINCE.match(value.strip())
     if match is None:
         raise Invalid(f"--since must look like 30m, 12h, 7d or 4w, not {value!r}")
-    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        since = timedelta(**{_UNITS[match[2]]: int(match[1])})
+    except OverflowError:
+        since = timedelta.max
+    # Before the epoch nothing was recorded: a longer look back is the whole history.
+    return min(since, timedelta(days=365 * 100))
 
 
 @dataclass(frozen=True)
@@ -73,8 +78,8 @@ async def usage_report(
     if project is not None:
         await require_project(session, principal=principal, name=project, role=Role.READ)
         query_filter.append(LLMUsage.project == project)
-    elif not principal.is_admin or Scope.ADMIN not in principal.scopes:
-        names = select(Project.name).where(Project.id.in_(list(principal.memberships)))
+    elif (visible := visible_project_ids(principal)) is not None:
+        names = select(Project.name).where(Project.id.in_(visible))
         query_filter.append(LLMUsage.project.in_(names))
     key: Any = {
         "model": LLMUsage.provider + literal("/") + LLMUsage.model,

@@ -128,7 +128,7 @@ async def create_repository(
 
 def _readable(principal: Principal) -> Select[Repository]:
     query = select(Repository)
-    if principal.is_admin and Scope.ADMIN in principal.scopes:
+    if principal.is_instance_admin:
         return query
     visible = visible_project_ids(principal) or []
     conditions = [Repository.visibility == access.Visibility.PUBLIC]
@@ -664,7 +664,7 @@ async def stats(
     result = StatsRead(
         repositories=per_repo, formats=sorted(per_format.values(), key=lambda f: f.format)
     )
-    if principal.is_admin and Scope.ADMIN in principal.scopes and repository is None:
+    if principal.is_instance_admin and repository is None:
         blobs = (
             await session.execute(select(func.count(), func.coalesce(func.sum(Blob.size), 0)))
         ).one()
