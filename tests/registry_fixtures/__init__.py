@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gzip
 import hashlib
 import io
 import json
@@ -109,25 +110,34 @@ async def _make_user(db_url: str, username: str, role: str | None) -> str:
 
 
 def start_server(
-    db_url: str, home: Path, *, token: str | None = None, **registry: Any
+    db_url: str,
+    home: Path,
+    *,
+    token: str | None = None,
+    settings: dict[str, Any] | None = None,
+    **registry: Any,
 ) -> RegistryServer:
     """Start DevFlow's app with uvicorn on a free port, in a thread; return when it answers.
 
     The first server on a database creates the admin and its token; pass `token` for more.
+    `settings` adds other sections of the settings tree (`{"server": {...}}`).
     """
     from devflow.web import create_app
 
     port = free_port()
     token = token or asyncio.run(_bootstrap(db_url))
-    settings = load_settings(
+    extra = dict(settings or {})
+    server_settings = {**extra.pop("server", {}), "host": "127.0.0.1", "port": port}
+    loaded = load_settings(
         database_url=db_url,
         home=home,
-        server={"host": "127.0.0.1", "port": port},
+        server=server_settings,
         registry=registry,
         log={"access_log": False, "level": "WARNING"},
+        **extra,
     )
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(loaded),
         host="127.0.0.1",
         port=port,
         log_config=None,
@@ -265,6 +275,51 @@ def npm_pack(
         check=True,
     )
     return folder / json.loads(out.stdout)[0]["filename"]
+
+
+def npm_tarball(name: str, version: str) -> bytes:
+    """A .tgz as `npm pack` lays it out, whose package.json says `name@version` (the same bytes
+    for the same arguments: the gzip header carries no time)."""
+    manifest = json.dumps({"name": name, "version": version}).encode()
+    out = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as packed,
+        tarfile.open(fileobj=packed, mode="w") as archive,
+    ):
+        info = tarfile.TarInfo("package/package.json")
+        info.size = len(manifest)
+        archive.addfile(info, io.BytesIO(manifest))
+    return out.getvalue()
+
+
+def npm_document(name: str, version: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """The publish document libnpmpublish sends, for a tarball of `name@version`."""
+    data = npm_tarball(name, version)
+    return {
+        "_id": name,
+        "name": name,
+        "description": "",
+        "dist-tags": {"latest": version} if tags is None else tags,
+        "versions": {
+            version: {
+                "name": name,
+                "version": version,
+                "_id": f"{name}@{version}",
+                "dist": {
+                    "shasum": hashlib.sha1(data, usedforsecurity=False).hexdigest(),
+                    "integrity": "sha512-"
+                    + base64.b64encode(hashlib.sha512(data).digest()).decode(),
+                },
+            }
+        },
+        "_attachments": {
+            f"{name}-{version}.tgz": {
+                "content_type": "application/octet-stream",
+                "data": base64.b64encode(data).decode(),
+                "length": len(data),
+            }
+        },
+    }
 
 
 def write_npmrc(folder: Path, registry: str, token: str | None) -> Path:
@@ -416,7 +471,9 @@ def client_env(home: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_server(pg_server: str, home: Path, **registry: Any) -> Iterator[RegistryServer]:
+def running_server(
+    pg_server: str, home: Path, *, settings: dict[str, Any] | None = None, **registry: Any
+) -> Iterator[RegistryServer]:
     """Yield a server on a fresh clone of the migrated template database."""
     import secrets
 
@@ -424,7 +481,7 @@ def running_server(pg_server: str, home: Path, **registry: Any) -> Iterator[Regi
 
     name = f"t_{secrets.token_hex(6)}"
     url = clone_database(pg_server, name)
-    server = start_server(url, home, **registry)
+    server = start_server(url, home, settings=settings, **registry)
     try:
         yield server
     finally:

@@ -77,6 +77,7 @@ def create_engine(url: str, settings: DatabaseSettings, **kwargs: Any) -> AsyncE
         sqlalchemy_url(url),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout,
         pool_pre_ping=False,
         connect_args=connect_args,
         **kwargs,

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from devflow.core.auth import DEFAULT_SCOPES, Role, Scope
 
@@ -31,7 +31,7 @@ class UserCreate(BaseModel):
     username: Name = Field(description="Lower-case letters, digits, '.', '_' and '-'.")
     email: str | None = Field(None, max_length=254)
     display_name: str = Field("", max_length=200)
-    is_admin: bool = Field(False, description="Instance administrator.")
+    is_admin: StrictBool = Field(False, description="Instance administrator (true or false).")
 
 
 class UserRead(_Read):

@@ -6,12 +6,13 @@ import uuid
 from collections.abc import AsyncIterator
 
 import orjson
-from fastapi import APIRouter, Query, Request, UploadFile, status
+from fastapi import APIRouter, Query, UploadFile, status
 from fastapi.responses import StreamingResponse
 
-from devflow.core.errors import DevflowError, QuotaExceeded
+from devflow.core.config import Settings
+from devflow.core.errors import DevflowError
 from devflow.core.http import PrincipalDep, SessionDep, StateDep
-from devflow.core.schemas import Page
+from devflow.core.schemas import MAX_CHARS, MAX_OFFSET, Page
 from devflow.knowledge import answer as answers
 from devflow.knowledge import retrieval as searching
 from devflow.knowledge import service
@@ -80,7 +81,7 @@ async def list_documents(
     source_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     limit: int = Query(50, ge=1, le=500),
     failed: bool = Query(False, description="Only documents with an error."),
 ) -> Page[DocumentRead]:
@@ -99,20 +100,15 @@ async def list_documents(
 @router.post("/sources/{source_id}/files")
 async def upload_files(
     source_id: uuid.UUID,
-    request: Request,
     files: list[UploadFile],
     session: SessionDep,
     principal: PrincipalDep,
     state: StateDep,
 ) -> dict[str, object]:
     """Upload files (multipart, field `files`) into a files source; each succeeds or fails alone."""
+    # The request's size was checked by web.middleware.RequestGuard (see `body_limit`) before
+    # FastAPI parsed the form.
     settings = state.settings.knowledge
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
-        raise QuotaExceeded(
-            f"the upload is {int(declared)} bytes; the limit is {settings.max_upload_bytes} "
-            "(DEVFLOW_KNOWLEDGE__MAX_UPLOAD_BYTES)"
-        )
     received: list[tuple[str, bytes]] = []
     for upload in files:
         # Read one byte past the per-file limit: enough to know it is too large.
@@ -140,8 +136,10 @@ async def read_document(
     document_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
-    start: int = Query(0, ge=0, description="First character."),
-    length: int | None = Query(None, ge=1, description="Characters to return (default: all)."),
+    start: int = Query(0, ge=0, le=MAX_CHARS, description="First character."),
+    length: int | None = Query(
+        None, ge=1, le=MAX_CHARS, description="Characters to return (default: all)."
+    ),
 ) -> DocumentContent:
     """Read a document's Markdown, whole or a range of it."""
     return await service.read_document(
@@ -155,8 +153,8 @@ async def read_document_by_uri(
     principal: PrincipalDep,
     uri: str = Query(description="The document's URL or path."),
     source_id: uuid.UUID | None = Query(None),
-    start: int = Query(0, ge=0),
-    length: int | None = Query(None, ge=1),
+    start: int = Query(0, ge=0, le=MAX_CHARS),
+    length: int | None = Query(None, ge=1, le=MAX_CHARS),
 ) -> DocumentContent:
     """Read a document found by its URL or path."""
     return await service.read_document(
@@ -245,6 +243,13 @@ async def answer(
             await llm.aclose()
 
     return StreamingResponse(body(), media_type="text/event-stream")
+
+
+def body_limit(settings: Settings, path: str) -> int | None:
+    """Return the largest request body the knowledge routes accept on `path` (None: default)."""
+    if path.startswith(router.prefix + "/sources/") and path.endswith("/files"):
+        return settings.knowledge.max_upload_bytes
+    return None
 
 
 def _sse(event: str, data: dict[str, object]) -> bytes:

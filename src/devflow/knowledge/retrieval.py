@@ -14,11 +14,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import Principal, Role, Scope
 from devflow.core.config import KnowledgeSettings
+from devflow.core.errors import Invalid
 from devflow.identity import require_project, visible_project_ids
 from devflow.knowledge.models import TS_CONFIG
 from devflow.knowledge.ports import Embedder, Reranker
@@ -381,13 +383,16 @@ async def code_examples(
         Invalid: an empty or over-long query.
         NotFound, PermissionDenied: `project`.
     """
-    request = SearchRequest(
-        query=query,
-        project=project,
-        sources=sources or [],
-        languages=[language] if language else [],
-        limit=max(1, min(limit, 50)),
-    )
+    try:
+        request = SearchRequest(
+            query=query,
+            project=project,
+            sources=sources or [],
+            languages=[language] if language else [],
+            limit=max(1, min(limit, 50)),
+        )
+    except ValidationError as exc:  # the query, as said by its validator
+        raise Invalid(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
     scope = await _scope(session, principal, request)
     params: dict[str, Any] = {"q": request.query, "limit": request.limit}
     where = scope.where("x", params)

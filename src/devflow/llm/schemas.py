@@ -35,7 +35,7 @@ class BudgetSet(BaseModel):
 
     monthly_usd: Decimal = Field(
         ge=0,
-        le=1_000_000_000,
+        lt=1_000_000_000,  # the column holds nine digits before the point
         decimal_places=9,
         description="Monthly limit in USD; 0 stops every priced call of the project or workflow.",
     )

@@ -10,10 +10,11 @@ from datetime import timedelta
 from fastapi import APIRouter, FastAPI, Query, Request, status
 
 from devflow.core import jobs
+from devflow.core.config import Settings
 from devflow.core.http import PrincipalDep, SessionDep, StateDep
 from devflow.core.schemas import Page
 from devflow.registry import gc, service
-from devflow.registry.formats import npm, oci, pypi
+from devflow.registry.formats import multipart, npm, oci, pypi
 from devflow.registry.formats.npm import router as npm_router
 from devflow.registry.formats.oci import router as oci_router
 from devflow.registry.formats.pypi import router as pypi_router
@@ -43,6 +44,24 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(lifespan=_lifespan)
+
+
+def body_limit(settings: Settings, path: str) -> int | None:
+    """Return the largest request body the registry accepts on `path` (None: the API default).
+
+    Checked against a declared Content-Length before anything is read (web.RequestGuard); each
+    protocol still counts what actually arrives against its own, finer limit.
+    """
+    files = settings.registry.max_upload_bytes
+    if path.startswith("/pypi/"):
+        return files + multipart.FIELDS_LIMIT  # one file and the form's text fields
+    if path.startswith("/npm/"):
+        return npm.publish_body_limit(files)
+    if path.startswith("/v2/"):
+        return files
+    return None
+
+
 hot_routes = (*pypi.HOT_ROUTES, *npm.HOT_ROUTES)  # matched first: web.middleware.HotRoutes
 api = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 
@@ -115,8 +134,10 @@ async def list_packages(
     return Page(items=items, total=len(items))
 
 
-@api.get("/repositories/{name}/packages/{package:path}/versions", response_model=PackageDetail)
+# Registered in this order (decorators apply bottom-up): `{package:path}` would match
+# `<package>/versions` too.
 @api.get("/repositories/{name}/packages/{package:path}", response_model=PackageDetail)
+@api.get("/repositories/{name}/packages/{package:path}/versions", response_model=PackageDetail)
 async def show_package(
     name: str, package: str, session: SessionDep, principal: PrincipalDep, state: StateDep
 ) -> PackageDetail:

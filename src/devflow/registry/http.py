@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import uuid
@@ -21,7 +22,7 @@ from sqlalchemy.sql import ClauseElement
 from starlette.routing import Route
 
 from devflow.core.auth import Principal
-from devflow.core.db import libpq_url
+from devflow.core.db import libpq_url, unit_of_work
 from devflow.core.errors import DevflowError
 from devflow.core.http import AppState
 from devflow.registry.access import token_from_authorization
@@ -32,7 +33,7 @@ from devflow.registry.ports import BlobStore
 
 K = TypeVar("K")
 V = TypeVar("V")
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE_RE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")  # ASCII, below 2**63
 _SMALL = 1024 * 1024
 
 
@@ -548,6 +549,17 @@ def upload_limit(request: Request) -> int:
     """Return the configured largest upload."""
     state: AppState = request.app.state.devflow
     return state.settings.registry.max_upload_bytes
+
+
+def write_unit(request: Request) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+    """Open the unit of work of a protocol write, once its request body has been read.
+
+    Uploads authenticate through `caller(request)` (a short autocommit read), read their body
+    with no database connection held, and only then open this transaction: a client that sends
+    its body slowly, or never, holds no connection.
+    """
+    state: AppState = request.app.state.devflow
+    return unit_of_work(state.sessions)
 
 
 async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from devflow.registry.access import Visibility
 
@@ -177,7 +177,11 @@ class StatsRead(BaseModel):
 class GcRequest(BaseModel):
     """Run garbage collection."""
 
-    dry_run: bool = Field(False, description="Report what would be removed, remove nothing.")
+    dry_run: StrictBool = Field(
+        False,
+        description="Report what would be removed, remove nothing (true or false: a destructive "
+        "switch takes no 0, 1 or strings).",
+    )
 
 
 class GcReport(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -18,15 +18,33 @@ from devflow.core.migrate import head_revision
 from devflow.identity import PrincipalCache
 from devflow.identity.api import router as identity_router
 from devflow.identity.api import signin_router
+from devflow.knowledge.api import body_limit as knowledge_body_limit
 from devflow.knowledge.api import router as knowledge_router
 from devflow.llm.api import router as llm_router
 from devflow.mcp.http import PATH as MCP_PATH
 from devflow.mcp.http import McpEndpoint
+from devflow.registry.api import body_limit as registry_body_limit
 from devflow.registry.api import hot_routes as registry_hot_routes
 from devflow.registry.api import router as registry_router
 from devflow.web.errors import install_error_handlers
-from devflow.web.middleware import HotRoutes, RequestContextMiddleware
+from devflow.web.middleware import HotRoutes, RequestContextMiddleware, RequestGuard
 from devflow.web.routes import dashboard, events, health, jobs
+
+
+def _body_limits(settings: Settings) -> Callable[[str], int]:
+    """Return the largest request body each path accepts: an upload route's own limit, or the
+    API's default for JSON."""
+    domains = (registry_body_limit, knowledge_body_limit)
+    default = settings.server.max_body_bytes
+
+    def limit_for(path: str) -> int:
+        for domain in domains:
+            found = domain(settings, path)
+            if found is not None:
+                return found
+        return default
+
+    return limit_for
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -74,6 +92,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(HotRoutes, routes=registry_hot_routes)  # inside the request context
+    app.add_middleware(
+        RequestGuard,
+        limit_for=_body_limits(settings),
+        timeout=settings.server.body_timeout,
+        per_client=settings.server.max_bodies_per_client,
+    )
     app.add_middleware(RequestContextMiddleware, access_log=settings.log.access_log)
     for router in (
         health.router,

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException
 
 from devflow.core.errors import DevflowError, Unauthenticated, Unavailable
@@ -19,6 +20,7 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    408: "timeout",
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
@@ -66,3 +68,36 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(sa.TimeoutError)
+    async def pool_exhausted(_: Request, exc: sa.TimeoutError) -> JSONResponse:
+        del exc
+        return error_response(
+            503,
+            "unavailable",
+            "every database connection of this server is busy; retry shortly (or raise "
+            "DEVFLOW_DATABASE__POOL_SIZE)",
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(sa.IntegrityError)
+    async def concurrent_change(_: Request, exc: sa.IntegrityError) -> JSONResponse:
+        # Services lock or check what they write against; this answers the rest of the races
+        # (a row removed or a name taken by another request meanwhile) as what they are.
+        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+        return error_response(
+            409,
+            "conflict",
+            "another request changed or removed what this one refers to meanwhile; retry",
+            {"constraint": constraint} if constraint else None,
+        )
+
+    @app.exception_handler(sa.DataError)
+    async def unstorable_value(_: Request, exc: sa.DataError) -> JSONResponse:
+        # The last line of defence behind the edges' own validation: a value PostgreSQL
+        # cannot store (a NUL character in text, a number out of its column's range) is the
+        # caller's mistake, and the transaction has rolled back.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
+        return error_response(
+            400, "bad_request", f"the request carries a value that cannot be stored: {reason}"
+        )

@@ -1,14 +1,17 @@
-"""Request ids, access logs and hot-route dispatch, as plain ASGI middleware (cheaper than
-BaseHTTPMiddleware)."""
+"""Request ids, access logs, request-body guards and hot-route dispatch, as plain ASGI
+middleware (cheaper than BaseHTTPMiddleware)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -117,3 +120,194 @@ class HotRoutes:
                     await route.handle(scope, receive, send)
                     return
         await self.app(scope, receive, send)
+
+
+class RequestGuard:
+    """Refuse what no route should see, and bound what a request body may cost.
+
+    - A NUL character anywhere in the path or query string, or escaped (`\\u0000`) in a JSON
+      body, is refused with 400: PostgreSQL cannot store it and file systems cannot name it, so
+      no route can do anything right with one.
+    - A declared `Content-Length` above the path's limit is refused with 413 at once, before a
+      byte of the body is read (and before authentication or a database connection).
+    - A body that sends nothing for `timeout` seconds is refused with 408, so a client cannot
+      hold a request open forever by never finishing its body.
+    - One credential (or, without one, one client address) may send `per_client` bodies at once;
+      more are refused with 429. Together with routes that read bodies before they take a
+      database connection, a publisher cannot starve the rest of the API.
+
+    Refusals found while the body streams are raised as HTTPException from `receive`: FastAPI
+    re-raises those while parsing a body (it turns other errors into 400), every layer in
+    between rolls back, and the app's handler renders the standard error shape.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit_for: Callable[[str], int],
+        timeout: float,
+        per_client: int,
+    ) -> None:
+        self.app = app
+        self.limit_for = limit_for
+        self.timeout = timeout
+        self.per_client = per_client
+        self.open_bodies: Counter[int] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"] or _has_nul(scope.get("query_string", b"")):
+            await _refuse(send, 400, "bad_request", _NUL_MESSAGE)
+            return
+        body = _BodyHeaders.of(scope)
+        if not body.declared and not body.chunked:
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        if body.declared > limit:
+            await _refuse(send, 413, "too_large", _too_large(body.declared, limit))
+            return
+        if self.open_bodies[body.client] >= self.per_client:
+            message = (
+                f"{self.per_client} request bodies from this client are still being sent; "
+                "finish or cancel one, or raise DEVFLOW_SERVER__MAX_BODIES_PER_CLIENT"
+            )
+            await _refuse(send, 429, "too_many_requests", message, retry_after=True)
+            return
+        self.open_bodies[body.client] += 1
+        reader = _GuardedBody(self, body, receive, limit)
+        try:
+            await self.app(scope, reader.receive, send)
+        finally:
+            reader.close()
+
+
+_NUL_MESSAGE = (
+    "the request contains a NUL character (%00 or \\u0000), which no text in DevFlow may "
+    "hold; remove it"
+)
+_JSON_NUL = b"\\u0000"
+
+
+def _has_nul(raw: bytes) -> bool:
+    return b"\x00" in raw or b"%00" in raw
+
+
+class _BodyHeaders:
+    """What the headers say about a request's body and whose it is."""
+
+    __slots__ = ("chunked", "client", "declared", "json")
+
+    def __init__(self, declared: int, *, chunked: bool, json: bool, client: int) -> None:
+        self.declared = declared
+        self.chunked = chunked
+        self.json = json
+        self.client = client
+
+    @classmethod
+    def of(cls, scope: Scope) -> _BodyHeaders:
+        declared, chunked, json = 0, False, False
+        credential: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                # A garbled length is the HTTP parser's to refuse; a huge one is simply over
+                # every limit.
+                declared = int(value) if value.isdigit() else 0
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == b"content-type":
+                media = value.split(b";", 1)[0].strip().lower()
+                json = media == b"application/json" or media.endswith(b"+json")
+            elif name in {b"authorization", b"cookie"} and credential is None:
+                credential = value
+        if credential is None:
+            client = scope.get("client")
+            credential = (client[0] if client else "").encode()
+        return cls(declared, chunked=chunked, json=json, client=hash(credential))
+
+
+class _GuardedBody:
+    """One request's `receive`, with the guard's idle timeout, size limit and NUL check."""
+
+    def __init__(
+        self, guard: RequestGuard, headers: _BodyHeaders, receive: Receive, limit: int
+    ) -> None:
+        self._guard = guard
+        self._headers = headers
+        self._receive = receive
+        self._limit = limit
+        self._open = True
+        self._received = 0
+        self._tail = b""  # the end of the previous chunk, for escapes split between chunks
+
+    def close(self) -> None:
+        """Stop counting this body against its client (once)."""
+        if self._open:
+            self._open = False
+            counts = self._guard.open_bodies
+            counts[self._headers.client] -= 1
+            if counts[self._headers.client] <= 0:
+                del counts[self._headers.client]
+
+    async def receive(self) -> Message:
+        """Return the next message, refusing a stalled, oversized or NUL-carrying body."""
+        if not self._open:  # the body is complete: wait for a disconnect, unbounded
+            return await self._receive()
+        try:
+            message = await asyncio.wait_for(self._receive(), self._guard.timeout)
+        except TimeoutError:
+            self.close()
+            raise HTTPException(
+                408,
+                f"the request body sent nothing for {self._guard.timeout:g} s; send it again "
+                "(DEVFLOW_SERVER__BODY_TIMEOUT sets the limit)",
+                headers={"Connection": "close"},
+            ) from None
+        if message["type"] != "http.request":
+            self.close()
+            return message
+        chunk: bytes = message.get("body", b"")
+        self._received += len(chunk)
+        if self._received > self._limit:
+            self.close()
+            raise HTTPException(413, _too_large(self._received, self._limit))
+        if self._headers.json and self._json_nul(chunk):
+            self.close()
+            raise HTTPException(400, _NUL_MESSAGE)
+        if not message.get("more_body", False):
+            self.close()
+        return message
+
+    def _json_nul(self, chunk: bytes) -> bool:
+        """Return whether `\\u0000` is escaped in the JSON text (not a literal backslash)."""
+        data = self._tail + chunk
+        at = data.find(_JSON_NUL, max(0, len(self._tail) - len(_JSON_NUL) + 1))
+        while at != -1:
+            backslashes = len(data[:at]) - len(data[:at].rstrip(b"\\"))
+            if backslashes % 2 == 0:  # the backslash at `at` starts an escape
+                return True
+            at = data.find(_JSON_NUL, at + 1)
+        self._tail = data[-64:]
+        return False
+
+
+def _too_large(size: int, limit: int) -> str:
+    return (
+        f"the request body is {size} bytes; this endpoint accepts at most {limit}. Send less, "
+        "or raise the limit in the settings (server.max_body_bytes for the API, "
+        "registry.max_upload_bytes and knowledge.max_upload_bytes for uploads)"
+    )
+
+
+async def _refuse(
+    send: Send, status: int, code: str, message: str, *, retry_after: bool = False
+) -> None:
+    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    if retry_after:
+        headers.append((b"retry-after", b"1"))
+    body = orjson.dumps({"error": {"code": code, "message": message, "details": {}}})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -12,7 +12,7 @@ from devflow.core.errors import Invalid
 from devflow.registry.ports import BlobStore, BlobWriter
 from devflow.registry.publish import TooLarge
 
-_FIELDS_LIMIT = 4 * 1024 * 1024  # all text fields together (descriptions can be long)
+FIELDS_LIMIT = 4 * 1024 * 1024  # all text fields together (descriptions can be long)
 
 
 @dataclass
@@ -118,7 +118,7 @@ class _FormReader:
 
     def _collect_field(self, part: _Part) -> None:
         pending = sum(len(d) for d in part.data)
-        if self._field_bytes + pending > _FIELDS_LIMIT:
+        if self._field_bytes + pending > FIELDS_LIMIT:
             raise TooLarge("the form's text fields are larger than 4 MiB")
         if part.done:
             raw = b"".join(part.data)

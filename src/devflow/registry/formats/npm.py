@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import re
 import tarfile
 from dataclasses import dataclass
 from typing import IO, Any
@@ -31,6 +30,15 @@ from devflow.core.errors import (
 from devflow.core.http import SessionDep
 from devflow.registry import access, publish, service
 from devflow.registry.formats.npm_body import PublishBody, parse_document, read_publish
+from devflow.registry.formats.npm_names import (
+    MAX_FILENAME,
+    check_dist_tags,
+    check_name,
+    check_new_name,
+    check_tag,
+    check_version,
+    clean_version,
+)
 from devflow.registry.http import (
     Document,
     FileRef,
@@ -48,13 +56,12 @@ from devflow.registry.http import (
     remember_files,
     runtime,
     upload_limit,
+    write_unit,
 )
 from devflow.registry.models import Package, PackageFile, PackageVersion, Repository, Tag
 from devflow.registry.ports import BlobStore
 
 CORGI = "application/vnd.npm.install-v1+json"
-_NAME_RE = re.compile(r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
-_TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,127}$")
 _CORGI_FIELDS = (
     "name",
     "version",
@@ -103,20 +110,6 @@ router = APIRouter(
     tags=["registry: npm"],
     route_class=protocol_route_class(_render_error),
 )
-
-
-def check_name(name: str) -> str:
-    """Return an npm package name if it is valid.
-
-    Raises:
-        Invalid: saying what a valid name looks like.
-    """
-    if len(name) > 214 or not _NAME_RE.match(name):  # noqa: PLR2004
-        raise Invalid(
-            f"{name!r} is not a valid npm package name: lower-case letters, digits, '-', '.', "
-            "'_' and '~', optionally scoped as @scope/name"
-        )
-    return name
 
 
 @dataclass(frozen=True)
@@ -373,6 +366,15 @@ async def _search(request: Request, session: AsyncSession, repo: Repository) -> 
 # -- writes ---------------------------------------------------------------------------------------
 
 
+_SMALL_BODY = 64 * 1024  # a login or a dist-tag
+
+
+def publish_body_limit(file_limit: int) -> int:
+    """Return the largest publish document for a tarball of `file_limit` bytes: npm sends it
+    base64-encoded inside JSON with the package's manifest."""
+    return file_limit * 4 // 3 + 1024 * 1024
+
+
 async def _read_small(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
@@ -388,25 +390,34 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
 
 
 @router.put("/{repo}/{path:path}")
-async def write(repo: str, path: str, request: Request, session: SessionDep) -> Response:
-    """Publish, update (deprecate, unpublish a version), set dist-tags, or log in."""
+async def write(repo: str, path: str, request: Request) -> Response:
+    """Publish, update (deprecate, unpublish a version), set dist-tags, or log in.
+
+    Each body is read before the unit of work opens (see `registry.http.write_unit`): a client
+    that sends it slowly holds no database connection meanwhile.
+    """
     if path.startswith("-/user/org.couchdb.user:"):
-        return await _login(request, session, path.removeprefix("-/user/org.couchdb.user:"))
-    principal = await caller(request, session)
-    found = await _repo(session, repo)
+        login = await _read_json(request, _SMALL_BODY)
+        async with write_unit(request) as session:
+            user = path.removeprefix("-/user/org.couchdb.user:")
+            return await _login(request, session, user, login)
+    principal = await caller(request)
     if path.startswith("-/package/"):
         route = parse_path(path.removeprefix("-/package/"))
-        return await _set_tag(request, session, principal, found, repo, route)
+        tag = await _read_small(request, _SMALL_BODY)
+        async with write_unit(request) as session:
+            found = await _repo(session, repo)
+            return await _set_tag(session, principal, found, repo, route, tag)
     route = parse_path(path)
     if route.rest and (len(route.rest) != 2 or route.rest[0] != "-rev"):  # noqa: PLR2004
         raise NotFound(f"no such endpoint {path!r}")
-    target = access.require_publish(principal, found, repo)
-    assert principal is not None  # noqa: S101
-    limit = upload_limit(request) * 4 // 3 + 1024 * 1024  # base64 inside JSON
+    # Checked before a byte of the body is taken, and again in the transaction that publishes.
+    access.require_publish(principal, await cached_repository(request, None, repo, "npm"), repo)
+    assert principal is not None  # noqa: S101 - require_publish checked it
     sent = await read_publish(
         request.stream(),
         store=runtime(request).store,
-        limit=limit,
+        limit=publish_body_limit(upload_limit(request)),
         file_limit=upload_limit(request),
     )
     try:
@@ -415,16 +426,19 @@ async def write(repo: str, path: str, request: Request, session: SessionDep) -> 
             raise Invalid(
                 f"the document names {body.get('name')!r} but the URL names {route.name!r}"
             )
-        if body.get("_attachments"):
-            return await _publish(request, session, principal, target, route.name, sent)
-        return await _update(session, principal, target, route.name, body)
+        async with write_unit(request) as session:
+            target = access.require_publish(principal, await _repo(session, repo), repo)
+            if body.get("_attachments"):
+                return await _publish(request, session, principal, target, route.name, sent)
+            return await _update(session, principal, target, route.name, body)
     finally:
         if sent.writer is not None:
             await sent.writer.abort()  # a no-op once the blob is committed
 
 
-async def _login(request: Request, session: AsyncSession, user: str) -> Response:
-    body = await _read_json(request, 64 * 1024)
+async def _login(
+    request: Request, session: AsyncSession, user: str, body: dict[str, Any]
+) -> Response:
     password = str(body.get("password") or "")
     name = str(body.get("name") or user)
     try:
@@ -530,8 +544,10 @@ def _attachment(body: dict[str, Any], name: str) -> tuple[str, str, dict[str, An
     attachment's own fields.
 
     Raises:
-        Invalid: not exactly one .tgz, or one that matches no version of this package.
+        Invalid: not exactly one .tgz, one that matches no version of this package, or a name,
+            version or dist-tag that npm would refuse.
     """
+    check_new_name(name)
     attachments = body.get("_attachments") or {}
     tarballs = {k: v for k, v in attachments.items() if k.endswith(".tgz")}
     if len(tarballs) != 1:
@@ -543,6 +559,13 @@ def _attachment(body: dict[str, Any], name: str) -> tuple[str, str, dict[str, An
         raise Invalid(f"the attachment {attachment_name!r} does not match a version in `versions`")
     if manifest.get("name") != name or manifest.get("version") != version:
         raise Invalid(f"the manifest of {attachment_name} names another package or version")
+    check_version(version)
+    if len(attachment_name) > MAX_FILENAME:
+        raise Invalid(
+            f"{attachment_name!r} is longer than {MAX_FILENAME} characters: shorten the package "
+            "name or the version"
+        )
+    check_dist_tags(body.get("dist-tags") or {})
     return attachment_name, version, manifest, attachment
 
 
@@ -558,7 +581,10 @@ async def _check_tarball(store: BlobStore, sha256: str, *, name: str, version: s
         inner = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise Invalid("the tarball's package.json is not valid JSON") from None
-    if inner.get("name") != name or inner.get("version") != version:
+    written = inner.get("version")
+    # npm publishes the cleaned version of what package.json says: 1.0.0+build.7 as 1.0.0.
+    cleaned = clean_version(written) if isinstance(written, str) else None
+    if inner.get("name") != name or version not in {written, cleaned}:
         raise Invalid(
             f"the tarball's package.json says {inner.get('name')}@{inner.get('version')}, "
             f"but the publish is for {name}@{version}"
@@ -584,12 +610,11 @@ def _package_json(spool: IO[bytes]) -> bytes | None:
 async def _put_tag(
     session: AsyncSession, package: Package, tag: str, version: PackageVersion
 ) -> None:
-    if not _TAG_RE.match(tag):
-        raise Invalid(f"{tag!r} is not a valid dist-tag (letters, digits, '.', '_', '-')")
     existing = await session.scalar(
         select(Tag).where(Tag.package_id == package.id, Tag.name == tag)
     )
     if existing is None:
+        check_tag(tag)  # a tag made before these rules (`v1`) can still be moved, not made anew
         session.add(Tag(package_id=package.id, name=tag, version_id=version.id))
     else:
         existing.version_id = version.id
@@ -643,18 +668,21 @@ async def _update(
 
 
 async def _set_tag(
-    request: Request,
     session: AsyncSession,
     principal: Principal | None,
     found: Repository | None,
     repo_name: str,
     route: Route,
+    sent: bytes,
 ) -> Response:
     if len(route.rest) != 2 or route.rest[0] != "dist-tags":  # noqa: PLR2004
         raise NotFound("no such endpoint")
     repo = access.require_publish(principal, found, repo_name)
     package = await service.require_package(session, repo=repo, name=route.name)
-    body = orjson.loads(await _read_small(request, 64 * 1024) or b'""')
+    try:
+        body = orjson.loads(sent or b'""')
+    except orjson.JSONDecodeError:
+        body = None
     if not isinstance(body, str):
         raise Invalid('the body must be a JSON string naming a version, e.g. "1.2.3"')
     version = await service.require_version(session, package=package, version=body)

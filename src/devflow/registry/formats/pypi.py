@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import Principal
 from devflow.core.errors import DevflowError, Invalid, NotFound, Unauthenticated
-from devflow.core.http import SessionDep
 from devflow.registry import access, publish
 from devflow.registry.formats.multipart import Form, UploadedFile, parse_form
 from devflow.registry.formats.pypi_names import (
@@ -48,6 +47,7 @@ from devflow.registry.http import (
     remember_files,
     runtime,
     upload_limit,
+    write_unit,
 )
 from devflow.registry.models import Package, PackageFile, PackageVersion, Repository
 from devflow.registry.ports import BlobInfo, BlobStore
@@ -350,13 +350,11 @@ HOT_ROUTES = (PROJECT_PAGE, FILES)
 
 
 @router.post("/{repo}/legacy/")
-async def upload(repo: str, request: Request, session: SessionDep) -> Response:
+async def upload(repo: str, request: Request) -> Response:
     """Accept a file upload from twine, uv publish, poetry or hatch (the legacy API)."""
-    principal = await caller(request, session)
-    found = await get_repository(session, name=repo)
-    target = access.require_publish(
-        principal, found if found is None or found.format == "pypi" else None, repo
-    )
+    principal = await caller(request)
+    # Checked before a byte of the body is taken, and again in the transaction that publishes.
+    access.require_publish(principal, await cached_repository(request, None, repo, "pypi"), repo)
     assert principal is not None  # noqa: S101 - require_publish checked it
     rt = runtime(request)
     form = await parse_form(
@@ -366,7 +364,12 @@ async def upload(repo: str, request: Request, session: SessionDep) -> Response:
         file_limit=upload_limit(request),
     )
     try:
-        await _publish_upload(session, rt.store, repo=target, principal=principal, form=form)
+        async with write_unit(request) as session:
+            found = await get_repository(session, name=repo)
+            target = access.require_publish(
+                principal, found if found is None or found.format == "pypi" else None, repo
+            )
+            await _publish_upload(session, rt.store, repo=target, principal=principal, form=form)
     finally:
         await form.abort()  # no-op for the committed file
     return PlainTextResponse("OK\n")

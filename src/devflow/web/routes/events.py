@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from devflow.core.auth import Scope
 from devflow.core.events import Event, visible_events
 from devflow.core.http import PrincipalDep, SessionDep, StateDep
+from devflow.core.schemas import MAX_ID
 from devflow.identity import require_project, visible_project_ids
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -48,8 +49,12 @@ async def stream_events(
     type: list[str] = Query(  # noqa: A002 - the public parameter name
         default_factory=list, description="Event types; `knowledge.*` matches a prefix."
     ),
-    last_event_id: int | None = Header(None, description="Resume after this event id."),
-    since: int | None = Query(None, ge=0, description="Replay events after this id first."),
+    last_event_id: int | None = Header(
+        None, ge=0, le=MAX_ID, description="Resume after this event id."
+    ),
+    since: int | None = Query(
+        None, ge=0, le=MAX_ID, description="Replay events after this id first."
+    ),
 ) -> StreamingResponse:
     """Stream events as Server-Sent Events; reconnecting clients resume with Last-Event-ID."""
     principal.require_scope(Scope.READ)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from devflow.core.http import PrincipalDep, SessionDep
+from devflow.core.schemas import MAX_ID
 from devflow.identity import get_visible_job
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
@@ -31,7 +32,9 @@ class JobRead(BaseModel):
 
 
 @router.get("/jobs/{job_id}", response_model=JobRead)
-async def get_job(job_id: int, session: SessionDep, principal: PrincipalDep) -> JobRead:
+async def get_job(
+    session: SessionDep, principal: PrincipalDep, job_id: int = Path(ge=1, le=MAX_ID)
+) -> JobRead:
     """Return a job's status, progress and last error."""
     job = await get_visible_job(session, principal=principal, job_id=job_id)
     return JobRead.model_validate(job, from_attributes=True)

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import Principal
 from devflow.core.errors import DevflowError
-from devflow.core.http import AppState
 
 # _tokens registers /v2/ and /v2/token before the catch-all route below.
 from devflow.registry.formats.oci import _listings, _manifests, _uploads, charts
@@ -33,7 +32,7 @@ from devflow.registry.formats.oci._common import (
     translate,
 )
 from devflow.registry.formats.oci._uploads import abort_uploads
-from devflow.registry.http import runtime
+from devflow.registry.http import runtime, write_unit
 
 router.include_router(charts.rest)
 
@@ -76,16 +75,15 @@ async def _run(handler: Handler, request: Request, name: str, rest: list[str]) -
     """Run a handler in its own unit of work; an error rolls back everything it wrote.
 
     Pulls (GET, HEAD) only read: they use an autocommit session, which saves the BEGIN and
-    COMMIT round trips of a transaction on every blob and manifest request.
+    COMMIT round trips of a transaction on every blob and manifest request. Writes authenticate
+    in such a session too, so the unit of work takes its connection at its first statement:
+    handlers that read a request body do that first (see `_common.may_push`).
     """
-    # Upload status (a GET) goes through repo_for_push, which may create the repository.
-    if request.method in {"GET", "HEAD"} and handler is not _uploads.upload_status:
-        async with runtime(request).read_sessions() as session:
-            principal = await principal_of(request, session)
-            return await handler(request, session, principal, name, rest)
-    state: AppState = request.app.state.devflow
-    async with state.sessions() as session, session.begin():
-        principal = await principal_of(request, session)
+    async with runtime(request).read_sessions() as reads:
+        principal = await principal_of(request, reads)
+        if request.method in {"GET", "HEAD"}:
+            return await handler(request, reads, principal, name, rest)
+    async with write_unit(request) as session:
         return await handler(request, session, principal, name, rest)
 
 

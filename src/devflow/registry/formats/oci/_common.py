@@ -27,7 +27,7 @@ from devflow.core.errors import (
 from devflow.identity import Project, role_in
 from devflow.registry import access, publish
 from devflow.registry.access import token_from_authorization
-from devflow.registry.http import base_url, cached_repository, optional_principal
+from devflow.registry.http import base_url, cached_repository, optional_principal, runtime
 from devflow.registry.models import (
     OciBlobLink,
     Repository,
@@ -52,7 +52,7 @@ _NAME_RE = re.compile(
 )
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
-CONTENT_RANGE_RE = re.compile(r"^(?:bytes )?(\d+)-(\d+)$")
+CONTENT_RANGE_RE = re.compile(r"^(?:bytes )?([0-9]{1,18})-([0-9]{1,18})$")
 _NAME_LIMIT = 64
 
 
@@ -167,7 +167,7 @@ async def find_repository(session: AsyncSession, name: str) -> Repository | None
     return repo if repo is not None and repo.format == FORMAT else None
 
 
-async def _cached(request: Request, session: AsyncSession, name: str) -> Repository | None:
+async def _cached(request: Request, session: AsyncSession | None, name: str) -> Repository | None:
     """The repository from this process's short-lived cache (the hot path of pulls and pushes)."""
     return await cached_repository(request, session, name, FORMAT)
 
@@ -178,22 +178,45 @@ async def repo_for_read(
     return access.require_read(principal, await _cached(request, session, name), name)
 
 
+async def _project_for_first_push(
+    session: AsyncSession, principal: Principal, name: str
+) -> Project:
+    """Return the project a first push to `name` creates its repository in, if the caller may."""
+    project_name = name.split("/", 1)[0]
+    project = await session.scalar(select(Project).where(Project.name == project_name))
+    held = None if project is None else role_in(principal, project.id)
+    if project is None or held is None:
+        raise NotFound(f"no project {project_name!r}: image names start with a project name")
+    if not held.allows(Role.WRITE):
+        raise PermissionDenied(
+            f"pushing to {name!r} needs the write role in project {project_name!r}"
+        )
+    principal.require_scope(Scope.REGISTRY_PUBLISH)
+    return project
+
+
+async def may_push(request: Request, principal: Principal | None, name: str) -> Repository | None:
+    """Check that the caller may push to `name` without touching the handler's unit of work.
+
+    Handlers that read a request body call this first, so that they take no database
+    connection until the body has arrived; `repo_for_push` checks again (and creates the
+    repository on a first push) afterwards. Returns the repository, or None before a first push.
+    """
+    repo = await _cached(request, None, name)
+    if repo is not None or principal is None:
+        return access.require_publish(principal, repo, name)
+    async with runtime(request).read_sessions() as session:
+        await _project_for_first_push(session, principal, name)
+    return None
+
+
 async def repo_for_push(
     request: Request, session: AsyncSession, principal: Principal | None, name: str
 ) -> Repository:
     """Return the repository, creating it on first push in a project the caller may publish to."""
     repo = await _cached(request, session, name)
     if repo is None and principal is not None:
-        project_name = name.split("/", 1)[0]
-        project = await session.scalar(select(Project).where(Project.name == project_name))
-        held = None if project is None else role_in(principal, project.id)
-        if project is None or held is None:
-            raise NotFound(f"no project {project_name!r}: image names start with a project name")
-        if not held.allows(Role.WRITE):
-            raise PermissionDenied(
-                f"pushing to {name!r} needs the write role in project {project_name!r}"
-            )
-        principal.require_scope(Scope.REGISTRY_PUBLISH)
+        project = await _project_for_first_push(session, principal, name)
         created = await session.scalar(
             insert(Repository)
             .values(

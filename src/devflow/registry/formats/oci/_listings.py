@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, urlencode
 
 import orjson
@@ -65,8 +66,12 @@ def page_size(request: Request) -> int | None:
     raw = request.query_params.get("n")
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise OciError("PAGINATION_NUMBER_INVALID", f"n={raw!r} is not a number", http_status=400)
+    if not re.fullmatch(r"[0-9]{1,9}", raw):
+        raise OciError(
+            "PAGINATION_NUMBER_INVALID",
+            f"n={raw[:40]!r} is not a page size (a whole number below a billion)",
+            http_status=400,
+        )
     return int(raw)
 
 

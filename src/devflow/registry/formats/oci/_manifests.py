@@ -26,6 +26,7 @@ from devflow.registry.formats.oci._common import (
     OciError,
     find_repository,
     headers_of,
+    may_push,
     parse_digest,
     repo_for_push,
     repo_for_read,
@@ -150,8 +151,9 @@ async def put_manifest(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
     reference = rest[0]
-    repo = await repo_for_push(request, session, principal, name)
+    await may_push(request, principal, name)  # the body first, then the unit of work
     body = await _read_manifest_body(request)
+    repo = await repo_for_push(request, session, principal, name)
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     parsed = _parse_manifest(body, content_type)
     sha256 = hashlib.sha256(body).hexdigest()

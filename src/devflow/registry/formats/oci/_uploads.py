@@ -24,6 +24,7 @@ from devflow.registry.formats.oci._common import (
     has_blob,
     headers_of,
     link_blob,
+    may_push,
     parse_digest,
     repo_for_push,
     repo_for_read,
@@ -120,10 +121,12 @@ async def start_upload(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
     del rest
+    query = request.query_params
+    mount, source, digest_param = query.get("mount"), query.get("from"), query.get("digest")
+    if digest_param and not mount:
+        return await _monolithic_upload(request, session, principal, name, digest_param)
     repo = await repo_for_push(request, session, principal, name)
     assert principal is not None  # noqa: S101 - require_publish refuses anonymous callers
-    query = request.query_params
-    mount, source = query.get("mount"), query.get("from")
     if mount:
         sha256 = parse_digest(mount)
         if source and await _may_mount(session, principal, source, sha256):
@@ -139,15 +142,6 @@ async def start_upload(
     await _expire_uploads(uploads)
     writer = await runtime(request).store.begin(sha256_only=True)
     upload = _Upload(uuid.uuid4().hex, repo.id, principal.user_id, writer)
-    digest_param = query.get("digest")
-    if digest_param and not mount:
-        try:
-            sha256 = parse_digest(digest_param)
-            await _write_body(request, upload)
-            return await _finish(session, repo, name, upload, sha256)
-        except BaseException:
-            await writer.abort()
-            raise
     uploads[upload.id] = upload
     return Response(
         status_code=202,
@@ -159,6 +153,22 @@ async def start_upload(
     )
 
 
+async def _monolithic_upload(
+    request: Request, session: AsyncSession, principal: Principal | None, name: str, digest: str
+) -> Response:
+    """A whole blob in one POST: the body first, then the unit of work (see `may_push`)."""
+    sha256 = parse_digest(digest)
+    await may_push(request, principal, name)
+    writer = await runtime(request).store.begin(sha256_only=True)
+    try:
+        await _write_body(request, writer)
+        repo = await repo_for_push(request, session, principal, name)
+        return await _finish(session, repo, name, writer, sha256)
+    except BaseException:
+        await writer.abort()
+        raise
+
+
 async def _may_mount(session: AsyncSession, principal: Principal, source: str, sha256: str) -> bool:
     """Whether the caller may read `sha256` in `source` (never an error: 202 otherwise)."""
     repo = await find_repository(session, source)
@@ -168,12 +178,13 @@ async def _may_mount(session: AsyncSession, principal: Principal, source: str, s
 
 
 def _open_upload(
-    request: Request, principal: Principal | None, repo: Repository, upload_id: str
+    request: Request, principal: Principal | None, repo: Repository | None, upload_id: str
 ) -> _Upload:
     """Return an upload of this caller in this repository (anyone else's is unknown)."""
     upload = _uploads(request).get(upload_id)
     if (
         upload is None
+        or repo is None
         or principal is None
         or upload.user_id != principal.user_id
         or upload.repository_id != repo.id
@@ -198,12 +209,12 @@ def _still_open(request: Request, upload: _Upload) -> None:
         )
 
 
-async def _write_body(request: Request, upload: _Upload) -> None:
+async def _write_body(request: Request, writer: BlobWriter) -> None:
     limit = upload_limit(request)
     async for chunk in request.stream():
-        publish.check_limit(upload.writer.size + len(chunk), limit)
+        publish.check_limit(writer.size + len(chunk), limit)
         if chunk:
-            await upload.writer.write(chunk)
+            await writer.write(chunk)
 
 
 def _progress_headers(name: str, upload: _Upload) -> dict[str, str]:
@@ -221,14 +232,16 @@ def _progress(name: str, upload: _Upload, status: int) -> Response:
 async def upload_status(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
-    repo = await repo_for_push(request, session, principal, name)
+    del session
+    repo = await may_push(request, principal, name)
     return _progress(name, _open_upload(request, principal, repo, rest[1]), 204)
 
 
 async def upload_chunk(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
-    repo = await repo_for_push(request, session, principal, name)
+    del session  # a chunk only streams into the upload's temporary blob: no database work
+    repo = await may_push(request, principal, name)
     upload = _open_upload(request, principal, repo, rest[1])
     async with upload.lock:
         _still_open(request, upload)
@@ -246,7 +259,7 @@ async def upload_chunk(
                     )
                 )
         try:
-            await _write_body(request, upload)
+            await _write_body(request, upload.writer)
         except ClientDisconnect:
             # Keep what arrived: the client asks for the upload's `Range` and resumes from there.
             return _progress(name, upload, 400)
@@ -258,10 +271,10 @@ async def upload_chunk(
 
 
 async def _finish(
-    session: AsyncSession, repo: Repository, name: str, upload: _Upload, sha256: str
+    session: AsyncSession, repo: Repository, name: str, writer: BlobWriter, sha256: str
 ) -> Response:
     try:
-        info = await publish.commit_blob(session, upload.writer, sha256=sha256)
+        info = await publish.commit_blob(session, writer, sha256=sha256)
     except DigestMismatch as exc:
         raise OciError("DIGEST_INVALID", exc.message, http_status=400) from exc
     except UploadLost as exc:
@@ -279,15 +292,16 @@ async def _finish(
 async def upload_finish(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
-    repo = await repo_for_push(request, session, principal, name)
+    repo = await may_push(request, principal, name)
     upload = _open_upload(request, principal, repo, rest[1])
+    assert repo is not None  # noqa: S101 - _open_upload found the upload in it
     async with upload.lock:
         _still_open(request, upload)
         _uploads(request).pop(upload.id, None)
         try:
             sha256 = parse_digest(request.query_params.get("digest", ""))
-            await _write_body(request, upload)
-            return await _finish(session, repo, name, upload, sha256)
+            await _write_body(request, upload.writer)
+            return await _finish(session, repo, name, upload.writer, sha256)
         except BaseException:
             await upload.writer.abort()
             raise
@@ -296,7 +310,8 @@ async def upload_finish(
 async def upload_cancel(
     request: Request, session: AsyncSession, principal: Principal | None, name: str, rest: list[str]
 ) -> Response:
-    repo = await repo_for_push(request, session, principal, name)
+    del session
+    repo = await may_push(request, principal, name)
     upload = _open_upload(request, principal, repo, rest[1])
     _uploads(request).pop(upload.id, None)
     await upload.writer.abort()

@@ -1,0 +1,227 @@
+"""Hostile input on every protocol surface (the API, PyPI, npm, OCI, MCP) gets a clear 4xx and
+changes nothing: NUL characters, overflowing numbers, path traversal, oversized declared sizes,
+strings where objects belong. Real uvicorn, raw HTTP where clients would refuse to send it."""
+
+from __future__ import annotations
+
+import base64
+import socket
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.registry_fixtures import RegistryServer, npm_document, running_server
+
+HUGE = "9" * 30
+NUL = "a\x00b"
+
+
+@pytest.fixture(scope="module")
+def server(pg_server, template_url, tmp_path_factory) -> Iterator[RegistryServer]:
+    del template_url
+    with running_server(pg_server, tmp_path_factory.mktemp("home")) as running:
+        running.create_repo("py", "pypi")
+        running.create_repo("js", "npm")
+        yield running
+
+
+def _basic(token: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()}
+
+
+def _raw(server: RegistryServer, head: str, body: bytes = b"") -> tuple[int, bytes]:
+    """Send one request as bytes (paths httpx would re-encode) and return status and body."""
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(head.encode("latin-1") + b"\r\n\r\n" + body)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1])
+    return status, data.partition(b"\r\n\r\n")[2]
+
+
+def _head(server: RegistryServer, method: str, target: str, *extra: str) -> str:
+    lines = [
+        f"{method} {target} HTTP/1.1",
+        f"Host: {urlsplit(server.url).netloc}",
+        f"Authorization: Bearer {server.token}",
+        "Connection: close",
+        *extra,
+    ]
+    return "\r\n".join(lines)
+
+
+RAW_TARGETS = [
+    ("GET", "/api/v1/projects/a%00b"),
+    ("GET", "/api/v1/knowledge/sources?project=a%00b"),
+    ("GET", "/api/v1/registry/search?q=%00"),
+    ("GET", "/pypi/py/simple/a%00b/"),
+    ("GET", "/pypi/py/files/x%00.whl"),
+    ("GET", "/npm/js/a%00b"),
+    ("GET", "/v2/default/a%00b/manifests/latest"),
+    (
+        "GET",
+        f"/api/v1/knowledge/sources/{'0' * 8}-0000-0000-0000-{'0' * 12}/documents?offset={HUGE}",
+    ),
+    ("GET", "/api/v1/jobs/" + HUGE),
+    ("GET", "/api/v1/events?since=" + HUGE),
+    ("GET", "/api/v1/knowledge/documents?uri=x&start=" + HUGE),
+    ("GET", "/api/v1/llm/usage?since=" + HUGE + "d"),
+    ("GET", "/v2/_catalog?n=" + HUGE),
+    ("GET", "/v2/_catalog?n=%D9%A3"),  # an Arabic-Indic digit
+    ("GET", "/npm/js/-/v1/search?text=x&size=" + "9" * 5000),
+    ("GET", "/pypi/py/files/..%2F..%2Fetc%2Fpasswd"),
+    ("GET", "/npm/js/..%2F..%2Fx"),
+    ("GET", "/v2/default/../../x/manifests/latest"),
+    ("GET", "/api/v1/knowledge/code-examples?q="),
+    ("GET", "/api/v1/knowledge/code-examples?q=%20%20"),
+]
+
+
+class TestPathsAndQueries:
+    @pytest.mark.parametrize(("method", "target"), RAW_TARGETS)
+    def test_is_a_clear_client_error(self, server, method, target):
+        status, body = _raw(server, _head(server, method, target))
+        assert 400 <= status < 500, (target, status, body[:300])
+        assert body, target
+
+
+def _json(server: RegistryServer, method: str, path: str, body: object, **headers: str):
+    with server.api() as api:
+        return api.request(method, path, json=body, headers=headers or None)
+
+
+JSON_CASES = [
+    ("POST", "/api/v1/knowledge/search", {"query": NUL}),
+    ("POST", "/api/v1/projects", {"name": NUL}),
+    ("POST", "/api/v1/projects", {"name": "ok", "description": NUL}),
+    ("POST", "/api/v1/tokens", {"name": NUL}),
+    ("POST", "/api/v1/users", {"username": "x", "display_name": NUL}),
+    ("POST", "/api/v1/knowledge/sources", {"location": "https://e.com/" + NUL}),
+    ("PUT", "/api/v1/llm/budgets/default", {"monthly_usd": 1_000_000_000}),
+    ("PUT", "/api/v1/llm/budgets/default", {"monthly_usd": int(HUGE)}),
+    ("POST", "/api/v1/registry/gc", {"dry_run": 0}),
+    ("POST", "/api/v1/registry/gc", {"dry_run": "no"}),
+    ("POST", "/api/v1/users", {"username": "x", "is_admin": 1}),
+    ("POST", "/api/v1/knowledge/search", {"query": "x", "limit": int(HUGE)}),
+    ("POST", "/api/v1/knowledge/search", "a string"),
+    ("POST", "/api/v1/knowledge/search", [1, 2]),
+    ("PUT", "/npm/js/left-pad", {"name": NUL}),
+    ("PUT", "/npm/js/left-pad", npm_document("left-pad", "../../x")),
+    ("PUT", "/npm/js/-/package/left-pad/dist-tags/latest", "1.0.0\x00"),
+    ("PUT", "/npm/js/-/user/org.couchdb.user:" + "x", {"name": NUL, "password": NUL}),
+]
+
+
+class TestJsonBodies:
+    @pytest.mark.parametrize(("method", "path", "body"), JSON_CASES)
+    def test_is_a_clear_client_error_and_stores_nothing(self, server, method, path, body):
+        before = self._state(server)
+        response = _json(server, method, path, body)
+        assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
+        assert response.text
+        assert self._state(server) == before
+
+    def test_a_literal_backslash_u0000_in_text_is_not_a_nul(self, server):
+        response = _json(
+            server, "POST", "/api/v1/projects", {"name": "lit", "description": "\\u0000"}
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["description"] == "\\u0000"
+
+    @staticmethod
+    def _state(server: RegistryServer) -> tuple[object, ...]:
+        with server.api() as api:
+            return (
+                api.get("/api/v1/projects").json()["total"],
+                api.get("/api/v1/registry/repositories/js/packages").json()["total"],
+                api.get("/api/v1/llm/budgets").json(),
+                len(api.get("/api/v1/tokens").json()["items"]),
+            )
+
+
+class TestProtocolBodies:
+    def test_a_pypi_upload_with_a_nul_in_a_field_stores_nothing(self, server):
+        with server.api() as api:
+            response = api.post(
+                "/pypi/py/legacy/",
+                headers=_basic(server.token),
+                data={":action": "file_upload", "name": NUL, "version": "1.0"},
+                files={"content": ("a-1.0-py3-none-any.whl", b"PK\x05\x06" + b"\x00" * 18)},
+            )
+            assert 400 <= response.status_code < 500, response.text
+            assert api.get("/api/v1/registry/repositories/py/packages").json()["total"] == 0
+
+    def test_a_pypi_upload_with_a_traversing_file_name_stores_nothing(self, server):
+        with server.api() as api:
+            response = api.post(
+                "/pypi/py/legacy/",
+                headers=_basic(server.token),
+                data={":action": "file_upload", "name": "a", "version": "1.0"},
+                files={"content": ("../../a-1.0-py3-none-any.whl", b"PK")},
+            )
+            assert 400 <= response.status_code < 500, response.text
+            assert api.get("/api/v1/registry/repositories/py/packages").json()["total"] == 0
+
+    def test_an_oci_manifest_with_a_nul_is_refused(self, server):
+        manifest = b'{"schemaVersion":2,"annotations":{"a":"\\u0000"},"layers":[],"config":{}}'
+        with server.api() as api:
+            response = api.put(
+                "/v2/default/app/manifests/v1",
+                content=manifest,
+                headers={
+                    **_basic(server.token),
+                    "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+                },
+            )
+        assert 400 <= response.status_code < 500, response.text
+
+    @pytest.mark.parametrize(
+        ("header", "value"),
+        [("Content-Range", f"0-{HUGE}"), ("Range", f"bytes=0-{HUGE}"), ("Range", "bytes=\xb2-")],
+    )
+    def test_overflowing_ranges_are_refused_or_ignored(self, server, header, value):
+        with server.api() as api:
+            started = api.post("/v2/default/app/blobs/uploads/", headers=_basic(server.token))
+            assert started.status_code == 202, started.text
+            response = api.patch(
+                started.headers["location"],
+                content=b"x",
+                headers={**_basic(server.token), header: value.encode("latin-1")},
+            )
+        assert response.status_code < 500, response.text
+
+    def test_oversized_declared_sizes_are_refused_before_reading(self, server):
+        for target in ("/pypi/py/legacy/", "/npm/js/left-pad", "/v2/default/app/blobs/uploads/"):
+            head = _head(server, "POST" if "npm" not in target else "PUT", target)
+            status, _ = _raw(server, head + f"\r\nContent-Length: {2**40}")
+            assert status == 413, target
+
+
+class TestMcp:
+    def test_a_tool_call_with_a_nul_is_a_clear_client_error(self, server):
+        call = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "knowledge_search", "arguments": {"query": NUL}},
+        }
+        with server.api() as api:
+            response = api.post(
+                "/mcp", json=call, headers={"Accept": "application/json, text/event-stream"}
+            )
+        assert response.status_code == 400, response.text
+
+    def test_a_request_that_is_not_json_rpc_is_a_client_error(self, server):
+        with server.api() as api:
+            response = api.post(
+                "/mcp",
+                content=b"\x00\xff not json",
+                headers={
+                    "Content-Type": "application/json",
+                    "Accept": "application/json, text/event-stream",
+                },
+            )
+        assert 400 <= response.status_code < 500, response.text
