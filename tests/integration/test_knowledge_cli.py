@@ -114,3 +114,23 @@ async def test_bad_input_is_one_clear_line_and_an_exit_code(cli):
     assert private.returncode == 2
     assert "--allow-private" in private.stderr
     assert "Traceback" not in private.stderr
+
+
+async def test_a_repository_the_server_may_not_read_is_uploaded_without_ignored_files(
+    cli, tmp_path
+):
+    repo = tmp_path / "gizmo"
+    repo.mkdir()
+    for args in (["init", "-q"], ["config", "user.email", "t@e.st"], ["config", "user.name", "T"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    (repo / "README.md").write_text("# Gizmo\n")
+    (repo / ".gitignore").write_text("secret.txt\n")
+    (repo / "secret.txt").write_text("the launch code\n")
+    subprocess.run(["git", "add", "README.md", ".gitignore"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "first"], cwd=repo, check=True)
+    # No DEVFLOW_KNOWLEDGE__LOCAL_ROOTS on the server: it may read no folder of its own.
+    added = cli("knowledge", "add", str(repo), "--no-wait", "--json")
+    body = json.loads(added.stdout)
+    assert "uploading its tracked files instead" in added.stderr + added.stdout
+    assert body["kind"] == "files"
+    assert {u["filename"] for u in body["uploaded"]} == {"README.md", ".gitignore"}

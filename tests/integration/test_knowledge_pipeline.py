@@ -5,6 +5,7 @@ llms.txt, robots.txt, a PDF, a redirect, a 404, a 500 and a slow page); a git re
 in the test; files are uploaded through the API. Jobs run in a real procrastinate worker.
 """
 
+import asyncio
 import shutil
 import subprocess
 import uuid
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import orjson
+import psycopg
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
@@ -19,12 +21,14 @@ from sqlalchemy import func, select, text
 from devflow.core.config import JobSettings, load_settings
 from devflow.core.db import libpq_url, unit_of_work
 from devflow.core.jobs import create_job_app
+from devflow.identity import service as identity
+from devflow.identity.models import Membership
 from devflow.knowledge import NOTHING_FOUND
 from devflow.knowledge import jobs as knowledge_jobs
 from devflow.knowledge.models import CrawlUrl, Document, Embedding, Source
 from devflow.testing import FakeOpenAI
 from devflow.web import create_app
-from tests.factories import bootstrap_admin
+from tests.factories import bootstrap_admin, make_user
 from tests.knowledge_site.server import SITE, FixtureSite
 
 EMBEDDER = "local"  # the real built-in model
@@ -45,9 +49,10 @@ def fake_llm():
 
 
 @pytest.fixture
-def knowledge_env(monkeypatch):
+def knowledge_env(monkeypatch, tmp_path):
     # The worker reads its settings from the environment, like `devflow worker` does.
     monkeypatch.setenv("DEVFLOW_KNOWLEDGE__EMBEDDER", EMBEDDER)
+    monkeypatch.setenv("DEVFLOW_KNOWLEDGE__LOCAL_ROOTS", orjson.dumps([str(tmp_path)]).decode())
     monkeypatch.setenv("DEVFLOW_KNOWLEDGE__FETCH_TIMEOUT", "1.5")
     monkeypatch.setenv("DEVFLOW_KNOWLEDGE__CRAWL_DELAY", "0")
     monkeypatch.setenv("DEVFLOW_KNOWLEDGE__CODE_EXAMPLE_MIN_CHARS", "100")
@@ -342,6 +347,62 @@ class TestBadSources:
             response = await api.post("/api/v1/knowledge/sources", json={"location": location})
             assert response.status_code == 422
             assert "allow_private" in response.json()["error"]["message"]
+            assert "PRIVATE_NETWORKS" in response.json()["error"]["message"]
+
+    async def test_only_an_instance_admin_may_open_private_networks_to_a_source(
+        self, api, site, sessions
+    ):
+        async with unit_of_work(sessions) as session:
+            writer, token = await make_user(session, "writer")
+            project = await identity.get_project(session, name="default")
+            assert project is not None
+            session.add(Membership(project_id=project.id, user_id=writer.user_id, role="write"))
+        body = {"location": f"{site.url}/", "settings": {"allow_private": True}}
+        as_writer = {"Authorization": f"Bearer {token}"}
+        refused = await api.post("/api/v1/knowledge/sources", json=body, headers=as_writer)
+        assert refused.status_code == 403
+        assert refused.json()["error"]["details"]["reason"] == "allow_private_needs_admin"
+        assert (await api.post("/api/v1/knowledge/sources", json=body)).status_code == 201
+
+    async def test_a_network_the_operator_opened_needs_no_allow_private(
+        self, db_url, knowledge_env, fake_llm, sessions, site
+    ):
+        settings = load_settings(
+            database_url=db_url, knowledge={"private_networks": ["127.0.0.0/8"]}
+        )
+        application = create_app(settings)
+        token = await bootstrap_admin(sessions)
+        async with (
+            application.router.lifespan_context(application),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=application),
+                base_url="http://devflow.test",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as client,
+        ):
+            opened = await client.post(
+                "/api/v1/knowledge/sources", json={"location": f"{site.url}/x"}
+            )
+            still_closed = await client.post(
+                "/api/v1/knowledge/sources", json={"location": "http://[::1]/x"}
+            )
+        assert opened.status_code == 201
+        assert still_closed.status_code == 422
+
+    async def test_server_folders_outside_the_local_roots_are_refused(self, api, tmp_path):
+        for location in ("/etc", str(tmp_path.parent), f"{tmp_path}/../.."):
+            response = await api.post(
+                "/api/v1/knowledge/sources", json={"location": location, "kind": "files"}
+            )
+            assert response.status_code == 403, location
+            assert response.json()["error"]["details"]["reason"] == "outside_local_roots"
+        (tmp_path / "docs").mkdir()
+        (tmp_path / "escape").symlink_to("/etc")
+        assert (await add(api, str(tmp_path / "docs")))["kind"] == "files"
+        through_link = await api.post(
+            "/api/v1/knowledge/sources", json={"location": str(tmp_path / "escape")}
+        )
+        assert through_link.status_code == 403
 
     async def test_unreachable_hosts_and_redirect_loops_fail_with_their_reason(
         self, api, site, db_url
@@ -372,6 +433,31 @@ class TestFiles:
     @pytest.fixture
     async def upload_source(self, api):
         return await add(api, "upload")
+
+    async def test_an_upload_racing_the_removal_of_its_source_finds_it_gone(
+        self, api, upload_source, db_url
+    ):
+        url = f"/api/v1/knowledge/sources/{upload_source['id']}/files"
+        async with await psycopg.AsyncConnection.connect(libpq_url(db_url)) as remover:
+            await remover.execute(
+                "DELETE FROM knowledge_source WHERE id = %s", (upload_source["id"],)
+            )  # not committed yet: the upload has to wait for it
+            upload = asyncio.create_task(
+                api.post(url, files=[("files", ("a.md", b"# A\n\nText.\n"))])
+            )
+            async with await psycopg.AsyncConnection.connect(
+                libpq_url(db_url), autocommit=True
+            ) as watcher:
+                for _ in range(200):  # until the upload waits on the removal's lock
+                    waiting = await watcher.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    )
+                    if (await waiting.fetchone())[0]:
+                        break
+                    await asyncio.sleep(0.05)
+            await remover.commit()
+        response = await upload
+        assert response.status_code == 404, response.text
 
     async def test_uploaded_files_are_extracted_and_bad_ones_reported(
         self, api, upload_source, db_url

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import secrets
 
@@ -46,8 +48,23 @@ GARDEN = "# Gardening\n\nTomatoes need sun, water and patience. Prune the sucker
 LONG = "# Ledger\n\n" + "\n".join(f"Entry {i}: the ledger balances." for i in range(600))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def local_roots(tmp_path_factory):
+    """Let the gateway and the worker read the folders the tests make (knowledge.local_roots)."""
+    roots = json.dumps([str(tmp_path_factory.getbasetemp())])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEVFLOW_KNOWLEDGE__LOCAL_ROOTS", roots)
+        yield
+
+
 def gateway(sessions, token):
-    settings = load_settings(knowledge={"embedder": EMBEDDER, "code_example_min_chars": 100})
+    settings = load_settings(
+        knowledge={
+            "embedder": EMBEDDER,
+            "code_example_min_chars": 100,
+            "local_roots": json.loads(os.environ["DEVFLOW_KNOWLEDGE__LOCAL_ROOTS"]),
+        }
+    )
     runtime = Runtime(settings=settings, sessions=sessions, identity=TokenIdentity(token))
     return build_server(runtime, contributions())
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -37,6 +38,25 @@ class ServerSettings(BaseModel):
         description="Public base URL (https://devflow.example.com) used in every absolute URL "
         "DevFlow hands out; defaults to http://<host>:<port>.",
     )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest request body of the API's JSON routes; uploads have their own "
+        "limits (registry.max_upload_bytes, knowledge.max_upload_bytes). A larger declared "
+        "Content-Length is refused with 413 before anything is read.",
+    )
+    body_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a request body may send nothing before the request is refused "
+        "with 408 (a stalled or very slow upload).",
+    )
+    max_bodies_per_client: int = Field(
+        16,
+        ge=1,
+        description="Request bodies one credential (or, without one, one client address) may "
+        "be sending at once; more are refused with 429.",
+    )
 
     @field_validator("external_url")
     @classmethod
@@ -52,6 +72,12 @@ class DatabaseSettings(BaseModel):
     pool_size: int = Field(10, ge=1, le=500, description="Connections kept open per process.")
     max_overflow: int = Field(10, ge=0, le=500, description="Extra connections under load.")
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a connection.")
+    pool_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a request waits for a free pooled connection before it is "
+        "answered 503 (the database is busy).",
+    )
     statement_timeout_ms: int = Field(
         30_000, ge=0, description="Server-side statement timeout for API requests (0 = none)."
     )
@@ -87,6 +113,33 @@ class LogSettings(BaseModel):
         "auto", description="`auto` writes JSON lines unless stderr is a terminal."
     )
     access_log: bool = Field(True, description="Log one line per HTTP request.")
+
+
+class FilesSettings(BaseModel):
+    """Permissions of what DevFlow writes: DEVFLOW_HOME, blobs, logs and their temporary files."""
+
+    group_readable: bool = Field(
+        False,
+        description="Let the owning group read DevFlow's data (folders 0750, files 0640), for a "
+        "backup agent or an operator in that group; otherwise folders are 0700 and files 0600, "
+        "readable by DevFlow's user only. The credentials file stays 0600 either way, and a "
+        "stricter umask narrows both.",
+    )
+
+    @property
+    def dir_mode(self) -> int:
+        """Mode of the folders DevFlow creates."""
+        return 0o750 if self.group_readable else 0o700
+
+    @property
+    def file_mode(self) -> int:
+        """Mode of the files DevFlow creates."""
+        return 0o640 if self.group_readable else 0o600
+
+    @property
+    def umask(self) -> int:
+        """The process umask that gives those modes to whatever else is created."""
+        return 0o027 if self.group_readable else 0o077
 
 
 class AuthSettings(BaseModel):
@@ -360,8 +413,20 @@ class KnowledgeSettings(BaseModel):
     )
     allow_private_networks: bool = Field(
         False,
-        description="Let every web source reach private, loopback and link-local addresses "
-        "(otherwise only sources created with allow_private may).",
+        description="Let every web and git source reach private, loopback and link-local "
+        "addresses (otherwise only sources an instance admin created with allow_private may).",
+    )
+    private_networks: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list,
+        description="Private networks every web and git source may reach, as CIDR "
+        '(`["10.20.0.0/16"]` for an intranet wiki); other private addresses need '
+        "allow_private on the source, which only instance admins may set.",
+    )
+    local_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders on the DevFlow server whose sub-folders and git repositories "
+        "instance admins may add as sources (read by the server's own user); empty: none. "
+        "Files elsewhere are uploaded by the CLI instead.",
     )
     crawl_max_pages: int = Field(500, ge=1, description="Default page limit of a web crawl.")
     crawl_max_depth: int = Field(3, ge=0, description="Default link depth of a web crawl.")
@@ -425,6 +490,9 @@ class Settings(BaseSettings):
         default_factory=EmbeddedPostgresSettings, description="Embedded PostgreSQL."
     )
     log: LogSettings = Field(default_factory=LogSettings, description="Logging.")
+    files: FilesSettings = Field(
+        default_factory=FilesSettings, description="Permissions of files under DEVFLOW_HOME."
+    )
     mcp: McpSettings = Field(default_factory=McpSettings, description="MCP gateway.")
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Identity.")
     jobs: JobSettings = Field(default_factory=JobSettings, description="Job worker.")

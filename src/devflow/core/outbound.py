@@ -28,6 +28,7 @@ import httpx
 from devflow.core.errors import DevflowError
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _USER_AGENT = "DevFlow/0.1 (+https://github.com/devflow; knowledge crawler)"
@@ -57,6 +58,7 @@ class OutboundPolicy:
     """Limits of one client."""
 
     allow_private: bool = False
+    private_networks: Networks = ()  # private networks allowed even without allow_private
     connect_timeout: float = 5.0
     timeout: float = 30.0
     max_bytes: int = 10 * 1024 * 1024
@@ -92,14 +94,15 @@ class FetchResult:
         return None
 
 
-def address_allowed(address: str, *, allow_private: bool) -> bool:
-    """Return whether connecting to the IP `address` is allowed."""
+def address_allowed(address: str, *, allow_private: bool, networks: Networks = ()) -> bool:
+    """Return whether connecting to the IP `address` is allowed (`networks`: private networks
+    an operator opened to everyone)."""
     ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip.is_unspecified or ip.is_multicast:
         return False
-    if allow_private:
+    if allow_private or any(ip in network for network in networks):
         return True
     return ip.is_global and not (ip.is_private or ip.is_loopback or ip.is_link_local)
 
@@ -138,13 +141,21 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         except (OSError, UnicodeError) as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
         allowed = [
-            a for a in addresses if address_allowed(a, allow_private=self._policy.allow_private)
+            a
+            for a in addresses
+            if address_allowed(
+                a,
+                allow_private=self._policy.allow_private,
+                networks=self._policy.private_networks,
+            )
         ]
         if not allowed:
             shown = ", ".join(addresses) or "nothing"
             raise AddressRefused(
-                f"{host} resolves to {shown}: a private, loopback or link-local address. Allow "
-                "private networks for this source (allow_private) if it is an intranet site.",
+                f"{host} resolves to {shown}: a private, loopback or link-local address. An "
+                "instance admin may allow private networks for this source (allow_private), or "
+                "an operator may open its network to every source "
+                "(DEVFLOW_KNOWLEDGE__PRIVATE_NETWORKS) if it is an intranet site.",
                 reason="private_address",
                 url=f"{host}:{port}",
             )

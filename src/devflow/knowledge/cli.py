@@ -2,11 +2,13 @@
 
 Every command talks to the running server over HTTP. A local directory or file given to
 `knowledge add` is uploaded by the CLI (it works against any server); a local git repository is
-indexed by the server in place (an instance admin's token is needed for that).
+indexed by the server in place where the server may read it (an instance admin's token, and a
+folder under its `knowledge.local_roots`), and otherwise its tracked files are uploaded.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +18,8 @@ import typer
 
 from devflow.cli.client import ApiClient
 from devflow.cli.common import JsonOpt, TokenOpt, UrlOpt, client
-from devflow.cli.output import console, emit_json, table
-from devflow.core.errors import Invalid
+from devflow.cli.output import console, emit_json, err_console, table
+from devflow.core.errors import Invalid, PermissionDenied
 
 app = typer.Typer(help="Knowledge sources: add, list, show, refresh, remove.", no_args_is_help=True)
 
@@ -97,16 +99,24 @@ def _show(source: dict[str, Any]) -> None:
         console.print(f"  [red]error:[/] {source['last_error']}", highlight=False)
 
 
-def _upload(api: ApiClient, source_id: str, root: Path) -> list[dict[str, Any]]:
+def _files_to_upload(root: Path) -> list[Path]:
+    """Return the files a folder upload sends: a git repository's tracked files (never what
+    .gitignore keeps out, such as secrets and build output), or every file not hidden."""
+    if (root / ".git").exists():
+        listed = subprocess.run(  # noqa: S603 - fixed arguments, a local path
+            ["git", "-C", str(root), "ls-files", "-z"],  # noqa: S607 - git from PATH
+            capture_output=True,
+            check=True,
+        ).stdout
+        tracked = (root / name for name in listed.decode().split("\0") if name)
+        return sorted(p for p in tracked if p.is_file())
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    files = [
-        p
-        for p in files
-        if not any(
-            part.startswith(".")
-            for part in p.relative_to(root.parent if root.is_file() else root).parts
-        )
-    ]
+    base = root.parent if root.is_file() else root
+    return [p for p in files if not any(part.startswith(".") for part in p.relative_to(base).parts)]
+
+
+def _upload(api: ApiClient, source_id: str, root: Path) -> list[dict[str, Any]]:
+    files = _files_to_upload(root)
     results: list[dict[str, Any]] = []
     batch: list[tuple[str, bytes]] = []
     size = 0
@@ -128,6 +138,26 @@ def _upload(api: ApiClient, source_id: str, root: Path) -> list[dict[str, Any]]:
         size += len(data)
     send()
     return results
+
+
+def _create(
+    api: ApiClient, body: dict[str, Any], local: Path, *, upload: bool
+) -> tuple[dict[str, Any], bool]:
+    """Create the source; return it and whether its files are to be uploaded."""
+    try:
+        return api.post("/api/v1/knowledge/sources", json=body), upload
+    except PermissionDenied as exc:
+        if upload or exc.details.get("reason") != "outside_local_roots":
+            raise
+    # The server may not read this repository where it lies: send its tracked files.
+    err_console.print(
+        f"[yellow]note:[/] the server may not read {local.resolve()} "
+        "(DEVFLOW_KNOWLEDGE__LOCAL_ROOTS); uploading its tracked files instead",
+        highlight=False,
+    )
+    body.update(location="upload", kind="files", name=body.get("name") or local.resolve().name)
+    body["settings"].pop("ref", None)
+    return api.post("/api/v1/knowledge/sources", json=body), True
 
 
 @app.command("add")
@@ -177,7 +207,7 @@ def add(
         body["name"] = name
     if project:
         body["project"] = project
-    source = api.post("/api/v1/knowledge/sources", json=body)
+    source, upload = _create(api, body, local, upload=upload)
     uploaded: list[dict[str, Any]] = []
     if upload:
         uploaded = _upload(api, source["id"], local)

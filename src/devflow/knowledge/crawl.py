@@ -27,7 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core.config import KnowledgeSettings
 from devflow.core.db import unit_of_work
-from devflow.core.outbound import FetchResult, OutboundClient, OutboundError, OutboundPolicy
+from devflow.core.outbound import (
+    FetchResult,
+    Networks,
+    OutboundClient,
+    OutboundError,
+    OutboundPolicy,
+)
 from devflow.knowledge.extract import Extracted, ExtractionError, extract
 from devflow.knowledge.ingest import (
     content_hash,
@@ -72,6 +78,7 @@ class CrawlConfig:
     use_llms_txt: bool
     respect_robots: bool
     allow_private: bool
+    private_networks: Networks
     delay: float
     concurrency: int
 
@@ -91,6 +98,7 @@ class CrawlConfig:
             use_llms_txt=bool(s.get("use_llms_txt", True)),
             respect_robots=bool(s.get("respect_robots", True)),
             allow_private=bool(s.get("allow_private", False)) or settings.allow_private_networks,
+            private_networks=tuple(settings.private_networks),
             delay=float(s.get("delay", settings.crawl_delay)),
             concurrency=int(s.get("concurrency", settings.crawl_concurrency)),
         )
@@ -169,6 +177,7 @@ class Crawler:
         self._config = config
         policy = OutboundPolicy(
             allow_private=config.allow_private,
+            private_networks=config.private_networks,
             timeout=self._settings.fetch_timeout,
             max_bytes=self._settings.max_document_bytes,
         )

@@ -26,7 +26,13 @@ from devflow.core.jobs import report_progress
 from devflow.knowledge.crawl import Crawler, CrawlStats
 from devflow.knowledge.embedding import embed_source, get_embedder
 from devflow.knowledge.ingest import refresh_counts, refresh_lexeme_stats, remove_unseen
-from devflow.knowledge.local import checkout, git_files, ingest_tree, list_directory
+from devflow.knowledge.local import (
+    checkout,
+    git_files,
+    ingest_tree,
+    list_directory,
+    require_local_root,
+)
 from devflow.knowledge.models import Source
 from devflow.knowledge.summaries import summarize_code_examples
 
@@ -180,7 +186,12 @@ async def _fetch_all(
         allow_private = (
             bool(source.settings.get("allow_private")) or knowledge.allow_private_networks
         )
-        async with checkout(source, allow_private=allow_private) as tree:
+        async with checkout(
+            source,
+            allow_private=allow_private,
+            roots=knowledge.local_roots,
+            networks=tuple(knowledge.private_networks),
+        ) as tree:
             paths = await git_files(tree)
             return await ingest_tree(
                 sessions,
@@ -193,9 +204,8 @@ async def _fetch_all(
             )
     if source.location == "upload":
         return CrawlStats()
-    from pathlib import Path
-
-    root = Path(source.location)
+    # Checked again here: the roots may have changed since the source was added.
+    root = require_local_root(source.location, knowledge.local_roots)
     return await ingest_tree(
         sessions,
         source_id=source.id,

@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -33,8 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core.config import KnowledgeSettings
 from devflow.core.db import unit_of_work
-from devflow.core.errors import Invalid
-from devflow.core.outbound import Resolver, address_allowed, system_resolver
+from devflow.core.errors import Invalid, PermissionDenied
+from devflow.core.outbound import Networks, Resolver, address_allowed, system_resolver
 from devflow.knowledge.crawl import CrawlStats
 from devflow.knowledge.extract import ExtractionError, extract, kind_of
 from devflow.knowledge.ingest import record_failure, store_document
@@ -44,6 +44,28 @@ _SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", "d
 _GIT_TIMEOUT = 300.0
 _SCP_LIKE = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>.*)$")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "git": 9418, "ssh": 22}
+
+
+def require_local_root(location: str | Path, roots: Sequence[Path]) -> Path:
+    """Return the resolved folder if it lies under one of the configured `roots`.
+
+    Symbolic links are resolved first, so a link cannot lead out of a root.
+
+    Raises:
+        PermissionDenied: outside every root, or no root configured (`details.reason` is
+            `outside_local_roots`, which the CLI answers by uploading the files instead).
+    """
+    path = Path(location).expanduser().resolve()
+    for root in roots:
+        if path.is_relative_to(root.expanduser().resolve()):
+            return path
+    allowed = ", ".join(str(r) for r in roots) or "none is configured"
+    raise PermissionDenied(
+        f"DevFlow may not read {path} on its server: only folders under its local roots "
+        f"({allowed}). An operator lists them in DEVFLOW_KNOWLEDGE__LOCAL_ROOTS (a JSON list); "
+        "or upload the files from your machine with `devflow knowledge add <folder>`",
+        details={"reason": "outside_local_roots"},
+    )
 
 
 def list_directory(root: Path) -> list[str]:
@@ -102,7 +124,11 @@ class PinnedRemote:
 
 
 async def pin_remote(
-    location: str, *, allow_private: bool, resolver: Resolver = system_resolver
+    location: str,
+    *,
+    allow_private: bool,
+    networks: Networks = (),
+    resolver: Resolver = system_resolver,
 ) -> PinnedRemote:
     """Resolve a clone URL's host, check its addresses and pin git to them.
 
@@ -122,12 +148,15 @@ async def pin_remote(
         addresses = await resolver(host, port)
     except (OSError, UnicodeError) as exc:
         raise Invalid(f"cannot resolve {host}: {exc}") from None
-    allowed = [a for a in addresses if address_allowed(a, allow_private=allow_private)]
+    allowed = [
+        a for a in addresses if address_allowed(a, allow_private=allow_private, networks=networks)
+    ]
     if not allowed:
         raise Invalid(
             f"{host} resolves to {', '.join(addresses) or 'nothing'}: a private, loopback or "
-            "link-local address. Add the source with allow_private (CLI: --allow-private) if it "
-            "is an internal git server",
+            "link-local address. If it is an internal git server, an instance admin may add the "
+            "source with allow_private (CLI: --allow-private), or an operator may open its "
+            "network to every source (DEVFLOW_KNOWLEDGE__PRIVATE_NETWORKS)",
             details={"reason": "private_address"},
         )
     literals = [f"[{a}]" if ":" in a else a for a in allowed]
@@ -146,12 +175,18 @@ async def pin_remote(
 
 @asynccontextmanager
 async def checkout(
-    source: Source, *, allow_private: bool, resolver: Resolver = system_resolver
+    source: Source,
+    *,
+    allow_private: bool,
+    roots: Sequence[Path] = (),
+    networks: Networks = (),
+    resolver: Resolver = system_resolver,
 ) -> AsyncIterator[Path]:
     """Yield a working tree of a git source at its ref (a temporary clone for remote URLs)."""
     ref = source.settings.get("ref")
     local = Path(source.location)
-    if local.is_absolute() and local.is_dir():  # noqa: ASYNC240 - one stat
+    if local.is_absolute():
+        local = require_local_root(local, roots)
         if ref:
             tmp = Path(tempfile.mkdtemp(prefix="devflow-git-"))
             try:
@@ -163,7 +198,9 @@ async def checkout(
         else:
             yield local
         return
-    remote = await pin_remote(source.location, allow_private=allow_private, resolver=resolver)
+    remote = await pin_remote(
+        source.location, allow_private=allow_private, networks=networks, resolver=resolver
+    )
     tmp = Path(tempfile.mkdtemp(prefix="devflow-git-"))
     try:
         args = ["clone", "--quiet", "--depth", "1", "--no-tags"]

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 SourceKind = Literal["web", "files", "git"]
 SearchMode = Literal["hybrid", "keyword", "semantic"]
@@ -45,8 +45,10 @@ class SourceSettings(BaseModel):
     use_sitemap: bool = Field(True, description="Read sitemap.xml (and sitemap indexes).")
     use_llms_txt: bool = Field(True, description="Read llms.txt / llms-full.txt first.")
     respect_robots: bool = Field(True, description="Honour robots.txt.")
-    allow_private: bool = Field(
-        False, description="Allow private, loopback and link-local addresses (intranet docs)."
+    allow_private: StrictBool = Field(
+        False,
+        description="Allow private, loopback and link-local addresses (intranet docs; instance "
+        "admins only).",
     )
     delay: float | None = Field(None, ge=0, le=60, description="Seconds between requests.")
     concurrency: int | None = Field(None, ge=1, le=32, description="Parallel requests per host.")

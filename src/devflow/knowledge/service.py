@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from devflow.core import events, jobs
 from devflow.core.auth import Principal, Role, Scope
 from devflow.core.config import KnowledgeSettings
-from devflow.core.errors import Conflict, Invalid, NotFound
+from devflow.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from devflow.identity import Project, require_project, require_role, visible_project_ids
 from devflow.knowledge.extract import ExtractionError, extract
 from devflow.knowledge.ingest import record_failure, refresh_counts, store_document
+from devflow.knowledge.local import require_local_root
 from devflow.knowledge.models import Document, Source
 from devflow.knowledge.schemas import (
     DocumentContent,
@@ -65,58 +66,79 @@ def _default_name(kind: str, location: str) -> str:
     return PurePosixPath(location.rstrip("/")).name.removesuffix(".git") or location
 
 
-def _check_location(kind: str, location: str, data: SourceCreate, principal: Principal) -> str:
+def _check_location(
+    kind: str,
+    location: str,
+    data: SourceCreate,
+    principal: Principal,
+    settings: KnowledgeSettings,
+) -> str:
+    if data.settings.allow_private and not principal.is_instance_admin:
+        raise PermissionDenied(
+            "allow_private lets a source reach every private, loopback and link-local address; "
+            "only an instance admin may set it. Ask one to add the source, or ask the operator "
+            "to open its network to every source (DEVFLOW_KNOWLEDGE__PRIVATE_NETWORKS)",
+            details={"reason": "allow_private_needs_admin"},
+        )
     if kind == "web":
         parsed = urlsplit(location)
         if parsed.scheme not in {"http", "https"} or not parsed.hostname:
             raise Invalid(f"{location!r} is not a web address; use http:// or https://")
-        if not data.settings.allow_private and _is_private_literal(parsed.hostname):
-            raise Invalid(
-                f"{parsed.hostname} is a private or loopback address; add the source with "
-                "allow_private (CLI: --allow-private) if it is an intranet site",
-                details={"reason": "private_address"},
-            )
+        _check_host(parsed.hostname, data, settings, what="an intranet site")
         return location
     if kind == "git":
         if _GIT_URL.match(location):
             if location.startswith(("file:", "ext::")):
                 raise Invalid("file:// and ext:: git URLs are not allowed; give a local path")
             host = urlsplit(location).hostname or location.partition("@")[2].partition(":")[0]
-            if not data.settings.allow_private and _is_private_literal(host):
-                raise Invalid(
-                    f"{host} is a private or loopback address; add the source with allow_private "
-                    "(CLI: --allow-private) if it is an internal git server",
-                    details={"reason": "private_address"},
-                )
+            _check_host(host, data, settings, what="an internal git server")
             return location
-        return _local_dir(location, principal, need_git=True)
+        return _local_dir(location, principal, settings, need_git=True)
     if location == "upload":
         return location
-    return _local_dir(location, principal, need_git=False)
+    return _local_dir(location, principal, settings, need_git=False)
 
 
-def _local_dir(location: str, principal: Principal, *, need_git: bool) -> str:
+def _check_host(host: str, data: SourceCreate, settings: KnowledgeSettings, *, what: str) -> None:
+    """Refuse a literal private address the source may not reach (names are checked at fetch)."""
+    if data.settings.allow_private or settings.allow_private_networks:
+        return
+    address = _private_literal(host)
+    if address is None or any(address in network for network in settings.private_networks):
+        return
+    raise Invalid(
+        f"{host} is a private or loopback address. If it is {what}, an instance admin may add "
+        "the source with allow_private (CLI: --allow-private), or the operator may open its "
+        "network to every source (DEVFLOW_KNOWLEDGE__PRIVATE_NETWORKS)",
+        details={"reason": "private_address"},
+    )
+
+
+def _local_dir(
+    location: str, principal: Principal, settings: KnowledgeSettings, *, need_git: bool
+) -> str:
     principal.require_instance_admin()
     path = Path(location).expanduser()
     if not path.is_absolute():
         raise Invalid(f"{location!r}: give an absolute path (the server resolves it, not the CLI)")
+    path = require_local_root(path, settings.local_roots)
     if not path.is_dir():
         raise Invalid(f"{location!r} is not a directory on the DevFlow server")
     if need_git and not (path / ".git").exists():
         raise Invalid(f"{location!r} is not a git repository (no .git)")
-    return str(path.resolve())
+    return str(path)
 
 
-def _is_private_literal(host: str) -> bool:
-    if host.lower() in {"localhost", "localhost.localdomain"} or host.lower().endswith(
-        ".localhost"
-    ):
-        return True
+def _private_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Return the address if `host` names a non-public one literally (localhost included)."""
+    lowered = host.lower()
+    if lowered in {"localhost", "localhost.localdomain"} or lowered.endswith(".localhost"):
+        return ipaddress.ip_address("127.0.0.1")
     try:
         ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return False
-    return not ip.is_global
+        return None
+    return None if ip.is_global else ip
 
 
 async def _project_of(
@@ -133,15 +155,23 @@ async def _project_of(
 
 
 async def require_source(
-    session: AsyncSession, *, principal: Principal, source_id: uuid.UUID, role: Role = Role.READ
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    source_id: uuid.UUID,
+    role: Role = Role.READ,
+    lock: bool = False,
 ) -> Source:
-    """Return a source the caller may use with `role`.
+    """Return a source the caller may use with `role`; `lock` holds its row until the caller's
+    transaction ends, so that it is not removed while documents are added to it.
 
     Raises:
         NotFound: no such source, or not one the caller can see.
         PermissionDenied: the caller's role is too low.
     """
-    source = await session.get(Source, source_id)
+    source = await session.get(
+        Source, source_id, with_for_update={"key_share": True} if lock else None
+    )
     if source is None:
         raise NotFound(f"no source {source_id}")
     await _project_of(session, principal=principal, source=source, role=role)
@@ -167,7 +197,7 @@ async def add_source(
     )
     location = data.location.strip()
     kind = data.kind or guess_kind(location)
-    location = _check_location(kind, location, data, principal)
+    location = _check_location(kind, location, data, principal, settings)
     name = (data.name or _default_name(kind, location))[:200]
     taken = await session.scalar(
         select(Source.id).where(Source.project_id == project.id, Source.name == name)
@@ -454,8 +484,9 @@ async def upload_files(
         Invalid: the source is not a files source; an unsafe file name.
         NotFound, PermissionDenied: the source.
     """
+    # Locked: a removal of the source waits for this upload, or this upload sees it gone.
     source = await require_source(
-        session, principal=principal, source_id=source_id, role=Role.WRITE
+        session, principal=principal, source_id=source_id, role=Role.WRITE, lock=True
     )
     if source.kind != "files":
         raise Invalid(
