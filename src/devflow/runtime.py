@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import logging
 import os
 import signal
@@ -16,7 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
+import psutil
 import psycopg
 import uvicorn
 from pydantic import SecretStr
@@ -24,12 +27,18 @@ from pydantic import SecretStr
 from devflow.core.config import Settings
 from devflow.core.credentials import Credentials, update_url, write_credentials
 from devflow.core.db import create_engine, libpq_url, session_factory, unit_of_work
-from devflow.core.embedded_pg import EmbeddedPostgres, InstanceLock
+from devflow.core.embedded_pg import EmbeddedPostgres, InstanceLock, die_with_parent, stop_process
 from devflow.core.errors import Conflict
+from devflow.core.files import restrict_umask
 from devflow.core.migrate import head_revision, upgrade
 from devflow.identity.service import bootstrap
 
 log = logging.getLogger("devflow")
+
+WORKER_RECORD = "worker.json"  # in $DEVFLOW_HOME: the worker child of the running `devflow up`
+# A leftover worker gets the graceful stop, then the kill; a job it was running is re-queued by
+# the stalled-job sweep of the next worker and retried.
+_LEFTOVER_WORKER_STOP = ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0))
 
 
 @dataclass(frozen=True)
@@ -150,54 +159,144 @@ def serve(settings: Settings, on_listening: Callable[[], None] | None = None) ->
 
 
 class WorkerProcess:
-    """A `devflow worker` child, restarted if it dies while DevFlow runs."""
+    """A `devflow worker` child, restarted if it dies while DevFlow runs.
 
-    def __init__(self, env: dict[str, str]) -> None:
+    The child dies with this process: on Linux the kernel sends it SIGTERM (its graceful stop);
+    elsewhere it stops when a pipe from this process reaches end-of-file. The kernel's signal
+    follows the *thread* that forked the child, so one supervisor thread forks every worker and
+    outlives each. The child's pid and create time are recorded in `record` for the next start
+    to stop it should it survive anyway (`stop_leftover_worker`).
+    """
+
+    def __init__(self, env: dict[str, str], record: Path) -> None:
         self._env = env
+        self._record = record
         self._proc: subprocess.Popen[bytes] | None = None
+        self._pipe: int | None = None  # write end of the parent-death pipe, where it is used
+        self._lock = threading.Lock()  # a spawn and a stop never interleave
         self._stopping = threading.Event()
         self._thread = threading.Thread(
             target=self._supervise, name="worker-supervisor", daemon=True
         )
 
     def start(self) -> None:
-        """Start the worker and its supervisor."""
-        self._spawn()
+        """Start the supervisor, which starts the worker."""
         self._thread.start()
 
-    def _spawn(self) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "devflow", "worker"],
-            env=self._env,
-            start_new_session=True,  # stopped by us, after the server, not by the terminal's ^C
-        )
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        args = [sys.executable, "-m", "devflow", "worker"]
+        preexec = die_with_parent(signal.SIGTERM)
+        read_end = None
+        if preexec is None:
+            # No parent-death signal here (macOS, BSD): only this process holds the write end,
+            # so the worker reads end-of-file when this process dies, however it dies.
+            read_end, self._pipe = os.pipe()
+            args += ["--parent-fd", str(read_end)]
+        try:
+            proc = subprocess.Popen(  # noqa: S603
+                args,
+                env=self._env,
+                start_new_session=True,  # stopped by us, after the server, not by the terminal's ^C
+                preexec_fn=preexec,  # noqa: PLW1509 - it only calls a prctl resolved before the fork
+                pass_fds=() if read_end is None else (read_end,),
+            )
+        except BaseException:
+            self._close_pipe()
+            raise
+        finally:
+            if read_end is not None:
+                os.close(read_end)
+        record_worker(self._record, proc.pid)
+        self._proc = proc
+        return proc
+
+    def _close_pipe(self) -> None:
+        if self._pipe is not None:
+            os.close(self._pipe)
+            self._pipe = None
 
     def _supervise(self) -> None:
         restarts: list[float] = []
-        while not self._stopping.is_set():
-            assert self._proc is not None  # noqa: S101
-            code = self._proc.wait()
-            if self._stopping.is_set():
-                return
+        while True:
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                try:
+                    proc = self._spawn()
+                except (OSError, subprocess.SubprocessError):
+                    log.exception("could not start the worker; retrying")
+                    proc = None
+            if proc is not None:
+                code = proc.wait()
+                with self._lock:
+                    self._close_pipe()
+                    self._record.unlink(missing_ok=True)
+                if self._stopping.is_set():
+                    return
+                log.error("worker exited (code %s); restarting", code)
             now = time.monotonic()
             restarts = [t for t in restarts if now - t < 60] + [now]  # noqa: PLR2004
-            log.error("worker exited (code %s); restarting", code)
-            time.sleep(min(30.0, 0.5 * 2 ** len(restarts)))
-            if not self._stopping.is_set():
-                self._spawn()
+            self._stopping.wait(min(30.0, 0.5 * 2 ** len(restarts)))
 
     def stop(self, timeout: float = 35.0) -> None:
         """Ask the worker to finish its running jobs and exit."""
-        self._stopping.set()
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
+        with self._lock:
+            self._stopping.set()
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._close_pipe()
+        self._record.unlink(missing_ok=True)
+
+
+def record_worker(path: Path, pid: int) -> None:
+    """Record the worker child `pid` with its create time, which tells it from a recycled pid."""
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:  # already gone: nothing to stop later
+        return
+    tmp = path.with_suffix(".tmp")
+    try:
+        tmp.write_text(json.dumps({"pid": pid, "create_time": created}), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:  # a full disk must not cost the worker; only its clean-up after a crash
+        log.warning("could not record the worker's pid", extra={"path": str(path)}, exc_info=True)
+
+
+def stop_leftover_worker(path: Path) -> None:
+    """Stop the worker child that an earlier `devflow up` of this home left running.
+
+    Call it holding the home's `InstanceLock`: the `up` that started the recorded worker is then
+    gone. Only the recorded process is stopped, and only while its create time still matches;
+    `devflow worker` processes that users start themselves against the same database are theirs.
+    """
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        pid, created = int(raw["pid"]), float(raw["create_time"])
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError):
+        path.unlink(missing_ok=True)  # unreadable: it identifies no process
+        return
+    try:
+        proc = psutil.Process(pid)
+        same = abs(proc.create_time() - created) < 0.01  # noqa: PLR2004 - psutil's rounding
+    except psutil.NoSuchProcess:
+        same = False
+    if same:
+        log.warning("stopping the worker left by an earlier devflow up", extra={"pid": pid})
         try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            stop_process(proc, _LEFTOVER_WORKER_STOP)
+        except psutil.AccessDenied:
+            log.warning("may not stop the leftover worker", extra={"pid": pid})
+    path.unlink(missing_ok=True)
 
 
 def up(settings: Settings, announce: Callable[[str, FirstStart | None, str | None], None]) -> None:
@@ -213,15 +312,21 @@ def up(settings: Settings, announce: Callable[[str, FirstStart | None, str | Non
     pg: EmbeddedPostgres | None = None
     worker: WorkerProcess | None = None
     try:
+        # Holding the lock, whatever an earlier `up` of this home left running is a leftover.
+        # The worker goes first: it still needs its database to stop gracefully.
+        stop_leftover_worker(settings.home / WORKER_RECORD)
         if settings.database_url is None:
             pg = EmbeddedPostgres(settings.home, settings.embedded_pg)
             url = pg.start()
             settings = settings.model_copy(update={"database_url": SecretStr(url)})
         else:
             url = settings.database_url.get_secret_value()
+        # Only now: the embedded PostgreSQL's system folders (outside the home) must stay
+        # reachable by its service user. The worker child inherits the umask.
+        restrict_umask(settings.files)
         first = prepare(settings, url)
         env = {**os.environ, "DEVFLOW_DATABASE_URL": url, "DEVFLOW_HOME": str(settings.home)}
-        worker = WorkerProcess(env)
+        worker = WorkerProcess(env, settings.home / WORKER_RECORD)
         data_dir = str(pg.state.data_dir) if pg and pg.state else None
 
         def listening() -> None:
@@ -240,9 +345,12 @@ def up(settings: Settings, announce: Callable[[str, FirstStart | None, str | Non
         lock.release()
 
 
-def run_worker_process(settings: Settings) -> None:
-    """Run a worker in this process (for `devflow worker`)."""
+def run_worker_process(settings: Settings, parent_fd: int | None = None) -> None:
+    """Run a worker in this process (for `devflow worker`).
+
+    `parent_fd`: the read end of a pipe from the parent; the worker stops when it closes.
+    """
     from devflow.worker import run_worker
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_worker(settings))
+        asyncio.run(run_worker(settings, parent_fd=parent_fd))

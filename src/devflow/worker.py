@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 
 import procrastinate
 
@@ -47,18 +48,52 @@ def build_job_app(settings: Settings) -> procrastinate.App:
     )
 
 
-async def run_worker(settings: Settings, *, name: str = "devflow-worker") -> None:
-    """Run jobs until stopped by SIGINT or SIGTERM (running jobs finish first)."""
+async def run_worker(
+    settings: Settings, *, name: str = "devflow-worker", parent_fd: int | None = None
+) -> None:
+    """Run jobs until stopped by SIGINT or SIGTERM (running jobs finish first).
+
+    `parent_fd`: the read end of a pipe whose only write end the parent holds. At end-of-file
+    (the parent is gone, however it died) the worker stops as it does on SIGTERM. `devflow up`
+    passes one where the kernel has no parent-death signal.
+    """
     app = build_job_app(settings)
     async with app.open_async():
         log.info("worker started", extra={"concurrency": settings.jobs.concurrency})
         sweeper = asyncio.create_task(_sweep_stalled(app, settings.jobs.stalled_after_seconds))
+        work = asyncio.create_task(app.run_worker_async(name=name, shutdown_graceful_timeout=30.0))
+        if parent_fd is not None:
+            _stop_when_closed(parent_fd, work)
         try:
-            await app.run_worker_async(name=name, shutdown_graceful_timeout=30.0)
+            await work
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this coroutine itself is cancelled, not only the work
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+
+
+def _stop_when_closed(fd: int, work: asyncio.Task[None]) -> None:
+    loop = asyncio.get_running_loop()
+
+    def readable() -> None:
+        try:
+            if os.read(fd, 64):
+                return
+        except BlockingIOError:
+            return
+        except OSError:
+            pass  # a broken pipe is a closed one
+        loop.remove_reader(fd)
+        log.warning("parent process gone; stopping")
+        # procrastinate takes the cancellation of its run as a graceful stop: no new job is
+        # fetched and running ones get `shutdown_graceful_timeout` to finish.
+        work.cancel()
+
+    loop.add_reader(fd, readable)
 
 
 async def _sweep_stalled(app: procrastinate.App, stalled_after: float) -> None:

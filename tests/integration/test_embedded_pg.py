@@ -3,14 +3,18 @@
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 
 from devflow.core.config import EmbeddedPostgresSettings
-from devflow.core.embedded_pg import EmbeddedPostgres
+from devflow.core.embedded_pg import EmbeddedPostgres, postmasters
 from devflow.core.errors import Invalid
 
 
@@ -25,6 +29,37 @@ def system_dir():
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+# Starts a cluster, prints the postmaster's pid and waits to be killed.
+OWNER = """
+import sys, time
+from pathlib import Path
+from devflow.core.config import EmbeddedPostgresSettings
+from devflow.core.embedded_pg import EmbeddedPostgres
+pg = EmbeddedPostgres(Path(sys.argv[1]), EmbeddedPostgresSettings(system_dir=Path(sys.argv[2])))
+pg.start()
+print(pg.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def gone(proc: psutil.Process) -> bool:
+    """Whether `proc` has exited (a zombie waiting for a parent that never reaps it counts)."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_until(predicate, timeout: float = 60) -> bool:
+    """Poll `predicate` until it holds, for at most `timeout` seconds (a bound, not a timing)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 class TestPermissions:
@@ -54,15 +89,21 @@ class TestPermissions:
 
 
 class TestLifecycle:
-    def test_a_running_server_is_reused_and_a_stale_pid_file_ignored(self, tmp_path, system_dir):
+    def test_a_server_left_running_is_stopped_and_replaced_and_a_stale_pid_file_ignored(
+        self, tmp_path, system_dir
+    ):
         home = tmp_path / "home"
         settings = EmbeddedPostgresSettings(system_dir=system_dir)
         first = EmbeddedPostgres(home, settings)
-        url = first.start()
+        first.start()
+        leftover = psutil.Process(first.pid)
         second = EmbeddedPostgres(home, settings)
         try:
-            assert second.start() == url
-            assert second.pid == first.pid
+            with psycopg.connect(second.start()) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert second.pid != leftover.pid
+            assert gone(leftover)
+            assert [p.pid for p in postmasters(home / "pg")] == [second.pid]
         finally:
             second.stop()
             first.stop()  # already stopped by `second`; this reaps the child it started
@@ -75,6 +116,29 @@ class TestLifecycle:
                 assert conn.execute("SELECT 1").fetchone() == (1,)
         finally:
             third.stop()
+        assert psutil.pid_exists(os.getpid())
+
+    def test_the_server_stops_when_the_process_that_started_it_is_killed(
+        self, tmp_path, system_dir
+    ):
+        home = tmp_path / "home"
+        owner = subprocess.Popen(
+            [sys.executable, "-c", OWNER, str(home), str(system_dir)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert owner.stdout is not None
+            postmaster = psutil.Process(int(owner.stdout.readline()))
+            assert postmaster.name() == "postgres"
+        finally:
+            owner.kill()
+            owner.communicate()
+        assert wait_until(lambda: gone(postmaster))
+        # SIGINT is a fast shutdown: the server shut down cleanly and removed its lock file.
+        assert not (home / "pg" / "postmaster.pid").exists()
+        log = (home / "logs" / "postgres.log").read_text()
+        assert "received fast shutdown request" in log
 
 
 class TestBadDataDirectories:

@@ -10,6 +10,7 @@ from devflow import runtime
 from devflow.cli.output import console, emit_json, table
 from devflow.core.config import Settings, describe_settings, load_settings, mask_url
 from devflow.core.errors import Invalid
+from devflow.core.files import prepare_home, restrict_umask
 from devflow.core.logging import configure_logging
 
 config_app = typer.Typer(help="Inspect settings.", no_args_is_help=True)
@@ -45,6 +46,7 @@ def up(host: HostOpt = None, port: PortOpt = None) -> None:
     """Start everything on this machine: embedded PostgreSQL, the server and a job worker."""
     settings = _settings(host, port)
     configure_logging(settings.log)
+    prepare_home(settings)  # the umask narrows after the embedded PostgreSQL starts (runtime.up)
     runtime.up(settings, _announce)
 
 
@@ -56,18 +58,31 @@ def serve(
     """Run the HTTP server against DEVFLOW_DATABASE_URL (for on-prem and cloud installs)."""
     settings = _settings(host, port)
     configure_logging(settings.log)
+    restrict_umask(settings.files)
+    prepare_home(settings)
     url = _require_url(settings)
     if migrate:
         runtime.prepare(settings, url)
     runtime.serve(settings)
 
 
-def worker() -> None:
+def worker(
+    parent_fd: Annotated[
+        int | None,
+        typer.Option(
+            "--parent-fd",
+            hidden=True,  # set by `devflow up` where the kernel has no parent-death signal
+            help="Stop when this inherited pipe closes.",
+        ),
+    ] = None,
+) -> None:
     """Run a job worker against DEVFLOW_DATABASE_URL."""
     settings = load_settings()
     configure_logging(settings.log)
+    restrict_umask(settings.files)
+    prepare_home(settings)
     _require_url(settings)
-    runtime.run_worker_process(settings)
+    runtime.run_worker_process(settings, parent_fd)
 
 
 def _require_url(settings: Settings) -> str:
@@ -115,7 +130,7 @@ def db_current() -> None:
 
 @db_app.command("check")
 def db_check() -> None:
-    """Fail when the models and the migrations disagree (alembic check)."""
+    """Fail, naming the differences, when the database's schema and the models disagree."""
     from devflow.core.migrate import check_models
 
     check_models(_require_url(load_settings()))

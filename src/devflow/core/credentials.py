@@ -22,7 +22,8 @@ def write_credentials(path: Path, credentials: Credentials) -> None:
     """Write the file atomically with mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # a file left there keeps its mode: O_CREAT's only sets a new one
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump({"url": credentials.url, "token": credentials.token}, handle)
         handle.write("\n")

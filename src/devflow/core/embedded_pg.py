@@ -13,12 +13,19 @@ DevFlow never loosens the permissions of a user's folders. Instead:
 
 The server listens on 127.0.0.1 only, with a random password (SCRAM) kept in
 ``$DEVFLOW_HOME/pg.json`` (mode 0600); no Unix socket is opened.
+
+The server lives and dies with the process that started it. On Linux the kernel sends it SIGINT
+(PostgreSQL's fast shutdown) when that process dies, even by ``kill -9``. A server found running on
+the data directory at start is a leftover (the caller holds the home's `InstanceLock`, so no live
+DevFlow owns it): it is stopped and a fresh one started, never reused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
+import functools
 import hashlib
 import importlib.util
 import json
@@ -30,7 +37,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -46,6 +55,78 @@ log = logging.getLogger(__name__)
 MAJOR_VERSION = "18"
 SUPERUSER = "devflow"
 DATABASE = "devflow"
+
+# Fast shutdown, then immediate shutdown, then the kill: seconds to wait after each.
+POSTMASTER_STOP = ((signal.SIGINT, 30.0), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0))
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+def die_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
+    """Return a Popen `preexec_fn` by which the child gets `sig` when its parent dies.
+
+    None where the kernel offers no parent-death signal (only Linux has ``PR_SET_PDEATHSIG``).
+    The signal follows the *thread* that forks the child: spawn from a thread that outlives it.
+    """
+    prctl = _prctl()  # resolved here: between fork and exec the child only calls it
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        # CPython's child_exec applies setgroups, setregid and setreuid (Popen's user=, group=)
+        # *before* preexec_fn, and the kernel clears the parent-death signal on any change of
+        # credentials: set here, it survives. exec of a binary that is not set-uid keeps it.
+        # A failure (a seccomp filter) leaves the child without it rather than failing the start.
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl: the signal will never come
+            os._exit(1)
+
+    return preexec
+
+
+def stop_process(proc: psutil.Process, steps: Sequence[tuple[signal.Signals, float]]) -> bool:
+    """Send each step's signal to `proc` and wait its seconds until it exits; return if it did.
+
+    A zombie counts as exited: an orphan's new parent (PID 1 of a container that is no init)
+    may never reap it. psutil refuses to signal a pid that now names another process.
+
+    Raises:
+        psutil.AccessDenied: the process belongs to a user this one may not signal.
+    """
+    for sig, timeout in steps:
+        try:
+            proc.send_signal(sig)
+        except psutil.NoSuchProcess:
+            return True
+        if _wait_exited(proc, timeout):
+            return True
+    return False
+
+
+def _wait_exited(proc: psutil.Process, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 def bundled_install() -> Path:
@@ -102,8 +183,11 @@ class InstanceLock:
 
     def acquire(self, info: dict[str, Any]) -> None:
         """Take the lock or raise Conflict naming the process that holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+", encoding="utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # 0600 whatever the umask: it is created before `devflow up` narrows its umask.
+        handle = os.fdopen(
+            os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), "a+", encoding="utf-8"
+        )
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -152,11 +236,16 @@ class EmbeddedPostgres:
     # -- public surface -------------------------------------------------------------------------
 
     def start(self) -> str:
-        """Start (or reuse) the cluster and return the libpq URL of DevFlow's database.
+        """Start the cluster and return the libpq URL of DevFlow's database.
+
+        Hold the home's `InstanceLock` and call this from a thread that outlives the server (on
+        Linux, the server is stopped when that thread ends). A server still running on the data
+        directory is stopped first.
 
         Raises:
             Invalid: the data directory is not usable (foreign, another major version).
-            Unavailable: PostgreSQL did not start; the message carries the end of its log.
+            Unavailable: PostgreSQL did not start (the message carries the end of its log), or
+                a leftover server could not be stopped.
         """
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.home / "logs").mkdir(exist_ok=True, mode=0o700)
@@ -168,35 +257,29 @@ class EmbeddedPostgres:
         if not (data_dir / "PG_VERSION").exists():
             state = self._initdb(bin_dir, data_dir)
         self.state = state
-        running = self._running_postmaster(data_dir)
-        if running is not None:
-            log.info("reusing running PostgreSQL", extra={"pid": running[0], "port": running[1]})
-            self._pid, state.port = running
-        else:
-            if self.settings.port:
-                state.port = self.settings.port
-            elif port_in_use(state.port):
-                state.port = free_port()
-            self._save_state(state)
-            self._launch(bin_dir, data_dir, state)
+        self._stop_leftovers(data_dir)
+        if self.settings.port:
+            state.port = self.settings.port
+        elif port_in_use(state.port):
+            state.port = free_port()
+        self._save_state(state)
+        self._launch(bin_dir, data_dir, state)
         self._wait_ready(state)
         self._ensure_database(state)
         return state.url()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the server with a fast shutdown; escalate to immediate if it hangs."""
-        pid = self._pid
-        if pid is None:
+        process = self._process
+        if process is None:
             return
-        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
+        for sig, wait in ((signal.SIGINT, timeout), *POSTMASTER_STOP[1:]):
+            process.send_signal(sig)  # nothing once it has exited (and been reaped here)
             try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
+                process.wait(wait)
                 break
-            if self._wait_exit(pid, wait, self._process):
-                break
-        if self._process is not None:
-            self._process.poll()  # records the exit even if another handle reaped the child
+            except subprocess.TimeoutExpired:
+                continue
         self._pid = None
         self._process = None
 
@@ -389,26 +472,29 @@ class EmbeddedPostgres:
             "env": {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         }
 
-    def _running_postmaster(self, data_dir: Path) -> tuple[int, int] | None:
-        """Return (pid, port) of a server already running on this data dir, clearing stale locks."""
+    def _stop_leftovers(self, data_dir: Path) -> None:
+        """Stop every server running on this data directory; clear a lock file left by a crash.
+
+        The caller holds the instance lock, so such a server is a leftover: of a `devflow up`
+        killed where no parent-death signal exists or by an older DevFlow, or one still shutting
+        down after its parent died. It is not reused: nothing would stop it with DevFlow, and its
+        port and settings may be stale.
+        """
+        for proc in postmasters(data_dir):
+            log.warning("stopping a leftover PostgreSQL", extra={"pid": proc.pid})
+            try:
+                stopped = stop_process(proc, POSTMASTER_STOP)
+            except psutil.AccessDenied:
+                stopped = False
+            if not stopped:
+                raise Unavailable(
+                    f"a PostgreSQL server (pid {proc.pid}) still runs on {data_dir} and could not "
+                    "be stopped; stop it, then start DevFlow again."
+                )
         pid_file = data_dir / "postmaster.pid"
-        try:
-            lines = pid_file.read_text(encoding="utf-8").splitlines()
-        except (FileNotFoundError, PermissionError):
-            return None
-        try:
-            pid, port = int(lines[0]), int(lines[3])
-        except (IndexError, ValueError):
-            pid, port = -1, 0
-        alive = False
-        with contextlib.suppress(psutil.Error):
-            proc = psutil.Process(pid)
-            alive = proc.name() == "postgres" and str(data_dir) in " ".join(proc.cmdline())
-        if alive:
-            return pid, port
-        log.warning("removing stale postmaster.pid", extra={"pid": pid})
-        pid_file.unlink(missing_ok=True)
-        return None
+        if pid_file.exists():  # every server on this directory is gone: the file is stale
+            log.warning("removing stale postmaster.pid")
+            pid_file.unlink(missing_ok=True)
 
     def _launch(self, bin_dir: Path, data_dir: Path, state: ClusterState) -> None:
         if port_in_use(state.port):
@@ -431,13 +517,16 @@ class EmbeddedPostgres:
             "-c",
             "max_connections=200",
         ]
-        with self.log_path.open("ab") as log_file:
+        log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(log_fd, "ab") as log_file:
             self._process = subprocess.Popen(  # noqa: S603
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=log_file,
                 start_new_session=True,  # Ctrl-C reaches DevFlow, which then stops PostgreSQL
+                # SIGINT: a fast shutdown. The hook only calls a prctl resolved before the fork.
+                preexec_fn=die_with_parent(signal.SIGINT),  # noqa: PLW1509
                 **self._as_service_user(),
             )
         self._pid = self._process.pid
@@ -476,18 +565,31 @@ class EmbeddedPostgres:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
-    @staticmethod
-    def _wait_exit(pid: int, timeout: float, child: subprocess.Popen[bytes] | None) -> bool:
-        if child is not None:  # our own child: reap it through Popen
-            try:
-                child.wait(timeout)
-            except subprocess.TimeoutExpired:
-                return False
-            return True
-        try:
-            psutil.Process(pid).wait(timeout)
-        except psutil.NoSuchProcess:
-            return True
-        except psutil.TimeoutExpired:
-            return False
-        return True
+
+def postmasters(data_dir: Path) -> list[psutil.Process]:
+    """Return the postmasters running on `data_dir`: the one its lock file names, and any other.
+
+    A postmaster keeps its command line (`postgres -D <dir>`, as DevFlow starts it) and works
+    in its data directory; its children rename themselves (`postgres: checkpointer`).
+    """
+    names = {str(data_dir), str(data_dir.resolve())}
+    found: dict[int, psutil.Process] = {}
+    with contextlib.suppress(OSError, IndexError, ValueError, psutil.Error):
+        pid = int((data_dir / "postmaster.pid").read_text(encoding="utf-8").splitlines()[0])
+        proc = psutil.Process(pid)
+        if proc.name() == "postgres" and str(Path(proc.cwd()).resolve()) in names:
+            found[pid] = proc
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        command = proc.info["cmdline"] or []
+        if proc.info["name"] == "postgres" and _data_dir_argument(command) in names:
+            found.setdefault(proc.pid, proc)
+    return list(found.values())
+
+
+def _data_dir_argument(command: list[str]) -> str | None:
+    for i, arg in enumerate(command):
+        if arg == "-D" and i + 1 < len(command):
+            return command[i + 1]
+        if arg.startswith("-D") and len(arg) > 2:  # noqa: PLR2004 - "-D<dir>"
+            return arg[2:]
+    return None

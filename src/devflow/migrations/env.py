@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from alembic import context
@@ -11,11 +12,26 @@ from devflow.all_models import metadata
 
 config = context.config
 
+# The knowledge embedder creates one partial HNSW index per embedding model when it first stores
+# that model's vectors (`devflow.knowledge.models.index_name_for`): a vector index needs a fixed
+# dimension, which no migration can know. They are data-driven, not drift.
+RUNTIME_INDEX = re.compile(r"ix_knowledge_embedding_hnsw_[0-9a-f]{16}")
+
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    """Leave procrastinate's own objects out of autogenerate (its schema ships with it)."""
+    """Leave out of autogenerate what migrations do not own.
+
+    procrastinate's own tables (its schema ships with it) and the vector indexes created at run
+    time.
+    """
     del parent_names
-    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith("procrastinate_")
+    if type_ == "index":
+        return RUNTIME_INDEX.fullmatch(name) is None
+    return True
 
 
 def run_migrations() -> None:

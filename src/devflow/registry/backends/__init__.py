@@ -34,4 +34,8 @@ def blob_store_from_settings(settings: Settings) -> BlobStore:
             if conf.s3_secret_access_key
             else None,
         )
-    return FileBlobStore(conf.blob_dir or settings.home / "blobs")
+    return FileBlobStore(
+        conf.blob_dir or settings.home / "blobs",
+        file_mode=settings.files.file_mode,
+        dir_mode=settings.files.dir_mode,
+    )

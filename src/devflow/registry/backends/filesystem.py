@@ -1,4 +1,10 @@
-"""Blobs as files under one folder: `sha256/<aa>/<bb>/<hex>` and `tmp/<id>` for uploads."""
+"""Blobs as files under one folder: `sha256/<aa>/<bb>/<hex>` and `tmp/<id>` for uploads.
+
+Files are created 0600 and folders 0700 unless the store is given other modes (0640 and 0750 for
+`DEVFLOW_FILES__GROUP_READABLE`): private packages must not be readable by other local users,
+however open the process umask is (a stricter one still narrows them). A blob is a hard link to
+its upload's temporary file, so it keeps that file's mode.
+"""
 
 from __future__ import annotations
 
@@ -90,7 +96,7 @@ class _FileWriter:
         self._handle.close()
         self._handle = None
         final = self._store.path_of(sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._store.make_dirs(final.parent)
         try:
             os.link(self._path, final)  # atomic, and never replaces an existing blob
         except FileExistsError:
@@ -119,8 +125,21 @@ class FileBlobStore:
 
     name = "filesystem"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, file_mode: int = 0o600, dir_mode: int = 0o700) -> None:
         self.root = root
+        self.file_mode = file_mode
+        self.dir_mode = dir_mode
+
+    def make_dirs(self, folder: Path) -> None:
+        """Create `folder` and its missing parents with the store's folder mode."""
+        # Path.mkdir(parents=True) would give the parents the umask's mode, not ours.
+        missing: list[Path] = []
+        while not folder.is_dir():
+            missing.append(folder)
+            folder = folder.parent
+        for path in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # another upload made it meanwhile
+                path.mkdir(mode=self.dir_mode)
 
     def path_of(self, sha256: str) -> Path:
         """Return where a blob's file lives."""
@@ -132,8 +151,9 @@ class FileBlobStore:
         path = tmp / uuid.uuid4().hex
 
         def open_tmp() -> BinaryIO:
-            tmp.mkdir(parents=True, exist_ok=True)
-            return path.open("xb")
+            self.make_dirs(tmp)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            return os.fdopen(os.open(path, flags, self.file_mode), "wb")
 
         handle = await asyncio.to_thread(open_tmp)
         return _FileWriter(self, path, handle, sha256_only=sha256_only)
