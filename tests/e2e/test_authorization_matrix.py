@@ -1,0 +1,854 @@
+"""Who may call what: every route of the app against every kind of caller.
+
+Each route is declared once below with the rule it follows (who may call it) and how to build a
+request that an allowed caller would have answered with success. The test calls each route as:
+no token, a malformed token, a revoked one, an expired one, a token without the scope the route
+needs, an admin's token restricted to another project, a plain member of the project with the
+read, write and admin roles, an admin's token restricted to the project, and an unrestricted
+instance admin. A route of the app without a declaration fails the test: a new route has to say
+who may call it.
+
+Everything happens in project `beta` (private repositories, a source, a job); `alpha` is the
+other project. Real uvicorn, real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import itertools
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import _IncludedRouter
+from starlette.routing import BaseRoute
+
+from devflow.core.auth import DEFAULT_SCOPES, Scope
+from devflow.core.config import load_settings
+from devflow.core.db import create_engine, session_factory, unit_of_work
+from devflow.identity import service as identity
+from devflow.testing import FakeOpenAI
+from devflow.web import create_app
+from tests.registry_fixtures import RegistryServer, build_wheel, npm_document, running_server
+
+# -- the callers ----------------------------------------------------------------------------------
+
+BROKEN = ("anonymous", "malformed", "revoked", "expired")
+CALLERS = (
+    *BROKEN,
+    "wrong_scope",
+    "other_project",
+    "reader",
+    "writer",
+    "project_admin",
+    "beta_admin",
+    "admin",
+)
+ALLOW = "allow"  # a success (2xx or a redirect)
+DENY = "deny"  # 403 or 404: refused, or not even shown to exist
+SHOWN = "shown"  # a success whose listing includes beta's private thing
+HIDDEN = "hidden"  # a success whose listing leaves it out
+
+# What a "wrong scope" token carries, per rule: everything but what the route needs.
+API_ONLY = ("read", "write")
+REGISTRY_ONLY = ("registry:read", "registry:publish")
+READ_ONLY = ("read",)
+
+Expect = dict[str, str | int]
+
+
+@dataclass(frozen=True)
+class Rule:
+    expect: Expect
+    wrong_scope: tuple[str, ...]
+
+
+def _rule(scopes: tuple[str, ...], /, **outcomes: str | int) -> Rule:
+    """A rule with 401 for the broken credentials; `scopes` are the wrong-scope token's."""
+    expect: Expect = dict.fromkeys(BROKEN, 401)
+    expect.update(outcomes)
+    assert set(expect) == set(CALLERS), set(CALLERS) - set(expect)
+    return Rule(expect, scopes)
+
+
+def anyone() -> Rule:
+    """No credentials needed, and bad ones are not even looked at."""
+    return Rule(dict.fromkeys(CALLERS, ALLOW), READ_ONLY)
+
+
+def signed_in() -> Rule:
+    """Any valid token, whatever its scopes or project."""
+    return _rule(
+        REGISTRY_ONLY,
+        **dict.fromkeys(CALLERS[len(BROKEN) :], ALLOW),
+    )
+
+
+def listing(*, wrong_scope: str | int = 403, scopes: tuple[str, ...] = REGISTRY_ONLY) -> Rule:
+    """A listing any token with the scope may ask for, showing only what the caller may see."""
+    return _rule(
+        scopes,
+        wrong_scope=wrong_scope,
+        other_project=HIDDEN,
+        **dict.fromkeys(("reader", "writer", "project_admin", "beta_admin", "admin"), SHOWN),
+    )
+
+
+def member(role: str) -> Rule:
+    """Needs `role` (read, write, admin) in project beta."""
+    rank = {"read": 1, "write": 2, "admin": 3}[role]
+    return _rule(
+        REGISTRY_ONLY if role == "read" else READ_ONLY,
+        wrong_scope=403,
+        other_project=DENY,
+        reader=ALLOW if rank <= 1 else 403,
+        writer=ALLOW if rank <= 2 else 403,
+        project_admin=ALLOW,
+        beta_admin=ALLOW,
+        admin=ALLOW,
+    )
+
+
+def registry(role: str) -> Rule:
+    """A private repository of beta: `read` downloads, `write` publishes, `admin` deletes."""
+    rule = member(role)
+    return Rule({**rule.expect, "other_project": 404}, API_ONLY)
+
+
+def instance_admin() -> Rule:
+    """Instance-wide: an instance admin with an unrestricted `admin` token only."""
+    return _rule(
+        API_ONLY,
+        **dict.fromkeys(CALLERS[len(BROKEN) : -1], 403),
+        admin=ALLOW,
+    )
+
+
+def unrestricted_writer() -> Rule:
+    """Any user's write token that is not restricted to a project (creating a project)."""
+    return _rule(
+        READ_ONLY,
+        wrong_scope=403,
+        other_project=403,
+        reader=ALLOW,
+        writer=ALLOW,
+        project_admin=ALLOW,
+        beta_admin=403,
+        admin=ALLOW,
+    )
+
+
+# -- the world the requests act in ----------------------------------------------------------------
+
+
+@dataclass
+class World:
+    server: RegistryServer
+    tokens: dict[str, str]
+    wrong_scope: dict[tuple[str, ...], str]
+    ids: dict[str, Any] = field(default_factory=dict)
+    counter: Iterator[int] = field(default_factory=itertools.count)
+
+    def api(self, token: str | None = None) -> httpx.Client:
+        return self.server.api(token)
+
+    def unique(self, prefix: str) -> str:
+        return f"{prefix}{next(self.counter)}"
+
+    def admin(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        with self.api() as api:
+            response = api.request(method, url, **kwargs)
+        assert response.status_code < 300, (method, url, response.text)
+        return response
+
+
+async def _issue(db_url: str, username: str, scopes: tuple[str, ...], **options: Any) -> str:
+    engine = create_engine(db_url, load_settings(database_url=db_url).database)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            user = await identity.require_user(session, username=username)
+            project_name = options.pop("project", None)
+            if project_name is not None:
+                project = await identity.get_project(session, name=project_name)
+                assert project is not None
+                options["project_id"] = project.id
+            token, secret = await identity.issue_token(
+                session,
+                user=user,
+                name=f"matrix-{uuid.uuid4().hex[:8]}",
+                scopes=[Scope(s) for s in scopes],
+                **options,
+            )
+            if options.get("kind") == "revoked":
+                token.kind = "api"
+            return secret
+    finally:
+        await engine.dispose()
+
+
+def _basic(token: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()}
+
+
+def _wheel(tmp: Any, name: str, version: str) -> tuple[str, bytes]:
+    path = build_wheel(tmp, name, version)
+    return path.name, path.read_bytes()
+
+
+def _pypi_form(filename: str, data: bytes, name: str, version: str) -> dict[str, Any]:
+    return {
+        "data": {
+            ":action": "file_upload",
+            "protocol_version": "1",
+            "name": name,
+            "version": version,
+            "filetype": "bdist_wheel",
+            "pyversion": "py3",
+            "metadata_version": "2.1",
+            "sha256_digest": hashlib.sha256(data).hexdigest(),
+        },
+        "files": {"content": (filename, data, "application/octet-stream")},
+    }
+
+
+def _oci_push(world: World, name: str, tag: str) -> str:
+    """Push an image (one layer, a config, a manifest) as the admin; return its digest."""
+    blobs = [b'{"architecture":"amd64","os":"linux"}', uuid.uuid4().bytes]
+    descriptors = []
+    for data in blobs:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        world.admin(
+            "POST",
+            f"/v2/{name}/blobs/uploads/",
+            params={"digest": digest},
+            content=data,
+            headers=_basic(world.server.token),
+        )
+        descriptors.append({"digest": digest, "size": len(data)})
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {**descriptors[0], "mediaType": "application/vnd.oci.image.config.v1+json"},
+            "layers": [{**descriptors[1], "mediaType": "application/vnd.oci.image.layer.v1.tar"}],
+        }
+    ).encode()
+    world.admin(
+        "PUT",
+        f"/v2/{name}/manifests/{tag}",
+        content=manifest,
+        headers={
+            **_basic(world.server.token),
+            "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+        },
+    )
+    return "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def world(pg_server, template_url, tmp_path_factory) -> Iterator[World]:
+    del template_url
+    home = tmp_path_factory.mktemp("home")
+    with (
+        FakeOpenAI() as llm,
+        running_server(pg_server, home, settings={"llm": llm.llm_settings()}) as server,
+    ):
+        tokens = {"admin": server.token}
+        first = World(server, tokens, {})
+        for project in ("alpha", "beta"):
+            first.admin("POST", "/api/v1/projects", json={"name": project})
+        for username, role in (("reader", "read"), ("writer", "write"), ("boss", "admin")):
+            first.admin("POST", "/api/v1/users", json={"username": username})
+            first.admin(
+                "PUT", "/api/v1/projects/beta/members", json={"username": username, "role": role}
+            )
+
+        def issue(username: str, scopes: tuple[str, ...], **options: Any) -> str:
+            return asyncio.run(_issue(server.db_url, username, scopes, **options))
+
+        every = tuple(s.value for s in DEFAULT_SCOPES)
+        tokens["reader"] = issue("reader", every)
+        tokens["writer"] = issue("writer", every)
+        tokens["project_admin"] = issue("boss", every)
+        tokens["other_project"] = issue("admin", ("admin",), project="alpha")
+        tokens["beta_admin"] = issue("admin", ("admin",), project="beta")
+        tokens["expired"] = issue("admin", ("admin",), expires_in=timedelta(seconds=-1))
+        tokens["revoked"] = issue("admin", ("admin",))
+        first.admin("DELETE", f"/api/v1/tokens/{_token_id(first, tokens['revoked'])}")
+        tokens["malformed"] = "not-a-devflow-token"
+        first.wrong_scope = {s: issue("admin", s) for s in (API_ONLY, REGISTRY_ONLY, READ_ONLY)}
+        _populate(first, tmp_path_factory.mktemp("dists"))
+        yield first
+
+
+def _token_id(world: World, secret: str) -> str:
+    with world.api(secret) as api:
+        mine = api.get("/api/v1/tokens").json()["items"]
+    hint = secret[:8]
+    return next(t["id"] for t in mine if t["hint"].startswith(hint))
+
+
+def _populate(world: World, dists: Any) -> None:
+    """Beta's private things: a knowledge source with a document, repositories with packages."""
+    source = world.admin(
+        "POST",
+        "/api/v1/knowledge/sources",
+        json={"location": "upload", "name": "beta-docs", "project": "beta"},
+    ).json()
+    uploaded = world.admin(
+        "POST",
+        f"/api/v1/knowledge/sources/{source['id']}/files",
+        files=[("files", ("secret-plan.md", b"# Secret plan\n\nZebracorn migration notes.\n"))],
+    ).json()
+    web = world.admin(
+        "POST",
+        "/api/v1/knowledge/sources",
+        json={"location": "https://docs.example.com/", "name": "beta-web", "project": "beta"},
+    ).json()
+    world.ids.update(
+        source=source["id"],
+        document=uploaded["files"][0]["document_id"],
+        web_source=web["id"],
+        job=web["job_id"],
+        dists=dists,
+    )
+    for name, fmt in (("beta-py", "pypi"), ("beta-npm", "npm")):
+        world.admin(
+            "POST",
+            "/api/v1/registry/repositories",
+            json={"name": name, "format": fmt, "project": "beta", "visibility": "private"},
+        )
+    filename, data = _wheel(dists, "zebracorn", "1.0")
+    world.admin(
+        "POST",
+        "/pypi/beta-py/legacy/",
+        headers=_basic(world.server.token),
+        **_pypi_form(filename, data, "zebracorn", "1.0"),
+    )
+    world.ids["wheel"] = filename
+    world.admin("PUT", "/npm/beta-npm/zebracorn", json=npm_document("zebracorn", "1.0.0"))
+    world.ids["oci_digest"] = _oci_push(world, "beta/img", "v1")
+
+
+# -- how to call each route -----------------------------------------------------------------------
+
+Request = tuple[str, str, dict[str, Any]]
+Build = Callable[[World, str], Request]
+
+
+def get(url: str, **kwargs: Any) -> Build:
+    return lambda _w, _c: ("GET", url, kwargs)
+
+
+def _fresh_repo(world: World, fmt: str = "pypi") -> str:
+    name = world.unique(f"beta-{fmt}-")
+    world.admin(
+        "POST",
+        "/api/v1/registry/repositories",
+        json={"name": name, "format": fmt, "project": "beta", "visibility": "private"},
+    )
+    return name
+
+
+def _fresh_wheel(world: World, version: str | None = None) -> tuple[str, str]:
+    """Publish a new version of zebracorn to beta-py; return its version and file name."""
+    version = version or f"2.{next(world.counter)}"
+    filename, data = _wheel(world.ids["dists"], "zebracorn", version)
+    world.admin(
+        "POST",
+        "/pypi/beta-py/legacy/",
+        headers=_basic(world.server.token),
+        **_pypi_form(filename, data, "zebracorn", version),
+    )
+    return version, filename
+
+
+def _publish_wheel(world: World, _caller: str, *, slash: bool = True) -> Request:
+    version = f"3.{next(world.counter)}"
+    filename, data = _wheel(world.ids["dists"], "zebracorn", version)
+    form = _pypi_form(filename, data, "zebracorn", version)
+    return ("POST", "/pypi/beta-py/legacy" + ("/" if slash else ""), {**form, "basic": True})
+
+
+def _publish_npm(world: World, _caller: str) -> Request:
+    version = f"2.0.{next(world.counter)}"
+    return ("PUT", "/npm/beta-npm/zebracorn", {"json": npm_document("zebracorn", version)})
+
+
+def _unpublish_npm(world: World, _caller: str) -> Request:
+    version = f"3.0.{next(world.counter)}"
+    world.admin("PUT", "/npm/beta-npm/zebracorn", json=npm_document("zebracorn", version))
+    return ("DELETE", f"/npm/beta-npm/zebracorn/-/zebracorn-{version}.tgz/-rev/1", {})
+
+
+def _version_action(action: str) -> Build:
+    def build(world: World, _caller: str) -> Request:
+        version, _ = _fresh_wheel(world)
+        base = f"/api/v1/registry/repositories/beta-py/packages/zebracorn/versions/{version}"
+        if action == "delete":
+            return ("DELETE", base, {})
+        body = {"message": "old"} if action == "deprecate" else {"reason": "bad"}
+        return ("POST", f"{base}/{action}", {} if action == "unyank" else {"json": body})
+
+    return build
+
+
+def _delete_package(world: World, _caller: str) -> Request:
+    name = world.unique("gone")
+    filename, data = _wheel(world.ids["dists"], name, "1.0")
+    world.admin(
+        "POST",
+        "/pypi/beta-py/legacy/",
+        headers=_basic(world.server.token),
+        **_pypi_form(filename, data, name, "1.0"),
+    )
+    return ("DELETE", f"/api/v1/registry/repositories/beta-py/packages/{name}", {})
+
+
+def _with_budget(world: World, method: str, url: str) -> Request:
+    """Make sure beta has its budget (a DELETE case removes it) before `method url`."""
+    world.admin("PUT", f"{V1}/llm/budgets/beta", json={"monthly_usd": "5"})
+    return (method, url, {})
+
+
+def _delete_source(world: World, _caller: str) -> Request:
+    source = world.admin(
+        "POST",
+        "/api/v1/knowledge/sources",
+        json={"location": "upload", "name": world.unique("doomed"), "project": "beta"},
+    ).json()
+    return ("DELETE", f"/api/v1/knowledge/sources/{source['id']}", {})
+
+
+def _revoke_victim(world: World, _caller: str) -> Request:
+    victim = asyncio.run(_issue(world.server.db_url, "admin", ("read",)))
+    return ("DELETE", f"/api/v1/tokens/{_token_id(world, victim)}", {})
+
+
+def _signin(world: World, _caller: str) -> Request:
+    link = world.admin("POST", "/api/v1/signin-links").json()["url"]
+    return ("GET", link.removeprefix(world.server.url), {"follow_redirects": False})
+
+
+def _oci_start(world: World, _caller: str) -> Request:
+    return ("POST", "/v2/beta/img/blobs/uploads/", {"oci": True})
+
+
+def _oci_chunk(world: World, caller: str) -> Request:
+    # The upload is the caller's own where the caller may push, else the admin's.
+    token = world.tokens.get(caller) or world.server.token
+    with world.api() as api:
+        started = api.post("/v2/beta/img/blobs/uploads/", headers=_basic(token))
+    if started.status_code != 202:
+        with world.api() as api:
+            started = api.post("/v2/beta/img/blobs/uploads/", headers=_basic(world.server.token))
+    location = started.headers["location"]
+    return ("PATCH", location, {"content": b"chunk", "oci": True})
+
+
+def _oci_manifest_put(world: World, _caller: str) -> Request:
+    digest = world.ids["oci_digest"]
+    with world.api() as api:
+        body = api.get(
+            f"/v2/beta/img/manifests/{digest}",
+            headers={
+                **_basic(world.server.token),
+                "Accept": "application/vnd.oci.image.manifest.v1+json",
+            },
+        ).content
+    return (
+        "PUT",
+        f"/v2/beta/img/manifests/{world.unique('t')}",
+        {
+            "content": body,
+            "headers": {"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+            "oci": True,
+        },
+    )
+
+
+def _oci_manifest_delete(world: World, _caller: str) -> Request:
+    digest = _oci_push(world, "beta/img", world.unique("d"))
+    return ("DELETE", f"/v2/beta/img/manifests/{digest}", {"oci": True})
+
+
+def _mcp(_world: World, _caller: str) -> Request:
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "matrix", "version": "1"},
+        },
+    }
+    headers = {"Accept": "application/json, text/event-stream"}
+    return ("POST", "/mcp", {"json": initialize, "headers": headers})
+
+
+def _shows(text: str) -> Callable[[httpx.Response], bool]:
+    return lambda response: text in response.text
+
+
+@dataclass(frozen=True)
+class Case:
+    rule: Rule
+    build: Build
+    shows: Callable[[httpx.Response], bool] | None = None
+
+
+V1 = "/api/v1"
+REPO = f"{V1}/registry/repositories"
+VERSION = f"{REPO}/{{name}}/packages/{{package:path}}/versions/{{version}}"
+DECLARED: dict[str, Case] = {
+    # The platform: identity, jobs, events.
+    "GET /openapi.json": Case(anyone(), get("/openapi.json")),
+    "GET /docs": Case(anyone(), get("/docs")),
+    "GET /docs/oauth2-redirect": Case(anyone(), get("/docs/oauth2-redirect")),
+    "GET /redoc": Case(anyone(), get("/redoc")),
+    "GET /health": Case(anyone(), get("/health")),
+    "GET /ready": Case(anyone(), get("/ready")),
+    "GET /": Case(listing(), get("/"), _shows("beta")),
+    "GET /auth/signin": Case(anyone(), _signin),
+    "GET /api/v1/me": Case(signed_in(), get(f"{V1}/me")),
+    "GET /api/v1/projects": Case(listing(), get(f"{V1}/projects"), _shows('"beta"')),
+    "POST /api/v1/projects": Case(
+        unrestricted_writer(),
+        lambda w, _c: ("POST", f"{V1}/projects", {"json": {"name": w.unique("p")}}),
+    ),
+    "GET /api/v1/projects/{name}": Case(member("read"), get(f"{V1}/projects/beta")),
+    "PUT /api/v1/projects/{name}/members": Case(
+        member("admin"),
+        lambda _w, _c: (
+            "PUT",
+            f"{V1}/projects/beta/members",
+            {"json": {"username": "reader", "role": "read"}},
+        ),
+    ),
+    "POST /api/v1/users": Case(
+        instance_admin(),
+        lambda w, _c: ("POST", f"{V1}/users", {"json": {"username": w.unique("u")}}),
+    ),
+    "GET /api/v1/tokens": Case(listing(), get(f"{V1}/tokens")),
+    "POST /api/v1/tokens": Case(
+        _rule(REGISTRY_ONLY, wrong_scope=403, **dict.fromkeys(CALLERS[5:], ALLOW)),
+        lambda w, _c: (
+            "POST",
+            f"{V1}/tokens",
+            {"json": {"name": w.unique("t"), "scopes": ["read"]}},
+        ),
+    ),
+    # Another's token: only an unrestricted instance admin may revoke it.
+    "DELETE /api/v1/tokens/{ref}": Case(
+        _rule(
+            REGISTRY_ONLY,
+            wrong_scope=403,
+            **dict.fromkeys(CALLERS[5:-1], 404),
+            admin=ALLOW,
+        ),
+        _revoke_victim,
+    ),
+    "POST /api/v1/signin-links": Case(
+        instance_admin(), lambda _w, _c: ("POST", f"{V1}/signin-links", {})
+    ),
+    "GET /api/v1/jobs/{job_id}": Case(
+        member("read"), lambda w, _c: ("GET", f"{V1}/jobs/{w.ids['job']}", {})
+    ),
+    "GET /api/v1/events": Case(listing(), get(f"{V1}/events", stream=True)),
+    # The LLM gateway.
+    "GET /api/v1/llm/usage": Case(listing(), get(f"{V1}/llm/usage")),
+    "GET /api/v1/llm/budgets": Case(
+        listing(), lambda w, _c: _with_budget(w, "GET", f"{V1}/llm/budgets"), _shows('"beta"')
+    ),
+    "GET /api/v1/llm/budgets/{project}": Case(
+        member("read"), lambda w, _c: _with_budget(w, "GET", f"{V1}/llm/budgets/beta")
+    ),
+    "PUT /api/v1/llm/budgets/{project}": Case(
+        member("admin"),
+        lambda _w, _c: ("PUT", f"{V1}/llm/budgets/beta", {"json": {"monthly_usd": "5"}}),
+    ),
+    "DELETE /api/v1/llm/budgets/{project}": Case(
+        member("admin"), lambda w, _c: _with_budget(w, "DELETE", f"{V1}/llm/budgets/beta")
+    ),
+    # The knowledge hub.
+    "GET /api/v1/knowledge/sources": Case(
+        listing(), get(f"{V1}/knowledge/sources"), _shows("beta-docs")
+    ),
+    "POST /api/v1/knowledge/sources": Case(
+        member("write"),
+        lambda w, _c: (
+            "POST",
+            f"{V1}/knowledge/sources",
+            {"json": {"location": "upload", "name": w.unique("s"), "project": "beta"}},
+        ),
+    ),
+    "GET /api/v1/knowledge/sources/{source_id}": Case(
+        member("read"), lambda w, _c: ("GET", f"{V1}/knowledge/sources/{w.ids['source']}", {})
+    ),
+    "POST /api/v1/knowledge/sources/{source_id}/refresh": Case(
+        member("write"),
+        lambda w, _c: ("POST", f"{V1}/knowledge/sources/{w.ids['web_source']}/refresh", {}),
+    ),
+    "DELETE /api/v1/knowledge/sources/{source_id}": Case(member("write"), _delete_source),
+    "GET /api/v1/knowledge/sources/{source_id}/documents": Case(
+        member("read"),
+        lambda w, _c: ("GET", f"{V1}/knowledge/sources/{w.ids['source']}/documents", {}),
+    ),
+    "POST /api/v1/knowledge/sources/{source_id}/files": Case(
+        member("write"),
+        lambda w, _c: (
+            "POST",
+            f"{V1}/knowledge/sources/{w.ids['source']}/files",
+            {"files": [("files", (f"{w.unique('f')}.md", b"# More\n\nnotes\n"))]},
+        ),
+    ),
+    "GET /api/v1/knowledge/documents/{document_id}": Case(
+        member("read"), lambda w, _c: ("GET", f"{V1}/knowledge/documents/{w.ids['document']}", {})
+    ),
+    "GET /api/v1/knowledge/documents": Case(
+        member("read"),
+        lambda w, _c: (
+            "GET",
+            f"{V1}/knowledge/documents",
+            {"params": {"uri": "secret-plan.md", "source_id": w.ids["source"]}},
+        ),
+    ),
+    "POST /api/v1/knowledge/search": Case(
+        listing(),
+        lambda _w, _c: (
+            "POST",
+            f"{V1}/knowledge/search",
+            {"json": {"query": "zebracorn migration", "mode": "keyword"}},
+        ),
+        _shows("secret-plan.md"),
+    ),
+    "GET /api/v1/knowledge/code-examples": Case(
+        listing(), get(f"{V1}/knowledge/code-examples", params={"q": "zebracorn"})
+    ),
+    "POST /api/v1/knowledge/answer": Case(
+        listing(),
+        lambda _w, _c: (
+            "POST",
+            f"{V1}/knowledge/answer",
+            {"json": {"question": "What are the zebracorn notes?", "stream": False}},
+        ),
+        _shows("secret-plan.md"),
+    ),
+    # The registry's management API.
+    "GET /api/v1/registry/repositories": Case(
+        listing(wrong_scope=HIDDEN, scopes=API_ONLY), get(f"{REPO}"), _shows("beta-py")
+    ),
+    "POST /api/v1/registry/repositories": Case(
+        member("admin"),
+        lambda w, _c: (
+            "POST",
+            REPO,
+            {"json": {"name": w.unique("new-"), "format": "pypi", "project": "beta"}},
+        ),
+    ),
+    "GET /api/v1/registry/repositories/{name}": Case(registry("read"), get(f"{REPO}/beta-py")),
+    "GET /api/v1/registry/repositories/{name:path}": Case(
+        registry("read"), get(f"{REPO}/beta/img")
+    ),
+    "PATCH /api/v1/registry/repositories/{name:path}": Case(
+        registry("admin"),
+        lambda _w, _c: ("PATCH", f"{REPO}/beta-py", {"json": {"description": "zebras"}}),
+    ),
+    "DELETE /api/v1/registry/repositories/{name}": Case(
+        registry("admin"), lambda w, _c: ("DELETE", f"{REPO}/{_fresh_repo(w)}", {})
+    ),
+    "DELETE /api/v1/registry/repositories/{name:path}": Case(
+        registry("admin"),
+        lambda w, _c: (
+            (name := f"beta/{w.unique('gone')}"),
+            _oci_push(w, name, "v1"),
+            ("DELETE", f"{REPO}/{name}", {}),
+        )[2],
+    ),
+    "GET /api/v1/registry/repositories/{name}/packages": Case(
+        registry("read"), get(f"{REPO}/beta-py/packages")
+    ),
+    "GET /api/v1/registry/repositories/{name}/packages/{package:path}": Case(
+        registry("read"), get(f"{REPO}/beta-py/packages/zebracorn")
+    ),
+    "GET /api/v1/registry/repositories/{name}/packages/{package:path}/versions": Case(
+        registry("read"), get(f"{REPO}/beta-py/packages/zebracorn/versions")
+    ),
+    f"POST {VERSION}/yank": Case(registry("write"), _version_action("yank")),
+    f"POST {VERSION}/unyank": Case(registry("write"), _version_action("unyank")),
+    f"POST {VERSION}/deprecate": Case(registry("write"), _version_action("deprecate")),
+    f"DELETE {VERSION}": Case(registry("admin"), _version_action("delete")),
+    "DELETE /api/v1/registry/repositories/{name}/packages/{package:path}": Case(
+        registry("admin"), _delete_package
+    ),
+    "GET /api/v1/registry/search": Case(
+        listing(wrong_scope=HIDDEN, scopes=API_ONLY),
+        get(f"{V1}/registry/search", params={"q": "zebracorn"}),
+        _shows("beta-py"),
+    ),
+    "GET /api/v1/registry/stats": Case(
+        listing(wrong_scope=HIDDEN, scopes=API_ONLY), get(f"{V1}/registry/stats"), _shows("beta-py")
+    ),
+    "POST /api/v1/registry/gc": Case(
+        instance_admin(), lambda _w, _c: ("POST", f"{V1}/registry/gc", {"json": {"dry_run": True}})
+    ),
+    "GET /api/v1/registry/oci/{name:path}/charts": Case(
+        registry("read"), get(f"{V1}/registry/oci/beta/img/charts")
+    ),
+    # The registry's PyPI protocol.
+    "GET /pypi/{repo}/simple": Case(anyone(), get("/pypi/beta-py/simple", follow_redirects=False)),
+    "GET /pypi/{repo}/simple/": Case(registry("read"), get("/pypi/beta-py/simple/", basic=True)),
+    "GET /pypi/{repo}/simple/{project}": Case(
+        anyone(), get("/pypi/beta-py/simple/zebracorn", follow_redirects=False)
+    ),
+    "GET /pypi/{repo}/simple/{project}/": Case(
+        registry("read"), get("/pypi/beta-py/simple/zebracorn/", basic=True)
+    ),
+    "GET /pypi/{repo}/files/{filename}": Case(
+        registry("read"),
+        lambda w, _c: ("GET", f"/pypi/beta-py/files/{w.ids['wheel']}", {"basic": True}),
+    ),
+    "POST /pypi/{repo}/legacy/": Case(registry("write"), _publish_wheel),
+    "POST /pypi/{repo}/legacy": Case(
+        registry("write"),
+        lambda w, c: _publish_wheel(w, c, slash=False),
+    ),
+    # The registry's npm protocol.
+    "GET /npm/{repo}/{path:path}": Case(registry("read"), get("/npm/beta-npm/zebracorn")),
+    "PUT /npm/{repo}/{path:path}": Case(registry("write"), _publish_npm),
+    "POST /npm/{repo}/{path:path}": Case(
+        anyone(),
+        lambda _w, _c: ("POST", "/npm/beta-npm/-/npm/v1/security/advisories/bulk", {"json": {}}),
+    ),
+    "DELETE /npm/{repo}/{path:path}": Case(registry("admin"), _unpublish_npm),
+    # The registry's OCI protocol.
+    "GET /v2/_catalog": Case(
+        listing(wrong_scope=HIDDEN, scopes=API_ONLY),
+        get("/v2/_catalog", basic=True),
+        _shows("beta/img"),
+    ),
+    "GET /v2": Case(signed_in(), get("/v2", basic=True)),
+    "GET /v2/": Case(signed_in(), get("/v2/", basic=True)),
+    # Anonymous callers get an anonymous registry token (for public images); bad ones do not.
+    "GET /v2/token": Case(
+        Rule({**signed_in().expect, "anonymous": ALLOW, "wrong_scope": 403}, READ_ONLY),
+        get("/v2/token", basic=True),
+    ),
+    "POST /v2/token": Case(
+        Rule({**signed_in().expect, "wrong_scope": 403}, READ_ONLY),
+        lambda _w, c: (
+            "POST",
+            "/v2/token",
+            {"data": {"grant_type": "password", "username": "u", "password": c}, "form": True},
+        ),
+    ),
+    "GET /v2/{path:path}": Case(
+        registry("read"),
+        lambda w, _c: ("GET", f"/v2/beta/img/manifests/{w.ids['oci_digest']}", {"oci": True}),
+    ),
+    "HEAD /v2/{path:path}": Case(
+        registry("read"),
+        lambda w, _c: ("HEAD", f"/v2/beta/img/manifests/{w.ids['oci_digest']}", {"oci": True}),
+    ),
+    "POST /v2/{path:path}": Case(registry("write"), _oci_start),
+    "PATCH /v2/{path:path}": Case(registry("write"), _oci_chunk),
+    "PUT /v2/{path:path}": Case(registry("write"), _oci_manifest_put),
+    "DELETE /v2/{path:path}": Case(registry("admin"), _oci_manifest_delete),
+    # The MCP gateway.
+    "* /mcp": Case(signed_in(), _mcp),
+}
+
+
+# -- the routes the app has -----------------------------------------------------------------------
+
+
+def _flatten(routes: list[BaseRoute]) -> Iterator[tuple[str, list[str]]]:
+    for route in routes:
+        if isinstance(route, _IncludedRouter):
+            for candidate in route.effective_candidates():
+                if isinstance(candidate, _IncludedRouter):
+                    yield from _flatten([candidate])
+                else:
+                    original = candidate.original_route
+                    path = candidate.path or getattr(original, "path", "")
+                    yield path, sorted(getattr(original, "methods", None) or ["*"])
+        else:
+            yield getattr(route, "path", ""), sorted(getattr(route, "methods", None) or ["*"])
+
+
+def app_routes() -> set[str]:
+    """Every (method, path) the app answers, as `METHOD path` (HEAD only where GET is not)."""
+    app = create_app(load_settings(database_url="postgresql://u:p@127.0.0.1:1/db"))
+    found = set()
+    for path, methods in _flatten(app.routes):
+        for method in methods:
+            if method == "HEAD" and "GET" in methods and path != "/v2/{path:path}":
+                continue
+            found.add(f"{method} {path}")
+    return found
+
+
+def test_every_route_declares_who_may_call_it():
+    routes = app_routes()
+    assert sorted(routes - set(DECLARED)) == [], "declare these routes in DECLARED"
+    assert sorted(set(DECLARED) - routes) == [], "these declarations name no route"
+
+
+def _headers(world: World, caller: str, rule: Rule, kwargs: dict[str, Any]) -> dict[str, str]:
+    token = (
+        world.wrong_scope[rule.wrong_scope] if caller == "wrong_scope" else world.tokens.get(caller)
+    )
+    headers = dict(kwargs.pop("headers", {}))
+    basic = kwargs.pop("basic", False) or kwargs.pop("oci", False)
+    if kwargs.pop("form", False):  # the token endpoint takes the token as a form password
+        kwargs["data"] = {**kwargs["data"], "password": token or ""}
+        return headers
+    if token is not None:
+        headers["Authorization"] = _basic(token)["Authorization"] if basic else f"Bearer {token}"
+    return headers
+
+
+def _outcome(response: httpx.Response, case: Case) -> str | int:
+    status = response.status_code
+    if status < 400:
+        if case.shows is None:
+            return ALLOW
+        return SHOWN if case.shows(response) else HIDDEN
+    return status
+
+
+def _matches(expected: str | int, got: str | int) -> bool:
+    if expected == DENY:
+        return got in {403, 404}
+    if got == ALLOW:  # a listing with nothing to look for in it: any success will do
+        return expected in {ALLOW, SHOWN, HIDDEN}
+    return expected == got
+
+
+@pytest.mark.parametrize("route", sorted(DECLARED))
+def test_a_route_answers_each_caller_as_declared(world, route):
+    case = DECLARED[route]
+    problems = []
+    for caller in CALLERS:
+        method, url, kwargs = case.build(world, caller)
+        kwargs = dict(kwargs)
+        headers = _headers(world, caller, case.rule, kwargs)
+        stream = kwargs.pop("stream", False)
+        with httpx.Client(base_url=world.server.url, timeout=60) as client:
+            if stream:
+                with client.stream(method, url, headers=headers, **kwargs) as response:
+                    got = _outcome(response, case)
+            else:
+                got = _outcome(client.request(method, url, headers=headers, **kwargs), case)
+        expected = case.rule.expect[caller]
+        if not _matches(expected, got):
+            problems.append(f"{caller}: expected {expected}, got {got}")
+    assert problems == [], f"{route}\n" + "\n".join(problems)
