@@ -15,9 +15,9 @@ import boto3
 import httpx
 import pytest
 
+from devflow.core.auth import token_from_authorization
 from devflow.core.embedded_pg import free_port
 from devflow.core.errors import Invalid, Unauthenticated
-from devflow.registry.access import token_from_authorization
 from devflow.registry.backends import FileBlobStore
 from devflow.registry.backends.s3 import PART_SIZE, S3BlobStore
 from devflow.registry.formats.npm import parse_path

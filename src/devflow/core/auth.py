@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from devflow.core.errors import Invalid, PermissionDenied
+from devflow.core.errors import Invalid, PermissionDenied, Unauthenticated
 
 TOKEN_PREFIX = "dfl_"  # noqa: S105 - a public prefix, not a secret
 _TOKEN_BYTES = 32
@@ -144,3 +146,28 @@ def looks_like_token(value: str) -> bool:
         and 20 <= len(value) <= 100  # noqa: PLR2004 - generous bounds around the 47-char form
         and all(c.isalnum() or c in "-_" for c in value[len(TOKEN_PREFIX) :])
     )
+
+
+def token_from_authorization(header: str | None) -> str | None:
+    """Return the DevFlow token carried by an `Authorization` header in any client's wire form.
+
+    `Bearer <token>` (npm, the API), `Basic base64(<anything>:<token>)` (pip, twine, uv with
+    `__token__`; maven, helm), or `Basic base64(<token>:)`.
+
+    Raises:
+        Unauthenticated: a header that is neither form.
+    """
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthenticated("malformed Basic credentials") from None
+        user, _, password = decoded.partition(":")
+        return password or user
+    raise Unauthenticated("send `Authorization: Bearer <token>` or Basic `__token__:<token>`")

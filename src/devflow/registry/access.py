@@ -8,8 +8,6 @@ anonymous caller is asked to authenticate (401) and a signed-in one is told it d
 
 from __future__ import annotations
 
-import base64
-import binascii
 from enum import StrEnum
 
 from devflow.core.auth import Principal, Role, Scope
@@ -24,31 +22,6 @@ class Visibility(StrEnum):
     PUBLIC = "public"
     INTERNAL = "internal"
     PRIVATE = "private"
-
-
-def token_from_authorization(header: str | None) -> str | None:
-    """Return the DevFlow token carried by an `Authorization` header in any client's wire form.
-
-    `Bearer <token>` (npm, the API), `Basic base64(<anything>:<token>)` (pip, twine, uv with
-    `__token__`; maven, helm), or `Basic base64(<token>:)`.
-
-    Raises:
-        Unauthenticated: a header that is neither form.
-    """
-    if not header:
-        return None
-    scheme, _, value = header.strip().partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer" and value:
-        return value
-    if scheme.lower() == "basic" and value:
-        try:
-            decoded = base64.b64decode(value, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            raise Unauthenticated("malformed Basic credentials") from None
-        user, _, password = decoded.partition(":")
-        return password or user
-    raise Unauthenticated("send `Authorization: Bearer <token>` or Basic `__token__:<token>`")
 
 
 def can_read(principal: Principal | None, repo: Repository) -> bool:

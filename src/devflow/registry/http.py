@@ -21,11 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ClauseElement
 from starlette.routing import Route
 
-from devflow.core.auth import Principal
+from devflow.core.auth import Principal, token_from_authorization
 from devflow.core.db import libpq_url, unit_of_work
 from devflow.core.errors import DevflowError
 from devflow.core.http import AppState
-from devflow.registry.access import token_from_authorization
 from devflow.registry.backends import blob_store_from_settings
 from devflow.registry.downloads import DownloadRecorder, FileKey
 from devflow.registry.models import Package, PackageFile, PackageVersion, Repository

@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from devflow.core.auth import token_from_authorization
+from devflow.core.errors import Unauthenticated
 from devflow.core.logging import request_id_var
 
 log = logging.getLogger("devflow.access")
@@ -210,7 +212,7 @@ class _BodyHeaders:
     @classmethod
     def of(cls, scope: Scope) -> _BodyHeaders:
         declared, chunked, json = 0, False, False
-        credential: bytes | None = None
+        credential: str | None = None
         for name, value in scope["headers"]:
             if name == b"content-length":
                 # A garbled length is the HTTP parser's to refuse; a huge one is simply over
@@ -221,12 +223,23 @@ class _BodyHeaders:
             elif name == b"content-type":
                 media = value.split(b";", 1)[0].strip().lower()
                 json = media == b"application/json" or media.endswith(b"+json")
-            elif name in {b"authorization", b"cookie"} and credential is None:
-                credential = value
+            elif name == b"authorization":
+                credential = _token_of(value.decode("latin-1"))
+            elif name == b"cookie" and credential is None:
+                credential = value.decode("latin-1")
         if credential is None:
             client = scope.get("client")
-            credential = (client[0] if client else "").encode()
+            credential = "address " + (client[0] if client else "")
         return cls(declared, chunked=chunked, json=json, client=hash(credential))
+
+
+def _token_of(header: str) -> str:
+    """The token a header carries in whichever wire form (one token is one client), or the
+    header itself when it carries none."""
+    try:
+        return token_from_authorization(header) or header
+    except Unauthenticated:
+        return header
 
 
 class _GuardedBody:

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock, events
-from devflow.core.auth import Principal, Role, Scope
+from devflow.core.auth import Principal, Role, Scope, token_from_authorization
 from devflow.core.errors import (
     DevflowError,
     Invalid,
@@ -26,7 +26,6 @@ from devflow.core.errors import (
 )
 from devflow.identity import Project, role_in
 from devflow.registry import access, publish
-from devflow.registry.access import token_from_authorization
 from devflow.registry.http import base_url, cached_repository, optional_principal, runtime
 from devflow.registry.models import (
     OciBlobLink,

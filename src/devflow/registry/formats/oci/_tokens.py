@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock
-from devflow.core.auth import Principal, Scope
+from devflow.core.auth import Principal, Scope, token_from_authorization
 from devflow.core.errors import (
     DevflowError,
     PermissionDenied,
@@ -20,7 +20,6 @@ from devflow.core.errors import (
 )
 from devflow.core.http import SessionDep
 from devflow.identity import User, delete_expired_tokens, issue_token, token_expiry
-from devflow.registry.access import token_from_authorization
 from devflow.registry.formats.oci._common import (
     ANONYMOUS_TOKEN,
     TOKEN_TTL,
