@@ -55,7 +55,7 @@ def require_local_root(location: str | Path, roots: Sequence[Path]) -> Path:
         PermissionDenied: outside every root, or no root configured (`details.reason` is
             `outside_local_roots`, which the CLI answers by uploading the files instead).
     """
-    path = Path(location).expanduser().resolve()
+    path = Path(location).resolve()
     for root in roots:
         if path.is_relative_to(root.expanduser().resolve()):
             return path

@@ -41,7 +41,8 @@ _GIT_URL = re.compile(r"^(?:https?://|ssh://|git@[\w.-]+:|git://)\S+$")
 
 
 def guess_kind(location: str) -> str:
-    """Guess a source's kind from its location."""
+    """Guess a source's kind from its location (a folder on the server is `files` until
+    `_local_dir`, after its checks, finds it a git repository)."""
     if location == "upload":
         return "files"
     if location.endswith(".git") or location.startswith(("git@", "ssh://", "git://")):
@@ -53,9 +54,6 @@ def guess_kind(location: str) -> str:
             if len(parts) == 2:  # noqa: PLR2004 - owner/repo is a repository, deeper is a page
                 return "git"
         return "web"
-    path = Path(location).expanduser()
-    if (path / ".git").exists():
-        return "git"
     return "files"
 
 
@@ -72,7 +70,8 @@ def _check_location(
     data: SourceCreate,
     principal: Principal,
     settings: KnowledgeSettings,
-) -> str:
+) -> tuple[str, str]:
+    """Return the source's kind and location once the caller may read from there."""
     if data.settings.allow_private and not principal.is_instance_admin:
         raise PermissionDenied(
             "allow_private lets a source reach every private, loopback and link-local address; "
@@ -85,18 +84,21 @@ def _check_location(
         if parsed.scheme not in {"http", "https"} or not parsed.hostname:
             raise Invalid(f"{location!r} is not a web address; use http:// or https://")
         _check_host(parsed.hostname, data, settings, what="an intranet site")
-        return location
+        return kind, location
     if kind == "git":
         if _GIT_URL.match(location):
             if location.startswith(("file:", "ext::")):
                 raise Invalid("file:// and ext:: git URLs are not allowed; give a local path")
             host = urlsplit(location).hostname or location.partition("@")[2].partition(":")[0]
             _check_host(host, data, settings, what="an internal git server")
-            return location
-        return _local_dir(location, principal, settings, need_git=True)
+            return kind, location
+        return "git", _local_dir(location, principal, settings, need_git=True)
     if location == "upload":
-        return location
-    return _local_dir(location, principal, settings, need_git=False)
+        return kind, location
+    path = _local_dir(location, principal, settings, need_git=False)
+    # A repository given without a kind is read as one (honouring .gitignore).
+    guessed = "git" if data.kind is None and (Path(path) / ".git").exists() else kind
+    return guessed, path
 
 
 def _check_host(host: str, data: SourceCreate, settings: KnowledgeSettings, *, what: str) -> None:
@@ -117,15 +119,24 @@ def _check_host(host: str, data: SourceCreate, settings: KnowledgeSettings, *, w
 def _local_dir(
     location: str, principal: Principal, settings: KnowledgeSettings, *, need_git: bool
 ) -> str:
-    principal.require_instance_admin()
-    path = Path(location).expanduser()
+    path = Path(location)
     if not path.is_absolute():
-        raise Invalid(f"{location!r}: give an absolute path (the server resolves it, not the CLI)")
+        raise Invalid(
+            f"{location[:200]!r} is neither a web or git URL (http://, https://, git@host:path) "
+            "nor an absolute path of a folder on the DevFlow server; `devflow knowledge add "
+            "<folder>` uploads a folder of yours"
+        )
+    # The server's file system is looked at only for an instance admin, and only under the
+    # local roots: nobody else learns what exists there.
+    principal.require_instance_admin()
     path = require_local_root(path, settings.local_roots)
-    if not path.is_dir():
-        raise Invalid(f"{location!r} is not a directory on the DevFlow server")
-    if need_git and not (path / ".git").exists():
-        raise Invalid(f"{location!r} is not a git repository (no .git)")
+    try:
+        if not path.is_dir():
+            raise Invalid(f"{location!r} is not a directory on the DevFlow server")
+        if need_git and not (path / ".git").exists():
+            raise Invalid(f"{location!r} is not a git repository (no .git)")
+    except OSError as exc:  # a name too long, a loop of links
+        raise Invalid(f"cannot read {location[:200]!r}: {exc.strerror}") from None
     return str(path)
 
 
@@ -196,8 +207,9 @@ async def add_source(
         session, principal=principal, name=data.project, role=Role.WRITE
     )
     location = data.location.strip()
-    kind = data.kind or guess_kind(location)
-    location = _check_location(kind, location, data, principal, settings)
+    kind, location = _check_location(
+        data.kind or guess_kind(location), location, data, principal, settings
+    )
     name = (data.name or _default_name(kind, location))[:200]
     taken = await session.scalar(
         select(Source.id).where(Source.project_id == project.id, Source.name == name)

@@ -15,6 +15,7 @@ from devflow.core.errors import Invalid
 from devflow.core.events import EventBus
 from devflow.core.http import AppState
 from devflow.core.migrate import head_revision
+from devflow.core.schemas import error_responses
 from devflow.identity import PrincipalCache
 from devflow.identity.api import router as identity_router
 from devflow.identity.api import signin_router
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
         "local install is in `$DEVFLOW_HOME/credentials`. Errors are "
         '`{"error": {"code", "message", "details"}}`.',
         lifespan=lifespan,
+        responses=error_responses(),
     )
     install_error_handlers(app)
     app.add_middleware(HotRoutes, routes=registry_hot_routes)  # inside the request context

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import time
 from collections import Counter
@@ -129,7 +130,8 @@ class RequestGuard:
 
     - A NUL character anywhere in the path or query string, or escaped (`\\u0000`) in a JSON
       body, is refused with 400: PostgreSQL cannot store it and file systems cannot name it, so
-      no route can do anything right with one.
+      no route can do anything right with one. So is any control character in the path, which
+      names nothing and which the router's patterns do not match.
     - A declared `Content-Length` above the path's limit is refused with 413 at once, before a
       byte of the body is read (and before authentication or a database connection).
     - A body that sends nothing for `timeout` seconds is refused with 408, so a client cannot
@@ -161,7 +163,7 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if "\x00" in scope["path"] or _has_nul(scope.get("query_string", b"")):
+        if _CONTROL.search(scope["path"]) or _has_nul(scope.get("query_string", b"")):
             await _refuse(send, 400, "bad_request", _NUL_MESSAGE)
             return
         body = _BodyHeaders.of(scope)
@@ -188,9 +190,10 @@ class RequestGuard:
 
 
 _NUL_MESSAGE = (
-    "the request contains a NUL character (%00 or \\u0000), which no text in DevFlow may "
-    "hold; remove it"
+    "the request contains a NUL character (%00 or \\u0000), or its path a control character "
+    "(%00-%1F, %7F), which no name in DevFlow may hold; remove it"
 )
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _JSON_NUL = b"\\u0000"
 
 

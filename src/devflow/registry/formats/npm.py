@@ -16,6 +16,7 @@ from typing import IO, Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +29,7 @@ from devflow.core.errors import (
     Unauthenticated,
 )
 from devflow.core.http import SessionDep
+from devflow.core.schemas import error_responses
 from devflow.registry import access, publish, service
 from devflow.registry.formats.npm_body import PublishBody, parse_document, read_publish
 from devflow.registry.formats.npm_names import (
@@ -105,10 +107,19 @@ def _render_error(exc: DevflowError) -> Response:
     return _json({"error": exc.message, "reason": exc.message}, status, **headers)
 
 
+class NpmError(BaseModel):
+    """An npm error answer, `{"error": "...", "reason": "..."}` (the request guard's refusals
+    carry the API's `{"error": {...}}` instead)."""
+
+    error: Any
+    reason: str | None = None
+
+
 router = APIRouter(
     prefix="/npm",
     tags=["registry: npm"],
     route_class=protocol_route_class(_render_error),
+    responses=error_responses(NpmError),
 )
 
 
@@ -389,7 +400,15 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
     return parse_document(await _read_small(request, limit))
 
 
-@router.put("/{repo}/{path:path}")
+@router.put(
+    "/{repo}/{path:path}",
+    responses={
+        201: {
+            "description": "Published, logged in, or a dist-tag set.",
+            "content": {"application/json": {}},
+        }
+    },
+)
 async def write(repo: str, path: str, request: Request) -> Response:
     """Publish, update (deprecate, unpublish a version), set dist-tags, or log in.
 

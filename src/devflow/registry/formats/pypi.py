@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import Principal
 from devflow.core.errors import DevflowError, Invalid, NotFound, Unauthenticated
+from devflow.core.schemas import text_error_responses
 from devflow.registry import access, publish
 from devflow.registry.formats.multipart import Form, UploadedFile, parse_form
 from devflow.registry.formats.pypi_names import (
@@ -82,6 +83,7 @@ router = APIRouter(
     prefix="/pypi",
     tags=["registry: pypi"],
     route_class=protocol_route_class(_render_error),
+    responses=text_error_responses(),
 )
 endpoint = protocol_endpoint(_render_error)
 
@@ -160,7 +162,11 @@ async def index_no_slash(repo: str) -> RedirectResponse:
     return RedirectResponse(f"/pypi/{repo}/simple/", status_code=301)
 
 
-@router.get("/{repo}/simple/")
+@router.get(
+    "/{repo}/simple/",
+    response_class=Response,
+    responses={200: {"content": {JSON_TYPE: {}, HTML_TYPE: {}}}},
+)
 async def project_list(repo: str, request: Request, session: ReadSessionDep) -> Response:
     """List the repository's projects (PEP 503 / 691)."""
     found, _ = await _reader(request, session, repo)
@@ -349,7 +355,9 @@ HOT_ROUTES = (PROJECT_PAGE, FILES)
 # -- uploads --------------------------------------------------------------------------------------
 
 
-@router.post("/{repo}/legacy/")
+@router.post(
+    "/{repo}/legacy/", response_class=PlainTextResponse, responses={200: {"description": "OK"}}
+)
 async def upload(repo: str, request: Request) -> Response:
     """Accept a file upload from twine, uv publish, poetry or hatch (the legacy API)."""
     principal = await caller(request)
