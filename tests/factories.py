@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import stat
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,3 +37,8 @@ async def bootstrap_admin(sessions: async_sessionmaker[AsyncSession]) -> str:
         )
     assert done is not None
     return done.token
+
+
+def file_mode(path: Path) -> int:
+    """Return the permission bits of `path` (0o600, 0o700 …)."""
+    return stat.S_IMODE(path.stat().st_mode)

@@ -56,6 +56,18 @@ class Running:
         return out
 
 
+def wait_for(predicate, timeout: float = 90):
+    """Poll until `predicate` returns something truthy and return it; a bound on the wait, not
+    a timing."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail("condition not reached")
+
+
 def make_home() -> Path:
     home = Path(tempfile.mkdtemp(prefix="devflow-e2e-"))
     home.chmod(0o755)  # as root, the PostgreSQL service user must reach it

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import psutil
@@ -15,20 +14,9 @@ import pytest
 from devflow.core.config import EmbeddedPostgresSettings
 from devflow.core.embedded_pg import EmbeddedPostgres, postmasters
 from devflow.runtime import WORKER_RECORD, record_worker, stop_leftover_worker
-from tests.e2e.conftest import REPO, make_home, start_up
+from tests.e2e.conftest import REPO, make_home, start_up, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_for(predicate, timeout: float = 90):
-    """Poll until `predicate` returns something truthy; a bound on the wait, not a timing."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail("condition not reached")
 
 
 def gone(proc: psutil.Process) -> bool:

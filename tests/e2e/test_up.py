@@ -11,7 +11,7 @@ import psutil
 import psycopg
 import pytest
 
-from tests.e2e.conftest import make_home, start_up
+from tests.e2e.conftest import make_home, start_up, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -115,16 +115,6 @@ def defer_directly(devflow, task: str, args: dict) -> int:
             (task, json.dumps(args)),
         ).fetchone()[0]
     return int(job_id)
-
-
-def wait_for(predicate, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail("condition not reached")
 
 
 class TestJobs:

@@ -12,6 +12,7 @@ from devflow.core.embedded_pg import InstanceLock
 from devflow.core.errors import Conflict, Invalid
 from devflow.core.files import prepare_home, restrict_umask
 from devflow.core.logging import JsonFormatter, request_id_var
+from tests.factories import file_mode
 
 
 class TestJsonLogs:
@@ -56,33 +57,19 @@ class TestCredentialsFile:
         (tmp_path / "credentials.tmp").write_text("left by a crash")
         (tmp_path / "credentials.tmp").chmod(0o644)
         write_credentials(path, Credentials(url="http://127.0.0.1:3737", token="dfl_x"))
-        assert mode(path) == 0o600
-
-
-def mode(path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture
-def open_umask() -> Iterator[None]:
-    """The common umask 022, under which Python's defaults make files any local user can read."""
-    previous = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(previous)
+        assert file_mode(path) == 0o600
 
 
 class TestHomePermissions:
     def test_the_home_is_created_private_to_its_user(self, tmp_path, open_umask):
         settings = load_settings(home=tmp_path / "home")
         prepare_home(settings)
-        assert mode(settings.home) == 0o700
+        assert file_mode(settings.home) == 0o700
 
     def test_with_the_shared_setting_the_home_is_group_readable(self, tmp_path, open_umask):
         settings = load_settings(home=tmp_path / "home", files={"group_readable": True})
         prepare_home(settings)
-        assert mode(settings.home) == 0o750
+        assert file_mode(settings.home) == 0o750
 
     def test_the_shared_setting_is_read_from_the_environment(self, monkeypatch):
         monkeypatch.setenv("DEVFLOW_FILES__GROUP_READABLE", "true")
@@ -101,23 +88,23 @@ class TestHomePermissions:
             folder.chmod(0o755)
         prepare_home(load_settings(home=home))
         opened = [home, home / "blobs", home / "blobs" / "sha256", home / "blobs" / "tmp"]
-        assert [mode(f) for f in opened] == [0o700] * 4
-        assert mode(blob) == 0o644  # unreachable now; documented in docs/deployment.md
+        assert [file_mode(f) for f in opened] == [0o700] * 4
+        assert file_mode(blob) == 0o644  # unreachable now; documented in docs/deployment.md
 
     def test_a_separate_blob_folder_is_narrowed_too(self, tmp_path, open_umask):
         blobs = tmp_path / "store"
         blobs.mkdir(mode=0o755)
         prepare_home(load_settings(home=tmp_path / "home", registry={"blob_dir": blobs}))
-        assert mode(blobs) == 0o700
+        assert file_mode(blobs) == 0o700
 
     def test_permissions_are_only_ever_narrowed(self, tmp_path, open_umask):
         home = tmp_path / "home"
         home.mkdir(mode=0o700)
         prepare_home(load_settings(home=home, files={"group_readable": True}))
-        assert mode(home) == 0o700
+        assert file_mode(home) == 0o700
         home.chmod(0o775)
         prepare_home(load_settings(home=home, files={"group_readable": True}))
-        assert mode(home) == 0o750
+        assert file_mode(home) == 0o750
 
     @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the cluster to another user")
     def test_a_home_holding_a_cluster_run_by_the_service_user_stays_reachable(
@@ -128,7 +115,7 @@ class TestHomePermissions:
         os.chown(home / "pg", 65534, 65534)
         home.chmod(0o755)
         prepare_home(load_settings(home=home))
-        assert mode(home) == 0o755
+        assert file_mode(home) == 0o755
 
 
 class TestUmask:
@@ -144,12 +131,12 @@ class TestUmask:
         assert restrict_umask(FilesSettings()) == 0o022
         (tmp_path / "later").write_text("x")
         (tmp_path / "folder").mkdir()
-        assert (mode(tmp_path / "later"), mode(tmp_path / "folder")) == (0o600, 0o700)
+        assert (file_mode(tmp_path / "later"), file_mode(tmp_path / "folder")) == (0o600, 0o700)
 
     def test_the_shared_setting_lets_the_group_read(self, tmp_path):
         restrict_umask(FilesSettings(group_readable=True))
         (tmp_path / "later").write_text("x")
-        assert mode(tmp_path / "later") == 0o640
+        assert file_mode(tmp_path / "later") == 0o640
 
     def test_a_stricter_umask_already_set_is_kept(self):
         os.umask(0o077)

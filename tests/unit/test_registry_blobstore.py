@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import stat
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from devflow.registry.formats.pypi import HTML_TYPE, JSON_TYPE, NotAcceptable, n
 from devflow.registry.formats.pypi_names import normalize, parse_filename
 from devflow.registry.http import _parse_range
 from devflow.registry.ports import BlobStore, DigestMismatch, UploadLost
+from tests.factories import file_mode
 
 
 @pytest.fixture(scope="module")
@@ -177,20 +177,6 @@ class TestBlobStore:
             await store.size("../../etc/passwd")
 
 
-def mode(path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture
-def open_umask() -> Iterator[None]:
-    """The common umask 022, under which Python's defaults make files any local user can read."""
-    previous = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(previous)
-
-
 class TestFilePermissions:
     async def test_a_published_blob_and_its_folders_are_private_to_the_owner(
         self, tmp_path, open_umask
@@ -199,12 +185,12 @@ class TestFilePermissions:
         writer = await store.begin()
         await writer.write(b"a private package")
         (upload,) = (store.root / "tmp").iterdir()
-        assert mode(upload) == 0o600
+        assert file_mode(upload) == 0o600
         info = await writer.commit()
         blob = store.path_of(info.sha256)
-        assert mode(blob) == 0o600
+        assert file_mode(blob) == 0o600
         folders = [blob.parent, blob.parent.parent, store.root / "sha256", store.root / "tmp"]
-        assert [mode(f) for f in [*folders, store.root]] == [0o700] * 5
+        assert [file_mode(f) for f in [*folders, store.root]] == [0o700] * 5
 
     async def test_a_shared_store_is_readable_by_the_group_and_no_one_else(
         self, tmp_path, open_umask
@@ -212,8 +198,8 @@ class TestFilePermissions:
         store = FileBlobStore(tmp_path / "data" / "blobs", file_mode=0o640, dir_mode=0o750)
         info = await put(store, b"shared")
         blob = store.path_of(info.sha256)
-        assert mode(blob) == 0o640
-        assert {mode(f) for f in (blob.parent, store.root, tmp_path / "data")} == {0o750}
+        assert file_mode(blob) == 0o640
+        assert {file_mode(f) for f in (blob.parent, store.root, tmp_path / "data")} == {0o750}
 
 
 class TestProtocolHelpers:
