@@ -75,10 +75,9 @@ def _st_fp32() -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
 
 
 def _static() -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
-    from devflow.knowledge.backends.embedders import LocalEmbedder, _load_runtime
+    from devflow.knowledge.backends.embedders import LocalEmbedder
 
-    embedder = LocalEmbedder(threads=THREADS)
-    runtime = _load_runtime(embedder.threads)
+    runtime = LocalEmbedder(threads=THREADS).load()
     vocab_size = runtime.tokenizer.get_vocab_size()
     table_ = np.zeros((vocab_size, 384), dtype=np.float32)
     # Each word piece alone between [CLS] and [SEP] (ids 101, 102), mean of the three states.

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import stat
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import procrastinate
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core.auth import Principal, Scope
-from devflow.core.db import unit_of_work
+from devflow.core.config import Settings, load_settings
+from devflow.core.db import libpq_url, unit_of_work
+from devflow.core.events import EventBus
+from devflow.core.jobs import create_job_app, job_context
+from devflow.core.services import Services, open_services
+from devflow.domains import providers
 from devflow.identity import service
 from devflow.identity.schemas import UserCreate
 
@@ -42,3 +51,42 @@ async def bootstrap_admin(sessions: async_sessionmaker[AsyncSession]) -> str:
 def file_mode(path: Path) -> int:
     """Return the permission bits of `path` (0o600, 0o700 …)."""
     return stat.S_IMODE(path.stat().st_mode)
+
+
+@asynccontextmanager
+async def open_test_services(
+    database_url: str, settings: Settings | None = None
+) -> AsyncIterator[Services]:
+    """Open the services a DevFlow process has, on `database_url` (settings: the environment's
+    unless given)."""
+    chosen = settings or load_settings(database_url=database_url)
+    chosen = chosen.model_copy(update={"database_url": SecretStr(database_url)})
+    async with open_services(chosen, providers()) as services:
+        yield services
+
+
+async def run_jobs(
+    database_url: str,
+    blueprints: Sequence[procrastinate.Blueprint],
+    *,
+    settings: Settings | None = None,
+) -> None:
+    """Run every queued job of `blueprints` to its end, as a worker does (with its services)."""
+    async with open_test_services(database_url, settings) as services:
+        app = create_job_app(
+            libpq_url(database_url), blueprints=list(blueprints), settings=services.settings.jobs
+        )
+        async with app.open_async():
+            await app.run_worker_async(
+                wait=False, install_signal_handlers=False, additional_context=job_context(services)
+            )
+
+
+def services_on(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> Services:
+    """Services around a test's own engine (the test disposes of it), for code that takes the
+    services of a process (the MCP gateway's tools)."""
+    engine = sessions.kw["bind"]
+    url = libpq_url(engine.url.render_as_string(hide_password=False))
+    return Services(
+        settings, database_url=url, engine=engine, bus=EventBus(url), providers=providers()
+    )

@@ -31,7 +31,7 @@ from devflow.core.embedded_pg import EmbeddedPostgres, InstanceLock, die_with_pa
 from devflow.core.errors import Conflict
 from devflow.core.files import restrict_umask
 from devflow.core.migrate import head_revision, upgrade
-from devflow.identity.service import bootstrap
+from devflow.identity import bootstrap
 
 log = logging.getLogger("devflow")
 

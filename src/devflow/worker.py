@@ -13,18 +13,16 @@ import procrastinate
 from devflow.core.config import Settings
 from devflow.core.db import libpq_url
 from devflow.core.errors import Invalid
-from devflow.core.jobs import create_job_app, requeue_stalled_jobs
+from devflow.core.jobs import create_job_app, job_context, requeue_stalled_jobs
+from devflow.core.services import open_services
+from devflow.domains import each, providers
 
 log = logging.getLogger(__name__)
 
 
-# Each domain's `jobs` module defines a procrastinate `blueprint`.
-DOMAIN_JOB_MODULES = ("devflow.knowledge.jobs", "devflow.registry.jobs")
-
-
 def domain_blueprints(settings: Settings) -> list[procrastinate.Blueprint]:
     """Return the task blueprints of every domain, plus configured plugin modules."""
-    blueprints = [importlib.import_module(name).blueprint for name in DOMAIN_JOB_MODULES]
+    blueprints: list[procrastinate.Blueprint] = list(each("jobs"))
     for name in settings.jobs.extra_modules:
         try:
             module = importlib.import_module(name)
@@ -58,10 +56,16 @@ async def run_worker(
     passes one where the kernel has no parent-death signal.
     """
     app = build_job_app(settings)
-    async with app.open_async():
+    async with open_services(settings, providers()) as services, app.open_async():
         log.info("worker started", extra={"concurrency": settings.jobs.concurrency})
         sweeper = asyncio.create_task(_sweep_stalled(app, settings.jobs.stalled_after_seconds))
-        work = asyncio.create_task(app.run_worker_async(name=name, shutdown_graceful_timeout=30.0))
+        work = asyncio.create_task(
+            app.run_worker_async(
+                name=name,
+                shutdown_graceful_timeout=30.0,
+                additional_context=job_context(services),
+            )
+        )
         if parent_fd is not None:
             _stop_when_closed(parent_fd, work)
         try:

@@ -8,6 +8,7 @@ from devflow.core.db import libpq_url, unit_of_work
 from devflow.core.events import EventBus, emit, visible_events
 from devflow.core.jobs import create_job_app, defer, get_job, requeue_stalled_jobs
 from tests import jobs_plugin
+from tests.factories import run_jobs
 
 
 def job_app(db_url):
@@ -17,9 +18,7 @@ def job_app(db_url):
 
 
 async def run_until_idle(db_url) -> None:
-    app = job_app(db_url)
-    async with app.open_async():
-        await app.run_worker_async(wait=False, install_signal_handlers=False)
+    await run_jobs(db_url, [jobs_plugin.blueprint])
 
 
 class TestDefer:

@@ -26,7 +26,9 @@ def fake_llm():
 
 @pytest.fixture
 def server(db_url, fake_llm, monkeypatch):
-    monkeypatch.setenv("DEVFLOW_KNOWLEDGE__EMBEDDER", "local")
+    monkeypatch.setenv(
+        "DEVFLOW_KNOWLEDGE__EMBEDDER", "python:tests.knowledge_site.embedder:shared_local"
+    )
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

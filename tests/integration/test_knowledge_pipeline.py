@@ -28,10 +28,11 @@ from devflow.knowledge import jobs as knowledge_jobs
 from devflow.knowledge.models import CrawlUrl, Document, Embedding, Source
 from devflow.testing import FakeOpenAI
 from devflow.web import create_app
+from tests import factories
 from tests.factories import bootstrap_admin, make_user
 from tests.knowledge_site.server import SITE, FixtureSite
 
-EMBEDDER = "local"  # the real built-in model
+EMBEDDER = "python:tests.knowledge_site.embedder:shared_local"  # the real built-in model
 
 
 @pytest.fixture
@@ -80,11 +81,7 @@ async def api(app, sessions) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def run_jobs(db_url) -> None:
-    job_app = create_job_app(
-        libpq_url(db_url), blueprints=[knowledge_jobs.blueprint], settings=JobSettings()
-    )
-    async with job_app.open_async():
-        await job_app.run_worker_async(wait=False, install_signal_handlers=False)
+    await factories.run_jobs(db_url, [knowledge_jobs.blueprint])
 
 
 async def add(api, location, **settings):

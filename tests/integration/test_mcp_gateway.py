@@ -10,26 +10,27 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
+from devflow.core import render
 from devflow.core.auth import Scope
 from devflow.core.config import load_settings
 from devflow.core.db import unit_of_work
 from devflow.core.jobs import defer
+from devflow.core.tools import Call, Contribution, ResourceDef, ToolDef
+from devflow.domains import each
 from devflow.identity import service
 from devflow.identity.schemas import ProjectCreate, TokenCreate
-from devflow.mcp import render
 from devflow.mcp.identity import TokenIdentity
-from devflow.mcp.registry import Call, Contribution, ResourceDef, Runtime, ToolDef
+from devflow.mcp.registry import Runtime
 from devflow.mcp.server import build_server
-from devflow.mcp.tools import contributions
-from tests.factories import bootstrap_admin, make_user
+from tests.factories import bootstrap_admin, make_user, services_on
 
 PLATFORM_TOOLS = {"project_info", "job_status"}
 
 
 def gateway(sessions, token, extra=(), **mcp_settings):
     settings = load_settings(mcp=mcp_settings) if mcp_settings else load_settings()
-    runtime = Runtime(settings=settings, sessions=sessions, identity=TokenIdentity(token))
-    return build_server(runtime, [*contributions(), *extra])
+    runtime = Runtime(services=services_on(sessions, settings), identity=TokenIdentity(token))
+    return build_server(runtime, [*each("tools"), *extra])
 
 
 def text(result: mcp_types.CallToolResult) -> str:

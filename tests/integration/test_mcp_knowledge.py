@@ -12,18 +12,18 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from devflow.core.config import DatabaseSettings, JobSettings, load_settings
-from devflow.core.db import create_engine, libpq_url, session_factory, unit_of_work
-from devflow.core.jobs import create_job_app
+from devflow.core.config import DatabaseSettings, load_settings
+from devflow.core.db import create_engine, session_factory, unit_of_work
+from devflow.domains import each
 from devflow.knowledge import jobs as knowledge_jobs
 from devflow.mcp.identity import TokenIdentity
 from devflow.mcp.registry import Runtime
 from devflow.mcp.server import build_server
-from devflow.mcp.tools import contributions
+from tests import factories
 from tests.conftest import clone_database, drop_database
-from tests.factories import bootstrap_admin, make_user
+from tests.factories import bootstrap_admin, make_user, services_on
 
-EMBEDDER = "local"  # the built-in CPU model, offline
+EMBEDDER = "python:tests.knowledge_site.embedder:shared_local"  # the real CPU model
 
 ORBITS = """# Orbital mechanics
 
@@ -65,8 +65,8 @@ def gateway(sessions, token):
             "local_roots": json.loads(os.environ["DEVFLOW_KNOWLEDGE__LOCAL_ROOTS"]),
         }
     )
-    runtime = Runtime(settings=settings, sessions=sessions, identity=TokenIdentity(token))
-    return build_server(runtime, contributions())
+    runtime = Runtime(services=services_on(sessions, settings), identity=TokenIdentity(token))
+    return build_server(runtime, list(each("tools")))
 
 
 def text(result) -> str:
@@ -76,11 +76,7 @@ def text(result) -> str:
 
 
 async def run_jobs(db_url) -> None:
-    job_app = create_job_app(
-        libpq_url(db_url), blueprints=[knowledge_jobs.blueprint], settings=JobSettings()
-    )
-    async with job_app.open_async():
-        await job_app.run_worker_async(wait=False, install_signal_handlers=False)
+    await factories.run_jobs(db_url, [knowledge_jobs.blueprint])
 
 
 # Ingestion with the real model is the slow part: one knowledge base serves the whole module

@@ -33,3 +33,17 @@ class SmallHashingEmbedder(HashingEmbedder):
 
 def make_small():
     return SmallHashingEmbedder()
+
+
+_SHARED: list[object] = []
+
+
+def shared_local():
+    """The real local model, loaded once for the whole test session and shared by every app and
+    worker a test starts (`python:tests.knowledge_site.embedder:shared_local`): each would
+    otherwise load its own copy, a second apiece."""
+    from devflow.knowledge.backends.embedders import local_embedder
+
+    if not _SHARED:
+        _SHARED.append(local_embedder())
+    return _SHARED[0]

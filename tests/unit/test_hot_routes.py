@@ -10,7 +10,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Match, Route
 
 from devflow.core.config import load_settings
-from devflow.registry.api import hot_routes
+from devflow.registry.api import HOT_ROUTES
 from devflow.registry.api import router as registry_router
 from devflow.web import create_app
 from devflow.web.middleware import HotRoutes, RequestContextMiddleware
@@ -69,6 +69,6 @@ def other_routes() -> list[BaseRoute]:
 )
 def test_no_route_outside_the_registry_claims_a_hot_path(path, other_routes):
     scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
-    assert [r for r in hot_routes if r.matches(dict(scope))[0] is Match.FULL]
+    assert [r for r in HOT_ROUTES if r.matches(dict(scope))[0] is Match.FULL]
     assert other_routes
     assert not [r for r in other_routes if r.matches(dict(scope))[0] is not Match.NONE]

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from devflow.cli.common import JsonOpt, TokenOpt, UrlOpt, client
-from devflow.cli.output import console, emit_json
+from devflow.core.cli import JsonOpt, TokenOpt, UrlOpt, client, console, emit_json
 
 app = typer.Typer(help="Background jobs.", no_args_is_help=True)
 

@@ -9,8 +9,8 @@ import typer
 from typer.exceptions import TyperException
 
 from devflow import __version__
-from devflow.cli import identity, jobs, runtime
-from devflow.cli.output import err_console
+from devflow.cli import jobs, runtime
+from devflow.core.cli import err_console
 from devflow.core.errors import (
     Conflict,
     DevflowError,
@@ -20,10 +20,8 @@ from devflow.core.errors import (
     Unauthenticated,
     Unavailable,
 )
-from devflow.knowledge import cli as knowledge_cli
-from devflow.llm import cli as llm_cli
+from devflow.domains import each
 from devflow.mcp import cli as mcp_cli
-from devflow.registry import cli as registry_cli
 
 app = typer.Typer(
     name="devflow",
@@ -33,11 +31,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 runtime.register(app)
-identity.register(app)
 app.add_typer(jobs.app, name="jobs")
-app.add_typer(llm_cli.app, name="llm")
-knowledge_cli.register(app)
-registry_cli.register(app)
+for register in each("cli"):
+    register(app)
 mcp_cli.register(app)
 
 EXIT_CODES: dict[type[DevflowError], int] = {

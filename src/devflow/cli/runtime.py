@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from devflow import runtime
-from devflow.cli.output import console, emit_json, table
+from devflow.core.cli import console, emit_json, table
 from devflow.core.config import Settings, describe_settings, load_settings, mask_url
 from devflow.core.errors import Invalid
 from devflow.core.files import prepare_home, restrict_umask

@@ -9,8 +9,12 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.errors import Invalid, PermissionDenied, Unauthenticated
+from devflow.core.services import Key
 
 TOKEN_PREFIX = "dfl_"  # noqa: S105 - a public prefix, not a secret
 _TOKEN_BYTES = 32
@@ -127,6 +131,21 @@ class Principal:
             raise PermissionDenied(
                 f"only an instance admin with an `admin` token{restricted} may do this"
             )
+
+
+class Authenticator(Protocol):
+    """Turns a bearer token into its Principal (identity provides it, with a cache)."""
+
+    async def authenticate(self, session: AsyncSession, token: str) -> Principal:
+        """Return the token's Principal.
+
+        Raises:
+            Unauthenticated: the token is malformed, unknown, expired or revoked.
+        """
+        ...
+
+
+AUTHENTICATOR: Key[Authenticator] = Key("authenticator")
 
 
 def generate_token() -> str:

@@ -1,51 +1,45 @@
-"""What every HTTP route may depend on: the app state, a unit of work and the caller.
+"""What every HTTP route may depend on: the services, a unit of work and the caller.
 
-Routes declare `session: SessionDep` and `principal: PrincipalDep`; the request owns the
-transaction, which commits after the route returns and before the response is sent.
+Routes declare `session: SessionDep`, `principal: PrincipalDep` and, for the process's
+long-lived objects, `services: ServicesDep`; the request owns the transaction, which commits
+after the route returns and before the response is sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from devflow.core.auth import Principal
-from devflow.core.config import Settings
+from devflow.core.auth import AUTHENTICATOR, Principal
 from devflow.core.errors import Unauthenticated
-from devflow.core.events import EventBus
+from devflow.core.services import Services
 
 SESSION_COOKIE = "devflow_session"
 
 
-@dataclass
-class AppState:
-    """Per-process resources, created in the app's lifespan."""
-
-    settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    bus: EventBus
-    head_revision: str
-    # Injected by the web surface (identity lives outside core): token -> Principal.
-    authenticate: Callable[[AsyncSession, str], Awaitable[Principal]]
+def services_of(request: Request) -> Services:
+    """Return the process's services (opened in the app's lifespan), for plain endpoints."""
+    services: Services = request.app.state.services
+    return services
 
 
-async def get_state(request: Request) -> AppState:
-    """Return the process's AppState."""
-    state: AppState = request.app.state.devflow
-    return state
+async def get_services(request: Request) -> Services:
+    """Return the process's services: the dependency behind `ServicesDep`."""
+    return services_of(request)
 
 
-StateDep = Annotated[AppState, Depends(get_state)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
-    """Open the request's unit of work: commit on success, roll back on error."""
-    async with state.sessions() as session, session.begin():
+async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    """Open the request's unit of work: commit on success, roll back on error.
+
+    Lazily: the session takes a pooled connection at its first statement, not before.
+    """
+    async with services.sessions() as session, session.begin():
         yield session
 
 
@@ -66,7 +60,7 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-async def get_principal(request: Request, state: StateDep, session: SessionDep) -> Principal:
+async def get_principal(request: Request, services: ServicesDep, session: SessionDep) -> Principal:
     """Authenticate the request.
 
     Raises:
@@ -78,7 +72,7 @@ async def get_principal(request: Request, state: StateDep, session: SessionDep) 
             "authentication required: send `Authorization: Bearer <token>` (your admin token is "
             "in $DEVFLOW_HOME/credentials)"
         )
-    principal = await state.authenticate(session, token)
+    principal = await services.get(AUTHENTICATOR).authenticate(session, token)
     request.state.principal = principal
     return principal
 

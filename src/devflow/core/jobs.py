@@ -28,6 +28,7 @@ from devflow.core import clock
 from devflow.core.config import JobSettings
 from devflow.core.db import Base
 from devflow.core.errors import NotFound
+from devflow.core.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,28 @@ class JobProgress(Base):
     updated_at: Mapped[datetime] = mapped_column(
         default=clock.now, onupdate=clock.now, server_default=func.now()
     )
+
+
+_SERVICES = "devflow.services"
+
+
+def job_context(services: Services) -> dict[str, Any]:
+    """Return the worker's additional job context: what every task reads its services from."""
+    return {_SERVICES: services}
+
+
+def services_of(context: JobContext) -> Services:
+    """Return the services of the worker running this task (its engine, LLM client, embedder …).
+
+    Raises:
+        TypeError: the worker was started without them (`job_context`).
+    """
+    found = context.additional_context.get(_SERVICES)
+    if not isinstance(found, Services):
+        raise TypeError(
+            "this worker has no services: run it with additional_context=job_context(services)"
+        )
+    return found
 
 
 def retry_strategy(settings: JobSettings) -> RetryStrategy:

@@ -1,13 +1,19 @@
 """Identity: users, projects, memberships and API tokens. Other domains use only these names."""
 
+from devflow.core.auth import AUTHENTICATOR
+from devflow.core.domain import Domain, lazy
+from devflow.core.services import Provider, Services
 from devflow.identity.models import Project, User
 from devflow.identity.service import (
     DEFAULT_PROJECT,
     PrincipalCache,
     authenticate,
+    bootstrap,
+    default_project_name,
     delete_expired_tokens,
     get_visible_job,
     issue_token,
+    list_projects,
     require_project,
     require_role,
     role_in,
@@ -15,15 +21,33 @@ from devflow.identity.service import (
     visible_project_ids,
 )
 
+
+def _authenticator(services: Services) -> PrincipalCache:
+    return PrincipalCache(services.settings.auth.principal_cache_seconds)
+
+
+DOMAIN = Domain(
+    name="identity",
+    provides=(Provider(AUTHENTICATOR, _authenticator),),
+    routers=lazy("devflow.identity.api:ROUTERS"),
+    cli=lazy("devflow.identity.cli:register"),
+    tools=lazy("devflow.identity.tools:TOOLS"),
+    models=lazy("devflow.identity.models"),
+)
+
 __all__ = [
     "DEFAULT_PROJECT",
+    "DOMAIN",
     "PrincipalCache",
     "Project",
     "User",
     "authenticate",
+    "bootstrap",
+    "default_project_name",
     "delete_expired_tokens",
     "get_visible_job",
     "issue_token",
+    "list_projects",
     "require_project",
     "require_role",
     "role_in",

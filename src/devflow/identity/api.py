@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Query, status
 from fastapi.responses import RedirectResponse
 
-from devflow.core.http import SESSION_COOKIE, PrincipalDep, SessionDep, StateDep
+from devflow.core.http import SESSION_COOKIE, PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import Page
 from devflow.identity import service
 from devflow.identity.schemas import (
@@ -101,7 +101,7 @@ async def revoke_token(ref: str, session: SessionDep, principal: PrincipalDep) -
 async def create_signin_link(
     session: SessionDep,
     principal: PrincipalDep,
-    state: StateDep,
+    services: ServicesDep,
     username: str | None = Query(None, description="Whom the link signs in (admins only)."),
 ) -> dict[str, str]:
     """Create a one-time dashboard sign-in link (instance admins with an unrestricted `admin`
@@ -113,15 +113,15 @@ async def create_signin_link(
     """
     principal.require_instance_admin()
     user = await service.require_user(session, username=username or principal.username)
-    ttl = timedelta(minutes=state.settings.auth.sign_in_link_ttl_minutes)
+    ttl = timedelta(minutes=services.settings.auth.sign_in_link_ttl_minutes)
     code = await service.create_sign_in_code(session, user=user, ttl=ttl)
-    return {"url": f"{state.settings.base_url}/auth/signin?code={code}"}
+    return {"url": f"{services.settings.base_url}/auth/signin?code={code}"}
 
 
 @signin_router.get("/auth/signin", include_in_schema=False)
-async def sign_in(code: str, session: SessionDep, state: StateDep) -> RedirectResponse:
+async def sign_in(code: str, session: SessionDep, services: ServicesDep) -> RedirectResponse:
     """Redeem a one-time sign-in link and open the dashboard."""
-    ttl = timedelta(hours=state.settings.auth.session_ttl_hours)
+    ttl = timedelta(hours=services.settings.auth.session_ttl_hours)
     secret = await service.redeem_sign_in_code(session, code=code, session_ttl=ttl)
     response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
@@ -130,6 +130,10 @@ async def sign_in(code: str, session: SessionDep, state: StateDep) -> RedirectRe
         max_age=int(ttl.total_seconds()),
         httponly=True,
         samesite="strict",
-        secure=state.settings.base_url.startswith("https://"),
+        secure=services.settings.base_url.startswith("https://"),
     )
     return response
+
+
+ROUTERS = (router, signin_router)
+"""The routers this module serves (the domain manifest names them)."""

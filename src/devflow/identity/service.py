@@ -305,6 +305,16 @@ async def require_project(
     return project
 
 
+async def default_project_name(session: AsyncSession, *, principal: Principal) -> str:
+    """Return the project a caller acts in when it names none: its token's project, or
+    `default`."""
+    if principal.project_id is not None:
+        project = await session.get(Project, principal.project_id)
+        if project is not None:
+            return project.name
+    return DEFAULT_PROJECT
+
+
 async def list_projects(session: AsyncSession, *, principal: Principal) -> list[Project]:
     """Return the projects the caller can see, by name."""
     principal.require_scope(Scope.READ)

@@ -7,12 +7,15 @@ the session and the caller's `Principal` and checks permissions itself; none com
 - `upload_files` (into a `files` source), `list_documents`, `read_document`
 - `search` (hybrid / keyword / semantic), `code_examples`
 - `answer_stream` (retrieve, then a cited answer through `devflow.llm`, as events)
-- `get_embedder` (the configured `Embedder`, made once per process)
+- `EMBEDDER`: the process's configured `Embedder`, among its services
+- `DOMAIN`: the manifest (routes, jobs, commands, tools, settings, models)
 """
 
+from devflow.core.domain import Domain, lazy
+from devflow.core.services import Provider
 from devflow.knowledge.answer import NOTHING_FOUND, AnswerEvent, answer_stream
-from devflow.knowledge.embedding import get_embedder
-from devflow.knowledge.ports import Embedder, Reranker
+from devflow.knowledge.embedding import close_embedder, make_embedder
+from devflow.knowledge.ports import EMBEDDER, Embedder, Reranker
 from devflow.knowledge.retrieval import code_examples, search
 from devflow.knowledge.schemas import (
     AnswerRequest,
@@ -40,7 +43,20 @@ from devflow.knowledge.service import (
     upload_files,
 )
 
+DOMAIN = Domain(
+    name="knowledge",
+    provides=(Provider(EMBEDDER, make_embedder, close_embedder),),
+    routers=lazy("devflow.knowledge.api:ROUTERS"),
+    body_limit=lazy("devflow.knowledge.api:body_limit"),
+    jobs=lazy("devflow.knowledge.jobs:blueprint"),
+    cli=lazy("devflow.knowledge.cli:register"),
+    tools=lazy("devflow.knowledge.tools:TOOLS"),
+    models=lazy("devflow.knowledge.models"),
+)
+
 __all__ = [
+    "DOMAIN",
+    "EMBEDDER",
     "NOTHING_FOUND",
     "AnswerEvent",
     "AnswerRequest",
@@ -61,7 +77,6 @@ __all__ = [
     "answer_stream",
     "code_examples",
     "find_source",
-    "get_embedder",
     "get_source",
     "list_documents",
     "list_sources",

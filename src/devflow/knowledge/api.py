@@ -11,12 +11,12 @@ from fastapi.responses import StreamingResponse
 
 from devflow.core.config import Settings
 from devflow.core.errors import DevflowError
-from devflow.core.http import PrincipalDep, SessionDep, StateDep
+from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import MAX_CHARS, MAX_OFFSET, Page
 from devflow.knowledge import answer as answers
 from devflow.knowledge import retrieval as searching
 from devflow.knowledge import service
-from devflow.knowledge.embedding import get_embedder
+from devflow.knowledge.ports import EMBEDDER
 from devflow.knowledge.schemas import (
     AnswerRead,
     AnswerRequest,
@@ -29,6 +29,7 @@ from devflow.knowledge.schemas import (
     SourceCreate,
     SourceRead,
 )
+from devflow.llm import LLM_CLIENT
 
 router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"])
 
@@ -46,11 +47,11 @@ async def list_sources(
 
 @router.post("/sources", response_model=SourceRead, status_code=status.HTTP_201_CREATED)
 async def add_source(
-    data: SourceCreate, session: SessionDep, principal: PrincipalDep, state: StateDep
+    data: SourceCreate, session: SessionDep, principal: PrincipalDep, services: ServicesDep
 ) -> SourceRead:
     """Add a web site, directory, git repository or upload source; its ingestion is queued."""
     return await service.add_source(
-        session, principal=principal, data=data, settings=state.settings.knowledge
+        session, principal=principal, data=data, settings=services.settings.knowledge
     )
 
 
@@ -103,12 +104,12 @@ async def upload_files(
     files: list[UploadFile],
     session: SessionDep,
     principal: PrincipalDep,
-    state: StateDep,
+    services: ServicesDep,
 ) -> dict[str, object]:
     """Upload files (multipart, field `files`) into a files source; each succeeds or fails alone."""
     # The request's size was checked by web.middleware.RequestGuard (see `body_limit`) before
     # FastAPI parsed the form.
-    settings = state.settings.knowledge
+    settings = services.settings.knowledge
     received: list[tuple[str, bytes]] = []
     for upload in files:
         # Read one byte past the per-file limit: enough to know it is too large.
@@ -164,11 +165,11 @@ async def read_document_by_uri(
 
 @router.post("/search", response_model=SearchResults)
 async def search(
-    data: SearchRequest, session: SessionDep, principal: PrincipalDep, state: StateDep
+    data: SearchRequest, session: SessionDep, principal: PrincipalDep, services: ServicesDep
 ) -> SearchResults:
     """Search: hybrid (full-text + vectors, fused), keyword or semantic; with filters."""
-    settings = state.settings
-    embedder = None if data.mode == "keyword" else get_embedder(settings.knowledge, settings.llm)
+    settings = services.settings
+    embedder = None if data.mode == "keyword" else services.get(EMBEDDER)
     return await searching.search(
         session, principal=principal, request=data, settings=settings.knowledge, embedder=embedder
     )
@@ -202,33 +203,26 @@ async def code_examples(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def answer(
-    data: AnswerRequest, session: SessionDep, principal: PrincipalDep, state: StateDep
+    data: AnswerRequest, session: SessionDep, principal: PrincipalDep, services: ServicesDep
 ) -> StreamingResponse | AnswerRead:
     """Answer a question from the knowledge base with numbered citations.
 
     With `stream` (default) the answer is Server-Sent Events: `citations`, then `delta` pieces,
     then `done` (the whole answer and the citations it used); otherwise one JSON body.
     """
-    from devflow.llm import LLMClient
-
-    settings = state.settings
-    llm = LLMClient(settings.llm, sessions=state.sessions)
     events = answers.answer_stream(
         session,
         principal=principal,
         request=data,
-        settings=settings.knowledge,
-        llm=llm,
-        embedder=get_embedder(settings.knowledge, settings.llm),
+        settings=services.settings.knowledge,
+        llm=services.get(LLM_CLIENT),
+        embedder=services.get(EMBEDDER),
     )
     if not data.stream:
-        try:
-            done: dict[str, object] = {}
-            async for event in events:
-                if event.type == "done":
-                    done = event.data
-        finally:
-            await llm.aclose()
+        done: dict[str, object] = {}
+        async for event in events:
+            if event.type == "done":
+                done = event.data
         return AnswerRead.model_validate(done)
     first = await anext(events)  # retrieval errors become a normal error answer, not a stream
 
@@ -239,8 +233,6 @@ async def answer(
                 yield _sse(event.type, event.data)
         except DevflowError as exc:
             yield _sse("error", {"code": exc.code, "message": exc.message})
-        finally:
-            await llm.aclose()
 
     return StreamingResponse(body(), media_type="text/event-stream")
 
@@ -257,3 +249,7 @@ def _sse(event: str, data: dict[str, object]) -> bytes:
 
 
 __all__ = ["Citation", "router"]
+
+
+ROUTERS = (router,)
+"""The routers this module serves (the domain manifest names them)."""

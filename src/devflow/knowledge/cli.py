@@ -16,9 +16,17 @@ from typing import Annotated, Any
 
 import typer
 
-from devflow.cli.client import ApiClient
-from devflow.cli.common import JsonOpt, TokenOpt, UrlOpt, client
-from devflow.cli.output import console, emit_json, err_console, table
+from devflow.core.cli import (
+    ApiClient,
+    JsonOpt,
+    TokenOpt,
+    UrlOpt,
+    client,
+    console,
+    emit_json,
+    err_console,
+    table,
+)
 from devflow.core.errors import Invalid, PermissionDenied
 
 app = typer.Typer(help="Knowledge sources: add, list, show, refresh, remove.", no_args_is_help=True)

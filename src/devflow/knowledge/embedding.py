@@ -17,46 +17,44 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from devflow.core.config import KnowledgeSettings, LLMSettings
 from devflow.core.db import unit_of_work
 from devflow.core.errors import Invalid
+from devflow.core.services import Services
 from devflow.knowledge.models import Chunk, Embedding, Source, index_name_for
 from devflow.knowledge.ports import Embedder
+from devflow.llm import LLM_CLIENT
 
 log = logging.getLogger(__name__)
-
-# Loading a model takes seconds and hundreds of MB: one instance per process and configuration.
-_EMBEDDERS: dict[str, Embedder] = {}
 
 EMBED_TEXT_CHARS = 4000
 
 
-def get_embedder(settings: KnowledgeSettings, llm: LLMSettings | None = None) -> Embedder:
-    """Return the configured embedder (created once per process).
+def make_embedder(services: Services) -> Embedder:
+    """Build the configured embedder: the process keeps it among its services (loading a model
+    takes seconds and hundreds of MB). A remote model is reached through the process's LLM
+    client, so embeddings have its cache, usage rows, budgets and circuit breakers.
 
     Raises:
         Invalid: the configured embedder cannot be built.
     """
-    key = settings.embedder
-    found = _EMBEDDERS.get(key)
-    if found is not None:
-        return found
-    made: Embedder
+    key = services.settings.knowledge.embedder
     if key.startswith("python:"):
-        made = _plugin(key.removeprefix("python:"))
-    else:
-        # Imported by name: the backends module loads heavy libraries only when a model is needed.
-        embedders: Any = importlib.import_module("devflow.knowledge.backends.embedders")
-        if key == "local":
-            made = embedders.local_embedder()
-        elif llm is None:
-            raise Invalid(
-                f"DEVFLOW_KNOWLEDGE__EMBEDDER={key!r} needs the LLM settings to reach the provider"
-            )
-        else:
-            made = embedders.llm_embedder(llm, key)
-    _EMBEDDERS[key] = made
+        return _plugin(key.removeprefix("python:"))
+    # Imported by name: the backends module loads heavy libraries only when a model is needed.
+    embedders: Any = importlib.import_module("devflow.knowledge.backends.embedders")
+    made: Embedder = (
+        embedders.local_embedder()
+        if key == "local"
+        else embedders.OpenAIEmbedder(services.get(LLM_CLIENT), key)
+    )
     return made
+
+
+async def close_embedder(embedder: Embedder) -> None:
+    """Release what an embedder holds (a plugin may have nothing to close)."""
+    close = getattr(embedder, "aclose", None)
+    if close is not None:
+        await close()
 
 
 def _plugin(target: str) -> Embedder:
@@ -196,10 +194,11 @@ def _check_vectors(vectors: list[Any], expected: int, embedder: Embedder) -> Non
 
 
 __all__ = [
+    "close_embedder",
     "embed_input",
     "embed_source",
     "ensure_vector_index",
-    "get_embedder",
+    "make_embedder",
     "missing_vectors",
     "switch_model",
 ]

@@ -17,14 +17,14 @@ from typing import Any
 import procrastinate
 from procrastinate import JobContext
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core import clock, events
-from devflow.core.config import Settings, load_settings
-from devflow.core.db import create_engine, session_factory, unit_of_work
-from devflow.core.jobs import report_progress
+from devflow.core.config import Settings
+from devflow.core.db import unit_of_work
+from devflow.core.jobs import report_progress, services_of
 from devflow.knowledge.crawl import Crawler, CrawlStats
-from devflow.knowledge.embedding import embed_source, get_embedder
+from devflow.knowledge.embedding import embed_source
 from devflow.knowledge.ingest import refresh_counts, refresh_lexeme_stats, remove_unseen
 from devflow.knowledge.local import (
     checkout,
@@ -34,25 +34,13 @@ from devflow.knowledge.local import (
     require_local_root,
 )
 from devflow.knowledge.models import Source
+from devflow.knowledge.ports import EMBEDDER
 from devflow.knowledge.summaries import summarize_code_examples
+from devflow.llm import LLM_CLIENT
 
 log = logging.getLogger(__name__)
 
 blueprint = procrastinate.Blueprint()
-
-# One engine per worker process and database (jobs of every source share its pool).
-_ENGINES: dict[str, AsyncEngine] = {}
-
-
-def _runtime(context: JobContext) -> tuple[Settings, async_sessionmaker[AsyncSession]]:
-    settings = load_settings()
-    connector: Any = context.app.connector
-    url = str(connector.pool.conninfo)
-    engine = _ENGINES.get(url)
-    if engine is None:
-        engine = create_engine(url, settings.database)
-        _ENGINES[url] = engine
-    return settings, session_factory(engine)
 
 
 class _Progress:
@@ -128,7 +116,8 @@ async def _set_status(
 @blueprint.task(name="knowledge:ingest_source", pass_context=True)
 async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
     """Fetch, extract, chunk, store and embed a source (resumes where a killed run stopped)."""
-    settings, sessions = _runtime(context)
+    services = services_of(context)
+    settings, sessions = services.settings, services.sessions
     sid = uuid.UUID(source_id)
     source = await _set_status(sessions, sid, status="running", last_error=None)
     if source is None:
@@ -158,14 +147,14 @@ async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
     embedded = await embed_source(
         sessions,
         source_id=sid,
-        embedder=get_embedder(settings.knowledge, settings.llm),
+        embedder=services.get(EMBEDDER),
         batch_size=settings.knowledge.embed_batch_size,
         progress=progress.embed,
     )
     progress.embedded = embedded
     await progress.write(force=True)
     if settings.knowledge.summarize_code_examples:
-        await summarize_code_examples(sessions, source_id=sid, settings=settings)
+        await summarize_code_examples(sessions, source_id=sid, llm=services.get(LLM_CLIENT))
     return await _finish(sessions, sid, stats, embedded, removed)
 
 
@@ -257,18 +246,19 @@ async def _finish(
 @blueprint.task(name="knowledge:embed_source", pass_context=True)
 async def embed_source_job(context: JobContext, source_id: str) -> dict[str, int]:
     """Embed a source's chunks that have no vector of the configured model (uploads, re-embeds)."""
-    settings, sessions = _runtime(context)
+    services = services_of(context)
+    settings, sessions = services.settings, services.sessions
     sid = uuid.UUID(source_id)
     progress = _Progress(context, sessions, sid)
     embedded = await embed_source(
         sessions,
         source_id=sid,
-        embedder=get_embedder(settings.knowledge, settings.llm),
+        embedder=services.get(EMBEDDER),
         batch_size=settings.knowledge.embed_batch_size,
         progress=progress.embed,
     )
     if settings.knowledge.summarize_code_examples:
-        await summarize_code_examples(sessions, source_id=sid, settings=settings)
+        await summarize_code_examples(sessions, source_id=sid, llm=services.get(LLM_CLIENT))
     async with unit_of_work(sessions) as session:
         source = await session.get(Source, sid)
         if source is not None:
@@ -293,8 +283,7 @@ async def embed_source_job(context: JobContext, source_id: str) -> dict[str, int
 )
 async def refresh_lexeme_stats_job(context: JobContext) -> None:
     """Rebuild BM25's lexeme statistics (queued when a source is removed)."""
-    _, sessions = _runtime(context)
-    async with unit_of_work(sessions) as session:
+    async with unit_of_work(services_of(context).sessions) as session:
         await refresh_lexeme_stats(session)
 
 
@@ -310,8 +299,9 @@ __all__ = ["blueprint", "embed_source_job", "ingest_source", "refresh_lexeme_sta
 async def queue_reembedding(context: JobContext, timestamp: int) -> int:
     """Queue re-embedding of sources whose vectors are not of the configured model."""
     del timestamp
-    settings, sessions = _runtime(context)
-    model = get_embedder(settings.knowledge, settings.llm).model
+    services = services_of(context)
+    sessions = services.sessions
+    model = services.get(EMBEDDER).model
     from sqlalchemy import select
 
     from devflow.knowledge.service import queue_embedding

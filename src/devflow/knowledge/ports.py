@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from devflow.core.services import Key
+
 
 class Embedder(Protocol):
     """Turns text into vectors.
@@ -39,3 +41,7 @@ class Reranker(Protocol):
     async def rerank(self, query: str, passages: Sequence[str]) -> list[float]:
         """Return one relevance score per passage (higher is better), in the order given."""
         ...
+
+
+EMBEDDER: Key[Embedder] = Key("embedder")
+"""The process's configured embedder (`services.get(EMBEDDER)`): its model loads once."""

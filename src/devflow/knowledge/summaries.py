@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from devflow.core.config import Settings
 from devflow.core.db import unit_of_work
 from devflow.core.errors import DevflowError
 from devflow.knowledge.models import CodeExample
+
+if TYPE_CHECKING:
+    from devflow.llm import LLMClient
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +32,10 @@ _PROMPT = (
 
 
 async def summarize_code_examples(
-    sessions: async_sessionmaker[AsyncSession], *, source_id: uuid.UUID, settings: Settings
+    sessions: async_sessionmaker[AsyncSession], *, source_id: uuid.UUID, llm: LLMClient
 ) -> int:
     """Write summaries for the source's code examples that have none; return how many."""
-    from devflow.llm import LLMClient, Tags
+    from devflow.llm import Tags
 
     async with unit_of_work(sessions) as session:
         rows = (
@@ -44,32 +47,28 @@ async def summarize_code_examples(
         ).all()
     if not rows:
         return 0
-    client = LLMClient(settings.llm, sessions=sessions)
     done = 0
-    try:
-        for row in rows:
-            prompt = _PROMPT.format(
-                language=row.language or "", context=row.context[-600:], code=row.code[:3000]
+    for row in rows:
+        prompt = _PROMPT.format(
+            language=row.language or "", context=row.context[-600:], code=row.code[:3000]
+        )
+        try:
+            result = await llm.chat(
+                SUMMARY_MODEL,
+                [{"role": "user", "content": prompt}],
+                tags=Tags(feature="knowledge.code_summary"),
+                temperature=0.0,
+                max_tokens=60,
             )
-            try:
-                result = await client.chat(
-                    SUMMARY_MODEL,
-                    [{"role": "user", "content": prompt}],
-                    tags=Tags(feature="knowledge.code_summary"),
-                    temperature=0.0,
-                    max_tokens=60,
-                )
-            except DevflowError as exc:
-                log.warning("code example summary failed", extra={"error": exc.message})
-                break  # the provider is down or refusing: try again on the next ingestion
-            summary = " ".join((result.content or "").split())[:400]
-            async with unit_of_work(sessions) as session:
-                await session.execute(
-                    update(CodeExample).where(CodeExample.id == row.id).values(summary=summary)
-                )
-            done += 1
-    finally:
-        await client.aclose()
+        except DevflowError as exc:
+            log.warning("code example summary failed", extra={"error": exc.message})
+            break  # the provider is down or refusing: try again on the next ingestion
+        summary = " ".join((result.content or "").split())[:400]
+        async with unit_of_work(sessions) as session:
+            await session.execute(
+                update(CodeExample).where(CodeExample.id == row.id).values(summary=summary)
+            )
+        done += 1
     return done
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from devflow.core.domain import Domain, lazy
+from devflow.core.services import Key, Provider, Services
+
 if TYPE_CHECKING:
     from devflow.llm.breaker import BreakerState, CircuitBreaker
     from devflow.llm.client import LLMClient, Target
@@ -19,10 +22,16 @@ if TYPE_CHECKING:
         ProvidersUnavailable,
         StreamBroken,
     )
+    from devflow.llm.fake import FakeOpenAI, Fault, LoggedRequest, fake_embedding
     from devflow.llm.results import ChatResult, EmbedResult, Tags, ToolCall
     from devflow.llm.service import UsageLine, ping_providers, usage_report
+    from devflow.llm.settings import LLMPrice, LLMProviderSettings, LLMSettings
     from devflow.llm.stream import ChatStream
     from devflow.llm.sync import SyncLLMClient
+
+LLM_CLIENT: Key[LLMClient] = Key("llm client")
+"""The process's LLM client (`services.get(LLM_CLIENT)`): one set of circuit breakers, one
+cache and one usage writer for every call the process makes."""
 
 _WHERE = {
     "BreakerState": "breaker",
@@ -42,8 +51,34 @@ _WHERE = {
     "ping_providers": "service",
     "usage_report": "service",
     "ChatStream": "stream",
+    "FakeOpenAI": "fake",
+    "Fault": "fake",
+    "LoggedRequest": "fake",
+    "fake_embedding": "fake",
+    "LLMPrice": "settings",
+    "LLMProviderSettings": "settings",
+    "LLMSettings": "settings",
     "SyncLLMClient": "sync",
 }
+
+
+def _client(services: Services) -> LLMClient:
+    from devflow.llm.client import LLMClient
+
+    return LLMClient(services.settings.llm, sessions=services.sessions)
+
+
+async def _close(client: LLMClient) -> None:
+    await client.aclose()
+
+
+DOMAIN = Domain(
+    name="llm",
+    provides=(Provider(LLM_CLIENT, _client, _close),),
+    routers=lazy("devflow.llm.api:ROUTERS"),
+    cli=lazy("devflow.llm.cli:register"),
+    models=lazy("devflow.llm.models"),
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -54,6 +89,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DOMAIN",
+    "LLM_CLIENT",
     "BadProviderResponse",
     "BreakerState",
     "BudgetExceeded",
@@ -61,7 +98,13 @@ __all__ = [
     "ChatStream",
     "CircuitBreaker",
     "EmbedResult",
+    "FakeOpenAI",
+    "Fault",
     "LLMClient",
+    "LLMPrice",
+    "LLMProviderSettings",
+    "LLMSettings",
+    "LoggedRequest",
     "ProviderRejected",
     "ProvidersUnavailable",
     "StreamBroken",
@@ -70,6 +113,7 @@ __all__ = [
     "Target",
     "ToolCall",
     "UsageLine",
+    "fake_embedding",
     "ping_providers",
     "usage_report",
 ]

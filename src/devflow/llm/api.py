@@ -7,7 +7,7 @@ from decimal import Decimal
 from fastapi import APIRouter, Query, Response, status
 
 from devflow.core import clock
-from devflow.core.http import PrincipalDep, SessionDep, StateDep
+from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import Page
 from devflow.llm import budgets, service
 from devflow.llm.schemas import BudgetRead, BudgetSet, UsageLineRead, UsageReport
@@ -53,12 +53,12 @@ def _read(budget: budgets.BudgetStatus) -> BudgetRead:
 async def list_budgets(
     session: SessionDep,
     principal: PrincipalDep,
-    state: StateDep,
+    services: ServicesDep,
     project: str | None = Query(None, description="One project (default: every one you see)."),
 ) -> Page[BudgetRead]:
     """List monthly LLM budgets with this month's spending."""
     found = await budgets.list_budgets(
-        session, principal=principal, settings=state.settings.llm.budgets, project=project
+        session, principal=principal, settings=services.settings.llm.budgets, project=project
     )
     return Page(items=[_read(b) for b in found], total=len(found))
 
@@ -68,7 +68,7 @@ async def show_budget(
     project: str,
     session: SessionDep,
     principal: PrincipalDep,
-    state: StateDep,
+    services: ServicesDep,
     workflow: str | None = WorkflowQuery,
 ) -> BudgetRead:
     """Show the budget of a project, or of one of its workflows."""
@@ -76,7 +76,7 @@ async def show_budget(
         await budgets.get_budget(
             session,
             principal=principal,
-            settings=state.settings.llm.budgets,
+            settings=services.settings.llm.budgets,
             project=project,
             workflow=workflow,
         )
@@ -118,3 +118,7 @@ async def delete_budget(
 ) -> None:
     """Remove a budget set through the API (project admins); its spending history is kept."""
     await budgets.delete_budget(session, principal=principal, project=project, workflow=workflow)
+
+
+ROUTERS = (router,)
+"""The routers this module serves (the domain manifest names them)."""

@@ -9,8 +9,7 @@ from urllib.parse import quote
 
 import typer
 
-from devflow.cli.common import JsonOpt, TokenOpt, UrlOpt, client
-from devflow.cli.output import console, emit_json, table
+from devflow.core.cli import JsonOpt, TokenOpt, UrlOpt, client, console, emit_json, table
 from devflow.core.config import load_settings
 from devflow.core.errors import Unavailable
 
@@ -90,7 +89,7 @@ def fake_server(
     ] = None,
 ) -> None:
     """Run a fake OpenAI-compatible gateway, to try DevFlow fully offline."""
-    from devflow.testing.fake_openai import FakeOpenAI
+    from devflow.llm.fake import FakeOpenAI
 
     if port == 0:  # choose the port now, so that the address printed below is the real one
         with socket.socket() as probe:
@@ -190,3 +189,8 @@ def budget_delete(
     """Remove a budget set through the API (project admins)."""
     client(url, token).request("DELETE", _budget_path(project), params=_workflow(workflow))
     console.print(f"budget of {_budget_owner(project, workflow)} removed", highlight=False)
+
+
+def register(root: typer.Typer) -> None:
+    """Add this domain's commands to the root `devflow` command."""
+    root.add_typer(app, name="llm")

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from devflow.cli.common import TokenOpt, UrlOpt
-from devflow.cli.output import err_console
+from devflow.core.cli import TokenOpt, UrlOpt, err_console
 from devflow.core.config import load_settings
 from devflow.core.credentials import read_credentials
 from devflow.core.errors import Invalid, Unauthenticated

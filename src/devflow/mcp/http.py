@@ -16,9 +16,10 @@ from contextlib import asynccontextmanager
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from devflow.core.auth import AUTHENTICATOR
 from devflow.core.db import unit_of_work
 from devflow.core.errors import DevflowError, Unauthenticated
-from devflow.core.http import AppState
+from devflow.core.services import Services
 from devflow.mcp.identity import PRINCIPAL_KEY
 
 log = logging.getLogger("devflow.mcp")
@@ -28,36 +29,36 @@ _RPC_CODES = {401: -32001, 403: -32003, 503: -32002}  # implementation-defined s
 
 
 class McpEndpoint:
-    """The ASGI app mounted at `/mcp`; `run(state)` must enclose serving (the app lifespan).
+    """The ASGI app mounted at `/mcp`; `run(services)` must enclose serving (the app lifespan).
 
     The MCP SDK takes a good second to import, so it is loaded in the background once the server
     is up (`devflow up` is ready sooner); a request that comes before it is ready waits for it.
     """
 
     def __init__(self) -> None:
-        self._state: AppState | None = None
+        self._services: Services | None = None
         self._handle: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
         self._ready = asyncio.Event()
 
     @asynccontextmanager
-    async def run(self, state: AppState) -> AsyncIterator[None]:
+    async def run(self, services: Services) -> AsyncIterator[None]:
         """Load the MCP server for this process in the background and run its session manager."""
         stop = asyncio.Event()
         self._ready.clear()
-        holder = asyncio.create_task(self._serve(state, stop), name="mcp-session-manager")
-        self._state = state
+        holder = asyncio.create_task(self._serve(services, stop), name="mcp-session-manager")
+        self._services = services
         try:
             yield
         finally:
-            self._state, self._handle = None, None
+            self._services, self._handle = None, None
             stop.set()
             self._ready.set()  # release waiting requests: they are answered 503
             await holder
 
-    async def _serve(self, state: AppState, stop: asyncio.Event) -> None:
+    async def _serve(self, services: Services, stop: asyncio.Event) -> None:
         try:
             serving = await asyncio.to_thread(importlib.import_module, "devflow.mcp.serving")
-            async with serving.session_manager(state) as handle:
+            async with serving.session_manager(services) as handle:
                 self._handle = handle
                 self._ready.set()
                 await stop.wait()
@@ -67,16 +68,16 @@ class McpEndpoint:
             self._ready.set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._state is not None:
+        if self._services is not None:
             await self._ready.wait()
-        state, handle = self._state, self._handle
-        if state is None or handle is None:
+        services, handle = self._services, self._handle
+        if services is None or handle is None:
             await _answer(send, 503, "unavailable", "the MCP endpoint is starting or stopping")
             return
         try:
             token = _bearer(scope)
-            async with unit_of_work(state.sessions) as session:
-                principal = await state.authenticate(session, token)
+            async with unit_of_work(services.sessions) as session:
+                principal = await services.get(AUTHENTICATOR).authenticate(session, token)
         except Unauthenticated as exc:
             challenge = f'Bearer realm="devflow", error="invalid_token", error_description="{exc}"'
             if "required" in exc.message:

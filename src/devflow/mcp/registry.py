@@ -1,75 +1,25 @@
-"""The tool registry: each domain contributes its tools and resources; settings pick a subset.
+"""The tool registry: each domain contributes its tools and resources (`core.tools`); settings
+pick a subset.
 
-A domain's module in `devflow.mcp.tools` exposes `contribute() -> Contribution`. A tool is a thin
-async function `(call: Call, **arguments) -> str` over the domain's service functions; the
-gateway gives it a unit of work and the authenticated principal, maps domain errors to MCP tool
-errors and caps its output.
+A domain's manifest names its `Contribution`. A tool is a thin async function
+`(call: Call, **arguments) -> str` over the domain's service functions; the gateway gives it a
+unit of work and the authenticated principal, maps domain errors to MCP tool errors and caps its
+output.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-import mcp_types
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import Principal
-from devflow.core.config import McpSettings, Settings
-
-
-@dataclass(frozen=True)
-class Call:
-    """What a tool body receives: the call's unit of work, the caller and the settings."""
-
-    session: AsyncSession
-    principal: Principal
-    settings: Settings
-
-    @property
-    def page_size(self) -> int:
-        """Return how many items a listing answers with before handing out a cursor."""
-        return self.settings.mcp.page_size
-
-
-ToolFn = Callable[..., Awaitable[str]]
-"""`async def tool(call: Call, *, <arguments>) -> str`; argument annotations become the schema."""
-
-
-@dataclass(frozen=True)
-class ToolDef:
-    """One MCP tool."""
-
-    name: str
-    description: str
-    fn: ToolFn
-    read_only: bool = True
-
-
-@dataclass(frozen=True)
-class ResourceDef:
-    """A family of MCP resources addressed by a URI template (`devflow://…/{id}`)."""
-
-    template: str
-    name: str
-    description: str
-    read: Callable[..., Awaitable[str]]  # (call, **template variables) -> text
-    mime_type: str = "text/markdown"
-
-
-ResourceLister = Callable[[Call, int, int], Awaitable[list[mcp_types.Resource]]]
-"""`(call, offset, limit)` -> up to `limit` concrete resources the caller may read."""
-
-
-@dataclass(frozen=True)
-class Contribution:
-    """What one domain adds to the gateway."""
-
-    tools: list[ToolDef] = field(default_factory=list)
-    resources: list[ResourceDef] = field(default_factory=list)
-    list_resources: ResourceLister | None = None
+from devflow.core.config import McpSettings
+from devflow.core.services import Services
+from devflow.core.tools import Contribution, ToolDef
 
 
 class Identity(Protocol):
@@ -88,8 +38,7 @@ class Identity(Protocol):
 class Runtime:
     """What the gateway needs from its host process (the server's lifespan or a test)."""
 
-    settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
+    services: Services
     identity: Identity
 
 

@@ -17,10 +17,11 @@ from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
 from devflow import __version__
+from devflow.core import render
 from devflow.core.db import unit_of_work
 from devflow.core.errors import DevflowError, NotFound
-from devflow.mcp import render
-from devflow.mcp.registry import Call, Contribution, ResourceDef, Runtime, ToolDef, enabled_tools
+from devflow.core.tools import Call, Contribution, ResourceDef, ToolDef
+from devflow.mcp.registry import Runtime, enabled_tools
 
 log = logging.getLogger("devflow.mcp")
 
@@ -32,8 +33,9 @@ INSTRUCTIONS = (
 
 def build_server(runtime: Runtime, contributions: Sequence[Contribution]) -> MCPServer[Runtime]:
     """Return the MCP server offering the enabled tools and every contributed resource."""
-    limit = runtime.settings.mcp.max_output_chars
-    tools = [_bind_tool(t, limit) for t in enabled_tools(contributions, runtime.settings.mcp)]
+    settings = runtime.services.settings.mcp
+    limit = settings.max_output_chars
+    tools = [_bind_tool(t, limit) for t in enabled_tools(contributions, settings)]
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
@@ -64,9 +66,9 @@ async def _edge(ctx: Context[Runtime, Any]) -> AsyncIterator[Call]:
     """Open the call's unit of work and identify the caller (commits when the block succeeds)."""
     request_context = ctx.request_context
     runtime = request_context.lifespan_context
-    async with unit_of_work(runtime.sessions) as session:
+    async with unit_of_work(runtime.services.sessions) as session:
         principal = await runtime.identity.principal(session, request_context.request)
-        yield Call(session=session, principal=principal, settings=runtime.settings)
+        yield Call(session=session, principal=principal, services=runtime.services)
 
 
 def _bind_tool(tool: ToolDef, limit: int) -> Tool:
@@ -171,9 +173,9 @@ class _ResourceListing:
         runtime: Runtime = ctx.lifespan_context
         try:
             position = render.decode_cursor(cursor if isinstance(cursor, str) else None)
-            async with unit_of_work(runtime.sessions) as session:
+            async with unit_of_work(runtime.services.sessions) as session:
                 principal = await runtime.identity.principal(session, ctx.request)
-                call = Call(session=session, principal=principal, settings=runtime.settings)
+                call = Call(session=session, principal=principal, services=runtime.services)
                 return await self._page(call, position)
         except DevflowError as exc:
             raise MCPError(code=mcp_types.INVALID_PARAMS, message=exc.message) from None

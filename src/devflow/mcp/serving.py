@@ -14,12 +14,12 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Receive, Scope, Send
 
 from devflow.core.config import Settings
-from devflow.core.http import AppState
+from devflow.core.services import Services
+from devflow.domains import each
 from devflow.mcp.http import PATH
 from devflow.mcp.identity import RequestIdentity
 from devflow.mcp.registry import Runtime
 from devflow.mcp.server import build_server
-from devflow.mcp.tools import contributions
 
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
@@ -27,18 +27,18 @@ Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @asynccontextmanager
-async def session_manager(state: AppState) -> AsyncIterator[Handler]:
+async def session_manager(services: Services) -> AsyncIterator[Handler]:
     """Build the MCP server for this process, run its session manager, yield its ASGI handler."""
     sdk_log = logging.getLogger("mcp")
     if sdk_log.level == logging.NOTSET:
         sdk_log.setLevel(logging.WARNING)  # the SDK logs every stateless request at INFO
-    runtime = Runtime(settings=state.settings, sessions=state.sessions, identity=RequestIdentity())
-    server = build_server(runtime, contributions())
+    runtime = Runtime(services=services, identity=RequestIdentity())
+    server = build_server(runtime, list(each("tools")))
     server.streamable_http_app(
         streamable_http_path=PATH,
-        stateless_http=state.settings.mcp.stateless,
-        json_response=state.settings.mcp.stateless,
-        transport_security=transport_security(state.settings),
+        stateless_http=services.settings.mcp.stateless,
+        json_response=services.settings.mcp.stateless,
+        transport_security=transport_security(services.settings),
     )
     manager = server.session_manager
     async with manager.run():

@@ -3,22 +3,20 @@ format's protocol endpoints (/pypi/…, /npm/…) included from formats/."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from fastapi import APIRouter, FastAPI, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 
 from devflow.core import jobs
 from devflow.core.config import Settings
-from devflow.core.http import PrincipalDep, SessionDep, StateDep
+from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import Page
 from devflow.registry import gc, service
-from devflow.registry.formats import multipart, npm, oci, pypi
+from devflow.registry.formats import multipart, npm, pypi
 from devflow.registry.formats.npm import router as npm_router
 from devflow.registry.formats.oci import router as oci_router
 from devflow.registry.formats.pypi import router as pypi_router
-from devflow.registry.http import RegistryRuntime, forget_repository, runtime
+from devflow.registry.http import forget_repository, runtime
 from devflow.registry.schemas import (
     DeprecateRequest,
     GcReport,
@@ -32,18 +30,7 @@ from devflow.registry.schemas import (
     YankRequest,
 )
 
-
-@contextlib.asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
-    await oci.abort_uploads(app)
-    found: RegistryRuntime | None = getattr(app.state, "registry", None)
-    if found is not None:
-        await found.downloads.close()
-        await found.reads.close()
-
-
-router = APIRouter(lifespan=_lifespan)
+router = APIRouter()
 
 
 def body_limit(settings: Settings, path: str) -> int | None:
@@ -62,7 +49,7 @@ def body_limit(settings: Settings, path: str) -> int | None:
     return None
 
 
-hot_routes = (*pypi.HOT_ROUTES, *npm.HOT_ROUTES)  # matched first: web.middleware.HotRoutes
+HOT_ROUTES = (*pypi.HOT_ROUTES, *npm.HOT_ROUTES)  # matched first: web.middleware.HotRoutes
 api = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 
 
@@ -70,32 +57,32 @@ api = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 async def list_repositories(
     session: SessionDep,
     principal: PrincipalDep,
-    state: StateDep,
+    services: ServicesDep,
     format: str | None = Query(None, description="Only this format."),  # noqa: A002
 ) -> Page[RepositoryRead]:
     """List the repositories you can read."""
     repos = await service.list_repositories(session, principal=principal, fmt=format)
-    base = state.settings.base_url
+    base = services.settings.base_url
     items = [await service.read_repository(session, r, base_url=base) for r in repos]
     return Page(items=items, total=len(items))
 
 
 @api.post("/repositories", response_model=RepositoryRead, status_code=status.HTTP_201_CREATED)
 async def create_repository(
-    data: RepositoryCreate, session: SessionDep, principal: PrincipalDep, state: StateDep
+    data: RepositoryCreate, session: SessionDep, principal: PrincipalDep, services: ServicesDep
 ) -> RepositoryRead:
     """Create a repository in a project you administer."""
     repo = await service.create_repository(session, principal=principal, data=data)
-    return await service.read_repository(session, repo, base_url=state.settings.base_url)
+    return await service.read_repository(session, repo, base_url=services.settings.base_url)
 
 
 @api.get("/repositories/{name}", response_model=RepositoryRead)
 async def show_repository(
-    name: str, session: SessionDep, principal: PrincipalDep, state: StateDep
+    name: str, session: SessionDep, principal: PrincipalDep, services: ServicesDep
 ) -> RepositoryRead:
     """Show a repository and the URL its clients use."""
     repo = await service.require_repository(session, principal=principal, name=name)
-    return await service.read_repository(session, repo, base_url=state.settings.base_url)
+    return await service.read_repository(session, repo, base_url=services.settings.base_url)
 
 
 @api.patch("/repositories/{name:path}", response_model=RepositoryRead)
@@ -105,12 +92,12 @@ async def update_repository(
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,
-    state: StateDep,
+    services: ServicesDep,
 ) -> RepositoryRead:
     """Change a repository's visibility or description (project admins)."""
     repo = await service.update_repository(session, principal=principal, name=name, data=data)
     forget_repository(request, name)
-    return await service.read_repository(session, repo, base_url=state.settings.base_url)
+    return await service.read_repository(session, repo, base_url=services.settings.base_url)
 
 
 @api.delete("/repositories/{name}", status_code=status.HTTP_204_NO_CONTENT)
@@ -139,7 +126,7 @@ async def list_packages(
 @api.get("/repositories/{name}/packages/{package:path}", response_model=PackageDetail)
 @api.get("/repositories/{name}/packages/{package:path}/versions", response_model=PackageDetail)
 async def show_package(
-    name: str, package: str, session: SessionDep, principal: PrincipalDep, state: StateDep
+    name: str, package: str, session: SessionDep, principal: PrincipalDep, services: ServicesDep
 ) -> PackageDetail:
     """Show a package with its versions, files, dependencies and tags."""
     return await service.describe_package(
@@ -147,7 +134,7 @@ async def show_package(
         principal=principal,
         repository=name,
         name=package,
-        base_url=state.settings.base_url,
+        base_url=services.settings.base_url,
     )
 
 
@@ -256,18 +243,18 @@ async def collect_garbage(
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,
-    state: StateDep,
+    services: ServicesDep,
 ) -> GcReport:
     """Garbage-collect the blob store (instance admins): a dry run answers at once, a real
     run is queued as the `registry:collect_garbage` job."""
     principal.require_instance_admin()
-    grace = timedelta(seconds=state.settings.registry.gc_grace_seconds)
+    grace = timedelta(seconds=services.settings.registry.gc_grace_seconds)
     report = await gc.collect_garbage(
         session,
         store=runtime(request).store,
         grace=grace,
         dry_run=True,
-        untagged_retention=state.settings.registry.untagged_retention(),
+        untagged_retention=services.settings.registry.untagged_retention(),
     )
     if not data.dry_run:
         report.dry_run = False
@@ -302,3 +289,7 @@ router.include_router(api)
 router.include_router(pypi_router)
 router.include_router(npm_router)
 router.include_router(oci_router)
+
+
+ROUTERS = (router,)
+"""The routers this module serves (the domain manifest names them)."""

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from devflow.cli.common import JsonOpt, TokenOpt, UrlOpt, client
-from devflow.cli.output import console, emit_json, table
+from devflow.core.cli import JsonOpt, TokenOpt, UrlOpt, client, console, emit_json, table
 
 app = typer.Typer(help="Package registries (PyPI, npm …).", no_args_is_help=True)
 

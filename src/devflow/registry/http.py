@@ -21,14 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ClauseElement
 from starlette.routing import Route
 
-from devflow.core.auth import Principal, token_from_authorization
+from devflow.core.auth import AUTHENTICATOR, Principal, token_from_authorization
 from devflow.core.db import libpq_url, unit_of_work
 from devflow.core.errors import DevflowError
-from devflow.core.http import AppState
-from devflow.registry.backends import blob_store_from_settings
+from devflow.core.http import services_of
+from devflow.core.services import Key, Services
 from devflow.registry.downloads import DownloadRecorder, FileKey
 from devflow.registry.models import Package, PackageFile, PackageVersion, Repository
-from devflow.registry.ports import BlobStore
+from devflow.registry.ports import BLOB_STORE, BlobStore, BlobWriter
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -246,6 +246,18 @@ class BodyCache:
 
 
 @dataclass
+class PendingUpload:
+    """A blob upload in progress (OCI's chunked uploads), held by this server process."""
+
+    id: str
+    repository_id: uuid.UUID
+    user_id: uuid.UUID
+    writer: BlobWriter
+    touched: float = field(default_factory=time.monotonic)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass
 class RegistryRuntime:
     """Per-process registry resources, made on first use.
 
@@ -267,6 +279,7 @@ class RegistryRuntime:
         default_factory=lambda: TtlCache(ttl=300.0, size=2_000)
     )
     bodies: BodyCache = field(default_factory=BodyCache)
+    uploads: dict[str, PendingUpload] = field(default_factory=dict)
 
 
 def _detached_repository(repo: Repository) -> Repository:
@@ -352,32 +365,41 @@ async def current_document(
 
 def forget_repository(request: Request, name: str) -> None:
     """Drop this process's cached copy of a repository after changing it."""
-    found: RegistryRuntime | None = getattr(request.app.state, "registry", None)
-    if found is not None:
-        found.repositories.drop(name)
+    runtime(request).repositories.drop(name)
 
 
 def runtime(request: Request) -> RegistryRuntime:
-    """Return this process's blob store, download recorder and read connections."""
-    found: RegistryRuntime | None = getattr(request.app.state, "registry", None)
-    if found is None:
-        state: AppState = request.app.state.devflow
-        url = state.settings.database_url
-        assert url is not None  # noqa: S101 - create_app refuses to start without one
-        found = RegistryRuntime(
-            store=blob_store_from_settings(state.settings),
-            downloads=DownloadRecorder(state.sessions),
-            read_sessions=async_sessionmaker(
-                state.engine.execution_options(isolation_level="AUTOCOMMIT"),
-                expire_on_commit=False,
-            ),
-            reads=FastReads(
-                libpq_url(url.get_secret_value()),
-                connect_timeout=state.settings.database.connect_timeout,
-            ),
-        )
-        request.app.state.registry = found
-    return found
+    """Return this process's blob store, download recorder, caches and read connections."""
+    return services_of(request).get(REGISTRY_RUNTIME)
+
+
+def make_runtime(services: Services) -> RegistryRuntime:
+    """Build the registry's per-process resources (a provider of the process's services)."""
+    return RegistryRuntime(
+        store=services.get(BLOB_STORE),
+        downloads=DownloadRecorder(services.sessions),
+        read_sessions=async_sessionmaker(
+            services.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+        ),
+        reads=FastReads(
+            libpq_url(services.database_url),
+            connect_timeout=services.settings.database.connect_timeout,
+        ),
+    )
+
+
+async def close_runtime(found: RegistryRuntime) -> None:
+    """Abort the uploads in progress (they live in this process's memory), write the download
+    counts and close the read connections."""
+    while found.uploads:
+        _, upload = found.uploads.popitem()
+        await upload.writer.abort()
+    await found.downloads.close()
+    await found.reads.close()
+
+
+REGISTRY_RUNTIME: Key[RegistryRuntime] = Key("registry runtime")
 
 
 async def optional_principal(
@@ -386,8 +408,7 @@ async def optional_principal(
     """Authenticate `token` if there is one (bad tokens raise Unauthenticated)."""
     if token is None:
         return None
-    state: AppState = request.app.state.devflow
-    principal = await state.authenticate(session, token)
+    principal = await services_of(request).get(AUTHENTICATOR).authenticate(session, token)
     request.state.principal = principal
     return principal
 
@@ -540,14 +561,12 @@ def protocol_route_class(render: Callable[[DevflowError], Response]) -> type[API
 
 def base_url(request: Request) -> str:
     """Return the configured external base URL (never taken from the Host header)."""
-    state: AppState = request.app.state.devflow
-    return state.settings.base_url
+    return services_of(request).settings.base_url
 
 
 def upload_limit(request: Request) -> int:
     """Return the configured largest upload."""
-    state: AppState = request.app.state.devflow
-    return state.settings.registry.max_upload_bytes
+    return services_of(request).settings.registry.max_upload_bytes
 
 
 def write_unit(request: Request) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
@@ -557,8 +576,7 @@ def write_unit(request: Request) -> contextlib.AbstractAsyncContextManager[Async
     with no database connection held, and only then open this transaction: a client that sends
     its body slowly, or never, holds no connection.
     """
-    state: AppState = request.app.state.devflow
-    return unit_of_work(state.sessions)
+    return unit_of_work(services_of(request).sessions)
 
 
 async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -8,13 +8,12 @@ from datetime import timedelta
 import procrastinate
 from procrastinate import JobContext
 
-from devflow.core.config import load_settings
-from devflow.core.db import create_engine, session_factory, unit_of_work
-from devflow.core.jobs import report_progress
-from devflow.registry.backends import blob_store_from_settings
+from devflow.core.db import unit_of_work
+from devflow.core.jobs import report_progress, services_of
 from devflow.registry.digests import TASK as COMPLETE_DIGESTS
 from devflow.registry.digests import complete_digests as fill_digests
 from devflow.registry.gc import collect_garbage as sweep
+from devflow.registry.ports import BLOB_STORE
 
 blueprint = procrastinate.Blueprint()
 
@@ -28,22 +27,17 @@ blueprint = procrastinate.Blueprint()
 async def collect_garbage(context: JobContext, timestamp: int | None = None) -> dict[str, int]:
     """Remove unreferenced blobs and abandoned uploads older than the grace period."""
     del timestamp
-    settings = load_settings()
-    if settings.database_url is None:
-        raise RuntimeError("the worker has no DEVFLOW_DATABASE_URL")
+    services = services_of(context)
+    settings = services.settings.registry
     await report_progress(context, done=0, total=1, message="collecting garbage")
-    engine = create_engine(settings.database_url.get_secret_value(), settings.database)
-    try:
-        async with unit_of_work(session_factory(engine)) as session:
-            report = await sweep(
-                session,
-                store=blob_store_from_settings(settings),
-                grace=timedelta(seconds=settings.registry.gc_grace_seconds),
-                dry_run=False,
-                untagged_retention=settings.registry.untagged_retention(),
-            )
-    finally:
-        await engine.dispose()
+    async with unit_of_work(services.sessions) as session:
+        report = await sweep(
+            session,
+            store=services.get(BLOB_STORE),
+            grace=timedelta(seconds=settings.gc_grace_seconds),
+            dry_run=False,
+            untagged_retention=settings.untagged_retention(),
+        )
     summary = (
         f"removed {report.blobs_removed} blobs ({report.bytes_removed} bytes), "
         f"{report.orphan_objects_removed} orphan objects, {report.temporaries_removed} "
@@ -53,21 +47,15 @@ async def collect_garbage(context: JobContext, timestamp: int | None = None) -> 
     return report.model_dump(include={"blobs_removed", "bytes_removed", "temporaries_removed"})
 
 
-@blueprint.task(name=COMPLETE_DIGESTS, queueing_lock=COMPLETE_DIGESTS)
-async def complete_digests() -> dict[str, int]:
+@blueprint.task(name=COMPLETE_DIGESTS, queueing_lock=COMPLETE_DIGESTS, pass_context=True)
+async def complete_digests(context: JobContext) -> dict[str, int]:
     """Fill md5, sha1 and sha512 of blobs stored with sha256 only (OCI pushes)."""
-    settings = load_settings()
-    if settings.database_url is None:
-        raise RuntimeError("the worker has no DEVFLOW_DATABASE_URL")
-    engine = create_engine(settings.database_url.get_secret_value(), settings.database)
-    store = blob_store_from_settings(settings)
+    services = services_of(context)
+    store = services.get(BLOB_STORE)
     after: str | None = ""
     batches = 0
-    try:
-        while after is not None:  # one transaction per batch: a long backlog commits as it goes
-            async with unit_of_work(session_factory(engine)) as session:
-                after = await fill_digests(session, store=store, after=after)
-            batches += 1
-    finally:
-        await engine.dispose()
+    while after is not None:  # one transaction per batch: a long backlog commits as it goes
+        async with unit_of_work(services.sessions) as session:
+            after = await fill_digests(session, store=store, after=after)
+        batches += 1
     return {"batches": batches}

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Protocol
 
 from devflow.core.errors import Invalid
+from devflow.core.services import Key
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -171,3 +172,7 @@ def check_sha256(value: str) -> str:
     if not SHA256_RE.match(value):
         raise Invalid(f"{value!r} is not a sha256 hex digest")
     return value
+
+
+BLOB_STORE: Key[BlobStore] = Key("blob store")
+"""The process's blob store (`services.get(BLOB_STORE)`), as the settings choose it."""

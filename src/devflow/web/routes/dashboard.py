@@ -8,9 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from devflow import __version__
+from devflow.core.auth import AUTHENTICATOR
 from devflow.core.errors import Unauthenticated
-from devflow.core.http import SESSION_COOKIE, SessionDep, StateDep, bearer_token
-from devflow.identity.service import list_projects
+from devflow.core.http import SESSION_COOKIE, ServicesDep, SessionDep, bearer_token
+from devflow.identity import list_projects
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,13 +30,13 @@ _PAGE = (
 
 
 @router.get("/", response_class=HTMLResponse)
-async def index(request: Request, session: SessionDep, state: StateDep) -> HTMLResponse:
+async def index(request: Request, session: SessionDep, services: ServicesDep) -> HTMLResponse:
     """Show who is signed in and their projects, or how to sign in."""
     token = request.cookies.get(SESSION_COOKIE) or bearer_token(request)
     principal = None
     if token:
         try:
-            principal = await state.authenticate(session, token)
+            principal = await services.get(AUTHENTICATOR).authenticate(session, token)
         except Unauthenticated:
             principal = None
     if principal is None:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core.auth import Scope
 from devflow.core.events import Event, visible_events
-from devflow.core.http import PrincipalDep, SessionDep, StateDep
+from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import MAX_ID
 from devflow.identity import require_project, visible_project_ids
 
@@ -44,7 +44,7 @@ def _frame(event: Event) -> bytes:
 async def stream_events(
     session: SessionDep,
     principal: PrincipalDep,
-    state: StateDep,
+    services: ServicesDep,
     project: list[str] = Query(default_factory=list, description="Project name(s) to follow."),
     type: list[str] = Query(  # noqa: A002 - the public parameter name
         default_factory=list, description="Event types; `knowledge.*` matches a prefix."
@@ -67,7 +67,7 @@ async def stream_events(
         project_ids = visible_project_ids(principal)
     resume = last_event_id if last_event_id is not None else since
     return StreamingResponse(
-        _stream(state.sessions, state.bus.subscribe(), project_ids, type, resume),
+        _stream(services.sessions, services.bus.subscribe(), project_ids, type, resume),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from devflow import __version__
-from devflow.core.http import StateDep
+from devflow.core.http import ServicesDep
 
 router = APIRouter(tags=["health"])
 
@@ -19,11 +19,11 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/ready", responses={503: {"description": "database unreachable or not migrated"}})
-async def ready(state: StateDep) -> JSONResponse:
+async def ready(request: Request, services: ServicesDep) -> JSONResponse:
     """Answer 200 when the database is reachable and migrated to this version's head."""
-    head = state.head_revision
+    head = request.app.state.head_revision
     try:
-        async with state.engine.connect() as conn:
+        async with services.engine.connect() as conn:
             current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
     except Exception as exc:  # noqa: BLE001 - any failure means not ready; the reason is returned
         return JSONResponse(

@@ -31,7 +31,6 @@ from devflow.registry.formats.oci._common import (
     router,
     translate,
 )
-from devflow.registry.formats.oci._uploads import abort_uploads
 from devflow.registry.http import runtime, write_unit
 
 router.include_router(charts.rest)
@@ -128,4 +127,4 @@ async def _unsupported(
     )
 
 
-__all__ = ["abort_uploads", "router"]
+__all__ = ["router"]

@@ -12,13 +12,13 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock
-from devflow.core.auth import Principal, Scope, token_from_authorization
+from devflow.core.auth import AUTHENTICATOR, Principal, Scope, token_from_authorization
 from devflow.core.errors import (
     DevflowError,
     PermissionDenied,
     Unauthenticated,
 )
-from devflow.core.http import SessionDep
+from devflow.core.http import SessionDep, services_of
 from devflow.identity import User, delete_expired_tokens, issue_token, token_expiry
 from devflow.registry.formats.oci._common import (
     ANONYMOUS_TOKEN,
@@ -65,8 +65,7 @@ async def _issue(request: Request, session: AsyncSession, secret: str | None) ->
         if not secret:
             body: dict[str, Any] = {"token": ANONYMOUS_TOKEN, "access_token": ANONYMOUS_TOKEN}
         else:
-            state = request.app.state.devflow
-            principal = await state.authenticate(session, secret)
+            principal = await services_of(request).get(AUTHENTICATOR).authenticate(session, secret)
             user = await session.get_one(User, principal.user_id)
             scopes = [
                 s for s in (Scope.REGISTRY_READ, Scope.REGISTRY_PUBLISH) if principal.has_scope(s)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from dataclasses import dataclass, field
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +27,7 @@ from devflow.registry.formats.oci._common import (
     repo_for_push,
     repo_for_read,
 )
-from devflow.registry.http import blob_response, runtime, upload_limit
+from devflow.registry.http import PendingUpload, blob_response, runtime, upload_limit
 from devflow.registry.models import (
     OciBlobLink,
     PackageFile,
@@ -40,35 +38,11 @@ from devflow.registry.ports import BlobWriter, DigestMismatch, UploadLost
 # -- upload sessions ------------------------------------------------------------------------------
 
 
-@dataclass
-class _Upload:
-    """A blob upload in progress, held by this server process."""
-
-    id: str
-    repository_id: uuid.UUID
-    user_id: uuid.UUID
-    writer: BlobWriter
-    touched: float = field(default_factory=time.monotonic)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+def _uploads(request: Request) -> dict[str, PendingUpload]:
+    return runtime(request).uploads
 
 
-def _uploads(request: Request) -> dict[str, _Upload]:
-    found: dict[str, _Upload] | None = getattr(request.app.state, "oci_uploads", None)
-    if found is None:
-        found = {}
-        request.app.state.oci_uploads = found
-    return found
-
-
-async def abort_uploads(app: FastAPI) -> None:
-    """Abort the uploads still in progress when the server stops (they live in its memory)."""
-    uploads: dict[str, _Upload] = getattr(app.state, "oci_uploads", None) or {}
-    while uploads:
-        _, upload = uploads.popitem()
-        await upload.writer.abort()
-
-
-async def _expire_uploads(uploads: dict[str, _Upload]) -> None:
+async def _expire_uploads(uploads: dict[str, PendingUpload]) -> None:
     """Drop uploads idle for longer than `UPLOAD_IDLE_SECONDS` (their temporaries go too)."""
     cutoff = time.monotonic() - UPLOAD_IDLE_SECONDS
     for key in [k for k, u in uploads.items() if u.touched < cutoff]:
@@ -141,7 +115,7 @@ async def start_upload(
     uploads = _uploads(request)
     await _expire_uploads(uploads)
     writer = await runtime(request).store.begin(sha256_only=True)
-    upload = _Upload(uuid.uuid4().hex, repo.id, principal.user_id, writer)
+    upload = PendingUpload(uuid.uuid4().hex, repo.id, principal.user_id, writer)
     uploads[upload.id] = upload
     return Response(
         status_code=202,
@@ -179,7 +153,7 @@ async def _may_mount(session: AsyncSession, principal: Principal, source: str, s
 
 def _open_upload(
     request: Request, principal: Principal | None, repo: Repository | None, upload_id: str
-) -> _Upload:
+) -> PendingUpload:
     """Return an upload of this caller in this repository (anyone else's is unknown)."""
     upload = _uploads(request).get(upload_id)
     if (
@@ -199,7 +173,7 @@ def _open_upload(
     return upload
 
 
-def _still_open(request: Request, upload: _Upload) -> None:
+def _still_open(request: Request, upload: PendingUpload) -> None:
     """Check, once the upload's lock is held, that a concurrent request did not end it."""
     if _uploads(request).get(upload.id) is not upload:
         raise OciError(
@@ -217,7 +191,7 @@ async def _write_body(request: Request, writer: BlobWriter) -> None:
             await writer.write(chunk)
 
 
-def _progress_headers(name: str, upload: _Upload) -> dict[str, str]:
+def _progress_headers(name: str, upload: PendingUpload) -> dict[str, str]:
     return headers_of(
         Location=_upload_location(name, upload.id),
         Range=f"0-{max(upload.writer.size - 1, 0)}",
@@ -225,7 +199,7 @@ def _progress_headers(name: str, upload: _Upload) -> dict[str, str]:
     )
 
 
-def _progress(name: str, upload: _Upload, status: int) -> Response:
+def _progress(name: str, upload: PendingUpload, status: int) -> Response:
     return Response(status_code=status, headers=_progress_headers(name, upload))
 
 

@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
-from devflow.cli.common import JsonOpt, TokenOpt, UrlOpt, client
-from devflow.cli.output import console, emit_json, table
 from devflow.core.auth import Role, Scope
+from devflow.core.cli import JsonOpt, TokenOpt, UrlOpt, client, console, emit_json, table
 
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 project_app = typer.Typer(help="Projects: the tenant boundary.", no_args_is_help=True)

@@ -1,4 +1,5 @@
-"""Platform tools: where the agent stands (`project_info`) and how a job is doing (`job_status`)."""
+"""Identity's tools for agents: where the agent stands (`project_info`) and how a job is doing
+(`job_status`)."""
 
 from __future__ import annotations
 
@@ -6,35 +7,20 @@ from typing import Annotated
 
 from pydantic import Field
 
-from devflow.identity import (
-    DEFAULT_PROJECT,
-    Project,
+from devflow.core import render
+from devflow.core.tools import Call, Contribution, ProjectArg, ToolDef
+from devflow.identity.service import (
+    default_project_name,
     get_visible_job,
     require_project,
     role_in,
 )
-from devflow.mcp import render
-from devflow.mcp.registry import Call, Contribution, ToolDef
-
-ProjectArg = Annotated[
-    str | None, Field(description="Project name; default: yours.", max_length=64)
-]
-
-
-async def default_project(call: Call) -> str:
-    """Return the project a call acts in when it names none: the token's project, or `default`."""
-    if call.principal.project_id is not None:
-        project = await call.session.get(Project, call.principal.project_id)
-        if project is not None:
-            return project.name
-    return DEFAULT_PROJECT
 
 
 async def project_info(call: Call, project: ProjectArg = None) -> str:
     """Who you are and the project you act in."""
-    found = await require_project(
-        call.session, principal=call.principal, name=project or await default_project(call)
-    )
+    name = project or await default_project_name(call.session, principal=call.principal)
+    found = await require_project(call.session, principal=call.principal, name=name)
     role = role_in(call.principal, found.id)
     scopes = ", ".join(sorted(s.value for s in call.principal.scopes))
     return render.fields(
@@ -65,11 +51,10 @@ async def job_status(call: Call, job_id: Annotated[int, Field(description="Job i
     )
 
 
-def contribute() -> Contribution:
-    """Return the platform's tools."""
-    return Contribution(
-        tools=[
-            ToolDef("project_info", "Your identity, role and default project.", project_info),
-            ToolDef("job_status", "Status and progress of a background job.", job_status),
-        ]
-    )
+TOOLS = Contribution(
+    tools=[
+        ToolDef("project_info", "Your identity, role and default project.", project_info),
+        ToolDef("job_status", "Status and progress of a background job.", job_status),
+    ]
+)
+"""Identity's tools for agents."""

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from devflow.cli.client import ApiClient
+from devflow.core.cli.client import ApiClient
 from devflow.core.config import load_settings
 
 UrlOpt = Annotated[str | None, typer.Option("--url", help="DevFlow server URL (or DEVFLOW_URL).")]

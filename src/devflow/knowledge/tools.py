@@ -9,10 +9,10 @@ import mcp_types
 from pydantic import Field
 
 from devflow import knowledge
+from devflow.core import render
 from devflow.core.errors import Invalid
-from devflow.mcp import render
-from devflow.mcp.registry import Call, Contribution, ResourceDef, ToolDef
-from devflow.mcp.tools.platform import ProjectArg, default_project
+from devflow.core.tools import Call, Contribution, ProjectArg, ResourceDef, ToolDef
+from devflow.identity import default_project_name
 
 SOURCES_URI = "devflow://knowledge/sources/{source_id}"
 DOCUMENTS_URI = "devflow://knowledge/documents/{document_id}"
@@ -52,15 +52,12 @@ async def knowledge_search(
         project=project,
         sources=await _source_ids(call, source, project),
     )
-    settings = call.settings
-    embedder = (
-        None if mode == "keyword" else knowledge.get_embedder(settings.knowledge, settings.llm)
-    )
+    embedder = None if mode == "keyword" else call.services.get(knowledge.EMBEDDER)
     found = await knowledge.search(
         call.session,
         principal=call.principal,
         request=request,
-        settings=settings.knowledge,
+        settings=call.settings.knowledge,
         embedder=embedder,
     )
     hits = found.hits[offset : offset + limit]
@@ -171,7 +168,10 @@ async def knowledge_add_source(
     if location.strip() == "upload":
         raise Invalid("uploads need the API or `devflow knowledge upload`; give a URL or path")
     data = knowledge.SourceCreate(
-        location=location, kind=kind, name=name, project=project or await default_project(call)
+        location=location,
+        kind=kind,
+        name=name,
+        project=project or await default_project_name(call.session, principal=call.principal),
     )
     source = await knowledge.add_source(
         call.session, principal=call.principal, data=data, settings=call.settings.knowledge
@@ -211,26 +211,23 @@ async def _list(call: Call, offset: int, limit: int) -> list[mcp_types.Resource]
     ]
 
 
-def contribute() -> Contribution:
-    """Return the knowledge domain's tools and resources."""
-    return Contribution(
-        tools=[
-            ToolDef("knowledge_search", "Search project knowledge (docs, code).", knowledge_search),
-            ToolDef("knowledge_code_examples", "Find code examples.", knowledge_code_examples),
-            ToolDef("knowledge_sources", "List knowledge sources and status.", knowledge_sources),
-            ToolDef("knowledge_read", "Read a document (or a range).", knowledge_read),
-            ToolDef(
-                "knowledge_add_source",
-                "Add a URL, git repo or folder; starts ingestion.",
-                knowledge_add_source,
-                read_only=False,
-            ),
-        ],
-        resources=[
-            ResourceDef(
-                SOURCES_URI, "knowledge-source", "A source and its documents.", _read_source
-            ),
-            ResourceDef(DOCUMENTS_URI, "knowledge-document", "A document's text.", _read_document),
-        ],
-        list_resources=_list,
-    )
+TOOLS = Contribution(
+    tools=[
+        ToolDef("knowledge_search", "Search project knowledge (docs, code).", knowledge_search),
+        ToolDef("knowledge_code_examples", "Find code examples.", knowledge_code_examples),
+        ToolDef("knowledge_sources", "List knowledge sources and status.", knowledge_sources),
+        ToolDef("knowledge_read", "Read a document (or a range).", knowledge_read),
+        ToolDef(
+            "knowledge_add_source",
+            "Add a URL, git repo or folder; starts ingestion.",
+            knowledge_add_source,
+            read_only=False,
+        ),
+    ],
+    resources=[
+        ResourceDef(SOURCES_URI, "knowledge-source", "A source and its documents.", _read_source),
+        ResourceDef(DOCUMENTS_URI, "knowledge-document", "A document's text.", _read_document),
+    ],
+    list_resources=_list,
+)
+"""The knowledge domain's tools and resources for agents."""

@@ -1,0 +1,21 @@
+"""What every command-line surface shares: the API client, the common options and printing.
+
+Below the domains, so that each domain's `cli.py` and the root `devflow` command use the same
+pieces without a package cycle.
+"""
+
+from devflow.core.cli.client import ApiClient
+from devflow.core.cli.options import JsonOpt, TokenOpt, UrlOpt, client
+from devflow.core.cli.output import console, emit_json, err_console, table
+
+__all__ = [
+    "ApiClient",
+    "JsonOpt",
+    "TokenOpt",
+    "UrlOpt",
+    "client",
+    "console",
+    "emit_json",
+    "err_console",
+    "table",
+]

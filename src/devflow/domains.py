@@ -1,0 +1,41 @@
+"""The domains of DevFlow: adding one is writing its folder and naming its manifest here.
+
+The order is the order in which their routes are matched, their MCP tools listed and their
+commands shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from devflow import identity, knowledge, llm, registry
+from devflow.core.domain import Domain
+from devflow.core.services import Provider
+
+DOMAINS: tuple[Domain, ...] = (
+    identity.DOMAIN,
+    llm.DOMAIN,
+    knowledge.DOMAIN,
+    registry.DOMAIN,
+)
+
+
+def providers() -> list[Provider[Any]]:
+    """Return every domain's providers of long-lived objects, for `core.services.open_services`."""
+    return [provider for domain in DOMAINS for provider in domain.provides]
+
+
+def load_models() -> None:
+    """Import every domain's tables into the one metadata (migrations, `db check`)."""
+    for domain in DOMAINS:
+        if domain.models is not None:
+            domain.models()
+
+
+def each(attribute: str) -> Iterator[Any]:
+    """Yield what each domain's loader `attribute` loads (`routers`, `jobs` …), where it has one."""
+    for domain in DOMAINS:
+        loader = getattr(domain, attribute)
+        if loader is not None:
+            yield loader()
