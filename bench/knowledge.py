@@ -40,12 +40,13 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.knowledge_site (the crawl target)
 
-from devflow.core.config import EmbeddedPostgresSettings, load_settings  # noqa: E402
+from devflow.core.config import EmbeddedPostgresSettings  # noqa: E402
 from devflow.core.credentials import read_credentials  # noqa: E402
 from devflow.core.embedded_pg import EmbeddedPostgres  # noqa: E402
 from devflow.knowledge.ingest import LEXEME_STATS_SQL  # noqa: E402
 from devflow.knowledge.retrieval import fuse  # noqa: E402
 from devflow.runtime import prepare  # noqa: E402
+from devflow.settings import load_settings  # noqa: E402
 from scifact_anchors import (  # noqa: E402
     SciFact,
     anchor_runs,

@@ -41,10 +41,11 @@ import psycopg
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from devflow.core.config import EmbeddedPostgresSettings, load_settings
+from devflow.core.config import EmbeddedPostgresSettings
 from devflow.core.credentials import read_credentials
 from devflow.core.embedded_pg import EmbeddedPostgres
 from devflow.runtime import prepare
+from devflow.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "bench-data" / "scifact"

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core.auth import Principal, Scope
-from devflow.core.config import Settings, load_settings
+from devflow.core.config import Settings
 from devflow.core.db import libpq_url, unit_of_work
 from devflow.core.events import EventBus
 from devflow.core.jobs import create_job_app, job_context
@@ -21,6 +21,7 @@ from devflow.core.services import Services, open_services
 from devflow.domains import providers
 from devflow.identity import service
 from devflow.identity.schemas import UserCreate
+from devflow.settings import load_settings
 
 
 async def make_user(

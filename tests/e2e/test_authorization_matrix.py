@@ -31,9 +31,9 @@ from fastapi.routing import _IncludedRouter
 from starlette.routing import BaseRoute
 
 from devflow.core.auth import DEFAULT_SCOPES, Scope
-from devflow.core.config import load_settings
 from devflow.core.db import create_engine, session_factory, unit_of_work
 from devflow.identity import service as identity
+from devflow.settings import load_settings
 from devflow.testing import FakeOpenAI
 from devflow.web import create_app
 from tests.registry_fixtures import RegistryServer, build_wheel, npm_document, running_server

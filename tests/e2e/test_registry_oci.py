@@ -27,13 +27,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import hash_token
-from devflow.core.config import load_settings
 from devflow.core.db import create_engine, session_factory, unit_of_work
 from devflow.registry.backends import FileBlobStore
 from devflow.registry.digests import complete_digests
 from devflow.registry.gc import collect_garbage
 from devflow.registry.models import Blob
 from devflow.registry.schemas import GcReport
+from devflow.settings import load_settings
 from tests.registry_fixtures import RegistryServer, running_server
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
-from devflow.core.config import load_settings
+from devflow.settings import load_settings
 from devflow.web import create_app
 from tests.factories import bootstrap_admin
 

@@ -41,11 +41,11 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import select
 
 from devflow.core.auth import Scope
-from devflow.core.config import load_settings
 from devflow.core.db import create_engine, session_factory, unit_of_work
 from devflow.core.logging import request_id_var
 from devflow.identity import User
 from devflow.identity import service as identity
+from devflow.settings import load_settings
 from devflow.web import create_app
 from tests.registry_fixtures import RegistryServer, build_wheel, running_server
 

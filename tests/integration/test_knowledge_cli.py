@@ -11,7 +11,7 @@ import time
 import pytest
 import uvicorn
 
-from devflow.core.config import load_settings
+from devflow.settings import load_settings
 from devflow.testing import FakeOpenAI
 from devflow.web import create_app
 from tests.factories import bootstrap_admin

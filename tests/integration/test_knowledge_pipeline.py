@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
-from devflow.core.config import JobSettings, load_settings
+from devflow.core.config import JobSettings
 from devflow.core.db import libpq_url, unit_of_work
 from devflow.core.jobs import create_job_app
 from devflow.identity import service as identity
@@ -26,6 +26,7 @@ from devflow.identity.models import Membership
 from devflow.knowledge import NOTHING_FOUND
 from devflow.knowledge import jobs as knowledge_jobs
 from devflow.knowledge.models import CrawlUrl, Document, Embedding, Source
+from devflow.settings import load_settings
 from devflow.testing import FakeOpenAI
 from devflow.web import create_app
 from tests import factories

@@ -6,13 +6,13 @@ import pytest
 from sqlalchemy import text
 
 from devflow.core.auth import Principal, Role, Scope
-from devflow.core.config import KnowledgeSettings
 from devflow.identity.models import Project
 from devflow.knowledge.ingest import refresh_lexeme_stats
 from devflow.knowledge.models import Chunk, Document, Source
 from devflow.knowledge.retrieval import search
 from devflow.knowledge.schemas import SearchRequest
 from devflow.knowledge.service import LEXEME_STATS_TASK, remove_source
+from devflow.knowledge.settings import KnowledgeSettings
 from tests.factories import make_user
 
 # Postings that differ from what the chunks' tsvectors say, either way; 0 when in step.

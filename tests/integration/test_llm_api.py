@@ -3,8 +3,8 @@
 import httpx
 import pytest
 
-from devflow.core.config import load_settings
 from devflow.llm import LLMClient, Tags
+from devflow.settings import load_settings
 from devflow.testing import FakeOpenAI
 from devflow.web import create_app
 from tests.factories import bootstrap_admin

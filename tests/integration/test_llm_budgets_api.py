@@ -7,10 +7,10 @@ import httpx
 import pytest
 
 from devflow.core.auth import Role
-from devflow.core.config import load_settings
 from devflow.identity import service as identity
 from devflow.identity.schemas import ProjectCreate
 from devflow.llm import BudgetExceeded, LLMClient, Tags
+from devflow.settings import load_settings
 from devflow.testing import FakeOpenAI
 from devflow.web import create_app
 from tests.factories import make_user

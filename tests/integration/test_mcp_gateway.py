@@ -12,7 +12,6 @@ from mcp.shared.exceptions import MCPError
 
 from devflow.core import render
 from devflow.core.auth import Scope
-from devflow.core.config import load_settings
 from devflow.core.db import unit_of_work
 from devflow.core.jobs import defer
 from devflow.core.tools import Call, Contribution, ResourceDef, ToolDef
@@ -22,6 +21,7 @@ from devflow.identity.schemas import ProjectCreate, TokenCreate
 from devflow.mcp.identity import TokenIdentity
 from devflow.mcp.registry import Runtime
 from devflow.mcp.server import build_server
+from devflow.settings import load_settings
 from tests.factories import bootstrap_admin, make_user, services_on
 
 PLATFORM_TOOLS = {"project_info", "job_status"}

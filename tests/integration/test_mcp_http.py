@@ -16,10 +16,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from devflow.core.auth import Scope
-from devflow.core.config import load_settings
 from devflow.core.db import unit_of_work
 from devflow.core.embedded_pg import free_port
 from devflow.identity import service
+from devflow.settings import load_settings
 from devflow.web import create_app
 from tests.factories import bootstrap_admin, make_user
 

@@ -12,13 +12,14 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from devflow.core.config import DatabaseSettings, load_settings
+from devflow.core.config import DatabaseSettings
 from devflow.core.db import create_engine, session_factory, unit_of_work
 from devflow.domains import each
 from devflow.knowledge import jobs as knowledge_jobs
 from devflow.mcp.identity import TokenIdentity
 from devflow.mcp.registry import Runtime
 from devflow.mcp.server import build_server
+from devflow.settings import load_settings
 from tests import factories
 from tests.conftest import clone_database, drop_database
 from tests.factories import bootstrap_admin, make_user, services_on

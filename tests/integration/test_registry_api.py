@@ -20,10 +20,10 @@ import httpx
 import psycopg
 import pytest
 
-from devflow.core.config import load_settings
 from devflow.core.db import create_engine, session_factory, unit_of_work
 from devflow.registry.backends import FileBlobStore
 from devflow.registry.gc import collect_garbage
+from devflow.settings import load_settings
 from tests.registry_fixtures import RegistryServer, build_wheel, running_server
 
 LIMIT = 256 * 1024

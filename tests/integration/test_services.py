@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 import devflow
 from devflow.core.auth import AUTHENTICATOR
-from devflow.core.config import load_settings
 from devflow.core.events import EventBus
 from devflow.core.services import Services
 from devflow.identity import PrincipalCache
@@ -29,6 +28,7 @@ from devflow.registry import BLOB_STORE
 from devflow.registry.backends import FileBlobStore
 from devflow.registry.backends.s3 import S3BlobStore
 from devflow.registry.http import REGISTRY_RUNTIME, FastReads, RegistryRuntime
+from devflow.settings import load_settings
 from devflow.testing import FakeOpenAI
 from devflow.web import create_app
 from tests.factories import bootstrap_admin, open_test_services

@@ -26,11 +26,11 @@ import httpx
 import pytest
 import uvicorn
 
-from devflow.core.config import load_settings
 from devflow.core.db import create_engine, session_factory, unit_of_work
 from devflow.core.embedded_pg import free_port
 from devflow.identity import service as identity
 from devflow.identity.schemas import UserCreate
+from devflow.settings import load_settings
 
 
 @dataclass

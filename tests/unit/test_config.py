@@ -1,7 +1,8 @@
 import pytest
 
-from devflow.core.config import describe_settings, load_settings, mask_url
+from devflow.core.config import describe_settings, mask_url
 from devflow.core.errors import Invalid
+from devflow.settings import load_settings
 
 
 class TestLoadSettings:

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Match, Route
 
-from devflow.core.config import load_settings
 from devflow.registry.api import HOT_ROUTES
 from devflow.registry.api import router as registry_router
+from devflow.settings import load_settings
 from devflow.web import create_app
 from devflow.web.middleware import HotRoutes, RequestContextMiddleware
 

@@ -147,8 +147,8 @@ class TestCrawlHelpers:
         assert [t for t, _ in split_top_level(text)] == ["One", "Two"]
 
     def test_scope(self):
-        from devflow.core.config import KnowledgeSettings
         from devflow.knowledge.models import Source
+        from devflow.knowledge.settings import KnowledgeSettings
 
         source = Source(
             location="https://docs.io/guide/",

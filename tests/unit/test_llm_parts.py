@@ -4,14 +4,15 @@ import httpx
 import openai
 import pytest
 
-from devflow.core.config import LLMPrice, LLMProviderSettings, LLMSettings, load_settings
 from devflow.core.errors import Invalid
 from devflow.llm import BreakerState, CircuitBreaker
 from devflow.llm.cache import chat_cache_key
 from devflow.llm.client import _retry_after
 from devflow.llm.keys import resolve_api_key
 from devflow.llm.pricing import PriceTable, shipped_prices
+from devflow.llm.settings import LLMPrice, LLMProviderSettings, LLMSettings
 from devflow.llm.tokens import estimate_prompt_tokens, estimate_tokens
+from devflow.settings import load_settings
 
 
 class Clock:

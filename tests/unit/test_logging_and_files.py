@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from devflow.core.config import FilesSettings, LogSettings, load_settings
+from devflow.core.config import FilesSettings, LogSettings
 from devflow.core.credentials import Credentials, read_credentials, write_credentials
 from devflow.core.embedded_pg import InstanceLock
 from devflow.core.errors import Conflict, Invalid
 from devflow.core.files import prepare_home, restrict_umask
 from devflow.core.logging import JsonFormatter, request_id_var
+from devflow.settings import load_settings
 from tests.factories import file_mode
 
 
@@ -75,27 +76,12 @@ class TestHomePermissions:
         monkeypatch.setenv("DEVFLOW_FILES__GROUP_READABLE", "true")
         assert load_settings().files == FilesSettings(group_readable=True)
 
-    def test_folders_an_older_version_left_open_are_narrowed_and_files_inside_kept(
-        self, tmp_path, open_umask
-    ):
+    def test_a_home_an_older_version_left_open_is_narrowed(self, tmp_path, open_umask):
         home = tmp_path / "home"
-        blob = home / "blobs" / "sha256" / "ab" / "cd" / ("abcd" + "0" * 60)
-        blob.parent.mkdir(parents=True, mode=0o755)
-        (home / "blobs" / "tmp").mkdir(mode=0o755)
-        blob.write_bytes(b"old")
-        blob.chmod(0o644)
-        for folder in (home, home / "blobs", home / "blobs" / "sha256"):
-            folder.chmod(0o755)
+        home.mkdir(mode=0o755)
+        home.chmod(0o755)
         prepare_home(load_settings(home=home))
-        opened = [home, home / "blobs", home / "blobs" / "sha256", home / "blobs" / "tmp"]
-        assert [file_mode(f) for f in opened] == [0o700] * 4
-        assert file_mode(blob) == 0o644  # unreachable now; documented in docs/deployment.md
-
-    def test_a_separate_blob_folder_is_narrowed_too(self, tmp_path, open_umask):
-        blobs = tmp_path / "store"
-        blobs.mkdir(mode=0o755)
-        prepare_home(load_settings(home=tmp_path / "home", registry={"blob_dir": blobs}))
-        assert file_mode(blobs) == 0o700
+        assert file_mode(home) == 0o700
 
     def test_permissions_are_only_ever_narrowed(self, tmp_path, open_umask):
         home = tmp_path / "home"

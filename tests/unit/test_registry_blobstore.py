@@ -178,6 +178,21 @@ class TestBlobStore:
 
 
 class TestFilePermissions:
+    def test_folders_an_older_version_left_open_are_narrowed_and_files_inside_kept(
+        self, tmp_path, open_umask
+    ):
+        root = tmp_path / "blobs"
+        blob = root / "sha256" / "ab" / "cd" / ("abcd" + "0" * 60)
+        blob.parent.mkdir(parents=True, mode=0o755)
+        (root / "tmp").mkdir(mode=0o755)
+        blob.write_bytes(b"old")
+        blob.chmod(0o644)
+        for folder in (root, root / "sha256"):
+            folder.chmod(0o755)
+        FileBlobStore(root)
+        assert [file_mode(f) for f in (root, root / "sha256", root / "tmp")] == [0o700] * 3
+        assert file_mode(blob) == 0o644  # unreachable now; documented in docs/deployment.md
+
     async def test_a_published_blob_and_its_folders_are_private_to_the_owner(
         self, tmp_path, open_umask
     ):

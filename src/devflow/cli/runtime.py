@@ -8,10 +8,11 @@ import typer
 
 from devflow import runtime
 from devflow.core.cli import console, emit_json, table
-from devflow.core.config import Settings, describe_settings, load_settings, mask_url
+from devflow.core.config import Settings, describe_settings, mask_url
 from devflow.core.errors import Invalid
 from devflow.core.files import prepare_home, restrict_umask
 from devflow.core.logging import configure_logging
+from devflow.settings import load_settings
 
 config_app = typer.Typer(help="Inspect settings.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema: migrations and checks.", no_args_is_help=True)

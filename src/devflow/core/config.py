@@ -1,4 +1,5 @@
-"""One typed settings tree for all of DevFlow.
+"""One typed settings tree for all of DevFlow: the core sections here, one section per domain
+(its `settings.py`, named by its manifest), assembled by `devflow.settings`.
 
 Environment variables use the prefix ``DEVFLOW_`` and ``__`` between a section and its field
 (``DEVFLOW_SERVER__PORT=8080``); a ``.env`` file in the working directory is read too. The settings
@@ -9,19 +10,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import timedelta
-from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devflow.core.errors import Invalid
 
 ENV_PREFIX = "DEVFLOW_"
 ENV_FILE = ".env"
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
 
 
 def _default_home() -> Path:
@@ -214,255 +215,6 @@ class JobSettings(BaseModel):
     )
 
 
-class LLMProviderSettings(BaseModel):
-    """One OpenAI-compatible endpoint (AOSentry, OpenAI, Ollama, vLLM, the fake gateway)."""
-
-    base_url: str = Field(description="Base URL of the OpenAI-compatible API, ending in /v1.")
-    api_key: SecretStr | None = Field(
-        None,
-        description="API key: the key itself, `env:NAME` (read NAME from the environment or "
-        "`.env`), or a 1Password reference `op://vault/item/field` (needs the `op` CLI).",
-    )
-    key_required: bool = Field(
-        True, description="Refuse to call without a key (false for a local Ollama or vLLM)."
-    )
-    timeout: float = Field(60.0, gt=0, description="Seconds to wait for a whole answer.")
-    connect_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a connection.")
-    max_retries: int = Field(
-        2,
-        ge=0,
-        le=10,
-        description="Retries of one model on 429, 5xx, timeouts and lost connections.",
-    )
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="Extra HTTP headers sent with every request."
-    )
-    cost_header: str = Field(
-        "x-aosentry-cost", description="Response header carrying the call's cost in USD, if any."
-    )
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if urlsplit(value).scheme not in {"http", "https"}:
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
-
-
-class LLMPrice(BaseModel):
-    """What a model costs, in USD per million tokens."""
-
-    input: float = Field(ge=0, description="USD per million input (prompt) tokens.")
-    output: float = Field(0.0, ge=0, description="USD per million output (completion) tokens.")
-
-
-class LLMBudgetSettings(BaseModel):
-    """Monthly spending limits; calls that would cross one fail with BudgetExceeded."""
-
-    projects: dict[str, float] = Field(
-        default_factory=dict, description="Monthly USD budget by project name."
-    )
-    workflows: dict[str, float] = Field(
-        default_factory=dict,
-        description="Monthly USD budget by `project/workflow` (on top of the project's).",
-    )
-    default_output_tokens: int = Field(
-        1024, ge=1, description="Output tokens reserved for a call that sets no max_tokens."
-    )
-
-    @field_validator("projects", "workflows")
-    @classmethod
-    def _not_negative(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = [k for k, v in value.items() if v < 0]
-        if bad:
-            raise ValueError(f"budgets cannot be negative: {', '.join(bad)}")
-        return value
-
-
-def _default_llm_providers() -> dict[str, LLMProviderSettings]:
-    return {"aosentry": LLMProviderSettings(base_url="https://aosentry.aocodex.ai/v1")}
-
-
-def _default_llm_aliases() -> dict[str, list[str]]:
-    return {
-        "chat": ["aosentry/gpt-4o"],
-        "chat-fast": ["aosentry/gpt-4o-mini"],
-        "review": ["aosentry/gpt-4o"],
-        "embed": ["aosentry/text-embedding-3-small"],
-    }
-
-
-class LLMSettings(BaseModel):
-    """The LLM gateway client: providers, model aliases, retries, cache, prices and budgets."""
-
-    default_provider: str = Field(
-        "aosentry", description="Provider used for a bare model name without `provider/`."
-    )
-    providers: dict[str, LLMProviderSettings] = Field(
-        default_factory=_default_llm_providers, description="Named OpenAI-compatible providers."
-    )
-    aliases: dict[str, list[str]] = Field(
-        default_factory=_default_llm_aliases,
-        description="Model alias -> ordered fallback chain of `provider/model`.",
-    )
-    backoff_base: float = Field(0.5, gt=0, description="First retry delay in seconds (doubles).")
-    backoff_max: float = Field(30.0, gt=0, description="Longest wait between two retries.")
-    breaker_threshold: int = Field(
-        5, ge=1, description="Consecutive failures that open a provider's circuit breaker."
-    )
-    breaker_cooldown: float = Field(
-        30.0, gt=0, description="Seconds an open breaker skips its provider before a trial call."
-    )
-    cache_enabled: bool = Field(True, description="Cache deterministic answers in PostgreSQL.")
-    cache_ttl_seconds: int = Field(
-        7 * 24 * 3600, ge=1, description="How long a cached answer or embedding is served."
-    )
-    embed_batch_size: int = Field(
-        256, ge=1, le=4096, description="Texts sent in one embeddings request."
-    )
-    metadata_header_prefix: str = Field(
-        "x-aosentry-",
-        description="Prefix of the attribution headers (project, workflow, feature) sent along.",
-    )
-    prices: dict[str, LLMPrice] = Field(
-        default_factory=dict,
-        description="Price overrides by `provider/model` or `model` (USD per million tokens).",
-    )
-    budgets: LLMBudgetSettings = Field(
-        default_factory=LLMBudgetSettings, description="Monthly budgets."
-    )
-
-    @field_validator("aliases")
-    @classmethod
-    def _chains_name_provider_and_model(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for alias, chain in value.items():
-            if not chain:
-                raise ValueError(f"alias {alias!r} has an empty fallback chain")
-            for entry in chain:
-                provider, _, model = entry.partition("/")
-                if not provider or not model:
-                    raise ValueError(f"alias {alias!r}: {entry!r} is not `provider/model`")
-        return value
-
-
-class RegistrySettings(BaseModel):
-    """The package registry: blob storage, upload limits and garbage collection."""
-
-    blob_backend: Literal["filesystem", "s3"] = Field(
-        "filesystem", description="Where package files live: `filesystem` or `s3`."
-    )
-    blob_dir: Path | None = Field(
-        None, description="Folder of the filesystem blob store (default: DEVFLOW_HOME/blobs)."
-    )
-    s3_bucket: str = Field("", description="S3 bucket of the `s3` blob store.")
-    s3_prefix: str = Field("", description="Key prefix inside the bucket (e.g. `devflow/`).")
-    s3_endpoint_url: str | None = Field(
-        None, description="S3-compatible endpoint (MinIO, Ceph, moto); unset: AWS."
-    )
-    s3_region: str = Field("us-east-1", description="S3 region.")
-    s3_access_key_id: SecretStr | None = Field(
-        None, description="S3 access key id (unset: the usual AWS credential chain)."
-    )
-    s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret access key.")
-    max_upload_bytes: int = Field(
-        512 * 1024 * 1024, ge=1024, description="Largest package file one upload may carry."
-    )
-    gc_grace_seconds: int = Field(
-        3600,
-        ge=0,
-        description="Unreferenced blobs and abandoned temporary uploads younger than this are "
-        "kept by garbage collection (protects uploads in flight).",
-    )
-    oci_untagged_retention_days: float | None = Field(
-        None,
-        ge=0,
-        description="Garbage collection removes untagged OCI manifests older than this many days "
-        "(index children and referrers of kept manifests stay); unset: never.",
-    )
-
-    def untagged_retention(self) -> timedelta | None:
-        """`oci_untagged_retention_days` as a duration (None: keep untagged manifests)."""
-        days = self.oci_untagged_retention_days
-        return None if days is None else timedelta(days=days)
-
-
-class KnowledgeSettings(BaseModel):
-    """The knowledge hub: crawling, extraction, chunking, embeddings and search."""
-
-    embedder: str = Field(
-        "local",
-        description="`local` (the built-in CPU model, offline), an LLM alias / `provider/model` "
-        "of an OpenAI-compatible embeddings API (through the LLM gateway client), or "
-        "`python:module:factory` for a plugin.",
-    )
-    chunk_size: int = Field(1200, ge=200, le=20_000, description="Target chunk size in characters.")
-    chunk_overlap: int = Field(
-        150, ge=0, le=5_000, description="Characters repeated between two chunks of one section."
-    )
-    code_example_min_chars: int = Field(
-        300, ge=50, description="Code blocks at least this long also go to the code-example index."
-    )
-    summarize_code_examples: bool = Field(
-        False, description="Ask the LLM (`chat-fast`) for a one-line summary of each code example."
-    )
-    max_document_bytes: int = Field(
-        10 * 1024 * 1024, ge=1024, description="Largest page or file ingested (bytes)."
-    )
-    max_upload_bytes: int = Field(
-        50 * 1024 * 1024, ge=1024, description="Largest upload request (bytes)."
-    )
-    allow_private_networks: bool = Field(
-        False,
-        description="Let every web and git source reach private, loopback and link-local "
-        "addresses (otherwise only sources an instance admin created with allow_private may).",
-    )
-    private_networks: list[IPv4Network | IPv6Network] = Field(
-        default_factory=list,
-        description="Private networks every web and git source may reach, as CIDR "
-        '(`["10.20.0.0/16"]` for an intranet wiki); other private addresses need '
-        "allow_private on the source, which only instance admins may set.",
-    )
-    local_roots: list[Path] = Field(
-        default_factory=list,
-        description="Folders on the DevFlow server whose sub-folders and git repositories "
-        "instance admins may add as sources (read by the server's own user); empty: none. "
-        "Files elsewhere are uploaded by the CLI instead.",
-    )
-    crawl_max_pages: int = Field(500, ge=1, description="Default page limit of a web crawl.")
-    crawl_max_depth: int = Field(3, ge=0, description="Default link depth of a web crawl.")
-    crawl_concurrency: int = Field(4, ge=1, le=64, description="Parallel fetches per host.")
-    crawl_delay: float = Field(
-        0.1, ge=0, description="Seconds between two requests to one host (robots.txt may ask more)."
-    )
-    fetch_timeout: float = Field(30.0, gt=0, description="Seconds to fetch one page.")
-    embed_batch_size: int = Field(64, ge=1, le=4096, description="Chunks embedded per batch.")
-    search_candidates: int = Field(
-        100, ge=10, le=2000, description="Candidates taken from each retriever before fusion."
-    )
-    search_posting_budget: int = Field(
-        30_000,
-        ge=1_000,
-        description="Keyword postings one query may read: past it the commonest query terms "
-        "(the least telling) are left out, which bounds keyword latency on large indexes.",
-    )
-    # Chosen on SciFact's train split by bench/knowledge.py (bench/RESULTS.md): standardised
-    # scores with equal weights beat the best reciprocal rank fusion there.
-    fusion: Literal["rrf", "zscore"] = Field(
-        "zscore",
-        description="How hybrid search fuses keyword and vector results: `zscore` (weighted sum "
-        "of per-query standardised scores) or `rrf` (reciprocal rank fusion).",
-    )
-    rrf_k: int = Field(5, ge=1, description="Reciprocal rank fusion constant (fusion `rrf`).")
-    keyword_weight: float = Field(
-        1.25,
-        ge=0,
-        description="Weight of keyword results in fusion (chosen on SciFact's train split).",
-    )
-    semantic_weight: float = Field(1.0, ge=0, description="Weight of vector results in fusion.")
-    answer_model: str = Field("chat", description="LLM alias that writes cited answers.")
-    answer_chunks: int = Field(8, ge=1, le=50, description="Chunks given to the answering model.")
-
-
 class Settings(BaseSettings):
     """Everything DevFlow can be told. Every field maps to DEVFLOW_<SECTION>__<FIELD>."""
 
@@ -496,13 +248,6 @@ class Settings(BaseSettings):
     mcp: McpSettings = Field(default_factory=McpSettings, description="MCP gateway.")
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Identity.")
     jobs: JobSettings = Field(default_factory=JobSettings, description="Job worker.")
-    llm: LLMSettings = Field(default_factory=LLMSettings, description="LLM gateway client.")
-    knowledge: KnowledgeSettings = Field(
-        default_factory=KnowledgeSettings, description="Knowledge hub."
-    )
-    registry: RegistrySettings = Field(
-        default_factory=RegistrySettings, description="Package registry."
-    )
 
     @field_validator("home")
     @classmethod
@@ -536,21 +281,49 @@ class Settings(BaseSettings):
         """Return where the admin token is written for the CLI and `devflow mcp`."""
         return self.home / "credentials"
 
+    def section(self, kind: type[SectionT]) -> SectionT:
+        """Return a domain's section of the tree by its class (`settings.section(LLMSettings)`).
 
-def load_settings(**overrides: Any) -> Settings:
+        Raises:
+            LookupError: no section of that class (its domain is not in `devflow.domains`).
+        """
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if type(value) is kind:
+                return value
+        raise LookupError(f"the settings have no {kind.__name__} section")
+
+
+def load_settings(settings_class: type[Settings] = Settings, **overrides: Any) -> Settings:
     """Build and validate settings from the environment, `.env` and overrides.
+
+    `settings_class` is the tree to build: this core part (what every process needs before it
+    knows its domains, such as DEVFLOW_HOME), or the whole tree with every domain's section
+    (`devflow.settings.load_settings`).
 
     Raises:
         Invalid: naming each bad key (as its environment variable) and the reason.
     """
     try:
-        return Settings(**overrides)
+        return settings_class(**overrides)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             key = "__".join(str(p) for p in error["loc"]).upper()
             problems.append(f"{ENV_PREFIX}{key}: {error['msg']}")
         raise Invalid("invalid settings: " + "; ".join(problems)) from None
+
+
+def load_section(name: str, kind: type[SectionT]) -> SectionT:
+    """Read one domain's section (`DEVFLOW_<NAME>__…`) without the rest of the tree, for a
+    command that needs no more (`devflow llm ping`).
+
+    Raises:
+        Invalid: as `load_settings`.
+    """
+    section: dict[str, Any] = {name: (kind, Field(default_factory=kind))}
+    tree = create_model(f"{kind.__name__}Tree", __base__=Settings, **section)
+    return load_settings(tree).section(kind)
 
 
 def mask_url(url: str) -> str:

@@ -25,8 +25,8 @@ def restrict_umask(files: FilesSettings) -> int:
 
 
 def prepare_home(settings: Settings) -> None:
-    """Create DEVFLOW_HOME with the configured folder mode, and narrow it and the filesystem
-    blob store's top folders where an older DevFlow left them open (0755).
+    """Create DEVFLOW_HOME with the configured folder mode, and narrow it where an older DevFlow
+    left it open (0755); the domains narrow their own folders (the blob store its tree).
 
     Modes are only ever narrowed. Files already inside keep theirs: the folders above them are
     what keep other users out.
@@ -37,15 +37,12 @@ def prepare_home(settings: Settings) -> None:
         home.mkdir(mode=files.dir_mode)
     except FileExistsError:
         if not _holds_a_served_cluster(home):
-            _narrow(home, files.dir_mode)
-    if settings.registry.blob_backend == "filesystem":
-        blobs = settings.registry.blob_dir or home / "blobs"
-        for folder in (blobs, blobs / "sha256", blobs / "tmp"):
-            if folder.is_dir():
-                _narrow(folder, files.dir_mode)
+            narrow(home, files.dir_mode)
 
 
-def _narrow(folder: Path, mode: int) -> None:
+def narrow(folder: Path, mode: int) -> None:
+    """Take away the permissions `folder` has beyond `mode` (never adds one); a folder of
+    another user is left as it is, with a warning naming the command that fixes it."""
     current = stat.S_IMODE(folder.stat().st_mode)
     if current & ~mode:
         try:

@@ -42,9 +42,11 @@ from devflow.knowledge.service import (
     remove_source,
     upload_files,
 )
+from devflow.knowledge.settings import KnowledgeSettings
 
 DOMAIN = Domain(
     name="knowledge",
+    settings=KnowledgeSettings,
     provides=(Provider(EMBEDDER, make_embedder, close_embedder),),
     routers=lazy("devflow.knowledge.api:ROUTERS"),
     body_limit=lazy("devflow.knowledge.api:body_limit"),
@@ -65,6 +67,7 @@ __all__ = [
     "DocumentContent",
     "DocumentRead",
     "Embedder",
+    "KnowledgeSettings",
     "Reranker",
     "SearchHit",
     "SearchRequest",

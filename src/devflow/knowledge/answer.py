@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import Principal
-from devflow.core.config import KnowledgeSettings
 from devflow.knowledge.ports import Embedder
 from devflow.knowledge.retrieval import search
 from devflow.knowledge.schemas import AnswerRequest, Citation, SearchHit, SearchRequest
+from devflow.knowledge.settings import KnowledgeSettings
 
 if TYPE_CHECKING:
     from devflow.llm import LLMClient

@@ -29,6 +29,7 @@ from devflow.knowledge.schemas import (
     SourceCreate,
     SourceRead,
 )
+from devflow.knowledge.settings import KnowledgeSettings
 from devflow.llm import LLM_CLIENT
 
 router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"])
@@ -51,7 +52,10 @@ async def add_source(
 ) -> SourceRead:
     """Add a web site, directory, git repository or upload source; its ingestion is queued."""
     return await service.add_source(
-        session, principal=principal, data=data, settings=services.settings.knowledge
+        session,
+        principal=principal,
+        data=data,
+        settings=services.settings.section(KnowledgeSettings),
     )
 
 
@@ -109,7 +113,7 @@ async def upload_files(
     """Upload files (multipart, field `files`) into a files source; each succeeds or fails alone."""
     # The request's size was checked by web.middleware.RequestGuard (see `body_limit`) before
     # FastAPI parsed the form.
-    settings = services.settings.knowledge
+    settings = services.settings.section(KnowledgeSettings)
     received: list[tuple[str, bytes]] = []
     for upload in files:
         # Read one byte past the per-file limit: enough to know it is too large.
@@ -171,7 +175,11 @@ async def search(
     settings = services.settings
     embedder = None if data.mode == "keyword" else services.get(EMBEDDER)
     return await searching.search(
-        session, principal=principal, request=data, settings=settings.knowledge, embedder=embedder
+        session,
+        principal=principal,
+        request=data,
+        settings=settings.section(KnowledgeSettings),
+        embedder=embedder,
     )
 
 
@@ -214,7 +222,7 @@ async def answer(
         session,
         principal=principal,
         request=data,
-        settings=services.settings.knowledge,
+        settings=services.settings.section(KnowledgeSettings),
         llm=services.get(LLM_CLIENT),
         embedder=services.get(EMBEDDER),
     )
@@ -240,7 +248,7 @@ async def answer(
 def body_limit(settings: Settings, path: str) -> int | None:
     """Return the largest request body the knowledge routes accept on `path` (None: default)."""
     if path.startswith(router.prefix + "/sources/") and path.endswith("/files"):
-        return settings.knowledge.max_upload_bytes
+        return settings.section(KnowledgeSettings).max_upload_bytes
     return None
 
 

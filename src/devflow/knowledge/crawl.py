@@ -25,7 +25,6 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from devflow.core.config import KnowledgeSettings
 from devflow.core.db import unit_of_work
 from devflow.core.outbound import (
     FetchResult,
@@ -42,6 +41,7 @@ from devflow.knowledge.ingest import (
     store_document,
 )
 from devflow.knowledge.models import CrawlUrl, Document, Source
+from devflow.knowledge.settings import KnowledgeSettings
 
 log = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ from devflow.core.errors import Invalid
 from devflow.core.services import Services
 from devflow.knowledge.models import Chunk, Embedding, Source, index_name_for
 from devflow.knowledge.ports import Embedder
+from devflow.knowledge.settings import KnowledgeSettings
 from devflow.llm import LLM_CLIENT
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def make_embedder(services: Services) -> Embedder:
     Raises:
         Invalid: the configured embedder cannot be built.
     """
-    key = services.settings.knowledge.embedder
+    key = services.settings.section(KnowledgeSettings).embedder
     if key.startswith("python:"):
         return _plugin(key.removeprefix("python:"))
     # Imported by name: the backends module loads heavy libraries only when a model is needed.

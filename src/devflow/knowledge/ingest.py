@@ -14,10 +14,10 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock
-from devflow.core.config import KnowledgeSettings
 from devflow.knowledge.chunking import chunk_markdown, code_blocks
 from devflow.knowledge.extract import Extracted
 from devflow.knowledge.models import Chunk, CodeExample, Document, Source
+from devflow.knowledge.settings import KnowledgeSettings
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from devflow.knowledge.local import (
 )
 from devflow.knowledge.models import Source
 from devflow.knowledge.ports import EMBEDDER
+from devflow.knowledge.settings import KnowledgeSettings
 from devflow.knowledge.summaries import summarize_code_examples
 from devflow.llm import LLM_CLIENT
 
@@ -148,12 +149,12 @@ async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
         sessions,
         source_id=sid,
         embedder=services.get(EMBEDDER),
-        batch_size=settings.knowledge.embed_batch_size,
+        batch_size=settings.section(KnowledgeSettings).embed_batch_size,
         progress=progress.embed,
     )
     progress.embedded = embedded
     await progress.write(force=True)
-    if settings.knowledge.summarize_code_examples:
+    if settings.section(KnowledgeSettings).summarize_code_examples:
         await summarize_code_examples(sessions, source_id=sid, llm=services.get(LLM_CLIENT))
     return await _finish(sessions, sid, stats, embedded, removed)
 
@@ -164,7 +165,7 @@ async def _fetch_all(
     settings: Settings,
     progress: _Progress,
 ) -> CrawlStats:
-    knowledge = settings.knowledge
+    knowledge = settings.section(KnowledgeSettings)
     patterns = (list(source.settings.get("include", [])), list(source.settings.get("exclude", [])))
     if source.kind == "web":
         crawler = Crawler(
@@ -254,10 +255,10 @@ async def embed_source_job(context: JobContext, source_id: str) -> dict[str, int
         sessions,
         source_id=sid,
         embedder=services.get(EMBEDDER),
-        batch_size=settings.knowledge.embed_batch_size,
+        batch_size=settings.section(KnowledgeSettings).embed_batch_size,
         progress=progress.embed,
     )
-    if settings.knowledge.summarize_code_examples:
+    if settings.section(KnowledgeSettings).summarize_code_examples:
         await summarize_code_examples(sessions, source_id=sid, llm=services.get(LLM_CLIENT))
     async with unit_of_work(sessions) as session:
         source = await session.get(Source, sid)

@@ -31,7 +31,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from devflow.core.config import KnowledgeSettings
 from devflow.core.db import unit_of_work
 from devflow.core.errors import Invalid, PermissionDenied
 from devflow.core.outbound import Networks, Resolver, address_allowed, system_resolver
@@ -39,6 +38,7 @@ from devflow.knowledge.crawl import CrawlStats
 from devflow.knowledge.extract import ExtractionError, extract, kind_of
 from devflow.knowledge.ingest import record_failure, store_document
 from devflow.knowledge.models import Source
+from devflow.knowledge.settings import KnowledgeSettings
 
 _SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", "dist", "build"}
 _GIT_TIMEOUT = 300.0

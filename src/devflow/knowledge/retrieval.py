@@ -19,12 +19,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import Principal, Role, Scope
-from devflow.core.config import KnowledgeSettings
 from devflow.core.errors import Invalid
 from devflow.identity import require_project, visible_project_ids
 from devflow.knowledge.models import TS_CONFIG
 from devflow.knowledge.ports import Embedder, Reranker
 from devflow.knowledge.schemas import CodeExampleRead, SearchHit, SearchRequest, SearchResults
+from devflow.knowledge.settings import KnowledgeSettings
 
 # Weights of the D, C, B, A labels. Chosen on SciFact's train split: body, headings and titles
 # weighing the same ranked best (titles already count through their own occurrences).

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import events, jobs
 from devflow.core.auth import Principal, Role, Scope
-from devflow.core.config import KnowledgeSettings
 from devflow.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from devflow.identity import Project, require_project, require_role, visible_project_ids
 from devflow.knowledge.extract import ExtractionError, extract
@@ -33,6 +32,7 @@ from devflow.knowledge.schemas import (
     SourceCreate,
     SourceRead,
 )
+from devflow.knowledge.settings import KnowledgeSettings
 
 INGEST_TASK = "knowledge:ingest_source"
 EMBED_TASK = "knowledge:embed_source"

@@ -13,6 +13,7 @@ from devflow.core import render
 from devflow.core.errors import Invalid
 from devflow.core.tools import Call, Contribution, ProjectArg, ResourceDef, ToolDef
 from devflow.identity import default_project_name
+from devflow.knowledge.settings import KnowledgeSettings
 
 SOURCES_URI = "devflow://knowledge/sources/{source_id}"
 DOCUMENTS_URI = "devflow://knowledge/documents/{document_id}"
@@ -57,7 +58,7 @@ async def knowledge_search(
         call.session,
         principal=call.principal,
         request=request,
-        settings=call.settings.knowledge,
+        settings=call.settings.section(KnowledgeSettings),
         embedder=embedder,
     )
     hits = found.hits[offset : offset + limit]
@@ -174,7 +175,10 @@ async def knowledge_add_source(
         project=project or await default_project_name(call.session, principal=call.principal),
     )
     source = await knowledge.add_source(
-        call.session, principal=call.principal, data=data, settings=call.settings.knowledge
+        call.session,
+        principal=call.principal,
+        data=data,
+        settings=call.settings.section(KnowledgeSettings),
     )
     return f"Added source {source.name} (id {source.id}); ingestion job {source.job_id}."
 

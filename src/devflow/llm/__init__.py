@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from devflow.core.domain import Domain, lazy
 from devflow.core.services import Key, Provider, Services
+from devflow.llm.settings import LLMPrice, LLMProviderSettings, LLMSettings
 
 if TYPE_CHECKING:
     from devflow.llm.breaker import BreakerState, CircuitBreaker
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from devflow.llm.fake import FakeOpenAI, Fault, LoggedRequest, fake_embedding
     from devflow.llm.results import ChatResult, EmbedResult, Tags, ToolCall
     from devflow.llm.service import UsageLine, ping_providers, usage_report
-    from devflow.llm.settings import LLMPrice, LLMProviderSettings, LLMSettings
     from devflow.llm.stream import ChatStream
     from devflow.llm.sync import SyncLLMClient
 
@@ -55,9 +55,6 @@ _WHERE = {
     "Fault": "fake",
     "LoggedRequest": "fake",
     "fake_embedding": "fake",
-    "LLMPrice": "settings",
-    "LLMProviderSettings": "settings",
-    "LLMSettings": "settings",
     "SyncLLMClient": "sync",
 }
 
@@ -65,7 +62,7 @@ _WHERE = {
 def _client(services: Services) -> LLMClient:
     from devflow.llm.client import LLMClient
 
-    return LLMClient(services.settings.llm, sessions=services.sessions)
+    return LLMClient(services.settings.section(LLMSettings), sessions=services.sessions)
 
 
 async def _close(client: LLMClient) -> None:
@@ -74,6 +71,7 @@ async def _close(client: LLMClient) -> None:
 
 DOMAIN = Domain(
     name="llm",
+    settings=LLMSettings,
     provides=(Provider(LLM_CLIENT, _client, _close),),
     routers=lazy("devflow.llm.api:ROUTERS"),
     cli=lazy("devflow.llm.cli:register"),

@@ -11,6 +11,7 @@ from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import Page
 from devflow.llm import budgets, service
 from devflow.llm.schemas import BudgetRead, BudgetSet, UsageLineRead, UsageReport
+from devflow.llm.settings import LLMSettings
 
 router = APIRouter(prefix="/api/v1/llm", tags=["llm"])
 
@@ -58,7 +59,10 @@ async def list_budgets(
 ) -> Page[BudgetRead]:
     """List monthly LLM budgets with this month's spending."""
     found = await budgets.list_budgets(
-        session, principal=principal, settings=services.settings.llm.budgets, project=project
+        session,
+        principal=principal,
+        settings=services.settings.section(LLMSettings).budgets,
+        project=project,
     )
     return Page(items=[_read(b) for b in found], total=len(found))
 
@@ -76,7 +80,7 @@ async def show_budget(
         await budgets.get_budget(
             session,
             principal=principal,
-            settings=services.settings.llm.budgets,
+            settings=services.settings.section(LLMSettings).budgets,
             project=project,
             workflow=workflow,
         )

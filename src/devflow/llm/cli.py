@@ -10,8 +10,9 @@ from urllib.parse import quote
 import typer
 
 from devflow.core.cli import JsonOpt, TokenOpt, UrlOpt, client, console, emit_json, table
-from devflow.core.config import load_settings
+from devflow.core.config import load_section
 from devflow.core.errors import Unavailable
+from devflow.llm.settings import LLMSettings
 
 app = typer.Typer(help="LLM providers, usage, cost and budgets.", no_args_is_help=True)
 budget_app = typer.Typer(
@@ -60,7 +61,7 @@ def ping(as_json: JsonOpt = False) -> None:
     """Check every configured provider and print what works."""
     from devflow.llm.service import ping_providers
 
-    results = asyncio.run(ping_providers(load_settings().llm))
+    results = asyncio.run(ping_providers(load_section("llm", LLMSettings)))
     if as_json:
         emit_json([r.__dict__ for r in results])
     else:

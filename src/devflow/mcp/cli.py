@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from devflow.core.cli import TokenOpt, UrlOpt, err_console
-from devflow.core.config import load_settings
 from devflow.core.credentials import read_credentials
 from devflow.core.errors import Invalid, Unauthenticated
 from devflow.mcp.clients import TOKEN_ENV, WHERE, Client, Target, devflow_executable, snippet
+from devflow.settings import load_settings
 
 app = typer.Typer(
     help="The MCP gateway for coding agents. With no command: serve MCP on stdin/stdout.",

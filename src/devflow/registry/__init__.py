@@ -8,6 +8,7 @@ from devflow.core.services import Provider, Services
 from devflow.registry.backends import blob_store_from_settings
 from devflow.registry.http import REGISTRY_RUNTIME, close_runtime, make_runtime
 from devflow.registry.ports import BLOB_STORE, BlobStore
+from devflow.registry.settings import RegistrySettings
 
 
 def _blob_store(services: Services) -> BlobStore:
@@ -16,6 +17,7 @@ def _blob_store(services: Services) -> BlobStore:
 
 DOMAIN = Domain(
     name="registry",
+    settings=RegistrySettings,
     provides=(
         Provider(BLOB_STORE, _blob_store),
         Provider(REGISTRY_RUNTIME, make_runtime, close_runtime),
@@ -28,4 +30,4 @@ DOMAIN = Domain(
     models=lazy("devflow.registry.models"),
 )
 
-__all__ = ["BLOB_STORE", "DOMAIN", "BlobStore"]
+__all__ = ["BLOB_STORE", "DOMAIN", "BlobStore", "RegistrySettings"]

@@ -29,6 +29,7 @@ from devflow.registry.schemas import (
     StatsRead,
     YankRequest,
 )
+from devflow.registry.settings import RegistrySettings
 
 router = APIRouter()
 
@@ -39,7 +40,7 @@ def body_limit(settings: Settings, path: str) -> int | None:
     Checked against a declared Content-Length before anything is read (web.RequestGuard); each
     protocol still counts what actually arrives against its own, finer limit.
     """
-    files = settings.registry.max_upload_bytes
+    files = settings.section(RegistrySettings).max_upload_bytes
     if path.startswith("/pypi/"):
         return files + multipart.FIELDS_LIMIT  # one file and the form's text fields
     if path.startswith("/npm/"):
@@ -248,13 +249,13 @@ async def collect_garbage(
     """Garbage-collect the blob store (instance admins): a dry run answers at once, a real
     run is queued as the `registry:collect_garbage` job."""
     principal.require_instance_admin()
-    grace = timedelta(seconds=services.settings.registry.gc_grace_seconds)
+    grace = timedelta(seconds=services.settings.section(RegistrySettings).gc_grace_seconds)
     report = await gc.collect_garbage(
         session,
         store=runtime(request).store,
         grace=grace,
         dry_run=True,
-        untagged_retention=services.settings.registry.untagged_retention(),
+        untagged_retention=services.settings.section(RegistrySettings).untagged_retention(),
     )
     if not data.dry_run:
         report.dry_run = False

@@ -29,6 +29,7 @@ from devflow.core.services import Key, Services
 from devflow.registry.downloads import DownloadRecorder, FileKey
 from devflow.registry.models import Package, PackageFile, PackageVersion, Repository
 from devflow.registry.ports import BLOB_STORE, BlobStore, BlobWriter
+from devflow.registry.settings import RegistrySettings
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -566,7 +567,7 @@ def base_url(request: Request) -> str:
 
 def upload_limit(request: Request) -> int:
     """Return the configured largest upload."""
-    return services_of(request).settings.registry.max_upload_bytes
+    return services_of(request).settings.section(RegistrySettings).max_upload_bytes
 
 
 def write_unit(request: Request) -> contextlib.AbstractAsyncContextManager[AsyncSession]:

@@ -14,6 +14,7 @@ from devflow.registry.digests import TASK as COMPLETE_DIGESTS
 from devflow.registry.digests import complete_digests as fill_digests
 from devflow.registry.gc import collect_garbage as sweep
 from devflow.registry.ports import BLOB_STORE
+from devflow.registry.settings import RegistrySettings
 
 blueprint = procrastinate.Blueprint()
 
@@ -28,7 +29,7 @@ async def collect_garbage(context: JobContext, timestamp: int | None = None) -> 
     """Remove unreferenced blobs and abandoned uploads older than the grace period."""
     del timestamp
     services = services_of(context)
-    settings = services.settings.registry
+    settings = services.settings.section(RegistrySettings)
     await report_progress(context, done=0, total=1, message="collecting garbage")
     async with unit_of_work(services.sessions) as session:
         report = await sweep(

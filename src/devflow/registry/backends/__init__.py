@@ -6,6 +6,7 @@ from devflow.core.config import Settings
 from devflow.core.errors import Invalid
 from devflow.registry.backends.filesystem import FileBlobStore
 from devflow.registry.ports import BlobStore
+from devflow.registry.settings import RegistrySettings
 
 __all__ = ["FileBlobStore", "blob_store_from_settings"]
 
@@ -16,7 +17,7 @@ def blob_store_from_settings(settings: Settings) -> BlobStore:
     Raises:
         Invalid: the S3 store is chosen without a bucket.
     """
-    conf = settings.registry
+    conf = settings.section(RegistrySettings)
     if conf.blob_backend == "s3":
         if not conf.s3_bucket:
             raise Invalid("DEVFLOW_REGISTRY__S3_BUCKET must be set when the blob backend is s3")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from devflow.core.files import narrow
 from devflow.registry.ports import (
     BlobInfo,
     DigestMismatch,
@@ -129,6 +130,11 @@ class FileBlobStore:
         self.root = root
         self.file_mode = file_mode
         self.dir_mode = dir_mode
+        # An older DevFlow left these 0755: close them (files below keep their modes, and are
+        # out of reach once the folders above them are closed).
+        for folder in (root, root / "sha256", root / "tmp"):
+            if folder.is_dir():
+                narrow(folder, dir_mode)
 
     def make_dirs(self, folder: Path) -> None:
         """Create `folder` and its missing parents with the store's folder mode."""
