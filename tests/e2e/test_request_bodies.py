@@ -4,6 +4,7 @@ send so many at once. Real uvicorn, real sockets, raw HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import socket
 import time
@@ -149,6 +150,20 @@ def impatient(pg_server, template_url, tmp_path_factory):
         yield running
 
 
+class TestManySmallBodies:
+    async def test_a_client_may_send_many_small_requests_at_once(self, impatient):
+        # Only bodies that keep the server waiting count against the cap of two.
+        async with httpx.AsyncClient(
+            base_url=impatient.url,
+            headers={"Authorization": f"Bearer {impatient.token}"},
+            limits=httpx.Limits(max_connections=50),
+        ) as api:
+            answers = await asyncio.gather(
+                *(api.post("/api/v1/knowledge/search", json={"query": "x"}) for _ in range(50))
+            )
+        assert {a.status_code for a in answers} == {200}
+
+
 class TestStalledBodiesEnd:
     def test_a_body_that_stops_arriving_is_answered_408(self, impatient):
         method, path, headers, start = _stalled_requests(impatient.token)[0]
@@ -159,11 +174,17 @@ class TestStalledBodiesEnd:
         headers = {"Authorization": f"Bearer {impatient.token}", "Content-Type": "application/json"}
         # The same token in another wire form is the same client.
         basic = {**headers, **_basic_header(impatient.token)}
-        with (
-            _open_stalled(impatient, "POST", "/api/v1/projects", headers, b"{") as first,
-            _open_stalled(impatient, "POST", "/api/v1/projects", basic, b"{") as second,
-            _open_stalled(impatient, "POST", "/api/v1/projects", headers, b"{") as third,
-        ):
+        with ExitStack() as stack:
+            first = stack.enter_context(
+                _open_stalled(impatient, "POST", "/api/v1/projects", headers, b"{")
+            )
+            second = stack.enter_context(
+                _open_stalled(impatient, "POST", "/api/v1/projects", basic, b"{")
+            )
+            httpx.get(f"{impatient.url}/health")  # the server has taken up both meanwhile
+            third = stack.enter_context(
+                _open_stalled(impatient, "POST", "/api/v1/projects", headers, b"{")
+            )
             assert _status_of(third) == 429
             other = impatient.make_user("other")  # another credential is not held back
             with httpx.Client(base_url=impatient.url) as api:

@@ -78,3 +78,28 @@ async def get_principal(request: Request, services: ServicesDep, session: Sessio
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_caller(request: Request, services: ServicesDep) -> Principal:
+    """Authenticate the request in a short unit of work of its own, ended at once.
+
+    For routes that call out (a model, an embeddings API) and must hold no database connection
+    meanwhile: they do their database work in units of work around those calls (`SessionDep`
+    is lazy too: it takes a connection at its first statement).
+
+    Raises:
+        Unauthenticated: no token, or a bad one.
+    """
+    token = bearer_token(request)
+    if not token:
+        raise Unauthenticated(
+            "authentication required: send `Authorization: Bearer <token>` (your admin token is "
+            "in $DEVFLOW_HOME/credentials)"
+        )
+    async with services.sessions() as session, session.begin():
+        principal = await services.get(AUTHENTICATOR).authenticate(session, token)
+    request.state.principal = principal
+    return principal
+
+
+CallerDep = Annotated[Principal, Depends(get_caller)]

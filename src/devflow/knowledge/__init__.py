@@ -6,14 +6,21 @@ the session and the caller's `Principal` and checks permissions itself; none com
 - `add_source`, `list_sources`, `get_source`, `find_source`, `refresh_source`, `remove_source`
 - `upload_files` (into a `files` source), `list_documents`, `read_document`
 - `search` (hybrid / keyword / semantic), `code_examples`
-- `answer_stream` (retrieve, then a cited answer through `devflow.llm`, as events)
+- `plan_answer` (retrieve), then `answer_events` (a cited answer through `devflow.llm`, as
+  events, holding no database connection)
 - `EMBEDDER`: the process's configured `Embedder`, among its services
 - `DOMAIN`: the manifest (routes, jobs, commands, tools, settings, models)
 """
 
 from devflow.core.domain import Domain, lazy
 from devflow.core.services import Provider
-from devflow.knowledge.answer import NOTHING_FOUND, AnswerEvent, answer_stream
+from devflow.knowledge.answer import (
+    NOTHING_FOUND,
+    AnswerEvent,
+    AnswerPlan,
+    answer_events,
+    plan_answer,
+)
 from devflow.knowledge.embedding import close_embedder, make_embedder
 from devflow.knowledge.ports import EMBEDDER, Embedder, Reranker
 from devflow.knowledge.retrieval import code_examples, search
@@ -61,6 +68,7 @@ __all__ = [
     "EMBEDDER",
     "NOTHING_FOUND",
     "AnswerEvent",
+    "AnswerPlan",
     "AnswerRequest",
     "Citation",
     "CodeExampleRead",
@@ -77,12 +85,13 @@ __all__ = [
     "SourceSettings",
     "UploadOutcome",
     "add_source",
-    "answer_stream",
+    "answer_events",
     "code_examples",
     "find_source",
     "get_source",
     "list_documents",
     "list_sources",
+    "plan_answer",
     "read_document",
     "refresh_source",
     "remove_source",

@@ -71,24 +71,30 @@ def _prompt(question: str, hits: list[SearchHit]) -> list[dict[str, str]]:
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
 
-async def answer_stream(
+@dataclass(frozen=True)
+class AnswerPlan:
+    """What retrieval found for a question: the passages to show the model, numbered."""
+
+    question: str
+    project: str | None
+    hits: list[SearchHit]
+    citations: list[Citation]
+
+
+async def plan_answer(
     session: AsyncSession,
     *,
     principal: Principal,
     request: AnswerRequest,
     settings: KnowledgeSettings,
-    llm: LLMClient,
     embedder: Embedder | None = None,
     project_name: str | None = None,
-) -> AsyncIterator[AnswerEvent]:
-    """Retrieve and stream a cited answer as events (see `AnswerEvent`).
+) -> AnswerPlan:
+    """Retrieve the passages an answer may cite (the database part of answering).
 
     Raises:
         NotFound, PermissionDenied: the project.
-        devflow.llm errors: the model could not be reached (before the first delta).
     """
-    from devflow.llm import Tags
-
     results = await search(
         session,
         principal=principal,
@@ -102,17 +108,38 @@ async def answer_stream(
         embedder=embedder,
     )
     hits = _relevant(results.hits)
-    if not hits:
+    return AnswerPlan(
+        question=request.question,
+        project=project_name or request.project,
+        hits=hits,
+        citations=[_citation(i, h) for i, h in enumerate(hits, start=1)],
+    )
+
+
+async def answer_events(
+    plan: AnswerPlan, *, settings: KnowledgeSettings, llm: LLMClient
+) -> AsyncIterator[AnswerEvent]:
+    """Stream a cited answer to a planned question as events (see `AnswerEvent`).
+
+    It touches no database itself (the LLM client writes its usage in its own short
+    transactions), so a caller holds no connection while the model answers.
+
+    Raises:
+        devflow.llm errors: the model could not be reached (before the first delta).
+    """
+    from devflow.llm import Tags
+
+    if not plan.hits:
         yield AnswerEvent("citations", {"citations": []})
         yield AnswerEvent("delta", {"text": NOTHING_FOUND})
         yield AnswerEvent("done", {"found": False, "answer": NOTHING_FOUND, "citations": []})
         return
-    citations = [_citation(i, h) for i, h in enumerate(hits, start=1)]
+    citations = plan.citations
     yield AnswerEvent("citations", {"citations": [c.model_dump(mode="json") for c in citations]})
     stream = llm.chat_stream(
         settings.answer_model,
-        _prompt(request.question, hits),
-        tags=Tags(feature="knowledge.answer", project=project_name or request.project),
+        _prompt(plan.question, plan.hits),
+        tags=Tags(feature="knowledge.answer", project=plan.project),
         temperature=0.0,
     )
     parts: list[str] = []
@@ -133,4 +160,4 @@ async def answer_stream(
     )
 
 
-__all__ = ["NOTHING_FOUND", "AnswerEvent", "answer_stream"]
+__all__ = ["NOTHING_FOUND", "AnswerEvent", "AnswerPlan", "answer_events", "plan_answer"]

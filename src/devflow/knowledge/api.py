@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query, UploadFile, status
 from fastapi.responses import StreamingResponse
 
 from devflow.core.config import Settings
+from devflow.core.db import unit_of_work
 from devflow.core.errors import DevflowError
-from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
+from devflow.core.http import CallerDep, PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import MAX_CHARS, MAX_OFFSET, Page
 from devflow.knowledge import answer as answers
 from devflow.knowledge import retrieval as searching
@@ -169,16 +170,17 @@ async def read_document_by_uri(
 
 @router.post("/search", response_model=SearchResults)
 async def search(
-    data: SearchRequest, session: SessionDep, principal: PrincipalDep, services: ServicesDep
+    data: SearchRequest, session: SessionDep, principal: CallerDep, services: ServicesDep
 ) -> SearchResults:
     """Search: hybrid (full-text + vectors, fused), keyword or semantic; with filters."""
-    settings = services.settings
+    # The caller is authenticated apart, and search embeds the query before its first
+    # statement: an embeddings API answers while this request holds no database connection.
     embedder = None if data.mode == "keyword" else services.get(EMBEDDER)
     return await searching.search(
         session,
         principal=principal,
         request=data,
-        settings=settings.section(KnowledgeSettings),
+        settings=services.settings.section(KnowledgeSettings),
         embedder=embedder,
     )
 
@@ -211,28 +213,31 @@ async def code_examples(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def answer(
-    data: AnswerRequest, session: SessionDep, principal: PrincipalDep, services: ServicesDep
+    data: AnswerRequest, principal: CallerDep, services: ServicesDep
 ) -> StreamingResponse | AnswerRead:
     """Answer a question from the knowledge base with numbered citations.
 
     With `stream` (default) the answer is Server-Sent Events: `citations`, then `delta` pieces,
     then `done` (the whole answer and the citations it used); otherwise one JSON body.
     """
-    events = answers.answer_stream(
-        session,
-        principal=principal,
-        request=data,
-        settings=services.settings.section(KnowledgeSettings),
-        llm=services.get(LLM_CLIENT),
-        embedder=services.get(EMBEDDER),
-    )
+    settings = services.settings.section(KnowledgeSettings)
+    # Retrieval in a unit of work of its own: no connection is held while the model answers.
+    async with unit_of_work(services.sessions) as session:
+        plan = await answers.plan_answer(
+            session,
+            principal=principal,
+            request=data,
+            settings=settings,
+            embedder=services.get(EMBEDDER),
+        )
+    events = answers.answer_events(plan, settings=settings, llm=services.get(LLM_CLIENT))
     if not data.stream:
         done: dict[str, object] = {}
         async for event in events:
             if event.type == "done":
                 done = event.data
         return AnswerRead.model_validate(done)
-    first = await anext(events)  # retrieval errors become a normal error answer, not a stream
+    first = await anext(events)
 
     async def body() -> AsyncIterator[bytes]:
         try:

@@ -241,8 +241,14 @@ async def search(
     Raises:
         NotFound, PermissionDenied: `request.project` is not one the caller can read.
     """
-    scope = await _scope(session, principal, request)
     notices: list[str] = []
+    vector = None
+    if request.mode in {"hybrid", "semantic"}:
+        if embedder is None:
+            notices.append("semantic search is not available: no embedder is configured")
+        else:  # before the first statement: a remote model answers with no connection held
+            vector = await embedder.embed_query(request.query)
+    scope = await _scope(session, principal, request)
     candidates = max(settings.search_candidates, request.limit)
     keyword: Scored = []
     semantic: Scored = []
@@ -254,20 +260,16 @@ async def search(
             limit=candidates,
             budget=settings.search_posting_budget,
         )
-    if request.mode in {"hybrid", "semantic"}:
-        if embedder is None:
-            notices.append("semantic search is not available: no embedder is configured")
-        else:
-            vector = await embedder.embed_query(request.query)
-            semantic = await semantic_ranking(
-                session,
-                vector=vector,
-                model=embedder.model,
-                dimension=embedder.dimension,
-                scope=scope,
-                limit=candidates,
-            )
-            notices += await _model_notices(session, scope, embedder.model)
+    if embedder is not None and vector is not None:
+        semantic = await semantic_ranking(
+            session,
+            vector=vector,
+            model=embedder.model,
+            dimension=embedder.dimension,
+            scope=scope,
+            limit=candidates,
+        )
+        notices += await _model_notices(session, scope, embedder.model)
     if request.mode == "keyword":
         fused = keyword
     elif request.mode == "semantic":

@@ -136,9 +136,11 @@ class RequestGuard:
       byte of the body is read (and before authentication or a database connection).
     - A body that sends nothing for `timeout` seconds is refused with 408, so a client cannot
       hold a request open forever by never finishing its body.
-    - One credential (or, without one, one client address) may send `per_client` bodies at once;
-      more are refused with 429. Together with routes that read bodies before they take a
-      database connection, a publisher cannot starve the rest of the API.
+    - One credential (or, without one, one client address) may have `per_client` requests at
+      once waiting for body bytes that have not arrived; one more that has to wait is refused
+      with 429. A body already received never waits, so a client may send many small requests
+      at once. Together with routes that read bodies before they take a database connection, a
+      publisher cannot starve the rest of the API.
 
     Refusals found while the body streams are raised as HTTPException from `receive`: FastAPI
     re-raises those while parsing a body (it turns other errors into 400), every layer in
@@ -157,7 +159,7 @@ class RequestGuard:
         self.limit_for = limit_for
         self.timeout = timeout
         self.per_client = per_client
-        self.open_bodies: Counter[int] = Counter()
+        self.waiting: Counter[int] = Counter()  # by client: requests waiting for body bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -174,19 +176,8 @@ class RequestGuard:
         if body.declared > limit:
             await _refuse(send, 413, "too_large", _too_large(body.declared, limit))
             return
-        if self.open_bodies[body.client] >= self.per_client:
-            message = (
-                f"{self.per_client} request bodies from this client are still being sent; "
-                "finish or cancel one, or raise DEVFLOW_SERVER__MAX_BODIES_PER_CLIENT"
-            )
-            await _refuse(send, 429, "too_many_requests", message, retry_after=True)
-            return
-        self.open_bodies[body.client] += 1
         reader = _GuardedBody(self, body, receive, limit)
-        try:
-            await self.app(scope, reader.receive, send)
-        finally:
-            reader.close()
+        await self.app(scope, reader.receive, send)
 
 
 _NUL_MESSAGE = (
@@ -259,43 +250,58 @@ class _GuardedBody:
         self._received = 0
         self._tail = b""  # the end of the previous chunk, for escapes split between chunks
 
-    def close(self) -> None:
-        """Stop counting this body against its client (once)."""
-        if self._open:
-            self._open = False
-            counts = self._guard.open_bodies
-            counts[self._headers.client] -= 1
-            if counts[self._headers.client] <= 0:
-                del counts[self._headers.client]
-
     async def receive(self) -> Message:
         """Return the next message, refusing a stalled, oversized or NUL-carrying body."""
         if not self._open:  # the body is complete: wait for a disconnect, unbounded
             return await self._receive()
-        try:
-            message = await asyncio.wait_for(self._receive(), self._guard.timeout)
-        except TimeoutError:
-            self.close()
-            raise HTTPException(
-                408,
-                f"the request body sent nothing for {self._guard.timeout:g} s; send it again "
-                "(DEVFLOW_SERVER__BODY_TIMEOUT sets the limit)",
-                headers={"Connection": "close"},
-            ) from None
+        message = await self._next()
         if message["type"] != "http.request":
-            self.close()
+            self._open = False
             return message
         chunk: bytes = message.get("body", b"")
         self._received += len(chunk)
         if self._received > self._limit:
-            self.close()
+            self._open = False
             raise HTTPException(413, _too_large(self._received, self._limit))
         if self._headers.json and self._json_nul(chunk):
-            self.close()
+            self._open = False
             raise HTTPException(400, _NUL_MESSAGE)
         if not message.get("more_body", False):
-            self.close()
+            self._open = False
         return message
+
+    async def _next(self) -> Message:
+        """The next message; when it has not arrived yet, wait for it as one of the client's
+        waiting requests (at most `per_client`), and at most `timeout` seconds."""
+        pending = asyncio.ensure_future(self._receive())
+        await asyncio.sleep(0)  # a message the server holds already is there now
+        if pending.done():
+            return pending.result()
+        guard, client = self._guard, self._headers.client
+        if guard.waiting[client] >= guard.per_client:
+            pending.cancel()
+            self._open = False
+            raise HTTPException(
+                429,
+                f"{guard.per_client} requests from this client are waiting for their bodies "
+                "already; finish or cancel one, or raise DEVFLOW_SERVER__MAX_BODIES_PER_CLIENT",
+                headers={"Retry-After": "1", "Connection": "close"},
+            )
+        guard.waiting[client] += 1
+        try:
+            return await asyncio.wait_for(pending, guard.timeout)
+        except TimeoutError:
+            self._open = False
+            raise HTTPException(
+                408,
+                f"the request body sent nothing for {guard.timeout:g} s; send it again "
+                "(DEVFLOW_SERVER__BODY_TIMEOUT sets the limit)",
+                headers={"Connection": "close"},
+            ) from None
+        finally:
+            guard.waiting[client] -= 1
+            if guard.waiting[client] <= 0:
+                del guard.waiting[client]
 
     def _json_nul(self, chunk: bytes) -> bool:
         """Return whether `\\u0000` is escaped in the JSON text (not a literal backslash)."""
