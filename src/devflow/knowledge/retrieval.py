@@ -1,14 +1,21 @@
-# ruff: noqa: S608 - SQL is assembled from constants and escaped literals; values are bound
 """Hybrid search: BM25 over PostgreSQL full-text postings and pgvector HNSW, fused.
 
 Keyword retrieval ORs the query's stemmed lexemes and ranks chunks by BM25 from the postings
 table the chunk triggers keep (`_KEYWORD_SQL`). Semantic retrieval reads the partial HNSW index of
 the current embedding model. Each returns `search_candidates` chunks with their scores; `fuse`
 combines them by standardised scores (default) or reciprocal rank fusion.
+
+The SQL is text, and every value a caller gives is a bound parameter. What is written into it is
+fixed: the filter clauses of `_Scope` (chosen by which filters a search has, never holding a
+value), the text-search configuration, BM25's constants, and the embedding model's name and
+dimension, which come from the configuration and must be literal: a partial HNSW index is used
+only when the planner sees its predicate's value (psycopg prepares a repeated statement, and a
+generic plan with a parameter would read the whole table). `_model_literal` checks the name.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 import uuid
 from dataclasses import dataclass
@@ -30,7 +37,7 @@ from devflow.knowledge.settings import KnowledgeSettings
 # weighing the same ranked best (titles already count through their own occurrences).
 _RANK_WEIGHTS = "{0.1, 1.0, 1.0, 1.0}"
 _QUERY_TSQ = (
-    "(SELECT string_agg(quote_literal(l), ' | ') FROM "
+    "(SELECT string_agg(quote_literal(l), ' | ') FROM "  # noqa: S608 - fixed text (module docstring)
     f"unnest(tsvector_to_array(to_tsvector('{TS_CONFIG}', :q))) AS l)::tsquery"
 )
 
@@ -42,13 +49,14 @@ class _Scope:
     content_types: list[str]
     languages: list[str]
 
-    def where(self, alias: str, params: dict[str, Any]) -> str:
+    def where(self, alias: str, params: dict[str, Any], *, source: str = "source_id") -> str:
+        """The project and source filters on table `alias`, whose source column is `source`."""
         clauses = []
         if self.project_ids is not None:
             clauses.append(f"{alias}.project_id = ANY(:project_ids)")
             params["project_ids"] = self.project_ids
         if self.source_ids:
-            clauses.append(f"{alias}.source_id = ANY(:source_ids)")
+            clauses.append(f"{alias}.{source} = ANY(:source_ids)")
             params["source_ids"] = self.source_ids
         return " AND ".join(clauses) or "TRUE"
 
@@ -58,7 +66,7 @@ class _Scope:
         clauses = []
         if self.project_ids is not None:
             clauses.append(
-                f"{alias}.source_id = ANY(ARRAY(SELECT id FROM knowledge_source "
+                f"{alias}.source_id = ANY(ARRAY(SELECT id FROM knowledge_source "  # noqa: S608 - fixed text (module docstring)
                 "WHERE project_id = ANY(:project_ids)))"
             )
             params["project_ids"] = self.project_ids
@@ -67,7 +75,7 @@ class _Scope:
             params["source_ids"] = self.source_ids
         if filters := self._chunk_filters("c", params):
             clauses.append(
-                f"EXISTS (SELECT 1 FROM knowledge_chunk c WHERE c.id = {alias}.chunk_id "
+                f"EXISTS (SELECT 1 FROM knowledge_chunk c WHERE c.id = {alias}.chunk_id "  # noqa: S608 - fixed text (module docstring)
                 f"AND {filters})"
             )
         return " AND ".join(clauses) or "TRUE"
@@ -117,7 +125,7 @@ async def keyword_ranking(
         "max_terms": _MAX_TERMS,
     }
     where = scope.posting_where("p", params)
-    rows = await session.execute(text(_KEYWORD_SQL.replace("{where}", where)), params)
+    rows = await session.execute(text(_KEYWORD_SQL.format(where=where)), params)
     return [(r[0], float(r[1])) for r in rows]
 
 
@@ -134,7 +142,7 @@ _COMMON_SHARE = 0.25
 _ALWAYS_KEEP = 3
 _MAX_TERMS = 16
 _KEYWORD_SQL = (
-    "WITH stats AS (SELECT coalesce(max(df), 0)::float8 AS n, CASE WHEN max(df) > 0 "
+    "WITH stats AS (SELECT coalesce(max(df), 0)::float8 AS n, CASE WHEN max(df) > 0 "  # noqa: S608 - fixed text (module docstring)
     "THEN max(occurrences)::float8 / max(df) END AS avgdl FROM knowledge_lexeme "
     "WHERE lexeme = ''), "
     "terms AS (SELECT t.lexeme, coalesce(s.df, 0)::float8 AS df, st.n, st.avgdl FROM "
@@ -165,7 +173,7 @@ async def semantic_ranking(
 ) -> list[tuple[uuid.UUID, float]]:
     """Return (chunk id, cosine similarity) pairs under `model`, best first (its HNSW index)."""
     params: dict[str, Any] = {"v": _vector_literal(vector), "limit": limit}
-    literal = model.replace("'", "''")
+    literal = _model_literal(model)
     dim = int(dimension)
     where = scope.where("e", params)
     join = ""
@@ -176,7 +184,7 @@ async def semantic_ranking(
     await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
     rows = await session.execute(
         text(
-            f"SELECT e.chunk_id, 1 - ((e.vector::vector({dim})) <=> CAST(:v AS vector({dim}))) "
+            f"SELECT e.chunk_id, 1 - ((e.vector::vector({dim})) <=> CAST(:v AS vector({dim}))) "  # noqa: S608 - fixed text (module docstring)
             f"FROM knowledge_embedding e {join} "
             f"JOIN knowledge_source s ON s.id = e.source_id "
             f"WHERE e.model = '{literal}' AND {where} "
@@ -187,6 +195,20 @@ async def semantic_ranking(
         params,
     )
     return [(r[0], float(r[1])) for r in rows]
+
+
+def _model_literal(model: str) -> str:
+    """Return an embedding model's name as an SQL string literal (see the module docstring).
+
+    Raises:
+        Invalid: a name with characters no model name has.
+    """
+    if not _MODEL_NAME.fullmatch(model):
+        raise Invalid(f"{model!r} is not an embedding model name DevFlow can index")
+    return model
+
+
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
 
 
 Scored = list[tuple[uuid.UUID, float]]
@@ -294,10 +316,10 @@ async def search(
 
 async def _model_notices(session: AsyncSession, scope: _Scope, model: str) -> list[str]:
     params: dict[str, Any] = {"model": model}
-    where = scope.where("s", params).replace("s.source_id", "s.id")
+    where = scope.where("s", params, source="id")
     rows = await session.execute(
         text(
-            "SELECT s.name, s.embed_model FROM knowledge_source s "
+            "SELECT s.name, s.embed_model FROM knowledge_source s "  # noqa: S608 - see module
             f"WHERE {where} AND s.embed_model IS NOT NULL AND s.embed_model <> :model"
         ),
         params,
@@ -321,7 +343,7 @@ async def _hydrate(
     ids = [cid for cid, _ in fused]
     rows = await session.execute(
         text(
-            f"WITH q AS (SELECT {_QUERY_TSQ} AS tsq) "
+            f"WITH q AS (SELECT {_QUERY_TSQ} AS tsq) "  # noqa: S608 - fixed text (module docstring)
             "SELECT c.id, c.document_id, c.source_id, c.title, c.heading_path, c.text, "
             "c.content_type, c.language, d.uri, "
             "CASE WHEN q.tsq IS NOT NULL AND c.tsv @@ q.tsq THEN ts_headline("
@@ -403,7 +425,7 @@ async def code_examples(
         params["languages"] = scope.languages
     rows = await session.execute(
         text(
-            f"WITH q AS (SELECT {_QUERY_TSQ} AS tsq) "
+            f"WITH q AS (SELECT {_QUERY_TSQ} AS tsq) "  # noqa: S608 - fixed text (module docstring)
             "SELECT x.id, x.document_id, x.source_id, x.language, x.heading_path, x.code, "
             "x.context, x.summary, d.title, d.uri, "
             f"ts_rank('{_RANK_WEIGHTS}', x.tsv, q.tsq, 1) AS score "
