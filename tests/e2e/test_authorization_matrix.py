@@ -514,6 +514,7 @@ DECLARED: dict[str, Case] = {
     "GET /docs": Case(anyone(), get("/docs")),
     "GET /docs/oauth2-redirect": Case(anyone(), get("/docs/oauth2-redirect")),
     "GET /redoc": Case(anyone(), get("/redoc")),
+    "* /docs/assets": Case(anyone(), get("/docs/assets/swagger-ui.css")),
     "GET /health": Case(anyone(), get("/health")),
     "GET /ready": Case(anyone(), get("/ready")),
     "GET /": Case(listing(), get("/"), _shows("beta")),

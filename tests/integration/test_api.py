@@ -1,5 +1,6 @@
 """The HTTP surface in-process: auth, error shape, request ids, readiness, OpenAPI."""
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -158,6 +159,18 @@ class TestOpenApi:
         ):
             assert path in spec["paths"]
         assert (await api.get("/docs")).status_code == 200
+
+    @pytest.mark.parametrize("page", ["/docs", "/redoc"])
+    async def test_the_reference_pages_load_nothing_from_the_internet(self, api, page):
+        html = (await api.get(page)).text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert assets, html
+        assert [a for a in assets if not a.startswith(("/docs/assets/", "/openapi.json"))] == []
+        for asset in assets:
+            if asset.startswith("/docs/assets/"):
+                answer = await api.get(asset)
+                assert answer.status_code == 200, asset
+                assert answer.content
 
 
 class TestProjectsApi:

@@ -17,6 +17,7 @@ from devflow.core.services import open_services
 from devflow.domains import each, providers
 from devflow.mcp.http import PATH as MCP_PATH
 from devflow.mcp.http import McpEndpoint
+from devflow.web import docs
 from devflow.web.errors import install_error_handlers
 from devflow.web.middleware import HotRoutes, RequestContextMiddleware, RequestGuard
 from devflow.web.routes import dashboard, events, health, jobs
@@ -68,8 +69,11 @@ def create_app(settings: Settings) -> FastAPI:
         '`{"error": {"code", "message", "details"}}`.',
         lifespan=lifespan,
         responses=error_responses(),
+        docs_url=None,  # served with local assets by web.docs: no CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
+    docs.install(app)
     hot: Sequence[Route] = [route for routes in each("hot_routes") for route in routes]
     app.add_middleware(HotRoutes, routes=hot)  # inside the request context
     app.add_middleware(
