@@ -560,6 +560,7 @@ DECLARED: dict[str, Case] = {
     "POST /api/v1/signin-links": Case(
         instance_admin(), lambda _w, _c: ("POST", f"{V1}/signin-links", {})
     ),
+    "GET /api/v1/jobs": Case(listing(), get(f"{V1}/jobs"), _shows("knowledge:")),
     "GET /api/v1/jobs/{job_id}": Case(
         member("read"), lambda w, _c: ("GET", f"{V1}/jobs/{w.ids['job']}", {})
     ),

@@ -148,6 +148,20 @@ class TestJobs:
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout[shown.stdout.index("{") :])["done"] == 3
 
+    def test_jobs_are_listed_and_filtered_by_the_cli(self, devflow):
+        job_id = defer_directly(devflow, "tests:count_to", {"n": 1})
+        devflow.cli("jobs", "show", str(job_id), "--watch")
+        listed = devflow.cli("jobs", "list", "--task", "tests:*", "--status", "succeeded", "--json")
+        assert listed.returncode == 0, listed.stderr
+        jobs = json.loads(listed.stdout)
+        assert job_id in [j["id"] for j in jobs]
+        assert {(j["task"], j["status"]) for j in jobs} == {("tests:count_to", "succeeded")}
+        table = devflow.cli("jobs", "list")
+        assert str(job_id) in table.stdout
+        wrong = devflow.cli("jobs", "list", "--status", "finished")
+        assert wrong.returncode == 2
+        assert "choose one of todo, doing" in wrong.stderr
+
 
 class TestRefusals:
     def test_a_second_up_on_the_same_home_is_refused(self, devflow):

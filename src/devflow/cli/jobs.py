@@ -8,11 +8,52 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from devflow.core.cli import JsonOpt, TokenOpt, UrlOpt, client, console, emit_json
+from devflow.core.cli import JsonOpt, TokenOpt, UrlOpt, client, console, emit_json, table
 
 app = typer.Typer(help="Background jobs.", no_args_is_help=True)
 
 FINAL = {"succeeded", "failed", "cancelled", "aborted"}
+STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborting", "aborted")
+_STATES = ", ".join(STATUSES)
+
+
+@app.command("list")
+def list_(
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help=f"Only jobs in this state: {', '.join(STATUSES)}."),
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="Only this task; `knowledge:*` matches a prefix.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="How many.")] = 20,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the jobs you can see, newest first (find a job's id for `devflow jobs show`)."""
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(
+            f"{status!r}: choose one of {', '.join(STATUSES)}", param_hint="--status"
+        )
+    params: dict[str, object] = {"limit": limit}
+    if status:
+        params["status"] = status
+    if task:
+        params["task"] = task
+    items = client(url, token).get("/api/v1/jobs", params=params)["items"]
+    if as_json:
+        emit_json(items)
+        return
+    rows = [
+        {
+            **job,
+            "progress": f"{job['done']}/{job['total']}" if job["total"] else str(job["done"] or ""),
+            "updated": (job["updated_at"] or job["scheduled_at"] or "")[:19].replace("T", " "),
+        }
+        for job in items
+    ]
+    table(rows, ["id", "task", "status", "progress", "message", "updated"], title="jobs")
 
 
 @app.command("show")

@@ -259,25 +259,14 @@ class JobView:
     updated_at: datetime | None
 
 
-async def get_job(session: AsyncSession, *, job_id: int) -> JobView:
-    """Return a job with its progress.
+_JOB_COLUMNS = (
+    "SELECT j.id, j.task_name, j.status::text, j.attempts, j.scheduled_at, "
+    "p.done, p.total, p.message, p.error, p.project_id, p.updated_at, p.attempts AS pa "
+    "FROM procrastinate_jobs j LEFT JOIN job_progress p ON p.job_id = j.id "
+)
 
-    Raises:
-        NotFound: no job has this id.
-    """
-    row = (
-        await session.execute(
-            text(
-                "SELECT j.id, j.task_name, j.status::text, j.attempts, j.scheduled_at, "
-                "p.done, p.total, p.message, p.error, p.project_id, p.updated_at, p.attempts AS pa "
-                "FROM procrastinate_jobs j LEFT JOIN job_progress p ON p.job_id = j.id "
-                "WHERE j.id = :id"
-            ),
-            {"id": job_id},
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound(f"no job {job_id}")
+
+def _view(row: Any) -> JobView:
     return JobView(
         id=row.id,
         task=row.task_name,
@@ -293,6 +282,59 @@ async def get_job(session: AsyncSession, *, job_id: int) -> JobView:
     )
 
 
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    project_ids: list[uuid.UUID] | None,
+    status: str | None = None,
+    task: str | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[JobView]:
+    """Return jobs, newest first: of `project_ids` only (None: every job, instance-wide ones
+    included), with `status`, whose task is `task` or starts with it when it ends in `*`, and
+    older than the job `before` (the next page).
+    """
+    clauses: list[str] = []
+    params: dict[str, Any] = {"limit": limit}
+    if project_ids is not None:
+        clauses.append("p.project_id = ANY(:projects)")
+        params["projects"] = project_ids
+    if status is not None:
+        clauses.append("j.status::text = :status")
+        params["status"] = status
+    if task is not None:
+        if task.endswith("*"):
+            clauses.append("starts_with(j.task_name, :task)")
+            params["task"] = task.removesuffix("*")
+        else:
+            clauses.append("j.task_name = :task")
+            params["task"] = task
+    if before is not None:
+        clauses.append("j.id < :before")
+        params["before"] = before
+    where = " AND ".join(clauses) or "TRUE"
+    rows = await session.execute(
+        text(_JOB_COLUMNS + f"WHERE {where} ORDER BY j.id DESC LIMIT :limit"),
+        params,
+    )
+    return [_view(row) for row in rows]
+
+
+async def get_job(session: AsyncSession, *, job_id: int) -> JobView:
+    """Return a job with its progress.
+
+    Raises:
+        NotFound: no job has this id.
+    """
+    row = (
+        await session.execute(text(_JOB_COLUMNS + "WHERE j.id = :id"), {"id": job_id})
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    return _view(row)
+
+
 __all__ = [
     "JobProgress",
     "JobView",
@@ -300,6 +342,7 @@ __all__ = [
     "create_job_app",
     "defer",
     "get_job",
+    "list_jobs",
     "report_progress",
     "retry_strategy",
 ]
