@@ -2,7 +2,9 @@
 
 Runs an embedded PostgreSQL (or DEVFLOW_BENCH_DATABASE_URL), the fake OpenAI gateway on 127.0.0.1,
 and alternates bare SDK calls with `LLMClient` calls (usage row, cost, budget-free project) so both
-see the same server and machine state. Prints p50/p95 and appends a section to bench/RESULTS.md.
+see the same server and machine state. The bare SDK uses its own default HTTP client; `LLMClient`
+goes through the guarded outbound transport (address checks, body cap), so the difference includes
+it. Prints p50/p95 and appends a section to bench/RESULTS.md.
 
     python bench/llm.py [--calls 400]
 """
@@ -75,7 +77,7 @@ async def run(url: str, calls: int) -> dict[str, float]:
         # A second client without the in-memory layer: every hit is read from PostgreSQL, as it
         # is for a hit written by another process.
         pg_client = LLMClient(fake.llm_settings(), sessions=sessions)
-        pg_client._memory = MemoryCache(size=0)  # noqa: SLF001 - measuring the layer below
+        pg_client._ledger.memory = MemoryCache(size=0)  # noqa: SLF001 - measuring the layer below
         pg_hit_ms: list[float] = []
         bare_ms: list[float] = []
         ours_ms: list[float] = []

@@ -25,14 +25,20 @@ def fake_llm():
 
 
 @pytest.fixture
-def server(db_url, fake_llm, monkeypatch):
+def llm_overrides() -> dict:
+    """LLM settings a test changes (parametrize it to set budgets)."""
+    return {}
+
+
+@pytest.fixture
+def server(db_url, fake_llm, llm_overrides, monkeypatch):
     monkeypatch.setenv(
         "DEVFLOW_KNOWLEDGE__EMBEDDER", "python:tests.knowledge_site.embedder:shared_local"
     )
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    app = create_app(load_settings(database_url=db_url, llm=fake_llm.llm_settings()))
+    app = create_app(load_settings(database_url=db_url, llm=fake_llm.llm_settings(**llm_overrides)))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
@@ -136,3 +142,18 @@ async def test_a_repository_the_server_may_not_read_is_uploaded_without_ignored_
     assert "uploading its tracked files instead" in added.stderr + added.stdout
     assert body["kind"] == "files"
     assert {u["filename"] for u in body["uploaded"]} == {"README.md", ".gitignore"}
+
+
+# A thousandth of a cent: less than the shortest answer costs at the fake's prices.
+@pytest.mark.parametrize("llm_overrides", [{"budgets": {"projects": {"default": 0.00001}}}])
+async def test_an_answer_over_budget_says_so_and_exits_7(cli, tmp_path, db_url, fake_llm):
+    (tmp_path / "notes.md").write_text("# Notes\n\nThe release train leaves every Tuesday.\n")
+    cli("knowledge", "add", str(tmp_path / "notes.md"), "--no-wait")
+    await run_jobs(db_url)
+
+    for extra in ([], ["--json"]):
+        refused = cli("ask", "When does the release train leave?", *extra, check=False)
+        assert refused.returncode == 7, refused.stderr + refused.stdout
+        assert "budget" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert not [r for r in fake_llm.requests if "chat" in r.path], "nothing reached the provider"

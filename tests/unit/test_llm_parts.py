@@ -6,8 +6,8 @@ import pytest
 
 from devflow.core.errors import Invalid
 from devflow.llm import BreakerState, CircuitBreaker
+from devflow.llm._routing import retry_after
 from devflow.llm.cache import chat_cache_key
-from devflow.llm.client import _retry_after
 from devflow.llm.keys import resolve_api_key
 from devflow.llm.pricing import PriceTable, shipped_prices
 from devflow.llm.settings import LLMPrice, LLMProviderSettings, LLMSettings
@@ -151,10 +151,10 @@ class TestHelpers:
             response = httpx.Response(429, headers=headers, request=request)
             return openai.RateLimitError("slow down", response=response, body=None)
 
-        assert _retry_after(error({"retry-after": "2.5"})) == 2.5
-        assert _retry_after(error({"retry-after-ms": "250"})) == 0.25
-        assert _retry_after(error({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0
-        assert _retry_after(error({})) is None
+        assert retry_after(error({"retry-after": "2.5"})) == 2.5
+        assert retry_after(error({"retry-after-ms": "250"})) == 0.25
+        assert retry_after(error({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0
+        assert retry_after(error({})) is None
 
 
 class TestProviderUrlsAreOperatorOnly:

@@ -17,6 +17,7 @@ from devflow.core.errors import (
     Invalid,
     NotFound,
     PermissionDenied,
+    QuotaExceeded,
     Unauthenticated,
     Unavailable,
 )
@@ -43,7 +44,14 @@ EXIT_CODES: dict[type[DevflowError], int] = {
     NotFound: 4,
     Conflict: 5,
     Unavailable: 6,
+    # A limit, not bad input: a budget or quota refuses until it renews or is raised.
+    QuotaExceeded: 7,
 }
+
+
+def exit_code(exc: DevflowError) -> int:
+    """Return the exit code of `exc`'s nearest listed class (a domain's BudgetExceeded is a 7)."""
+    return next((EXIT_CODES[c] for c in type(exc).__mro__ if c in EXIT_CODES), 1)
 
 
 @app.command()
@@ -67,7 +75,7 @@ def main() -> None:
         code = app(standalone_mode=False)  # returns typer.Exit's code instead of raising it
     except DevflowError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
-        sys.exit(EXIT_CODES.get(type(exc), 1))
+        sys.exit(exit_code(exc))
     except KeyboardInterrupt:
         sys.exit(130)
     except typer.Exit as exc:

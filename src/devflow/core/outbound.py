@@ -18,7 +18,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -331,6 +331,80 @@ async def _read_limited(resp: httpx.Response, url: str, limit: int) -> bytes:
     return bytes(body)
 
 
+class _CappedBody(httpx.AsyncByteStream):
+    """A response body that fails once it grows past `limit` bytes (read as it streams)."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, *, limit: int, url: str) -> None:
+        self._inner = inner
+        self._limit = limit
+        self._url = url
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for piece in self._inner:
+            seen += len(piece)
+            if seen > self._limit:
+                raise OutboundError(
+                    f"{self._url} is over the {self._limit}-byte limit",
+                    reason="too_large",
+                    url=self._url,
+                )
+            yield piece
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _CappedTransport(httpx.AsyncBaseTransport):
+    """Refuses a response whose body is (or turns out to be) over the policy's `max_bytes`."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        url = str(request.url)
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self._limit:
+            await response.aclose()
+            raise OutboundError(
+                f"{url} is {int(declared)} bytes, over the {self._limit}-byte limit",
+                reason="too_large",
+                url=url,
+            )
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)  # noqa: S101 - an async transport's
+        response.stream = _CappedBody(stream, limit=self._limit, url=url)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def guarded_http_client(
+    policy: OutboundPolicy,
+    *,
+    resolver: Resolver = system_resolver,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.AsyncClient:
+    """Return an httpx client on the guarded transport, for SDKs that take one (`openai`).
+
+    The same guards as `OutboundClient`: connections only to addresses (and ports) the policy
+    allows, checked on the address actually connected to; the policy's timeouts; no proxies from
+    the environment; no redirects followed (a 3xx is an error answer); each response body capped
+    at `policy.max_bytes` while it streams. A refused address or a body over the cap raises
+    `AddressRefused` or `OutboundError` (reason `too_large`) out of the request or the read.
+    """
+    return httpx.AsyncClient(
+        transport=_CappedTransport(_transport(policy, resolver), limit=policy.max_bytes),
+        timeout=httpx.Timeout(policy.timeout, connect=policy.connect_timeout),
+        follow_redirects=False,
+        trust_env=False,
+        headers=headers,
+    )
+
+
 @dataclass(frozen=True)
 class _Raw:
     status: int
@@ -356,5 +430,6 @@ __all__ = [
     "OutboundError",
     "OutboundPolicy",
     "address_allowed",
+    "guarded_http_client",
     "system_resolver",
 ]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import Principal
+from devflow.identity import default_project_name
 from devflow.knowledge.ports import Embedder
 from devflow.knowledge.retrieval import search
 from devflow.knowledge.schemas import AnswerRequest, Citation, SearchHit, SearchRequest
@@ -76,7 +77,7 @@ class AnswerPlan:
     """What retrieval found for a question: the passages to show the model, numbered."""
 
     question: str
-    project: str | None
+    project: str
     hits: list[SearchHit]
     citations: list[Citation]
 
@@ -88,9 +89,11 @@ async def plan_answer(
     request: AnswerRequest,
     settings: KnowledgeSettings,
     embedder: Embedder | None = None,
-    project_name: str | None = None,
 ) -> AnswerPlan:
     """Retrieve the passages an answer may cite (the database part of answering).
+
+    The answer is charged to the project asked about, or else to the one the caller acts in when
+    it names none (its token's project, or `default`), so no answer escapes a project's budget.
 
     Raises:
         NotFound, PermissionDenied: the project.
@@ -110,7 +113,7 @@ async def plan_answer(
     hits = _relevant(results.hits)
     return AnswerPlan(
         question=request.question,
-        project=project_name or request.project,
+        project=request.project or await default_project_name(session, principal=principal),
         hits=hits,
         citations=[_citation(i, h) for i, h in enumerate(hits, start=1)],
     )

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from devflow.core.config import Settings
 from devflow.core.db import unit_of_work
 from devflow.core.errors import DevflowError
-from devflow.core.http import CallerDep, PrincipalDep, ServicesDep, SessionDep
+from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import MAX_CHARS, MAX_OFFSET, Page
 from devflow.knowledge import answer as answers
 from devflow.knowledge import retrieval as searching
@@ -170,7 +170,7 @@ async def read_document_by_uri(
 
 @router.post("/search", response_model=SearchResults)
 async def search(
-    data: SearchRequest, session: SessionDep, principal: CallerDep, services: ServicesDep
+    data: SearchRequest, session: SessionDep, principal: PrincipalDep, services: ServicesDep
 ) -> SearchResults:
     """Search: hybrid (full-text + vectors, fused), keyword or semantic; with filters."""
     # The caller is authenticated apart, and search embeds the query before its first
@@ -213,7 +213,7 @@ async def code_examples(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def answer(
-    data: AnswerRequest, principal: CallerDep, services: ServicesDep
+    data: AnswerRequest, principal: PrincipalDep, services: ServicesDep
 ) -> StreamingResponse | AnswerRead:
     """Answer a question from the knowledge base with numbered citations.
 
@@ -245,7 +245,7 @@ async def answer(
             async for event in events:
                 yield _sse(event.type, event.data)
         except DevflowError as exc:
-            yield _sse("error", {"code": exc.code, "message": exc.message})
+            yield _sse("error", {"code": exc.code, "status": exc.status, "message": exc.message})
 
     return StreamingResponse(body(), media_type="text/event-stream")
 

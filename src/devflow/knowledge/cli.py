@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -346,35 +345,6 @@ def search(
         )
 
 
-def _stream_sse(api: ApiClient, path: str, body: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """POST and yield (event, data) of a Server-Sent Events answer."""
-    import httpx
-
-    from devflow.core.errors import DevflowError, Unavailable
-
-    http: httpx.Client = api._http  # noqa: SLF001 - ApiClient has no streaming call (shared file)
-    try:
-        with http.stream("POST", path, json=body, timeout=300.0) as response:
-            if response.is_error:
-                response.read()
-                try:
-                    error = response.json().get("error", {})
-                except ValueError:
-                    error = {}
-                raise DevflowError(
-                    error.get("message") or f"HTTP {response.status_code} from {path}"
-                )
-            event = "message"
-            for line in response.iter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    yield event, line[5:].strip()
-                    event = "message"
-    except httpx.TransportError as exc:
-        raise Unavailable(f"cannot reach DevFlow at {api.url} ({type(exc).__name__})") from None
-
-
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
     source: Annotated[list[str] | None, typer.Option("--source", help="Source name or id.")] = None,
@@ -384,8 +354,6 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from the knowledge base, with numbered citations."""
-    import orjson
-
     api = client(url, token)
     body: dict[str, Any] = {"question": question, "stream": not as_json}
     if project:
@@ -396,14 +364,11 @@ def ask(
         emit_json(api.post("/api/v1/knowledge/answer", json=body))
         return
     done: dict[str, Any] = {}
-    for event, data in _stream_sse(api, "/api/v1/knowledge/answer", body):
-        payload = orjson.loads(data)
+    for event, payload in api.stream_events("/api/v1/knowledge/answer", body):
         if event == "delta":
             console.print(payload["text"], end="", highlight=False, markup=False)
         elif event == "done":
             done = payload
-        elif event == "error":
-            raise Invalid(payload["message"])
     console.print()
     for c in done.get("citations", []):
         where = " > ".join(c["heading_path"])

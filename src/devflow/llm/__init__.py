@@ -14,8 +14,9 @@ from devflow.core.services import Key, Provider, Services
 from devflow.llm.settings import LLMPrice, LLMProviderSettings, LLMSettings
 
 if TYPE_CHECKING:
+    from devflow.llm._routing import Target
     from devflow.llm.breaker import BreakerState, CircuitBreaker
-    from devflow.llm.client import LLMClient, Target
+    from devflow.llm.client import LLMClient
     from devflow.llm.errors import (
         BadProviderResponse,
         BudgetExceeded,
@@ -37,7 +38,7 @@ _WHERE = {
     "BreakerState": "breaker",
     "CircuitBreaker": "breaker",
     "LLMClient": "client",
-    "Target": "client",
+    "Target": "_routing",
     "BadProviderResponse": "errors",
     "BudgetExceeded": "errors",
     "ProviderRejected": "errors",

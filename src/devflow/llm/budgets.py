@@ -6,14 +6,23 @@ same project or workflow.
 
 Each budget is one ledger row per month. A reservation is a single conditional UPDATE, which
 PostgreSQL re-checks under the row lock, so concurrent calls can never reserve past the limit.
-Settling moves the reservation to `spent` and announces each 50/80/100 % threshold once.
+When the whole amount does not fit and the call may be shortened (a plain-text answer without
+max_tokens), the rows are locked and the call gets the longest answer every budget still affords.
+The call is then sent with that max_tokens, so it cannot cost more than it reserved.
+
+Settling moves the reservation to `spent` and announces each 50/80/100 % threshold once. A call
+that cost more than it reserved (a gateway's cost header above the price table, a prompt the
+estimate undercounted) is charged in full and *stops* its budgets: no call passes them until a
+project admin sets the budget again or the month ends (the stop is `notified_pct = STOPPED`).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -27,8 +36,13 @@ from devflow.llm.errors import BudgetExceeded
 from devflow.llm.models import LLMBudget, LLMBudgetLedger
 from devflow.llm.settings import LLMBudgetSettings
 
+log = logging.getLogger(__name__)
+
 THRESHOLDS = (50, 80, 100)
 EVENT_TYPE = "llm.budget.threshold"
+STOPPED_EVENT_TYPE = "llm.budget.stopped"
+STOPPED = 1000  # `notified_pct` of a budget stopped by a call that cost more than it reserved
+_CENT_BILLIONTHS = Decimal("0.000000001")  # the ledger's NUMERIC(18, 9) step
 
 
 @dataclass(frozen=True)
@@ -93,70 +107,232 @@ def current_period() -> date:
     return clock.now().date().replace(day=1)
 
 
+def money(amount: Decimal) -> Decimal:
+    """Round `amount` up to the ledger's step, so a reservation never rounds below a cost."""
+    return amount.quantize(_CENT_BILLIONTHS, rounding=ROUND_CEILING)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a call asks of its budgets, priced at every model of its chain.
+
+    `prompt[i]` is the prompt's cost at model i; `per_output_token[i]` what one output token costs
+    there. The call wants `output_tokens` and accepts as few as `min_output_tokens` (the same
+    number when it cannot be shortened).
+    """
+
+    prompt: tuple[Decimal, ...]
+    per_output_token: tuple[Decimal, ...]
+    output_tokens: int
+    min_output_tokens: int
+
+    def cost(self, output_tokens: int) -> Decimal:
+        """Return what the call may cost with `output_tokens`, at the dearest model."""
+        return money(
+            max(
+                p + t * output_tokens
+                for p, t in zip(self.prompt, self.per_output_token, strict=True)
+            )
+        )
+
+    def fit(self, headroom: Decimal) -> int | None:
+        """Return the most output tokens (at least the minimum) that `headroom` pays for."""
+        if any(p > headroom for p in self.prompt):
+            return None
+        most = self.output_tokens
+        for prompt, per_token in zip(self.prompt, self.per_output_token, strict=True):
+            if per_token > 0:
+                most = min(most, int((headroom - prompt) / per_token))
+        while most >= self.min_output_tokens and self.cost(most) > headroom:
+            most -= 1  # the rounding up to the ledger's step can take the last token
+        return most if most >= self.min_output_tokens else None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a reservation took: the amount, and the output tokens it pays for."""
+
+    amount: Decimal
+    output_tokens: int
+
+
 async def reserve(
-    session: AsyncSession, budgets: list[Budget], amount: Decimal, *, period: date
-) -> None:
-    """Reserve `amount` in every budget, or none of them (the caller's transaction rolls back).
+    session: AsyncSession, budgets: Sequence[Budget], ask: Ask, *, period: date
+) -> Grant:
+    """Reserve the call's cost in every budget, or none of them (the transaction rolls back).
+
+    The whole `ask.output_tokens` when every budget affords it; else, for a call that may be
+    shortened, the most output tokens every budget still affords.
 
     Raises:
-        BudgetExceeded: naming the first budget that cannot take `amount`.
+        BudgetExceeded: naming the first budget that cannot take even the shortest call, and
+            saying why (spent, stopped, or held by calls in flight).
     """
-    for budget in budgets:
-        await session.execute(
-            insert(LLMBudgetLedger)
-            .values(
-                scope=budget.scope,
-                period=period,
-                spent=Decimal(0),
-                reserved=Decimal(0),
-                notified_pct=0,
-            )
-            .on_conflict_do_nothing()
+    ledger = LLMBudgetLedger
+    await session.execute(
+        insert(ledger)
+        .values(
+            [
+                {
+                    "scope": b.scope,
+                    "period": period,
+                    "spent": Decimal(0),
+                    "reserved": Decimal(0),
+                    "notified_pct": 0,
+                }
+                for b in budgets
+            ]
         )
-        ledger = LLMBudgetLedger
-        taken = await session.scalar(
+        .on_conflict_do_nothing()
+    )
+    amount = ask.cost(ask.output_tokens)
+    taken: list[Budget] = []
+    for budget in budgets:
+        took = await session.scalar(
             update(ledger)
             .where(
                 ledger.scope == budget.scope,
                 ledger.period == period,
+                ledger.notified_pct < STOPPED,
                 ledger.spent < budget.limit,
                 ledger.spent + ledger.reserved + amount <= budget.limit,
             )
             .values(reserved=ledger.reserved + amount)
             .returning(ledger.spent)
         )
-        if taken is None:
-            row = (
-                await session.execute(
-                    select(ledger.spent, ledger.reserved).where(
-                        ledger.scope == budget.scope, ledger.period == period
-                    )
-                )
-            ).one()
-            raise BudgetExceeded(
-                f"the {budget.label} LLM budget of ${budget.limit} for {period:%Y-%m} is spent: "
-                f"${row.spent:.6f} spent and ${row.reserved:.6f} reserved by calls in flight; "
-                f"this call needs up to ${amount:.6f}",
-                details={
-                    "budget": budget.scope,
-                    "limit": str(budget.limit),
-                    "spent": str(row.spent),
-                    "reserved": str(row.reserved),
-                    "needed": str(amount),
-                    "period": f"{period:%Y-%m}",
-                },
-            )
+        if took is None:
+            break
+        taken.append(budget)
+    else:
+        return Grant(amount, ask.output_tokens)
+    # Not the whole amount. Give back what was taken, lock every row (in scope order, as every
+    # reservation and settlement does) and see what the call can still have.
+    if taken:
+        await session.execute(
+            update(ledger)
+            .where(ledger.scope.in_([b.scope for b in taken]), ledger.period == period)
+            .values(reserved=ledger.reserved - amount)
+        )
+    rows = {
+        row.scope: row
+        for row in await session.execute(
+            select(ledger.scope, ledger.spent, ledger.reserved, ledger.notified_pct)
+            .where(ledger.scope.in_([b.scope for b in budgets]), ledger.period == period)
+            .order_by(ledger.scope)
+            .with_for_update()
+        )
+    }
+    headroom = min(b.limit - rows[b.scope].spent - rows[b.scope].reserved for b in budgets)
+    blocked = any(
+        rows[b.scope].notified_pct >= STOPPED or rows[b.scope].spent >= b.limit for b in budgets
+    )
+    # Calls that finished meanwhile may have made room: `fit` also takes the whole amount.
+    fits = None if blocked else ask.fit(headroom)
+    if fits is not None:
+        amount = ask.cost(fits)
+        await session.execute(
+            update(ledger)
+            .where(ledger.scope.in_([b.scope for b in budgets]), ledger.period == period)
+            .values(reserved=ledger.reserved + amount)
+        )
+        return Grant(amount, fits)
+    shortest = ask.cost(ask.min_output_tokens)
+    budget = next(
+        b
+        for b in budgets
+        if rows[b.scope].notified_pct >= STOPPED
+        or rows[b.scope].spent >= b.limit
+        or rows[b.scope].spent + rows[b.scope].reserved + shortest > b.limit
+    )
+    row = rows[budget.scope]
+    raise refusal(
+        budget,
+        spent=row.spent,
+        reserved=row.reserved,
+        stopped=row.notified_pct >= STOPPED,
+        needed=shortest,
+        period=period,
+    )
+
+
+def refusal(
+    budget: Budget,
+    *,
+    spent: Decimal,
+    reserved: Decimal,
+    stopped: bool,
+    needed: Decimal,
+    period: date,
+) -> BudgetExceeded:
+    """Return the refusal of a call, saying what is true: spent, stopped or held in flight."""
+    renews = next_period(period)
+    left = max(budget.limit - spent - reserved, Decimal(0))
+    head = f"the {budget.label} LLM budget of ${budget.limit} for {period:%Y-%m}"
+    if budget.limit == 0:
+        state = "zero"
+        message = f"{head} is $0: it refuses every call (a project admin can raise it)"
+    elif stopped:
+        state = "stopped"
+        message = (
+            f"{head} is stopped: a call cost more than it had reserved (the gateway's price is "
+            f"above the price table, or the prompt was undercounted), so no call passes it "
+            f"until a project admin sets the budget again (`devflow llm budget set`) or it "
+            f"renews on {renews:%Y-%m-%d} (UTC); ${spent:.6f} spent"
+        )
+    elif spent >= budget.limit:
+        state = "spent"
+        message = f"{head} is spent (${spent:.6f}); it renews on {renews:%Y-%m-%d} (UTC)"
+    elif reserved > 0 and spent + needed <= budget.limit:
+        state = "held_in_flight"
+        message = (
+            f"{head} has ${left:.6f} free: ${spent:.6f} spent and ${reserved:.6f} reserved by "
+            f"calls in flight, and this call needs up to ${needed:.6f}; what those calls do not "
+            "spend frees up as they finish (each within its provider's timeout), so a retry "
+            "shortly may pass"
+        )
+    else:
+        state = "too_little_left"
+        in_flight = f", ${reserved:.6f} reserved by calls in flight" if reserved > 0 else ""
+        message = (
+            f"{head} has ${left:.6f} left (${spent:.6f} spent{in_flight}), and this call needs "
+            f"up to ${needed:.6f}; a shorter prompt or a smaller max_tokens may fit, or wait "
+            f"until it renews on {renews:%Y-%m-%d} (UTC)"
+        )
+    return BudgetExceeded(
+        message,
+        details={
+            "budget": budget.scope,
+            "state": state,
+            "limit": str(budget.limit),
+            "spent": str(spent),
+            "reserved": str(reserved),
+            "available": str(left),
+            "needed": str(needed),
+            "period": f"{period:%Y-%m}",
+            "renews": f"{renews:%Y-%m-%d}",
+        },
+    )
+
+
+def next_period(period: date) -> date:
+    """Return the first day of the month after `period`."""
+    return date(period.year + period.month // 12, period.month % 12 + 1, 1)
 
 
 async def settle(
     session: AsyncSession,
-    budgets: list[Budget],
+    budgets: Sequence[Budget],
     *,
     reserved: Decimal,
     cost: Decimal,
     period: date,
 ) -> None:
-    """Replace a reservation by the real cost and announce the thresholds it crosses."""
+    """Replace a reservation by the real cost and announce the thresholds it crosses.
+
+    A cost above the reservation is charged in full and stops the budgets (see the module
+    docstring): the estimate that kept them from overshooting did not hold.
+    """
+    overrun = cost.quantize(_CENT_BILLIONTHS) > reserved
     for budget in budgets:
         ledger = LLMBudgetLedger
         row = (
@@ -178,14 +354,36 @@ async def settle(
             for level in THRESHOLDS
             if level > row.notified_pct and row.spent * 100 >= budget.limit * level
         ]
-        if not crossed:
+        stop = overrun and row.notified_pct < STOPPED
+        if not crossed and not stop:
             continue
         await session.execute(
             update(ledger)
             .where(ledger.scope == budget.scope, ledger.period == period)
-            .values(notified_pct=max(crossed))
+            .values(notified_pct=STOPPED if stop else max(crossed))
         )
         project_id = await session.scalar(select(Project.id).where(Project.name == budget.project))
+        if stop:
+            log.warning(
+                "stopping the %s LLM budget: a call cost %s, more than the %s it reserved",
+                budget.label,
+                cost,
+                reserved,
+            )
+            await events.emit(
+                session,
+                type=STOPPED_EVENT_TYPE,
+                project_id=project_id,
+                payload={
+                    "budget": budget.scope,
+                    "label": budget.label,
+                    "limit": str(budget.limit),
+                    "spent": str(row.spent),
+                    "cost": str(cost),
+                    "reserved": str(reserved),
+                    "period": f"{period:%Y-%m}",
+                },
+            )
         for level in crossed:
             await events.emit(
                 session,
@@ -310,15 +508,39 @@ async def set_budget(
     row.updated_at = clock.now()
     row.updated_by = principal.user_id
     await session.flush()
+    budget = make_budget(found.name, workflow, monthly_usd)
+    reopened = await _reopen(session, budget)
     await events.emit(
         session,
         type="llm.budget.set",
         project_id=found.id,
         actor_id=principal.user_id,
-        payload={"workflow": workflow, "monthly_usd": str(monthly_usd), "created": created},
+        payload={
+            "workflow": workflow,
+            "monthly_usd": str(monthly_usd),
+            "created": created,
+            "reopened": reopened,
+        },
     )
-    budget = make_budget(found.name, workflow, monthly_usd)
     return (await _with_spending(session, [(budget, "api")]))[0], created
+
+
+async def _reopen(session: AsyncSession, budget: Budget) -> bool:
+    """Lift this month's stop of a budget (an admin set it again); return whether it had one.
+
+    The thresholds already passed under the new limit are not announced again.
+    """
+    ledger = LLMBudgetLedger
+    period = current_period()
+    where = (ledger.scope == budget.scope, ledger.period == period)
+    spent = await session.scalar(
+        select(ledger.spent).where(*where, ledger.notified_pct >= STOPPED).with_for_update()
+    )
+    if spent is None:
+        return False
+    passed = [level for level in THRESHOLDS if spent * 100 >= budget.limit * level]
+    await session.execute(update(ledger).where(*where).values(notified_pct=max([0, *passed])))
+    return True
 
 
 async def delete_budget(

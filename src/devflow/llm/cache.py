@@ -29,17 +29,31 @@ _LOOKUP_CHAT = select(LLMCacheEntry.key, LLMCacheEntry.response, LLMCacheEntry.e
 
 
 def chat_cache_key(
-    provider: str, model: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
+    provider: str,
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    params: Mapping[str, Any],
+    *,
+    scope: str | None = None,
 ) -> str:
-    """Return the cache key of a chat request (streamed or not: the same answer)."""
+    """Return the cache key of a chat request (streamed or not: the same answer).
+
+    `scope` (a project's) keeps the entry from serving calls outside it; None is the
+    instance-wide scope.
+    """
     relevant = {k: v for k, v in params.items() if k not in _DELIVERY_ONLY}
-    blob = orjson.dumps([provider, model, list(messages), relevant], option=orjson.OPT_SORT_KEYS)
+    key: list[Any] = [provider, model, list(messages), relevant]
+    if scope is not None:
+        key.append(scope)
+    blob = orjson.dumps(key, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(blob).hexdigest()
 
 
-def text_hash(text: str) -> str:
-    """Return the hash an embedding of `text` is cached under."""
-    return hashlib.sha256(text.encode()).hexdigest()
+def text_hash(text: str, *, scope: str | None = None) -> str:
+    """Return the hash an embedding of `text` is cached under (in `scope`, as `chat_cache_key`)."""
+    if scope is None:
+        return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(f"{scope}\0{text}".encode()).hexdigest()
 
 
 async def lookup_chat(

@@ -185,6 +185,10 @@ class FakeOpenAI:
             api_key=SecretStr(self.api_key or "fake-key"),
             max_retries=2,
             timeout=5.0,
+            # The fake counts exactly 4 characters a token and nothing per message, the rule the
+            # client estimates with: budget reservations need no margin against it.
+            tokens_per_message=0,
+            prompt_margin=0.0,
         )
         values: dict[str, Any] = {
             "default_provider": "fake",

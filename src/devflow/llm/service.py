@@ -132,13 +132,19 @@ async def ping_providers(settings: LLMSettings) -> list[PingResult]:
 
 
 async def _ping(client: LLMClient, name: str) -> PingResult:
+    from devflow.core.outbound import OutboundError
+    from devflow.llm._routing import Target, transport_refused
+
     conf = client.settings.providers[name]
     started = time.perf_counter()
     try:
         page = await client.sdk(name).models.list()
         models = sorted(m.id for m in page.data)
+    except OutboundError as exc:  # before DevflowError: its own message speaks of knowledge
+        error: str | None = transport_refused(Target(name, "models"), exc).message
+        models = []
     except DevflowError as exc:
-        error: str | None = exc.message
+        error = exc.message
         models = []
     except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the others
         error = f"{type(exc).__name__}: {str(exc)[:200]}"

@@ -3,6 +3,7 @@ and budgets."""
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -34,6 +35,33 @@ class LLMProviderSettings(BaseModel):
     cost_header: str = Field(
         "x-aosentry-cost", description="Response header carrying the call's cost in USD, if any."
     )
+    max_response_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Largest response body read from the provider; a bigger one fails the call "
+        "as a bad response.",
+    )
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
+        "max_tokens",
+        description="Parameter a budget's output cap is sent in when the caller set none; "
+        "`max_completion_tokens` for providers whose reasoning models refuse `max_tokens` "
+        "(OpenAI's o-series).",
+    )
+    tokens_per_message: int = Field(
+        4,
+        ge=0,
+        le=100,
+        description="Tokens the provider's chat format adds to each message (and once for the "
+        "reply), on top of its text; a budget's reservation counts them. 0 for the fake gateway.",
+    )
+    prompt_margin: float = Field(
+        0.5,
+        ge=0,
+        le=10,
+        description="Share added to the prompt's token estimate (4 characters a token) when a call "
+        "reserves budget: tokenizers count code and non-English text denser. A call whose real "
+        "cost still exceeds its reservation stops its budget. 0 for the fake gateway.",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -61,7 +89,17 @@ class LLMBudgetSettings(BaseModel):
         description="Monthly USD budget by `project/workflow` (on top of the project's).",
     )
     default_output_tokens: int = Field(
-        1024, ge=1, description="Output tokens reserved for a call that sets no max_tokens."
+        1024,
+        ge=1,
+        description="Output tokens reserved for a budgeted call that sets no max_tokens; the call "
+        "is sent with that max_tokens, so its answer cannot cost more than was reserved.",
+    )
+    min_output_tokens: int = Field(
+        64,
+        ge=1,
+        description="When a budget has too little left for `default_output_tokens`, a plain-text "
+        "call without max_tokens is shortened to what is left, down to this many output tokens; "
+        "below that it is refused.",
     )
 
     @field_validator("projects", "workflows")
@@ -108,6 +146,12 @@ class LLMSettings(BaseModel):
         30.0, gt=0, description="Seconds an open breaker skips its provider before a trial call."
     )
     cache_enabled: bool = Field(True, description="Cache deterministic answers in PostgreSQL.")
+    cache_scope: Literal["project", "shared"] = Field(
+        "project",
+        description="`project`: a cached answer or embedding serves only calls tagged with the "
+        "same project (calls with no project share one scope); `shared`: identical requests of "
+        "every project share entries (a project can then tell what another one asked).",
+    )
     cache_ttl_seconds: int = Field(
         7 * 24 * 3600, ge=1, description="How long a cached answer or embedding is served."
     )

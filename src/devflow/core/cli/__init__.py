@@ -4,7 +4,7 @@ Below the domains, so that each domain's `cli.py` and the root `devflow` command
 pieces without a package cycle.
 """
 
-from devflow.core.cli.client import ApiClient
+from devflow.core.cli.client import ApiClient, error_class
 from devflow.core.cli.options import JsonOpt, TokenOpt, UrlOpt, client
 from devflow.core.cli.output import console, emit_json, err_console, table
 
@@ -17,5 +17,6 @@ __all__ = [
     "console",
     "emit_json",
     "err_console",
+    "error_class",
     "table",
 ]
