@@ -1,19 +1,31 @@
-"""Platform benchmark: cold start of `devflow up` and `GET /api/v1/projects` under load.
+"""Platform benchmark: cold start of `devflow up`, and the request path beside a bare endpoint.
 
-    python bench/platform_bench.py [--duration 20] [--clients 100] [--starts 5] [--no-record]
+    python bench/platform_bench.py [--duration 10] [--clients 20,100] [--workers 1,CORES]
+                                   [--starts 5] [--no-record]
 
-Everything runs against a fresh, temporary DEVFLOW_HOME on 127.0.0.1:
+Everything runs on 127.0.0.1, against a fresh temporary DEVFLOW_HOME:
 
-1. one first start (initialises the embedded PostgreSQL cluster; timed, but not measured against
-   the target), then N cold starts of `devflow up` with that existing data dir: the time from
-   spawning the process to the first 200 from GET /ready (polled every 10 ms). Each start is
-   stopped with SIGINT, as Ctrl-C would, and waited for.
-2. one more start, then `--clients` concurrent clients on keep-alive connections for `--duration`
-   seconds against GET /api/v1/projects with the admin token. The load generator is `wrk` when it
-   is on PATH (cheap: the server shares the machine's cores with it), otherwise an asyncio pool of
-   httpx clients in a separate process.
+1. One first start (initialises the embedded PostgreSQL cluster; timed, not measured against the
+   target), then N cold starts of `devflow up` with that data dir: from spawning the process to
+   the first 200 from GET /ready (polled every 10 ms), each stopped with SIGINT as Ctrl-C would.
+2. The request path, side by side, for each worker count (1, and the machine's cores):
+   - the anchor: a bare Starlette JSON endpoint (`bare_app` below) under uvicorn, started the
+     way DevFlow starts its server (httptools, uvloop, no access log, that many processes);
+   - `devflow up --workers N`: `GET /health` (no database) and `GET /api/v1/projects` with the
+     admin token (authentication, one query, the JSON page);
+   each under every `--clients` count of concurrent keep-alive clients for `--duration` seconds,
+   after a warm-up. Every request carries the same `Authorization` header. The load generator
+   is `wrk` when it is on PATH (cheap: it shares the cores with the server), otherwise an asyncio
+   pool of httpx clients in a separate process.
 
-The figures are printed and, unless --no-record, appended as a dated section to bench/RESULTS.md.
+Targets (issue 13): the projects listing with one server process at ≥ 15% of the bare
+endpoint's throughput with one process (20 clients); p95 of the listing under 200 ms at 100
+clients with as many server processes as cores; no errors; cold start under 3 s.
+
+Besides latency, each run records the CPU seconds of the server processes, PostgreSQL, the job
+worker and the load generator, and the machine's other CPU use meanwhile (other people's work:
+when it is high, the figures are not the server's alone). The figures are printed and, unless
+--no-record, appended as a dated section to bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 from rich.console import Console
@@ -49,12 +62,14 @@ REPO_ROOT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "RESULTS.md"
 
 COLD_START_TARGET_S = 3.0
-P95_TARGET_MS = 20.0  # the issue's target
-P95_DESIGN_TARGET_MS = 200.0  # the design document's target
+SHARE_TARGET = 0.15  # projects / bare throughput, one process each (issue 13)
+SHARE_CLIENTS = 20  # the client count the share is judged at (the issue's figures)
+P95_TARGET_MS = 200.0  # the design document's target, at the highest client count
 READY_POLL_S = 0.01
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
-ENDPOINT = "/api/v1/projects"
+PROJECTS = "/api/v1/projects"
+ENDPOINTS = {"bare": "/", "health": "/health", "projects": PROJECTS}
 JSON_MARKER = "BENCH_JSON "
 GENERATOR_BUSY_SHARE = 0.5  # of one core; above it the generator, not the server, may be the limit
 
@@ -65,14 +80,6 @@ Appended by the scripts in bench/ (`python bench/platform_bench.py`, `make bench
 section per run, newest last. Each section names the machine, the exact command and the settings
 it ran with, so that figures from different machines or settings are not compared by accident. Do
 not edit figures by hand: rerun the benchmark instead.
-
-What is measured (see the docstring of bench/platform_bench.py):
-
-- **Cold start**: `devflow up` with an existing data dir, from spawning the process to the first
-  200 on `GET /ready` (embedded PostgreSQL, migrations, HTTP server). Target: under 3 s.
-- **API under load**: `GET /api/v1/projects` with the admin token, N concurrent keep-alive
-  clients for a fixed time: throughput, latency percentiles and errors (any non-200 response,
-  timeout or socket error). Target: p95 under 20 ms (the design document asks for 200 ms).
 """
 
 # wrk runs this in every thread; done() runs once, with the merged latency histogram. Latency
@@ -111,6 +118,20 @@ function done(summary, latency, requests)
     latency.max, latency.mean))
 end
 """
+
+
+def bare_app() -> Any:
+    """Return the anchor: one Starlette JSON endpoint (uvicorn imports it, `--factory`)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def status(request: Request) -> JSONResponse:
+        del request
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[Route("/", status)])
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -156,12 +177,24 @@ class LoadResult:
 
 @dataclass(frozen=True)
 class CpuUse:
-    """CPU seconds spent by DevFlow's processes during the load run."""
+    """CPU seconds spent during one load run."""
 
-    server_s: float  # the `devflow up` process: HTTP server (uvicorn, in-process)
+    server_s: float  # the HTTP server: `devflow up` (or the bare uvicorn) and its server workers
     worker_s: float  # the job-worker subprocess
     postgres_s: float  # the embedded PostgreSQL, all its processes
     generator_s: float  # the load generator
+    other_s: float  # everything else on the machine meanwhile (other people's work)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One endpoint, worker count and client count, measured."""
+
+    target: str  # a key of ENDPOINTS
+    workers: int
+    clients: int
+    load: LoadResult
+    cpu: CpuUse
 
 
 @dataclass
@@ -174,14 +207,21 @@ class Report:
     revision: str
     loadavg: tuple[float, float, float]
     access_log: bool
-    clients: int
     first_start_s: float = math.nan
     cold_starts_s: list[float] = field(default_factory=list)
     stops_s: list[float] = field(default_factory=list)
-    load: LoadResult | None = None
-    cpu: CpuUse | None = None
+    runs: list[Run] = field(default_factory=list)
     generator_setup: str = ""
     warmup_s: float = 0.0
+    duration_s: float = 0.0
+    loadavg_end: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+
+    def run(self, target: str, workers: int, clients: int) -> Run | None:
+        """Return the run of `target` with that many workers and clients, if it was measured."""
+        for found in self.runs:
+            if (found.target, found.workers, found.clients) == (target, workers, clients):
+                return found
+        return None
 
 
 # -- machine --------------------------------------------------------------------------------------
@@ -243,44 +283,35 @@ def free_port() -> int:
         return port
 
 
-# -- running DevFlow ------------------------------------------------------------------------------
+# -- running the servers --------------------------------------------------------------------------
 
 
-class DevFlowProcess:
-    """One `devflow up` process on 127.0.0.1:port with the given home."""
+class ServerProcess:
+    """A server spawned in its own session, polled until a GET answers 200, stopped by SIGINT."""
 
-    def __init__(self, home: Path, port: int, log_path: Path, *, access_log: bool) -> None:
-        self.home = home
-        self.port = port
+    name = "server"
+
+    def __init__(
+        self, args: list[str], env: dict[str, str], cwd: Path, log_path: Path, **where: Any
+    ) -> None:
+        self.args = args
+        self.env = env
+        self.cwd = cwd
         self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "DEVFLOW_HOME": str(home),
-            "DEVFLOW_LOG__FORMAT": "json",
-            "DEVFLOW_LOG__ACCESS_LOG": "true" if access_log else "false",
-        }
-        # No DATABASE_URL from the caller's environment: this must be the embedded PostgreSQL.
-        self.env.pop("DEVFLOW_DATABASE_URL", None)
+        self.port: int = where["port"]
+        self.workers: int = where.get("workers", 1)
+        self.ready_path: str = where.get("ready_path", "/ready")
         self.proc: subprocess.Popen[bytes] | None = None
         self.spawned_at = 0.0
 
     def start(self) -> None:
-        """Spawn `devflow up` (it runs in its own session, so a ^C here is not sent to it)."""
+        """Spawn the process (in its own session, so a ^C here is not sent to it)."""
         with self.log_path.open("ab") as log:
             self.spawned_at = time.perf_counter()
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "devflow",
-                    "up",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                ],
+                self.args,
                 env=self.env,
-                cwd=self.home,  # no stray `.env` from the caller's working directory
+                cwd=self.cwd,  # no stray `.env` from the caller's working directory
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -288,7 +319,7 @@ class DevFlowProcess:
             )
 
     def wait_ready(self) -> float:
-        """Poll GET /ready every 10 ms; return seconds from spawn to the first 200.
+        """Poll the ready path every 10 ms; return seconds from spawn to the first 200.
 
         Raises:
             RuntimeError: the process exited, or it was not ready within START_TIMEOUT_S.
@@ -296,16 +327,16 @@ class DevFlowProcess:
         assert self.proc is not None  # noqa: S101 - start() first
         deadline = self.spawned_at + START_TIMEOUT_S
         while True:
-            if ready_once(self.port):
+            if ready_once(self.port, self.ready_path):
                 return time.perf_counter() - self.spawned_at
             if self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"devflow up exited with code {self.proc.returncode} before /ready answered "
-                    f"200; its log:\n{tail(self.log_path)}"
+                    f"{self.name} exited with code {self.proc.returncode} before "
+                    f"{self.ready_path} answered 200; its log:\n{tail(self.log_path)}"
                 )
             if time.perf_counter() > deadline:
                 raise RuntimeError(
-                    f"/ready did not answer 200 within {START_TIMEOUT_S:.0f} s; "
+                    f"{self.ready_path} did not answer 200 within {START_TIMEOUT_S:.0f} s; "
                     f"log:\n{tail(self.log_path)}"
                 )
             time.sleep(READY_POLL_S)
@@ -326,41 +357,94 @@ class DevFlowProcess:
         except subprocess.TimeoutExpired:
             self.kill()
             raise RuntimeError(
-                f"devflow up did not stop within {STOP_TIMEOUT_S:.0f} s of SIGINT; killed it"
+                f"{self.name} did not stop within {STOP_TIMEOUT_S:.0f} s of SIGINT; killed it"
             ) from None
         if code not in {0, -signal.SIGINT, 128 + signal.SIGINT}:
-            raise RuntimeError(f"devflow up exited with code {code}; log:\n{tail(self.log_path)}")
+            raise RuntimeError(f"{self.name} exited with code {code}; log:\n{tail(self.log_path)}")
         return time.perf_counter() - started
 
     def kill(self) -> None:
-        """Kill the process group of `devflow up` (only used when SIGINT did not work)."""
+        """Kill the process group (only used when SIGINT did not work)."""
         if self.proc is not None and self.proc.poll() is None:
             with suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
     def tree(self) -> list[psutil.Process]:
-        """Return `devflow up` and every process below it (worker, PostgreSQL)."""
+        """Return the process and every process below it (server workers, job worker, PG)."""
         assert self.proc is not None  # noqa: S101 - start() first
         root = psutil.Process(self.proc.pid)
         return [root, *root.children(recursive=True)]
 
 
+def devflow_up(
+    home: Path, port: int, log_path: Path, *, access_log: bool, workers: int = 1
+) -> ServerProcess:
+    """Return `devflow up` on 127.0.0.1:port with the given home (not started)."""
+    env = {
+        **os.environ,
+        "DEVFLOW_HOME": str(home),
+        "DEVFLOW_LOG__FORMAT": "json",
+        "DEVFLOW_LOG__ACCESS_LOG": "true" if access_log else "false",
+    }
+    # No DATABASE_URL from the caller's environment: this must be the embedded PostgreSQL.
+    env.pop("DEVFLOW_DATABASE_URL", None)
+    args = [sys.executable, "-m", "devflow", "up", "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        args += ["--workers", str(workers)]
+    server = ServerProcess(args, env, home, log_path, port=port, workers=workers)
+    server.name = "devflow up"
+    return server
+
+
+def bare_server(port: int, log_path: Path, *, workers: int = 1) -> ServerProcess:
+    """Return uvicorn serving `bare_app` the way `devflow.runtime.serve` runs DevFlow."""
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(BENCH_DIR),
+        "--factory",
+        "platform_bench:bare_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--http",
+        "httptools",
+        "--loop",
+        "uvloop",
+        "--no-access-log",
+        "--no-server-header",
+        "--proxy-headers",
+        "--log-level",
+        "warning",
+        "--workers",
+        str(workers),
+    ]
+    server = ServerProcess(
+        args, dict(os.environ), BENCH_DIR, log_path, port=port, workers=workers, ready_path="/"
+    )
+    server.name = "bare uvicorn"
+    return server
+
+
 @contextmanager
-def running(devflow: DevFlowProcess) -> Iterator[float]:
-    """Start DevFlow, yield the seconds it took to be ready, and stop it with SIGINT."""
-    devflow.start()
+def running(server: ServerProcess) -> Iterator[float]:
+    """Start a server, yield the seconds it took to be ready, and stop it with SIGINT."""
+    server.start()
     try:
-        yield devflow.wait_ready()
+        yield server.wait_ready()
     finally:
-        devflow.stop()
+        server.stop()
 
 
-def ready_once(port: int) -> bool:
-    """Return whether GET /ready answers 200 (one short-lived connection)."""
+def ready_once(port: int, path: str = "/ready") -> bool:
+    """Return whether GET `path` answers 200 (one short-lived connection)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)
     try:
-        conn.request("GET", "/ready")
+        conn.request("GET", path)
         response = conn.getresponse()
         response.read()
     except (OSError, http.client.HTTPException):
@@ -580,6 +664,12 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def machine_busy_seconds() -> float:
+    """Return the CPU seconds all cores have spent busy since boot (idle and I/O wait aside)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
 # -- the benchmark --------------------------------------------------------------------------------
 
 
@@ -587,12 +677,12 @@ def measure_starts(
     report: Report, home: Path, port: int, starts: int, logs: Path, console: Console
 ) -> None:
     """Time the first start (not measured) and `starts` cold starts."""
-    devflow = DevFlowProcess(home, port, logs / "first-start.log", access_log=report.access_log)
-    with running(devflow) as seconds:
+    first = devflow_up(home, port, logs / "first-start.log", access_log=report.access_log)
+    with running(first) as seconds:
         report.first_start_s = seconds
     console.print(f"first start (initialises the cluster, not measured): {seconds:.2f} s")
     for n in range(1, starts + 1):
-        devflow = DevFlowProcess(home, port, logs / f"start-{n}.log", access_log=report.access_log)
+        devflow = devflow_up(home, port, logs / f"start-{n}.log", access_log=report.access_log)
         devflow.start()
         try:
             seconds = devflow.wait_ready()
@@ -602,74 +692,133 @@ def measure_starts(
         console.print(f"cold start {n}/{starts}: {seconds:.3f} s to /ready")
 
 
-def measure_load(
-    report: Report, home: Path, port: int, args: argparse.Namespace, logs: Path, console: Console
+class Load:
+    """Puts load on one URL: wrk when it is on PATH, else the httpx pool."""
+
+    def __init__(self, args: argparse.Namespace, token: str, logs: Path, console: Console) -> None:
+        self.token = token
+        self.threads = max(1, args.wrk_threads)
+        self.wrk = None if args.generator == "httpx" else shutil.which("wrk")
+        if args.generator == "wrk" and self.wrk is None:
+            raise RuntimeError("--generator wrk, but wrk is not on PATH (apt-get install wrk)")
+        self.script = logs / "report.lua"
+        self.script.write_text(WRK_LUA, encoding="utf-8")
+        if self.wrk is None:
+            console.print("[yellow]wrk not found: using the asyncio httpx client pool[/]")
+
+    def describe(self) -> str:
+        """Return the generator's setup, for the report."""
+        if self.wrk is not None:
+            return (
+                f"{wrk_version(self.wrk)}: {self.threads} thread(s), one keep-alive connection "
+                "per client, timeout 30 s, Lua script for p95 and non-200 counting"
+            )
+        return "httpx asyncio pool in a separate process: one task and connection per client"
+
+    def __call__(self, url: str, clients: int, duration: float) -> LoadResult:
+        if self.wrk is not None:
+            return run_wrk(self.wrk, url, self.token, clients, self.threads, duration, self.script)
+        return run_httpx(url, self.token, clients, duration)
+
+
+def measure_server(
+    report: Report,
+    server: ServerProcess,
+    targets: list[str],
+    clients: list[int],
+    load: Load,
+    args: argparse.Namespace,
+    console: Console,
 ) -> None:
-    """Start DevFlow once more and put `args.clients` concurrent clients on the endpoint."""
-    token = read_token(home)
-    url = f"http://127.0.0.1:{port}{ENDPOINT}"
-    wrk = None if args.generator == "httpx" else shutil.which("wrk")
-    if args.generator == "wrk" and wrk is None:
-        raise RuntimeError("--generator wrk, but wrk is not on PATH (apt-get install wrk)")
-    script = logs / "report.lua"
-    script.write_text(WRK_LUA, encoding="utf-8")
-    if wrk is not None:
-        threads = max(1, min(args.wrk_threads, args.clients))
-        report.generator_setup = (
-            f"{wrk_version(wrk)}: {threads} thread(s), {args.clients} connections, "
-            "timeout 30 s, Lua script for p95 and non-200 counting"
-        )
-    else:
-        console.print("[yellow]wrk not found: using the asyncio httpx client pool[/]")
-        report.generator_setup = (
-            f"httpx asyncio pool in a separate process: {args.clients} tasks over "
-            f"{args.clients} keep-alive connections"
-        )
+    """Start `server`, run every target at every client count against it, and stop it."""
+    with running(server):
+        for target in targets:
+            url = f"http://127.0.0.1:{server.port}{ENDPOINTS[target]}"
+            probe(url, load.token)
+            for n in clients:
+                if args.warmup > 0:
+                    load(url, n, args.warmup)
+                console.print(
+                    f"{target}: {server.workers} worker(s), {n} clients, {args.duration:g} s"
+                )
+                report.runs.append(measure_once(server, target, n, load, url, args.duration))
 
-    def load(duration: float) -> LoadResult:
-        if wrk is not None:
-            return run_wrk(wrk, url, token, args.clients, args.wrk_threads, duration, script)
-        return run_httpx(url, token, args.clients, duration)
 
-    devflow = DevFlowProcess(home, port, logs / "load.log", access_log=report.access_log)
-    with running(devflow):
-        probe = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        probe.request("GET", ENDPOINT, headers={"Authorization": f"Bearer {token}"})
-        answer = probe.getresponse()
+def measure_once(
+    server: ServerProcess, target: str, clients: int, load: Load, url: str, duration: float
+) -> Run:
+    """Run the load once, with the CPU seconds of each part and of the rest of the machine."""
+    procs = server.tree()
+    roles = {p.pid: role(p, server) for p in procs}
+    before = cpu_seconds(procs)
+    generator_before = children_cpu_seconds()
+    busy_before = machine_busy_seconds()
+    result = load(url, clients, duration)
+    busy = machine_busy_seconds() - busy_before
+    generator_s = children_cpu_seconds() - generator_before
+    after = cpu_seconds(server.tree())
+    used: dict[str, float] = {"server": 0.0, "worker": 0.0, "postgres": 0.0}
+    for pid, seconds in after.items():
+        used[roles.get(pid, "server")] += seconds - before.get(pid, 0.0)
+    ours = sum(used.values()) + generator_s
+    cpu = CpuUse(
+        used["server"], used["worker"], used["postgres"], generator_s, max(0.0, busy - ours)
+    )
+    return Run(target, server.workers, clients, result, cpu)
+
+
+def probe(url: str, token: str) -> None:
+    """Check that one request answers 200 before the load starts.
+
+    Raises:
+        RuntimeError: it did not.
+    """
+    host, _, rest = url.removeprefix("http://").partition("/")
+    name, _, port = host.partition(":")
+    conn = http.client.HTTPConnection(name, int(port), timeout=10)
+    try:
+        conn.request("GET", "/" + rest, headers={"Authorization": f"Bearer {token}"})
+        answer = conn.getresponse()
         answer.read()
-        probe.close()
-        if answer.status != 200:
-            raise RuntimeError(f"GET {ENDPOINT} answered {answer.status}, not 200")
-        if args.warmup > 0:
-            console.print(f"warm-up: {args.warmup:g} s (not counted)")
-            load(args.warmup)
-            report.warmup_s = args.warmup
-        console.print(
-            f"load: {args.clients} clients for {args.duration:g} s on GET {ENDPOINT} "
-            f"({'wrk' if wrk else 'httpx'})"
-        )
-        procs = devflow.tree()
-        roles = {p.pid: role(p, devflow) for p in procs}
-        before = cpu_seconds(procs)
-        generator_before = children_cpu_seconds()
-        report.load = load(args.duration)
-        generator_s = children_cpu_seconds() - generator_before
-        after = cpu_seconds(devflow.tree())
-        used: dict[str, float] = {"server": 0.0, "worker": 0.0, "postgres": 0.0}
-        for pid, seconds in after.items():
-            used[roles.get(pid, "postgres")] += seconds - before.get(pid, 0.0)
-        report.cpu = CpuUse(used["server"], used["worker"], used["postgres"], generator_s)
+    finally:
+        conn.close()
+    if answer.status != 200:
+        raise RuntimeError(f"GET {url} answered {answer.status}, not 200")
 
 
-def role(proc: psutil.Process, devflow: DevFlowProcess) -> str:
-    """Return which part of DevFlow a process is: server, worker or postgres."""
-    assert devflow.proc is not None  # noqa: S101 - started
-    if proc.pid == devflow.proc.pid:
+def role(proc: psutil.Process, server: ServerProcess) -> str:
+    """Return which part a process is: server (with its server workers), worker or postgres."""
+    assert server.proc is not None  # noqa: S101 - started
+    if proc.pid == server.proc.pid:
         return "server"
     with suppress(psutil.Error):
-        if "worker" in proc.cmdline():
+        cmdline = proc.cmdline()
+        if "worker" in cmdline:
             return "worker"
+        if any("multiprocessing" in part for part in cmdline):
+            return "server"  # a server worker process, or uvicorn's resource tracker
     return "postgres"
+
+
+def measure_load(
+    report: Report, home: Path, args: argparse.Namespace, logs: Path, console: Console
+) -> None:
+    """Measure the bare endpoint and DevFlow's, side by side, for each worker count."""
+    load = Load(args, read_token(home), logs, console)
+    report.generator_setup = load.describe()
+    report.warmup_s = args.warmup
+    report.duration_s = args.duration
+    for workers in args.workers:
+        bare = bare_server(free_port(), logs / f"bare-{workers}.log", workers=workers)
+        measure_server(report, bare, ["bare"], args.clients, load, args, console)
+        devflow = devflow_up(
+            home,
+            free_port(),
+            logs / f"load-{workers}.log",
+            access_log=report.access_log,
+            workers=workers,
+        )
+        measure_server(report, devflow, ["health", "projects"], args.clients, load, args, console)
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -680,42 +829,121 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def share(report: Report, run: Run) -> float:
+    """Return a run's throughput as a share of the bare endpoint's (same workers and clients)."""
+    bare = report.run("bare", run.workers, run.clients)
+    if bare is None or not bare.load.throughput:
+        return math.nan
+    return run.load.throughput / bare.load.throughput
+
+
 def targets(report: Report) -> list[tuple[str, str, str]]:
     """Return (target, measured, PASS/FAIL) rows."""
     rows: list[tuple[str, str, str]] = []
     if report.cold_starts_s:
         median = statistics.median(report.cold_starts_s)
         worst = max(report.cold_starts_s)
+        n = len(report.cold_starts_s)
         rows.append(
             (
-                f"cold start, median of {len(report.cold_starts_s)} < {COLD_START_TARGET_S:g} s",
+                f"cold start, median of {n} < {COLD_START_TARGET_S:g} s",
                 f"{median:.2f} s",
                 verdict(median < COLD_START_TARGET_S),
             )
         )
         rows.append(
             (
-                f"cold start, every one of {len(report.cold_starts_s)} < {COLD_START_TARGET_S:g} s",
+                f"cold start, every one of {n} < {COLD_START_TARGET_S:g} s",
                 f"worst {worst:.2f} s",
                 verdict(worst < COLD_START_TARGET_S),
             )
         )
-    if report.load is not None:
-        p95 = report.load.p95_ms
-        rows.append(
-            (f"p95 < {P95_TARGET_MS:g} ms (issue)", f"{p95:.1f} ms", verdict(p95 < P95_TARGET_MS))
-        )
+    listing = report.run("projects", 1, SHARE_CLIENTS)
+    if listing is not None:
+        ratio = share(report, listing)
         rows.append(
             (
-                f"p95 < {P95_DESIGN_TARGET_MS:g} ms (design document)",
-                f"{p95:.1f} ms",
-                verdict(p95 < P95_DESIGN_TARGET_MS),
+                (
+                    f"`GET {PROJECTS}` ≥ {SHARE_TARGET:.0%} of the bare endpoint's throughput, "
+                    f"one process, {SHARE_CLIENTS} clients"
+                ),
+                f"{ratio:.1%}",
+                verdict(ratio >= SHARE_TARGET),
             )
         )
+    most_workers = max((r.workers for r in report.runs), default=0)
+    most_clients = max((r.clients for r in report.runs), default=0)
+    loaded = report.run("projects", most_workers, most_clients)
+    if loaded is not None:
         rows.append(
-            ("no errors under load", str(report.load.errors), verdict(report.load.errors == 0))
+            (
+                (
+                    f"`GET {PROJECTS}` p95 < {P95_TARGET_MS:g} ms, {most_clients} clients, "
+                    f"{most_workers} worker(s)"
+                ),
+                f"{loaded.load.p95_ms:.1f} ms",
+                verdict(loaded.load.p95_ms < P95_TARGET_MS),
+            )
+        )
+    if report.runs:
+        errors = sum(r.load.errors for r in report.runs)
+        rows.append(("no errors in any load run", str(errors), verdict(errors == 0)))
+    return rows
+
+
+def cpu_cell(run: Run) -> str:
+    """Return the server's CPU per request, and PostgreSQL's."""
+    n = run.load.requests
+    if not n:
+        return "-"
+    text = f"{run.cpu.server_s / n * 1000:.2f}"
+    if run.cpu.postgres_s:
+        text += f" + PG {run.cpu.postgres_s / n * 1000:.2f}"
+    return text
+
+
+def other_share(run: Run) -> float:
+    """Return the machine's other CPU use during a run, in cores."""
+    return run.cpu.other_s / run.load.seconds if run.load.seconds else math.nan
+
+
+def load_rows(report: Report) -> list[list[str]]:
+    """Return one row per run: the figures of the load table."""
+    rows = []
+    for run in report.runs:
+        load = run.load
+        ratio = share(report, run)
+        rows.append(
+            [
+                str(run.workers),
+                f"`GET {ENDPOINTS[run.target]}`" + (" (bare)" if run.target == "bare" else ""),
+                str(run.clients),
+                f"{load.throughput:,.0f}",
+                "-" if run.target == "bare" or math.isnan(ratio) else f"{ratio:.1%}",
+                f"{load.p50_ms:.1f}",
+                f"{load.p95_ms:.1f}",
+                f"{load.p99_ms:.1f}",
+                str(load.errors),
+                cpu_cell(run),
+                f"{other_share(run):.2f}",
+            ]
         )
     return rows
+
+
+LOAD_COLUMNS = [
+    "workers",
+    "endpoint",
+    "clients",
+    "req/s",
+    "of bare",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "errors",
+    "server CPU ms/req",
+    "other CPU (cores)",
+]
 
 
 def print_report(report: Report, console: Console) -> None:
@@ -734,25 +962,14 @@ def print_report(report: Report, console: Console) -> None:
             f"{statistics.median(report.stops_s):.3f} s" if report.stops_s else "-",
         )
         console.print(starts)
-    if report.load is not None:
-        load = report.load
-        table = Table(title=f"GET {ENDPOINT} under load ({load.generator})")
-        for column in ("requests", "req/s", "p50", "p95", "p99", "max", "errors"):
-            table.add_column(column, justify="right")
-        table.add_row(
-            str(load.requests),
-            f"{load.throughput:.1f}",
-            f"{load.p50_ms:.1f} ms",
-            f"{load.p95_ms:.1f} ms",
-            f"{load.p99_ms:.1f} ms",
-            f"{load.max_ms:.1f} ms",
-            str(load.errors),
-        )
+    if report.runs:
+        table = Table(title="The request path under load, side by side")
+        for column in LOAD_COLUMNS:
+            table.add_column(column, justify="left" if column == "endpoint" else "right")
+        for row in load_rows(report):
+            table.add_row(*row)
         console.print(table)
-        console.print(f"errors: {load.error_detail}")
-        if report.cpu is not None and load.requests:
-            console.print(cpu_line(report))
-        if warning := generator_warning(report):
+        for warning in generator_warnings(report):
             console.print(f"[yellow]{warning}[/]")
     verdicts = Table(title="Targets")
     for column in ("target", "measured", "result"):
@@ -763,31 +980,18 @@ def print_report(report: Report, console: Console) -> None:
     console.print(verdicts)
 
 
-def cpu_line(report: Report) -> str:
-    """Return where the CPU went during the load run, per request."""
-    assert report.cpu is not None  # noqa: S101
-    assert report.load is not None  # noqa: S101
-    cpu, n, seconds = report.cpu, report.load.requests, report.load.seconds
-    return (
-        f"CPU during the load run: server process {cpu.server_s / n * 1000:.2f} ms/request "
-        f"({cpu.server_s / seconds * 100:.0f}% of one core), PostgreSQL "
-        f"{cpu.postgres_s / n * 1000:.2f} ms/request ({cpu.postgres_s / seconds * 100:.0f}%), "
-        f"job worker {cpu.worker_s / seconds * 100:.0f}%, load generator "
-        f"{cpu.generator_s / seconds * 100:.0f}% of one core"
-    )
-
-
-def generator_warning(report: Report) -> str | None:
-    """Return a warning when the load generator itself used most of a core (figures understated)."""
-    if report.cpu is None or report.load is None or not report.load.seconds:
-        return None
-    share = report.cpu.generator_s / report.load.seconds
-    if share < GENERATOR_BUSY_SHARE:
-        return None
-    return (
-        f"Warning: the load generator used {share * 100:.0f}% of one core, so it may have limited "
-        "the throughput; install wrk for figures that measure the server."
-    )
+def generator_warnings(report: Report) -> list[str]:
+    """Return a warning per run where the load generator itself used most of a core."""
+    warnings = []
+    for run in report.runs:
+        busy = run.cpu.generator_s / run.load.seconds if run.load.seconds else 0.0
+        if busy >= GENERATOR_BUSY_SHARE:
+            warnings.append(
+                f"The load generator used {busy:.0%} of one core on `{ENDPOINTS[run.target]}` "
+                f"({run.workers} worker(s), {run.clients} clients): it may have limited the "
+                "throughput."
+            )
+    return warnings
 
 
 def markdown(report: Report) -> str:
@@ -799,65 +1003,62 @@ def markdown(report: Report) -> str:
     access_log = "true" if report.access_log else "false"
     settings = (
         f"`DEVFLOW_LOG__FORMAT=json`, `DEVFLOW_LOG__ACCESS_LOG={access_log}`, "
-        "embedded PostgreSQL, fresh temporary DEVFLOW_HOME"
+        "embedded PostgreSQL, fresh temporary DEVFLOW_HOME, database pool at its defaults"
     )
-    loadavg = " / ".join(f"{x:.2f}" for x in report.loadavg)
+    begin = " / ".join(f"{x:.2f}" for x in report.loadavg)
+    end = " / ".join(f"{x:.2f}" for x in report.loadavg_end)
     lines = [
-        f"## Platform: cold start and API load — {report.started:%Y-%m-%d %H:%M} UTC",
+        f"## Platform: cold start and the request path — {report.started:%Y-%m-%d %H:%M} UTC",
         "",
         f"- Command: `{shlex.join(report.argv)}`",
         f"- Machine: {machine}",
         f"- Revision: {report.revision}",
-        f"- Load average when the run began (other work on the machine): {loadavg}",
+        f"- Load average (1/5/15 min) when the run began: {begin}; when it ended: {end}",
         f"- Settings: {settings}",
     ]
     if report.cold_starts_s:
         starts = report.cold_starts_s
-        title = (
-            "### Cold start: `devflow up`, existing data dir, spawn to first 200 on `/ready` "
-            f"(n={len(starts)})"
-        )
-        row = (
-            f"| {min(starts):.3f} s | {statistics.median(starts):.3f} s | {max(starts):.3f} s "
-            f"| {report.first_start_s:.3f} s |"
-        )
         runs = ", ".join(f"{x:.3f}" for x in starts)
-        note = (
-            f"Runs (s): {runs}. /ready polled every {READY_POLL_S * 1000:.0f} ms; each run was "
-            f"stopped with SIGINT (median stop {statistics.median(report.stops_s):.2f} s)."
-        )
         lines += [
             "",
-            title,
+            (
+                "### Cold start: `devflow up`, existing data dir, spawn to first 200 on `/ready` "
+                f"(n={len(starts)})"
+            ),
             "",
             "| min | median | max | first start (cluster init, not measured) |",
             "|---:|---:|---:|---:|",
-            row,
+            (
+                f"| {min(starts):.3f} s | {statistics.median(starts):.3f} s | {max(starts):.3f} s "
+                f"| {report.first_start_s:.3f} s |"
+            ),
             "",
-            note,
+            (
+                f"Runs (s): {runs}. /ready polled every {READY_POLL_S * 1000:.0f} ms; each run was "
+                f"stopped with SIGINT (median stop {statistics.median(report.stops_s):.2f} s)."
+            ),
         ]
-    if report.load is not None:
-        load = report.load
-        warmup = f" {report.warmup_s:g} s warm-up first, not counted." if report.warmup_s else ""
-        row = (
-            f"| {load.requests} | {load.throughput:.1f} req/s | {load.p50_ms:.1f} ms "
-            f"| {load.p95_ms:.1f} ms | {load.p99_ms:.1f} ms | {load.max_ms:.1f} ms "
-            f"| {load.errors} ({load.error_detail}) |"
+    if report.runs:
+        warmup = (
+            f" {report.warmup_s:g} s warm-up before each, not counted." if report.warmup_s else ""
         )
         lines += [
             "",
-            f"### `GET {ENDPOINT}`: {report.clients} concurrent clients for {load.seconds:.1f} s",
+            f"### The request path: {report.duration_s:g} s per run, side by side",
             "",
-            f"Load generator: {report.generator_setup}.{warmup}",
+            (
+                f"Load generator: {report.generator_setup}.{warmup} The bare endpoint is uvicorn "
+                "serving one Starlette JSON route with DevFlow's server options; DevFlow is "
+                "`devflow up --workers N`. CPU: the server processes' milliseconds per request "
+                "(+ PostgreSQL's); other CPU: what the rest of the machine used meanwhile, in "
+                "cores."
+            ),
             "",
-            "| requests | throughput | p50 | p95 | p99 | max | errors |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
-            row,
+            "| " + " | ".join(LOAD_COLUMNS) + " |",
+            "|---:|---|" + "---:|" * (len(LOAD_COLUMNS) - 2),
         ]
-        if report.cpu is not None and load.requests:
-            lines += ["", cpu_line(report) + "."]
-        if warning := generator_warning(report):
-            lines += ["", f"**{warning}**"]
+        lines += ["| " + " | ".join(row) + " |" for row in load_rows(report)]
+        lines += [f"\n**{warning}**" for warning in generator_warnings(report)]
     lines += ["", "### Targets", "", "| target | measured | result |", "|---|---:|---|"]
     lines += [f"| {t} | {value} | **{r}** |" for t, value, r in targets(report)]
     return "\n".join(lines) + "\n"
@@ -872,11 +1073,25 @@ def record(report: Report) -> None:
 # -- entry point ----------------------------------------------------------------------------------
 
 
+def counts(text: str) -> list[int]:
+    """Parse `20,100` (a comma-separated list of positive counts; `CORES`: this machine's)."""
+    cores = os.cpu_count() or 1
+    values = [cores if part.strip().upper() == "CORES" else int(part) for part in text.split(",")]
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError("counts must be positive")
+    return list(dict.fromkeys(values))
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=20.0, help="Seconds of load.")
-    parser.add_argument("--clients", type=int, default=100, help="Concurrent clients.")
+    parser.add_argument("--duration", type=float, default=10.0, help="Seconds of each load run.")
+    parser.add_argument(
+        "--clients", type=counts, default=[SHARE_CLIENTS, 100], help="Concurrent clients: 20,100."
+    )
+    parser.add_argument(
+        "--workers", type=counts, default=counts("1,CORES"), help="Server processes: 1,CORES."
+    )
     parser.add_argument("--starts", type=int, default=5, help="Cold starts to measure.")
     parser.add_argument("--warmup", type=float, default=2.0, help="Seconds of load not counted.")
     parser.add_argument(
@@ -884,14 +1099,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads.")
     parser.add_argument(
-        "--access-log", action="store_true", help="Keep the per-request access log on."
+        "--access-log", action="store_true", help="Keep DevFlow's per-request access log on."
     )
     parser.add_argument("--keep", action="store_true", help="Keep the temporary DEVFLOW_HOME.")
     parser.add_argument("--no-record", action="store_true", help="Do not write RESULTS.md.")
     parser.add_argument("--httpx-worker", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.clients < 1 or args.duration <= 0 or args.starts < 0:
-        parser.error("--clients and --duration must be positive, --starts at least 0")
+    if args.duration <= 0 or args.starts < 0:
+        parser.error("--duration must be positive, --starts at least 0")
     return args
 
 
@@ -899,10 +1114,10 @@ def main(argv: list[str]) -> int:
     """Run the benchmark; return the exit status (1 when it could not complete)."""
     args = parse_args(argv)
     if args.httpx_worker:
-        httpx_worker(args.httpx_worker, args.clients, args.duration)
+        httpx_worker(args.httpx_worker, args.clients[0], args.duration)
         return 0
     signal.signal(signal.SIGTERM, _interrupt)  # clean up (stop DevFlow) as on Ctrl-C
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)  # a log keeps whole tables
     report = Report(
         started=datetime.now(tz=UTC),
         argv=["python", sys.argv[0], *argv],
@@ -910,7 +1125,6 @@ def main(argv: list[str]) -> int:
         revision=git_revision(),
         loadavg=os.getloadavg(),
         access_log=args.access_log,
-        clients=args.clients,
     )
     home = Path(tempfile.mkdtemp(prefix="devflow-bench-"))
     # When running as root, PostgreSQL runs as an unprivileged service user that must reach it.
@@ -920,7 +1134,7 @@ def main(argv: list[str]) -> int:
     console.print(f"DEVFLOW_HOME={home}  port={port}  logs in {logs}")
     try:
         measure_starts(report, home, port, args.starts, logs, console)
-        measure_load(report, home, port, args, logs, console)
+        measure_load(report, home, args, logs, console)
     except (RuntimeError, OSError) as exc:
         console.print(f"[red]benchmark failed:[/] {exc}")
         return 1
@@ -931,6 +1145,7 @@ def main(argv: list[str]) -> int:
         kill_leftovers(home, console)
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
+    report.loadavg_end = os.getloadavg()
     print_report(report, console)
     if not args.no_record:
         record(report)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -18,11 +19,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import psycopg
 import uvicorn
 from pydantic import SecretStr
+from uvicorn.supervisors.multiprocess import SIGNALS, Multiprocess
 
 from devflow.core.config import Settings
 from devflow.core.credentials import Credentials, update_url, write_credentials
@@ -30,8 +33,12 @@ from devflow.core.db import create_engine, libpq_url, session_factory, unit_of_w
 from devflow.core.embedded_pg import EmbeddedPostgres, InstanceLock, die_with_parent, stop_process
 from devflow.core.errors import Conflict
 from devflow.core.files import restrict_umask
+from devflow.core.logging import configure_logging
 from devflow.core.migrate import head_revision, upgrade
 from devflow.identity import bootstrap
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 log = logging.getLogger("devflow")
 
@@ -136,26 +143,105 @@ class _Server(uvicorn.Server):
             self._on_listening()
 
 
-def serve(settings: Settings, on_listening: Callable[[], None] | None = None) -> None:
-    """Run the HTTP server in this process until SIGINT or SIGTERM.
+def serve(
+    settings: Settings, on_listening: Callable[[], None] | None = None, *, workers: int = 1
+) -> None:
+    """Run the HTTP server until SIGINT or SIGTERM: in this process, or in `workers` processes.
 
-    `on_listening` runs once the socket accepts connections (after the app's startup).
+    Several workers share one listening socket, bound here; each process builds its own app and
+    services from `settings` (`server_worker_app`), so each has its own connection pool. A
+    worker that dies is replaced. `on_listening` runs once the socket accepts connections (after
+    the app's startup; with several workers, once every one has started).
     """
+    options: dict[str, Any] = {
+        "host": settings.server.host,
+        "port": settings.server.port,
+        "log_config": None,
+        "access_log": False,
+        "http": "httptools",  # C parser: h11 costs more CPU per request than the whole handler
+        "loop": "uvloop" if sys.platform != "win32" else "asyncio",
+        "proxy_headers": True,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers <= 1:
+        from devflow.web import create_app
+
+        _Server(uvicorn.Config(create_app(settings), **options), on_listening).run()
+        return
+    config = uvicorn.Config(
+        functools.partial(server_worker_app, settings, os.getpid()),
+        factory=True,
+        workers=workers,
+        # A worker answers the supervisor's pings from a thread of its own; on a loaded machine
+        # a slow answer is no reason to kill it (uvicorn's default waits 5 s).
+        timeout_worker_healthcheck=30,
+        **options,
+    )
+    _Workers(config, on_listening).run()
+
+
+def server_worker_app(settings: Settings, parent: int) -> ASGIApp:
+    """Build the app in one server worker process (uvicorn calls this in each).
+
+    The process is a fresh interpreter: it sets up its own logging, and stops when `parent`
+    (the process that started it) is gone, however that died.
+    """
+    configure_logging(settings.log)
+    _stop_without_parent(parent)
     from devflow.web import create_app
 
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.server.host,
-        port=settings.server.port,
-        log_config=None,
-        access_log=False,
-        http="httptools",  # C parser: h11 costs more CPU per request than the whole handler
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        proxy_headers=True,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
-    _Server(config, on_listening).run()
+    return create_app(settings)
+
+
+def _stop_without_parent(parent: int, interval: float = 1.0) -> None:
+    """Send this process SIGTERM (a graceful stop) once `parent` is no longer its parent."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        log.warning("the process that started this server worker is gone; stopping")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+class _Workers(Multiprocess):
+    """uvicorn's supervisor of worker processes, which also says when all of them listen.
+
+    The signal handlers it installs (each signal queued for its loop) are put back when it
+    returns, so that `up` stops its children with the terminal's ^C working as before.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_listening: Callable[[], None] | None) -> None:
+        self._saved = {sig: signal.getsignal(sig) for sig in SIGNALS}
+        super().__init__(config, sockets=[config.bind_socket()])
+        self._on_listening = on_listening
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        if self._on_listening is None:
+            return
+        deadline = time.monotonic() + _WORKER_START_TIMEOUT
+        for process in self.processes:
+            while not process.is_ready(timeout=1):
+                # A worker that exits, or a signal, is for the loop of `run` to handle.
+                if self.signal_queue or process.exitcode is not None:
+                    return
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
+        self._on_listening()
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            for sig, handler in self._saved.items():
+                signal.signal(sig, handler)
+
+
+_WORKER_START_TIMEOUT = 120.0  # seconds for a server worker to import, open services, listen
 
 
 class WorkerProcess:
@@ -299,16 +385,27 @@ def stop_leftover_worker(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def up(settings: Settings, announce: Callable[[str, FirstStart | None, str | None], None]) -> None:
-    """Run PostgreSQL (embedded unless DEVFLOW_DATABASE_URL is set), the server and a worker."""
+def up(
+    settings: Settings,
+    announce: Callable[[str, FirstStart | None, str | None], None],
+    *,
+    workers: int = 1,
+) -> None:
+    """Run PostgreSQL (embedded unless DEVFLOW_DATABASE_URL is set), the server and a job worker.
+
+    PostgreSQL, the migrations and the job worker belong to this process; `workers` > 1 runs the
+    HTTP server in that many processes of its own (`serve`), which only serve.
+    """
     check_port_free(settings.server.host, settings.server.port)
     lock = InstanceLock(settings.home)
     lock.acquire({"url": settings.base_url})
-    # Importing the web app takes about a second of CPU; do it while PostgreSQL starts.
-    preload = threading.Thread(
-        target=importlib.import_module, args=("devflow.web",), name="preload", daemon=True
-    )
-    preload.start()
+    preload = None
+    if workers <= 1:  # server worker processes import it themselves
+        # Importing the web app takes about a second of CPU; do it while PostgreSQL starts.
+        preload = threading.Thread(
+            target=importlib.import_module, args=("devflow.web",), name="preload", daemon=True
+        )
+        preload.start()
     pg: EmbeddedPostgres | None = None
     worker: WorkerProcess | None = None
     try:
@@ -335,8 +432,9 @@ def up(settings: Settings, announce: Callable[[str, FirstStart | None, str | Non
             worker.start()
             announce(settings.base_url, first, data_dir)
 
-        preload.join()
-        serve(settings, listening)
+        if preload is not None:
+            preload.join()
+        serve(settings, listening, workers=workers)
     finally:
         if worker is not None:
             worker.stop()

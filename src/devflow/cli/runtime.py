@@ -43,18 +43,39 @@ def _announce(url: str, first: runtime.FirstStart | None, data_dir: str | None) 
     console.print("  press Ctrl-C to stop")
 
 
-def up(host: HostOpt = None, port: PortOpt = None) -> None:
+def up(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="HTTP server processes. One by default: on a small machine PostgreSQL and the "
+            "job worker need the other cores (docs/deployment.md has the figures).",
+        ),
+    ] = 1,
+) -> None:
     """Start everything on this machine: embedded PostgreSQL, the server and a job worker."""
     settings = _settings(host, port)
     configure_logging(settings.log)
     prepare_home(settings)  # the umask narrows after the embedded PostgreSQL starts (runtime.up)
-    runtime.up(settings, _announce)
+    runtime.up(settings, _announce, workers=workers)
 
 
 def serve(
     host: HostOpt = None,
     port: PortOpt = None,
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Server processes sharing the port, each with its own connection pool "
+            "(database.pool_size connections each).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP server against DEVFLOW_DATABASE_URL (for on-prem and cloud installs)."""
     settings = _settings(host, port)
@@ -64,7 +85,7 @@ def serve(
     url = _require_url(settings)
     if migrate:
         runtime.prepare(settings, url)
-    runtime.serve(settings)
+    runtime.serve(settings, workers=workers)
 
 
 def worker(

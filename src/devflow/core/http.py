@@ -2,7 +2,8 @@
 
 Routes declare `session: SessionDep`, `principal: PrincipalDep` and, for the process's
 long-lived objects, `services: ServicesDep`; the request owns the transaction, which commits
-after the route returns and before the response is sent.
+after the route returns and before the response is sent. A route that only reads, in one
+statement, may take `ReadSessionDep` instead: no transaction to begin or commit.
 """
 
 from __future__ import annotations
@@ -45,6 +46,23 @@ async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
+# Each statement commits on its own; the connection is handed back to the pool as it was.
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+async def get_read_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    """Open a session for a route that only reads: autocommit, so no BEGIN and no COMMIT.
+
+    For reads of one statement (or that may see another request's commit between two). Lazily,
+    like `SessionDep`. Two round trips to PostgreSQL fewer than a unit of work: 0.11 ms less CPU
+    per `GET /api/v1/projects` (0.94 against 0.83 ms).
+    """
+    async with services.sessions(execution_options=_AUTOCOMMIT) as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
 
 def bearer_token(request: Request) -> str | None:
     """Return the token from `Authorization: Bearer`, or the dashboard cookie on safe methods."""
@@ -60,8 +78,14 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-async def get_principal(request: Request, services: ServicesDep, session: SessionDep) -> Principal:
-    """Authenticate the request.
+async def get_principal(request: Request, services: ServicesDep) -> Principal:
+    """Authenticate the request in a session of its own, closed before the route runs.
+
+    A token this process authenticated moments ago (`PrincipalCache`) costs no connection and no
+    transaction; on a cache miss the lookup and the token's `last_used_at` each commit on their
+    own, whatever becomes of the route's unit of work. Authenticating inside the route's unit of
+    work instead cost 0.2 ms more CPU per `GET /api/v1/projects` (1.14 against 0.94 ms). So a
+    route that calls out (a model, an embeddings API) holds no connection while it waits.
 
     Raises:
         Unauthenticated: no token, or a bad one.
@@ -72,34 +96,10 @@ async def get_principal(request: Request, services: ServicesDep, session: Sessio
             "authentication required: send `Authorization: Bearer <token>` (your admin token is "
             "in $DEVFLOW_HOME/credentials)"
         )
-    principal = await services.get(AUTHENTICATOR).authenticate(session, token)
-    request.state.principal = principal
-    return principal
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
-
-
-async def get_caller(request: Request, services: ServicesDep) -> Principal:
-    """Authenticate the request in a short unit of work of its own, ended at once.
-
-    For routes that call out (a model, an embeddings API) and must hold no database connection
-    meanwhile: they do their database work in units of work around those calls (`SessionDep`
-    is lazy too: it takes a connection at its first statement).
-
-    Raises:
-        Unauthenticated: no token, or a bad one.
-    """
-    token = bearer_token(request)
-    if not token:
-        raise Unauthenticated(
-            "authentication required: send `Authorization: Bearer <token>` (your admin token is "
-            "in $DEVFLOW_HOME/credentials)"
-        )
-    async with services.sessions() as session, session.begin():
+    async with services.sessions(execution_options=_AUTOCOMMIT) as session:
         principal = await services.get(AUTHENTICATOR).authenticate(session, token)
     request.state.principal = principal
     return principal
 
 
-CallerDep = Annotated[Principal, Depends(get_caller)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -7,7 +7,13 @@ from datetime import timedelta
 from fastapi import APIRouter, Query, status
 from fastapi.responses import RedirectResponse
 
-from devflow.core.http import SESSION_COOKIE, PrincipalDep, ServicesDep, SessionDep
+from devflow.core.http import (
+    SESSION_COOKIE,
+    PrincipalDep,
+    ReadSessionDep,
+    ServicesDep,
+    SessionDep,
+)
 from devflow.core.schemas import Page
 from devflow.identity import service
 from devflow.identity.schemas import (
@@ -27,17 +33,17 @@ signin_router = APIRouter(tags=["dashboard"])
 
 
 @router.get("/me", response_model=UserRead)
-async def me(session: SessionDep, principal: PrincipalDep) -> UserRead:
+async def me(session: ReadSessionDep, principal: PrincipalDep) -> UserRead:
     """Return the calling user."""
     user = await service.require_user(session, username=principal.username)
     return UserRead.model_validate(user)
 
 
 @router.get("/projects", response_model=Page[ProjectRead])
-async def list_projects(session: SessionDep, principal: PrincipalDep) -> Page[ProjectRead]:
+async def list_projects(session: ReadSessionDep, principal: PrincipalDep) -> Page[ProjectRead]:
     """List the projects you can see."""
     projects = await service.list_projects(session, principal=principal)
-    return Page(items=[ProjectRead.model_validate(p) for p in projects], total=len(projects))
+    return Page(items=projects, total=len(projects))
 
 
 @router.post("/projects", response_model=ProjectRead, status_code=status.HTTP_201_CREATED)

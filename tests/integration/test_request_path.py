@@ -1,0 +1,112 @@
+"""The cheap request path keeps the answers: authentication in a unit of work of its own, read
+sessions without a transaction, and the project listing read through the driver."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from devflow.core.auth import Scope
+from devflow.identity import service
+from devflow.identity.models import ApiToken
+from devflow.identity.schemas import UserCreate
+from devflow.settings import load_settings
+from devflow.web import create_app
+from tests.factories import bootstrap_admin
+
+
+@pytest.fixture
+async def app(db_url) -> AsyncIterator[FastAPI]:
+    application = create_app(load_settings(database_url=db_url))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def api(app, sessions) -> AsyncIterator[httpx.AsyncClient]:
+    token = await bootstrap_admin(sessions)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://devflow.test",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
+        yield client
+
+
+async def new_user(sessions, username: str) -> tuple[str, str]:
+    """Create a user with a token that has never been used; return its id and secret."""
+    async with sessions.begin() as session:
+        user = await service.create_user(
+            session, principal=None, data=UserCreate(username=username)
+        )
+        token, secret = await service.issue_token(
+            session, user=user, name="fresh", scopes=[Scope.READ, Scope.WRITE]
+        )
+    return str(token.id), secret
+
+
+def as_(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+class TestProjectListing:
+    async def test_a_member_sees_only_their_projects_each_as_the_project_itself_reads(
+        self, api, sessions
+    ):
+        for name in ("web", "ops", "docs"):
+            assert (await api.post("/api/v1/projects", json={"name": name})).status_code == 201
+        _, bob = await new_user(sessions, "bob")
+        for name in ("web", "docs"):
+            added = await api.put(
+                f"/api/v1/projects/{name}/members", json={"username": "bob", "role": "read"}
+            )
+            assert added.status_code == 204
+
+        listing = await api.get("/api/v1/projects", headers=as_(bob))
+
+        assert listing.status_code == 200
+        assert listing.headers["content-type"] == "application/json"
+        page = listing.json()
+        assert page["total"] == 2
+        assert [p["name"] for p in page["items"]] == ["docs", "web"]
+        for item in page["items"]:
+            shown = (await api.get(f"/api/v1/projects/{item['name']}")).json()
+            assert item == {k: shown[k] for k in ("id", "name", "description", "created_at")}
+
+    async def test_an_admin_sees_every_project_and_a_stranger_none(self, api, sessions):
+        assert (await api.post("/api/v1/projects", json={"name": "web"})).status_code == 201
+        _, carol = await new_user(sessions, "carol")
+        everything = (await api.get("/api/v1/projects")).json()
+        assert [p["name"] for p in everything["items"]] == ["default", "web"]
+        assert (await api.get("/api/v1/projects", headers=as_(carol))).json() == {
+            "items": [],
+            "total": 0,
+        }
+
+
+class TestAuthentication:
+    async def test_a_tokens_use_is_recorded_even_when_the_request_then_fails(self, api, sessions):
+        token_id, secret = await new_user(sessions, "dave")
+        missing = await api.get("/api/v1/projects/nowhere", headers=as_(secret))
+        assert missing.status_code == 404
+        async with sessions() as session:
+            used = await session.scalar(
+                select(ApiToken.last_used_at).where(ApiToken.id == token_id)
+            )
+        assert used is not None
+
+    async def test_a_project_created_is_listed_by_the_next_request_with_the_same_token(
+        self, api, sessions
+    ):
+        # The token's principal is cached by the process; the new membership applies at once.
+        _, erin = await new_user(sessions, "erin")
+        assert (await api.get("/api/v1/projects", headers=as_(erin))).json()["total"] == 0
+        created = await api.post("/api/v1/projects", json={"name": "mine"}, headers=as_(erin))
+        assert created.status_code == 201
+        listing = (await api.get("/api/v1/projects", headers=as_(erin))).json()
+        assert [p["name"] for p in listing["items"]] == ["mine"]
+        me = (await api.get("/api/v1/me", headers=as_(erin))).json()
+        assert me["username"] == "erin"
