@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from devflow import identity, knowledge, llm, registry
+from devflow.core.blobs import BLOB_STORE_PROVIDER
 from devflow.core.domain import Domain
 from devflow.core.services import Provider
 
@@ -21,9 +22,14 @@ DOMAINS: tuple[Domain, ...] = (
 )
 
 
+CORE_PROVIDERS: tuple[Provider[Any], ...] = (BLOB_STORE_PROVIDER,)
+"""Long-lived objects core itself provides, shared by domains (the blob store)."""
+
+
 def providers() -> list[Provider[Any]]:
-    """Return every domain's providers of long-lived objects, for `core.services.open_services`."""
-    return [provider for domain in DOMAINS for provider in domain.provides]
+    """Return core's and every domain's providers of long-lived objects, for
+    `core.services.open_services`."""
+    return [*CORE_PROVIDERS, *(provider for domain in DOMAINS for provider in domain.provides)]
 
 
 def load_models() -> None:

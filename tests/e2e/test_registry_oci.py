@@ -27,8 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import hash_token
+from devflow.core.blobs import FileBlobStore
 from devflow.core.db import create_engine, session_factory, unit_of_work
-from devflow.registry.backends import FileBlobStore
 from devflow.registry.digests import complete_digests
 from devflow.registry.gc import collect_garbage
 from devflow.registry.models import Blob

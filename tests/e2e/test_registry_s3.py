@@ -21,6 +21,7 @@ from tests.registry_fixtures import (
 )
 
 BUCKET = "devflow-packages"
+CORE_BUCKET = "devflow-blobs"
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,8 @@ def s3(url: str | None = None):
 def server(pg_server, template_url, tmp_path_factory, s3_url):
     del template_url
     s3(s3_url).create_bucket(Bucket=BUCKET)
+    # The registry's former names of the blob store's settings (DEVFLOW_REGISTRY__BLOB_BACKEND
+    # …), which keep working; `test_the_blobs_section_chooses_the_bucket` uses the new ones.
     settings = {
         "blob_backend": "s3",
         "s3_bucket": BUCKET,
@@ -90,3 +93,25 @@ def test_twine_uploads_into_the_bucket_and_pip_installs_from_it(server, s3_url, 
     )
     assert ranged.status_code == 206
     assert ranged.content == wheel.read_bytes()[:4]
+
+
+def test_the_blobs_section_chooses_the_bucket(pg_server, template_url, s3_url, tmp_path):
+    del template_url
+    s3(s3_url).create_bucket(Bucket=CORE_BUCKET)
+    blobs = {
+        "backend": "s3",
+        "s3_bucket": CORE_BUCKET,
+        "s3_prefix": "core/",
+        "s3_endpoint_url": s3_url,
+        "s3_access_key_id": "test",
+        "s3_secret_access_key": "test",
+    }
+    with running_server(pg_server, tmp_path / "home", settings={"blobs": blobs}) as running:
+        running.create_repo("py", "pypi")
+        wheel = build_wheel(tmp_path, "bucketed", "1.0")
+        upload = twine_upload(f"{running.url}/pypi/py/legacy/", running.token, tmp_path, wheel)
+        assert upload.returncode == 0, upload.stdout + upload.stderr
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    key = f"core/sha256/{digest[:2]}/{digest[2:4]}/{digest}"
+    assert s3(s3_url).get_object(Bucket=CORE_BUCKET, Key=key)["Body"].read() == wheel.read_bytes()
+    assert not (tmp_path / "home" / "blobs").exists()

@@ -20,8 +20,8 @@ import httpx
 import psycopg
 import pytest
 
+from devflow.core.blobs import FileBlobStore
 from devflow.core.db import create_engine, session_factory, unit_of_work
-from devflow.registry.backends import FileBlobStore
 from devflow.registry.gc import collect_garbage
 from devflow.settings import load_settings
 from tests.registry_fixtures import RegistryServer, build_wheel, running_server
@@ -461,7 +461,7 @@ class TestHousekeeping:
         crash = (
             "import asyncio, os, sys\n"
             "from pathlib import Path\n"
-            "from devflow.registry.backends import FileBlobStore\n"
+            "from devflow.core.blobs import FileBlobStore\n"
             "async def main():\n"
             "    writer = await FileBlobStore(Path(sys.argv[1])).begin()\n"
             "    await writer.write(b'half an upload' * 100_000)\n"

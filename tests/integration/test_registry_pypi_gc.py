@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
+from devflow.core.blobs import FileBlobStore
 from devflow.core.db import create_engine, session_factory, unit_of_work
-from devflow.registry.backends import FileBlobStore
 from devflow.registry.gc import collect_garbage
 from devflow.settings import load_settings
 from tests.registry_fixtures import build_wheel, running_server, twine_upload

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 import devflow
 from devflow.core.auth import AUTHENTICATOR
+from devflow.core.blobs import BLOB_STORE, FileBlobStore
+from devflow.core.blobs.s3 import S3BlobStore
 from devflow.core.events import EventBus
 from devflow.core.services import Services
 from devflow.identity import PrincipalCache
@@ -24,10 +26,8 @@ from devflow.knowledge import EMBEDDER
 from devflow.knowledge.backends.embedders import LocalEmbedder, OpenAIEmbedder
 from devflow.llm import LLM_CLIENT
 from devflow.llm.client import LLMClient
-from devflow.registry import BLOB_STORE
-from devflow.registry.backends import FileBlobStore
-from devflow.registry.backends.s3 import S3BlobStore
-from devflow.registry.http import REGISTRY_RUNTIME, FastReads, RegistryRuntime
+from devflow.registry import REGISTRY_RUNTIME
+from devflow.registry.runtime import FastReads, RegistryRuntime
 from devflow.settings import load_settings
 from devflow.testing import FakeOpenAI
 from devflow.web import create_app

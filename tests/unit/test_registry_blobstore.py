@@ -15,15 +15,14 @@ import httpx
 import pytest
 
 from devflow.core.auth import token_from_authorization
+from devflow.core.blobs import BlobStore, DigestMismatch, FileBlobStore, UploadLost
+from devflow.core.blobs.s3 import PART_SIZE, S3BlobStore
 from devflow.core.embedded_pg import free_port
 from devflow.core.errors import Invalid, Unauthenticated
-from devflow.registry.backends import FileBlobStore
-from devflow.registry.backends.s3 import PART_SIZE, S3BlobStore
-from devflow.registry.formats.npm import parse_path
-from devflow.registry.formats.pypi import HTML_TYPE, JSON_TYPE, NotAcceptable, negotiate
-from devflow.registry.formats.pypi_names import normalize, parse_filename
-from devflow.registry.http import _parse_range
-from devflow.registry.ports import BlobStore, DigestMismatch, UploadLost
+from devflow.core.protocol import parse_range
+from devflow.registry.formats.npm.names import parse_path
+from devflow.registry.formats.pypi.index import HTML_TYPE, JSON_TYPE, NotAcceptable, negotiate
+from devflow.registry.formats.pypi.names import normalize, parse_filename
 from tests.factories import file_mode
 
 
@@ -287,4 +286,4 @@ class TestProtocolHelpers:
         ],
     )
     def test_range_parsing(self, header, expected):
-        assert _parse_range(header, 100) == expected
+        assert parse_range(header, 100) == expected

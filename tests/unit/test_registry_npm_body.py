@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from devflow.core.blobs import FileBlobStore
 from devflow.core.errors import Invalid
-from devflow.registry.backends.filesystem import FileBlobStore
-from devflow.registry.formats.npm_body import read_publish
-from devflow.registry.publish import TooLarge
+from devflow.registry.blobs import TooLarge
+from devflow.registry.formats.npm.body import read_publish
 
 TARBALL = os.urandom(70_000)
 README = 'Say "_attachments": {"x.tgz": {"data": "AAAA"}} and a \\ backslash, then }]'

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from devflow.core.errors import Invalid
-from devflow.registry.formats.npm_names import (
+from devflow.registry.formats.npm.names import (
     check_dist_tags,
     check_name,
     check_new_name,

@@ -143,6 +143,32 @@ class FilesSettings(BaseModel):
         return 0o027 if self.group_readable else 0o077
 
 
+class BlobSettings(BaseModel):
+    """The blob store: content-addressed files of every domain (registry packages, CI artifacts,
+    uploads), in a folder or an S3-compatible bucket.
+
+    Formerly `DEVFLOW_REGISTRY__BLOB_BACKEND`, `__BLOB_DIR` and `__S3_*`: those names still work
+    (with a warning at start) while these are unset.
+    """
+
+    backend: Literal["filesystem", "s3"] = Field(
+        "filesystem", description="Where blobs live: `filesystem` (a folder) or `s3` (a bucket)."
+    )
+    dir: Path | None = Field(
+        None, description="Folder of the filesystem blob store (default: DEVFLOW_HOME/blobs)."
+    )
+    s3_bucket: str = Field("", description="S3 bucket of the `s3` blob store.")
+    s3_prefix: str = Field("", description="Key prefix inside the bucket (e.g. `devflow/`).")
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, Ceph, moto); unset: AWS."
+    )
+    s3_region: str = Field("us-east-1", description="S3 region.")
+    s3_access_key_id: SecretStr | None = Field(
+        None, description="S3 access key id (unset: the usual AWS credential chain)."
+    )
+    s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret access key.")
+
+
 class AuthSettings(BaseModel):
     """Identity and tokens."""
 
@@ -244,6 +270,9 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings, description="Logging.")
     files: FilesSettings = Field(
         default_factory=FilesSettings, description="Permissions of files under DEVFLOW_HOME."
+    )
+    blobs: BlobSettings = Field(
+        default_factory=BlobSettings, description="Blob store (folder or S3 bucket)."
     )
     mcp: McpSettings = Field(default_factory=McpSettings, description="MCP gateway.")
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Identity.")

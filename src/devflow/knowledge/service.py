@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from devflow.core import events, jobs
 from devflow.core.auth import Principal, Role, Scope
 from devflow.core.errors import Conflict, Invalid, NotFound, PermissionDenied
-from devflow.identity import Project, require_project, require_role, visible_project_ids
+from devflow.identity import Project, require_access, require_project, visible_project_ids
 from devflow.knowledge.extract import ExtractionError, extract
 from devflow.knowledge.ingest import record_failure, refresh_counts, store_document
 from devflow.knowledge.local import require_local_root
@@ -153,15 +153,20 @@ def _private_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 async def _project_of(
-    session: AsyncSession, *, principal: Principal, source: Source, role: Role
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    source: Source,
+    role: Role,
+    missing: str | None = None,
 ) -> Project:
+    """Return the source's project if the caller holds `role` there; to anyone who holds no
+    role, the source (or the document, `missing`) does not exist."""
+    missing = missing or f"no source {source.id}"
     project = await session.get(Project, source.project_id)
     if project is None:
-        raise NotFound(f"no source {source.id}")
-    try:
-        require_role(principal, project, role)
-    except NotFound:
-        raise NotFound(f"no source {source.id}") from None
+        raise NotFound(missing)
+    require_access(principal, project, role, missing=missing)
     return project
 
 
@@ -434,10 +439,13 @@ async def read_document(
     source = await session.get(Source, doc.source_id)
     if source is None:
         raise NotFound(f"no document {document_id or uri}")
-    try:
-        await _project_of(session, principal=principal, source=source, role=Role.READ)
-    except NotFound:
-        raise NotFound(f"no document {document_id or uri}") from None
+    await _project_of(
+        session,
+        principal=principal,
+        source=source,
+        role=Role.READ,
+        missing=f"no document {document_id or uri}",
+    )
     end = len(doc.content) if length is None else min(len(doc.content), start + length)
     return DocumentContent(
         id=doc.id,

@@ -1,5 +1,5 @@
 """HTTP routes of the registry domain: REST management under /api/v1/registry, and each
-format's protocol endpoints (/pypi/…, /npm/…) included from formats/."""
+format's protocol endpoints (/pypi/…, /npm/…, /v2/…), included from the registry of formats."""
 
 from __future__ import annotations
 
@@ -11,11 +11,8 @@ from devflow.core import jobs
 from devflow.core.config import Settings
 from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import Page
-from devflow.registry import gc, service
-from devflow.registry.formats import multipart, npm, pypi
-from devflow.registry.formats.npm import router as npm_router
-from devflow.registry.formats.oci import router as oci_router
-from devflow.registry.formats.pypi import router as pypi_router
+from devflow.registry import gc, packages, service, usage, versions
+from devflow.registry.formats import FORMATS
 from devflow.registry.http import forget_repository, runtime
 from devflow.registry.schemas import (
     DeprecateRequest,
@@ -40,17 +37,15 @@ def body_limit(settings: Settings, path: str) -> int | None:
     Checked against a declared Content-Length before anything is read (web.RequestGuard); each
     protocol still counts what actually arrives against its own, finer limit.
     """
-    files = settings.section(RegistrySettings).max_upload_bytes
-    if path.startswith("/pypi/"):
-        return files + multipart.FIELDS_LIMIT  # one file and the form's text fields
-    if path.startswith("/npm/"):
-        return npm.publish_body_limit(files)
-    if path.startswith("/v2/"):
-        return files
+    for prefix, fmt in _PREFIXES:
+        if path.startswith(prefix):
+            return fmt.body_limit(settings.section(RegistrySettings).max_upload_bytes)
     return None
 
 
-HOT_ROUTES = (*pypi.HOT_ROUTES, *npm.HOT_ROUTES)  # matched first: web.middleware.HotRoutes
+_PREFIXES = tuple((fmt.prefix + "/", fmt) for fmt in FORMATS.values())
+HOT_ROUTES = tuple(route for fmt in FORMATS.values() for route in fmt.hot_routes())
+"""Matched before FastAPI's router (`web.middleware.HotRoutes`)."""
 api = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 
 
@@ -118,7 +113,7 @@ async def list_packages(
     q: str | None = Query(None, description="Only packages whose name or summary contains this."),
 ) -> Page[PackageRead]:
     """List a repository's packages."""
-    items = await service.list_packages(session, principal=principal, repository=name, query=q)
+    items = await packages.list_packages(session, principal=principal, repository=name, query=q)
     return Page(items=items, total=len(items))
 
 
@@ -130,7 +125,7 @@ async def show_package(
     name: str, package: str, session: SessionDep, principal: PrincipalDep, services: ServicesDep
 ) -> PackageDetail:
     """Show a package with its versions, files, dependencies and tags."""
-    return await service.describe_package(
+    return await packages.describe_package(
         session,
         principal=principal,
         repository=name,
@@ -152,7 +147,7 @@ async def yank(
     principal: PrincipalDep,
 ) -> None:
     """Yank a version: installers skip it unless it is pinned."""
-    await service.yank_version(
+    await versions.yank_version(
         session,
         principal=principal,
         repository=name,
@@ -167,7 +162,7 @@ async def unyank(
     name: str, package: str, version: str, session: SessionDep, principal: PrincipalDep
 ) -> None:
     """Undo a yank."""
-    await service.yank_version(
+    await versions.yank_version(
         session,
         principal=principal,
         repository=name,
@@ -188,7 +183,7 @@ async def deprecate(
     principal: PrincipalDep,
 ) -> None:
     """Deprecate a version with a message (empty: undeprecate)."""
-    await service.deprecate_version(
+    await versions.deprecate_version(
         session,
         principal=principal,
         repository=name,
@@ -203,7 +198,7 @@ async def delete_version(
     name: str, package: str, version: str, session: SessionDep, principal: PrincipalDep
 ) -> None:
     """Delete a version (project admins only; versions are otherwise immutable)."""
-    await service.delete_version(
+    await versions.delete_version(
         session, principal=principal, repository=name, name=package, version=version
     )
 
@@ -213,7 +208,7 @@ async def delete_package(
     name: str, package: str, session: SessionDep, principal: PrincipalDep
 ) -> None:
     """Delete a package with every version (project admins)."""
-    await service.delete_package(session, principal=principal, repository=name, name=package)
+    await versions.delete_package(session, principal=principal, repository=name, name=package)
 
 
 @api.get("/search", response_model=Page[PackageRead])
@@ -224,7 +219,7 @@ async def search(
     format: str | None = Query(None, description="Only this format."),  # noqa: A002
 ) -> Page[PackageRead]:
     """Search packages by name and summary across the repositories you can read."""
-    items = await service.search_packages(session, principal=principal, query=q, fmt=format)
+    items = await packages.search_packages(session, principal=principal, query=q, fmt=format)
     return Page(items=items, total=len(items))
 
 
@@ -235,7 +230,7 @@ async def stats(
     repository: str | None = Query(None, description="One repository."),
 ) -> StatsRead:
     """Storage and download statistics per repository and per format."""
-    return await service.stats(session, principal=principal, repository=repository)
+    return await usage.stats(session, principal=principal, repository=repository)
 
 
 @api.post("/gc", response_model=GcReport)
@@ -287,9 +282,9 @@ api.add_api_route(
 )
 
 router.include_router(api)
-router.include_router(pypi_router)
-router.include_router(npm_router)
-router.include_router(oci_router)
+for _format in FORMATS.values():
+    for _router in _format.routers():
+        router.include_router(_router)
 
 
 ROUTERS = (router,)

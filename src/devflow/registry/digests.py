@@ -25,8 +25,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock, jobs
+from devflow.core.blobs import BlobStore
 from devflow.registry.models import Blob
-from devflow.registry.ports import BlobStore
 
 TASK = "registry:complete_digests"
 DELAY = timedelta(seconds=60)

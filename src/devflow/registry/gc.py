@@ -17,9 +17,9 @@ from sqlalchemy import delete, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock
+from devflow.core.blobs import BlobStore, StoredObject
+from devflow.registry.blobs import GC_LOCK
 from devflow.registry.models import Blob, OciBlobLink, OciManifest, PackageFile
-from devflow.registry.ports import BlobStore, StoredObject
-from devflow.registry.publish import GC_LOCK
 from devflow.registry.retention import (
     Key,
     delete_manifests,

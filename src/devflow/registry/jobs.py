@@ -8,12 +8,12 @@ from datetime import timedelta
 import procrastinate
 from procrastinate import JobContext
 
+from devflow.core.blobs import BLOB_STORE
 from devflow.core.db import unit_of_work
 from devflow.core.jobs import report_progress, services_of
 from devflow.registry.digests import TASK as COMPLETE_DIGESTS
 from devflow.registry.digests import complete_digests as fill_digests
 from devflow.registry.gc import collect_garbage as sweep
-from devflow.registry.ports import BLOB_STORE
 from devflow.registry.settings import RegistrySettings
 
 blueprint = procrastinate.Blueprint()

@@ -2,7 +2,8 @@
 
 Blobs are global and content-addressed (deduplicated across repositories and formats); a file row
 is what links a blob into a repository, so existence is only ever revealed through a repository the
-caller can read. Format-specific data lives in the JSONB `meta` columns.
+caller can read. Format-specific data lives in the JSONB `meta` columns, typed by each format
+(`registry.meta`, `formats/<format>/meta.py`).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class PackageFile(Base):
         ForeignKey("registry_blob.sha256", ondelete="RESTRICT"), index=True
     )
     size: Mapped[int] = mapped_column(BigInteger)
-    # pypi: filetype, requires_python, metadata_sha256 (PEP 658 file, also a blob) …
+    # The format's FileMeta (PyPI: filetype, requires_python, metadata_size …).
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metadata_sha256: Mapped[str | None] = mapped_column(
         ForeignKey("registry_blob.sha256", ondelete="RESTRICT"), index=True

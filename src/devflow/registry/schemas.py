@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from devflow.registry.access import Visibility
 
 
-class Format(StrEnum):
-    """Package formats. Only the ones with a protocol module accept uploads."""
+class FormatName(StrEnum):
+    """Package format names, served or planned (`formats.FORMATS` holds the served ones)."""
 
     PYPI = "pypi"
     NPM = "npm"
@@ -22,9 +22,6 @@ class Format(StrEnum):
     MAVEN = "maven"
     APT = "apt"
     HELM = "helm"
-
-
-SERVED_FORMATS = frozenset({Format.PYPI, Format.NPM})
 
 
 class Kind(StrEnum):
@@ -54,7 +51,7 @@ class RepositoryCreate(BaseModel):
     """A new repository."""
 
     name: RepoName = Field(description="Unique across the instance; appears in client URLs.")
-    format: Format
+    format: FormatName
     kind: Kind = Kind.HOSTED
     project: str | None = Field(None, description="Owning project (default: `default`).")
     visibility: Visibility = Visibility.PRIVATE

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock, events
 from devflow.core.auth import Principal, Role, Scope, token_from_authorization
+from devflow.core.blobs import DigestMismatch
 from devflow.core.errors import (
     DevflowError,
     Invalid,
@@ -24,14 +25,13 @@ from devflow.core.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-from devflow.identity import Project, role_in
-from devflow.registry import access, publish
+from devflow.identity import Project, require_access
+from devflow.registry import access, blobs
 from devflow.registry.http import base_url, cached_repository, optional_principal, runtime
 from devflow.registry.models import (
     OciBlobLink,
     Repository,
 )
-from devflow.registry.ports import DigestMismatch
 from devflow.registry.service import get_repository
 
 FORMAT = "oci"
@@ -113,7 +113,7 @@ _SIMPLE: tuple[tuple[type[DevflowError], str, int], ...] = (
     (PermissionDenied, "DENIED", 403),
     (NotFound, "NAME_UNKNOWN", 404),
     (DigestMismatch, "DIGEST_INVALID", 400),
-    (publish.TooLarge, "SIZE_INVALID", 413),
+    (blobs.TooLarge, "SIZE_INVALID", 413),
     (Invalid, "DENIED", 400),
 )
 
@@ -182,15 +182,18 @@ async def _project_for_first_push(
 ) -> Project:
     """Return the project a first push to `name` creates its repository in, if the caller may."""
     project_name = name.split("/", 1)[0]
+    missing = f"no project {project_name!r}: image names start with a project name"
     project = await session.scalar(select(Project).where(Project.name == project_name))
-    held = None if project is None else role_in(principal, project.id)
-    if project is None or held is None:
-        raise NotFound(f"no project {project_name!r}: image names start with a project name")
-    if not held.allows(Role.WRITE):
-        raise PermissionDenied(
-            f"pushing to {name!r} needs the write role in project {project_name!r}"
-        )
-    principal.require_scope(Scope.REGISTRY_PUBLISH)
+    if project is None:
+        raise NotFound(missing)
+    require_access(
+        principal,
+        project,
+        Role.WRITE,
+        scope=Scope.REGISTRY_PUBLISH,
+        missing=missing,
+        denied=f"pushing to {name!r} needs the write role in project {project_name!r}",
+    )
     return project
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from devflow.core import clock
 from devflow.core.auth import Principal
-from devflow.registry import access, publish
+from devflow.registry import access, blobs
 from devflow.registry.formats.oci._common import (
     INDEX_TYPES,
     MANIFEST_LIMIT,
@@ -186,7 +186,7 @@ async def put_manifest(
             f"manifest {missing} is not in {name}: push the index's manifests first",
             http_status=400,
         )
-    await publish.store_bytes(session, runtime(request).store, body)
+    await blobs.store_bytes(session, runtime(request).store, body)
     await session.execute(
         insert(OciManifest)
         .values(

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
 from devflow.core.auth import Principal
-from devflow.registry import access, digests, publish
+from devflow.core.blobs import BlobWriter, DigestMismatch, UploadLost
+from devflow.registry import access, blobs, digests
 from devflow.registry.formats.oci._common import (
     CONTENT_RANGE_RE,
     UPLOAD_IDLE_SECONDS,
@@ -27,13 +28,13 @@ from devflow.registry.formats.oci._common import (
     repo_for_push,
     repo_for_read,
 )
-from devflow.registry.http import PendingUpload, blob_response, runtime, upload_limit
+from devflow.registry.http import blob_response, runtime, upload_limit
 from devflow.registry.models import (
     OciBlobLink,
     PackageFile,
     Repository,
 )
-from devflow.registry.ports import BlobWriter, DigestMismatch, UploadLost
+from devflow.registry.runtime import PendingUpload
 
 # -- upload sessions ------------------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ def _still_open(request: Request, upload: PendingUpload) -> None:
 async def _write_body(request: Request, writer: BlobWriter) -> None:
     limit = upload_limit(request)
     async for chunk in request.stream():
-        publish.check_limit(writer.size + len(chunk), limit)
+        blobs.check_limit(writer.size + len(chunk), limit)
         if chunk:
             await writer.write(chunk)
 
@@ -248,7 +249,7 @@ async def _finish(
     session: AsyncSession, repo: Repository, name: str, writer: BlobWriter, sha256: str
 ) -> Response:
     try:
-        info = await publish.commit_blob(session, writer, sha256=sha256)
+        info = await blobs.commit_blob(session, writer, sha256=sha256)
     except DigestMismatch as exc:
         raise OciError("DIGEST_INVALID", exc.message, http_status=400) from exc
     except UploadLost as exc:

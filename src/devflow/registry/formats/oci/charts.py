@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import Principal
+from devflow.core.blobs import BlobStore
 from devflow.core.errors import Invalid
 from devflow.core.http import PrincipalDep, SessionDep
 from devflow.core.schemas import Page
@@ -25,7 +26,6 @@ from devflow.registry import access
 from devflow.registry.formats.oci._common import OciError, check_name, find_repository
 from devflow.registry.http import runtime
 from devflow.registry.models import OciManifest, OciTag
-from devflow.registry.ports import BlobStore
 
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"

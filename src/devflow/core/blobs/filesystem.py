@@ -17,8 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from devflow.core.files import narrow
-from devflow.registry.ports import (
+from devflow.core.blobs.ports import (
     BlobInfo,
     DigestMismatch,
     Hasher,
@@ -26,6 +25,7 @@ from devflow.registry.ports import (
     UploadLost,
     check_sha256,
 )
+from devflow.core.files import narrow
 
 _CHUNK = 256 * 1024
 _FLUSH_AT = 1024 * 1024  # buffer small writes; hash and write in a thread per MiB

@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
+from devflow.core.blobs import BlobStore, BlobWriter
 from devflow.core.errors import Invalid
-from devflow.registry import publish
-from devflow.registry.ports import BlobStore, BlobWriter
+from devflow.registry import blobs
 
 _OUTSIDE = re.compile(rb'["{}\[\]:,]')
 _INSIDE = re.compile(rb'["\\]')
@@ -182,12 +182,12 @@ async def read_publish(
     try:
         async for chunk in chunks:
             received += len(chunk)
-            publish.check_limit(received, limit)
+            blobs.check_limit(received, limit)
             for piece in scanner.feed(chunk):
                 if writer is None:
                     writer = await store.begin()
                 decoded += len(piece)
-                publish.check_limit(decoded, file_limit)
+                blobs.check_limit(decoded, file_limit)
                 await writer.write(piece)
         scanner.finish()
         document = parse_document(scanner.out)

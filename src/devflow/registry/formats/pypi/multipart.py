@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from devflow.core.blobs import BlobStore, BlobWriter
 from devflow.core.errors import Invalid
-from devflow.registry.ports import BlobStore, BlobWriter
-from devflow.registry.publish import TooLarge
+from devflow.registry.blobs import TooLarge
 
 FIELDS_LIMIT = 4 * 1024 * 1024  # all text fields together (descriptions can be long)
 

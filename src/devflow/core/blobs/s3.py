@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from devflow.registry.ports import BlobInfo, DigestMismatch, Hasher, StoredObject, check_sha256
+from devflow.core.blobs.ports import BlobInfo, DigestMismatch, Hasher, StoredObject, check_sha256
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -1,5 +1,11 @@
 """The blob store contract: content-addressed (SHA-256), streamed in, committed after checks.
 
+Every domain that keeps files (the registry's packages; CI artifacts and uploads next) stores them
+through the process's one store (`BLOB_STORE`). What a blob means, and when it may go, is the
+business of the rows that reference it: garbage collection is still the registry's, which sweeps
+every object its `registry_blob` table does not know, so a second user of the store must record
+its blobs there (or GC must learn of its references) before it goes live (decision 0005).
+
 A blob is written to a temporary object first; `commit` checks the digest and size the caller
 expected and only then makes it visible under `sha256/<aa>/<bb>/<hex>`. An existing blob is never
 overwritten (its content is, by its name, the same). Temporary objects of crashed uploads stay in
@@ -175,4 +181,4 @@ def check_sha256(value: str) -> str:
 
 
 BLOB_STORE: Key[BlobStore] = Key("blob store")
-"""The process's blob store (`services.get(BLOB_STORE)`), as the settings choose it."""
+"""The process's blob store (`services.get(BLOB_STORE)`), as `DEVFLOW_BLOBS__…` chooses it."""

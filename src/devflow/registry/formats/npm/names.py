@@ -15,6 +15,7 @@ The lengths DevFlow stores (128 characters for a version or a tag) are shorter t
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from devflow.core.errors import Invalid
@@ -240,3 +241,26 @@ def check_dist_tags(tags: Any) -> dict[str, str]:
     for tag in tags:
         check_tag(tag)
     return tags
+
+
+@dataclass(frozen=True)
+class PackagePath:
+    """A parsed npm path: the package name and what follows it."""
+
+    name: str
+    rest: list[str]
+
+
+def parse_path(path: str) -> PackagePath:
+    """Split `@scope/name/-/file.tgz` (scoped or not) into the name and the rest.
+
+    Raises:
+        Invalid: a path with `..` or an invalid package name.
+    """
+    parts = [p for p in path.split("/") if p != ""]
+    if any(p in {".", ".."} for p in parts) or not parts:
+        raise Invalid(f"bad path {path!r}")
+    take = 2 if parts[0].startswith("@") else 1
+    if len(parts) < take:
+        raise Invalid(f"bad package path {path!r}")
+    return PackagePath(check_name("/".join(parts[:take])), parts[take:])
