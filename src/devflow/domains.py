@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from devflow import identity, knowledge, llm, registry
+from devflow.core.auth import CORE_SCOPES, SCOPES, ScopeCatalog
 from devflow.core.blobs import BLOB_STORE_PROVIDER
 from devflow.core.domain import Domain
 from devflow.core.services import Provider
@@ -22,8 +23,16 @@ DOMAINS: tuple[Domain, ...] = (
 )
 
 
-CORE_PROVIDERS: tuple[Provider[Any], ...] = (BLOB_STORE_PROVIDER,)
-"""Long-lived objects core itself provides, shared by domains (the blob store)."""
+def scope_catalog() -> ScopeCatalog:
+    """Return every token scope: core's, then each domain's."""
+    return ScopeCatalog((*CORE_SCOPES, *(scope for domain in DOMAINS for scope in domain.scopes)))
+
+
+CORE_PROVIDERS: tuple[Provider[Any], ...] = (
+    BLOB_STORE_PROVIDER,
+    Provider(SCOPES, lambda _services: scope_catalog()),
+)
+"""Long-lived objects core itself provides, shared by domains (the blob store, the scopes)."""
 
 
 def providers() -> list[Provider[Any]]:

@@ -30,8 +30,8 @@ import pytest
 from fastapi.routing import _IncludedRouter
 from starlette.routing import BaseRoute
 
-from devflow.core.auth import DEFAULT_SCOPES, Scope
 from devflow.core.db import create_engine, session_factory, unit_of_work
+from devflow.domains import scope_catalog
 from devflow.identity import service as identity
 from devflow.settings import load_settings
 from devflow.testing import FakeOpenAI
@@ -183,7 +183,7 @@ async def _issue(db_url: str, username: str, scopes: tuple[str, ...], **options:
                 session,
                 user=user,
                 name=f"matrix-{uuid.uuid4().hex[:8]}",
-                scopes=[Scope(s) for s in scopes],
+                scopes=scope_catalog().parse(scopes),
                 **options,
             )
             if options.get("kind") == "revoked":
@@ -273,7 +273,7 @@ def world(pg_server, template_url, tmp_path_factory) -> Iterator[World]:
         def issue(username: str, scopes: tuple[str, ...], **options: Any) -> str:
             return asyncio.run(_issue(server.db_url, username, scopes, **options))
 
-        every = tuple(s.value for s in DEFAULT_SCOPES)
+        every = tuple(s.value for s in scope_catalog().defaults)
         tokens["reader"] = issue("reader", every)
         tokens["writer"] = issue("writer", every)
         tokens["project_admin"] = issue("boss", every)
@@ -539,6 +539,7 @@ DECLARED: dict[str, Case] = {
         lambda w, _c: ("POST", f"{V1}/users", {"json": {"username": w.unique("u")}}),
     ),
     "GET /api/v1/tokens": Case(listing(), get(f"{V1}/tokens")),
+    "GET /api/v1/scopes": Case(signed_in(), get(f"{V1}/scopes")),
     "POST /api/v1/tokens": Case(
         _rule(REGISTRY_ONLY, wrong_scope=403, **dict.fromkeys(CALLERS[5:], ALLOW)),
         lambda w, _c: (

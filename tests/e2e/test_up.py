@@ -47,6 +47,16 @@ class TestCli:
         assert "revoked" in revoked.stderr
         assert "Traceback" not in revoked.stderr
 
+        assert "registry:publish" in devflow.cli("token", "scopes").stdout
+        scopes = json.loads(devflow.cli("token", "scopes", "--json").stdout)
+        assert {
+            "name": "registry:publish",
+            "description": "publish packages to registries",
+        }.items() <= scopes[-1].items()
+        unknown = devflow.cli("token", "create", "x", "--scope", "registry:root")
+        assert unknown.returncode == 2
+        assert "known scopes: read, write, admin, registry:read" in unknown.stderr
+
     def test_a_server_that_is_not_there_is_a_clear_error(self, devflow):
         result = devflow.cli("project", "list", "--url", "http://127.0.0.1:1")
         assert result.returncode == 6

@@ -94,6 +94,36 @@ class TestAuth:
         assert refused.status_code == 401
         assert "revoked" in refused.json()["error"]["message"]
 
+    async def test_the_scopes_are_cores_and_each_domains(self, api):
+        scopes = {s["name"]: s for s in (await api.get("/api/v1/scopes")).json()}
+        assert list(scopes)[:3] == ["read", "write", "admin"]
+        assert scopes["registry:read"]["implied_by"] == ["registry:publish"]
+        assert scopes["registry:publish"]["default"] is True
+        assert scopes["admin"]["default"] is False
+
+    async def test_a_domains_scope_is_given_and_an_unknown_one_refused(self, api):
+        publisher = await api.post(
+            "/api/v1/tokens", json={"name": "ci", "scopes": ["registry:publish"]}
+        )
+        assert publisher.status_code == 201
+        assert publisher.json()["scopes"] == ["registry:publish"]
+        headers = {"Authorization": f"Bearer {publisher.json()['token']}"}
+        # publish carries read; it carries nothing of core's
+        assert (await api.get("/api/v1/registry/repositories", headers=headers)).status_code == 200
+        assert (await api.get("/api/v1/projects", headers=headers)).status_code == 403
+        unknown = await api.post("/api/v1/tokens", json={"name": "x", "scopes": ["registry:root"]})
+        assert unknown.status_code == 422
+        assert (
+            "known scopes: read, write, admin, registry:read" in unknown.json()["error"]["message"]
+        )
+        defaults = await api.post("/api/v1/tokens", json={"name": "plain"})
+        assert set(defaults.json()["scopes"]) == {
+            "read",
+            "write",
+            "registry:read",
+            "registry:publish",
+        }
+
     async def test_token_listings_never_contain_secrets(self, api, admin_token):
         listing = await api.get("/api/v1/tokens")
         assert admin_token not in listing.text

@@ -8,6 +8,7 @@ from devflow.core import clock
 from devflow.core.auth import Role, Scope
 from devflow.core.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
 from devflow.core.events import Event
+from devflow.domains import scope_catalog
 from devflow.identity import service
 from devflow.identity.models import ApiToken
 from devflow.identity.schemas import ProjectCreate, TokenCreate
@@ -19,7 +20,7 @@ class TestAuthenticate:
         alice, token = await make_user(session, "alice")
         again = await service.authenticate(session, token=token)
         assert again.user_id == alice.user_id
-        assert again.scopes == frozenset({Scope.READ, Scope.WRITE})
+        assert again.scopes == frozenset({"read", "write"})
 
     async def test_malformed_unknown_expired_and_revoked_tokens_say_why(self, session):
         alice, token = await make_user(session, "alice")
@@ -192,14 +193,20 @@ class TestTokens:
         reader, _ = await make_user(session, "reader", scopes=(Scope.READ,))
         with pytest.raises(PermissionDenied, match="lacks 'write'"):
             await service.create_token(
-                session, principal=reader, data=TokenCreate(name="x", scopes=[Scope.WRITE])
+                session,
+                principal=reader,
+                data=TokenCreate(name="x", scopes=["write"]),
+                catalog=scope_catalog(),
             )
 
     async def test_only_instance_admins_mint_admin_tokens(self, session):
         alice, _ = await make_user(session, "alice", scopes=(Scope.ADMIN,))
         with pytest.raises(PermissionDenied):
             await service.create_token(
-                session, principal=alice, data=TokenCreate(name="x", scopes=[Scope.ADMIN])
+                session,
+                principal=alice,
+                data=TokenCreate(name="x", scopes=["admin"]),
+                catalog=scope_catalog(),
             )
 
     async def test_a_project_scoped_token_sees_only_its_project(self, session):
@@ -207,7 +214,10 @@ class TestTokens:
         await service.create_project(session, principal=alice, data=ProjectCreate(name="a"))
         await service.create_project(session, principal=alice, data=ProjectCreate(name="b"))
         _, secret = await service.create_token(
-            session, principal=alice, data=TokenCreate(name="ci", project="a")
+            session,
+            principal=alice,
+            data=TokenCreate(name="ci", project="a"),
+            catalog=scope_catalog(),
         )
         scoped = await service.authenticate(session, token=secret)
         assert [p.name for p in await service.list_projects(session, principal=scoped)] == ["a"]
@@ -223,7 +233,7 @@ class TestBootstrap:
         assert first is not None
         admin = await service.authenticate(session, token=first.token)
         assert admin.is_admin
-        assert Scope.ADMIN in admin.scopes
+        assert Scope.ADMIN.value in admin.scopes
         default = await service.require_project(session, principal=admin, name=None)
         assert default.name == "default"
         assert (

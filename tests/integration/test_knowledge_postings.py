@@ -101,7 +101,7 @@ def reader_of(*projects: Project) -> Principal:
         user_id=uuid.uuid4(),
         username="reader",
         is_admin=False,
-        scopes=frozenset({Scope.READ}),
+        scopes=frozenset({Scope.READ.value}),
         memberships={p.id: Role.READ for p in projects},
     )
 
@@ -196,7 +196,7 @@ async def test_removing_a_source_takes_its_postings_and_leaves_others_alone(sess
     )
     before = await scalar(session, POSTINGS, source=kept.id)
     admin, _ = await make_user(
-        session, f"admin-{uuid.uuid4().hex[:6]}", scopes=tuple(Scope), is_admin=True
+        session, f"admin-{uuid.uuid4().hex[:6]}", scopes=(Scope.ADMIN,), is_admin=True
     )
     await remove_source(session, principal=admin, source_id=gone.id)
     for table in ("knowledge_posting", "knowledge_chunk", "knowledge_document"):

@@ -15,7 +15,7 @@ from devflow.core.auth import Scope
 from devflow.core.db import unit_of_work
 from devflow.core.jobs import defer
 from devflow.core.tools import Call, Contribution, ResourceDef, ToolDef
-from devflow.domains import each
+from devflow.domains import each, scope_catalog
 from devflow.identity import service
 from devflow.identity.schemas import ProjectCreate, TokenCreate
 from devflow.mcp.identity import TokenIdentity
@@ -83,7 +83,10 @@ class TestProjectInfo:
             admin = await service.authenticate(session, token=admin_token)
             await service.create_project(session, principal=admin, data=ProjectCreate(name="web"))
             _, secret = await service.create_token(
-                session, principal=admin, data=TokenCreate(name="agent", project="web")
+                session,
+                principal=admin,
+                data=TokenCreate(name="agent", project="web"),
+                catalog=scope_catalog(),
             )
         async with Client(gateway(sessions, secret)) as client:
             own = await client.call_tool("project_info", {})
@@ -204,7 +207,7 @@ class TestFailures:
         async with unit_of_work(sessions) as session:
             admin = await service.authenticate(session, token=admin_token)
             _, agent = await service.create_token(
-                session, principal=admin, data=TokenCreate(name="agent2")
+                session, principal=admin, data=TokenCreate(name="agent2"), catalog=scope_catalog()
             )
         async with Client(gateway(sessions, agent)) as client:
             before = await client.call_tool("project_info", {})

@@ -88,7 +88,8 @@ async def _bootstrap(db_url: str) -> str:
 
 
 async def _make_user(db_url: str, username: str, role: str | None) -> str:
-    from devflow.core.auth import DEFAULT_SCOPES, Role
+    from devflow.core.auth import Role
+    from devflow.domains import scope_catalog
     from devflow.identity.models import Membership, Project
 
     engine = create_engine(db_url, load_settings(database_url=db_url).database)
@@ -102,7 +103,7 @@ async def _make_user(db_url: str, username: str, role: str | None) -> str:
                 assert isinstance(project, Project)
                 session.add(Membership(project_id=project.id, user_id=user.id, role=Role(role)))
             _, secret = await identity.issue_token(
-                session, user=user, name="test", scopes=list(DEFAULT_SCOPES)
+                session, user=user, name="test", scopes=list(scope_catalog().defaults)
             )
     finally:
         await engine.dispose()

@@ -7,12 +7,14 @@ import uuid
 
 import pytest
 
-from devflow.core.auth import DEFAULT_SCOPES, Principal, Role, Scope
+from devflow.core.auth import Principal, Role, Scope, ScopeDef
 from devflow.core.errors import NotFound, PermissionDenied, Unauthenticated
+from devflow.domains import scope_catalog
 from devflow.identity import Project, require_access
 from devflow.registry import Visibility, can_read, require_publish, require_read
 from devflow.registry.access import require_admin
 from devflow.registry.models import Repository
+from devflow.registry.scopes import REGISTRY_READ
 
 PROJECT = uuid.uuid4()
 OTHER = uuid.uuid4()
@@ -21,7 +23,7 @@ OTHER = uuid.uuid4()
 def caller(
     role: Role | None = None,
     *,
-    scopes: tuple[Scope, ...] = DEFAULT_SCOPES,
+    scopes: tuple[ScopeDef, ...] = scope_catalog().defaults,
     admin: bool = False,
     project_id: uuid.UUID | None = None,
 ) -> Principal:
@@ -29,7 +31,7 @@ def caller(
         user_id=uuid.uuid4(),
         username="someone",
         is_admin=admin,
-        scopes=frozenset(scopes),
+        scopes=frozenset(s.value for s in scopes),
         project_id=project_id,
         memberships={PROJECT: role} if role is not None else {},
     )
@@ -96,7 +98,7 @@ class TestPublishingAndDeleting:
         assert require_publish(caller(Role.WRITE), PRIVATE, "py") is PRIVATE
 
     def test_publishing_needs_the_publish_scope(self):
-        reader_token = caller(Role.WRITE, scopes=(Scope.REGISTRY_READ,))
+        reader_token = caller(Role.WRITE, scopes=(REGISTRY_READ,))
         with pytest.raises(PermissionDenied, match="registry:publish"):
             require_publish(reader_token, PRIVATE, "py")
 
@@ -139,4 +141,4 @@ class TestRequireAccess:
         with pytest.raises(PermissionDenied, match="'write' scope"):
             require_access(read_only, PROJECT, Role.WRITE)
         with pytest.raises(PermissionDenied, match="'registry:read' scope"):
-            require_access(read_only, PROJECT, Role.READ, scope=Scope.REGISTRY_READ)
+            require_access(read_only, PROJECT, Role.READ, scope=REGISTRY_READ)

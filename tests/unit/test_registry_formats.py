@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from devflow.core.auth import DEFAULT_SCOPES, Principal
+from devflow.core.auth import Principal
 from devflow.core.blobs import BlobInfo, FileBlobStore
 from devflow.core.errors import Invalid
+from devflow.domains import scope_catalog
 from devflow.registry import FORMATS, find_format
 from devflow.registry.formats.npm.body import read_publish
 from devflow.registry.formats.npm.meta import NpmPackageMeta, NpmVersionMeta
@@ -150,7 +151,10 @@ class TestNpmUploads:
             _chunks(json.dumps(document).encode()), store=store, limit=1 << 24, file_limit=1 << 24
         )
         principal = Principal(
-            user_id=uuid.uuid4(), username="ann", is_admin=False, scopes=frozenset(DEFAULT_SCOPES)
+            user_id=uuid.uuid4(),
+            username="ann",
+            is_admin=False,
+            scopes=frozenset(s.value for s in scope_catalog().defaults),
         )
         upload = NpmUpload.read(sent, "left-pad", principal)
         release = upload.release

@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -20,48 +21,83 @@ TOKEN_PREFIX = "dfl_"  # noqa: S105 - a public prefix, not a secret
 _TOKEN_BYTES = 32
 
 
-class Scope(StrEnum):
-    """What a token may be used for. `admin` implies every scope; `write` implies `read`."""
+@dataclass(frozen=True)
+class ScopeDef:
+    """A token scope: what a token may be used for. Core defines `read`, `write` and `admin`
+    (`Scope`); a domain defines its own and lists them in its manifest (`Domain.scopes`).
 
-    READ = "read"
-    WRITE = "write"
-    ADMIN = "admin"
-    REGISTRY_READ = "registry:read"
-    REGISTRY_PUBLISH = "registry:publish"
-
-
-SCOPE_DESCRIPTIONS: dict[Scope, str] = {
-    Scope.READ: "read projects, knowledge, jobs and events",
-    Scope.WRITE: "create and change things in projects the user belongs to",
-    Scope.ADMIN: "manage users, every project and instance settings (implies all scopes)",
-    Scope.REGISTRY_READ: "download packages from registries",
-    Scope.REGISTRY_PUBLISH: "publish packages to registries",
-}
-
-_IMPLIED: dict[Scope, frozenset[Scope]] = {
-    Scope.WRITE: frozenset({Scope.READ}),
-    Scope.REGISTRY_PUBLISH: frozenset({Scope.REGISTRY_READ}),
-}
-
-DEFAULT_SCOPES = (Scope.READ, Scope.WRITE, Scope.REGISTRY_READ, Scope.REGISTRY_PUBLISH)
-
-
-def parse_scopes(values: list[str] | tuple[str, ...]) -> list[Scope]:
-    """Validate scope names.
-
-    Raises:
-        Invalid: naming the unknown scope and the known ones.
+    `admin` carries every scope; any other is carried by itself and by the scopes named in
+    `implied_by` (`write` carries `read`).
     """
-    scopes: list[Scope] = []
-    for value in values:
-        try:
-            scopes.append(Scope(value))
-        except ValueError:
-            known = ", ".join(s.value for s in Scope)
-            raise Invalid(f"unknown scope {value!r}; known scopes: {known}") from None
-    if not scopes:
-        raise Invalid("a token needs at least one scope")
-    return sorted(set(scopes))
+
+    value: str
+    description: str
+    implied_by: tuple[str, ...] = ()
+    default: bool = False
+    """Given to a new token that names no scopes (if the caller's own token has it)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Scope:
+    """Core's scopes."""
+
+    READ = ScopeDef(
+        "read", "read projects, knowledge, jobs and events", implied_by=("write",), default=True
+    )
+    WRITE = ScopeDef(
+        "write", "create and change things in projects the user belongs to", default=True
+    )
+    ADMIN = ScopeDef(
+        "admin", "manage users, every project and instance settings (implies all scopes)"
+    )
+
+
+CORE_SCOPES = (Scope.READ, Scope.WRITE, Scope.ADMIN)
+
+
+class ScopeCatalog:
+    """Every scope this DevFlow knows: core's and its domains' (`devflow.domains`)."""
+
+    def __init__(self, scopes: Iterable[ScopeDef]) -> None:
+        self._scopes: dict[str, ScopeDef] = {}
+        for scope in scopes:
+            if scope.value in self._scopes:
+                raise ValueError(f"the scope {scope.value!r} is defined twice")
+            self._scopes[scope.value] = scope
+
+    def __iter__(self) -> Iterator[ScopeDef]:
+        return iter(self._scopes.values())
+
+    @property
+    def defaults(self) -> tuple[ScopeDef, ...]:
+        """The scopes a new token gets when it names none."""
+        return tuple(s for s in self._scopes.values() if s.default)
+
+    def parse(self, values: Iterable[str]) -> list[ScopeDef]:
+        """Validate scope names.
+
+        Raises:
+            Invalid: naming the unknown scope and the known ones.
+        """
+        scopes: dict[str, ScopeDef] = {}
+        for value in values:
+            found = self._scopes.get(value)
+            if found is None:
+                known = ", ".join(self._scopes)
+                raise Invalid(
+                    f"unknown scope {value!r}; known scopes: {known} "
+                    "(`devflow token scopes` describes them)"
+                )
+            scopes[value] = found
+        if not scopes:
+            raise Invalid("a token needs at least one scope")
+        return [scopes[v] for v in sorted(scopes)]
+
+
+SCOPES: Key[ScopeCatalog] = Key("scopes")
+"""The process's scope catalog, among its services."""
 
 
 class Role(StrEnum):
@@ -89,18 +125,22 @@ class Principal:
     user_id: uuid.UUID
     username: str
     is_admin: bool
-    scopes: frozenset[Scope]
+    scopes: frozenset[str]
+    """The names of the scopes its token was given."""
     token_id: uuid.UUID | None = None
     project_id: uuid.UUID | None = None  # a token may be restricted to one project
     memberships: dict[uuid.UUID, Role] = field(default_factory=dict, compare=False)
 
-    def has_scope(self, scope: Scope) -> bool:
+    def has_scope(self, scope: ScopeDef) -> bool:
         """Return whether the credentials carry `scope`, directly or by implication."""
-        if Scope.ADMIN in self.scopes:
-            return True
-        return any(scope == s or scope in _IMPLIED.get(s, ()) for s in self.scopes)
+        held = self.scopes
+        return (
+            Scope.ADMIN.value in held
+            or scope.value in held
+            or any(s in held for s in scope.implied_by)
+        )
 
-    def require_scope(self, scope: Scope) -> None:
+    def require_scope(self, scope: ScopeDef) -> None:
         """Raise PermissionDenied unless the credentials carry `scope`."""
         if not self.has_scope(scope):
             raise PermissionDenied(
@@ -116,7 +156,7 @@ class Principal:
         A token restricted to a project keeps those powers inside that project only: instance-wide
         actions need `is_instance_admin`.
         """
-        return self.is_admin and Scope.ADMIN in self.scopes
+        return self.is_admin and Scope.ADMIN.value in self.scopes
 
     @property
     def is_instance_admin(self) -> bool:

@@ -12,10 +12,11 @@ does not import the dashboard.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from devflow.core.auth import ScopeDef
 from devflow.core.services import Provider
 
 if TYPE_CHECKING:
@@ -64,5 +65,5 @@ class Domain:
     """Its tools and resources for agents (the MCP gateway)."""
     models: Callable[[], object] | None = None
     """Imports its tables, so that the one metadata knows them (migrations, `db check`)."""
-    scopes: Mapping[str, str] = field(default_factory=dict)
-    """Token scopes it defines, with what each allows."""
+    scopes: Sequence[ScopeDef] = ()
+    """Token scopes it defines (`registry:publish`), beside core's read, write and admin."""

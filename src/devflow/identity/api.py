@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import RedirectResponse
 
+from devflow.core.auth import SCOPES
 from devflow.core.http import (
     SESSION_COOKIE,
     PrincipalDep,
     ReadSessionDep,
     ServicesDep,
     SessionDep,
+    get_principal,
 )
 from devflow.core.schemas import Page
 from devflow.identity import service
@@ -21,6 +23,7 @@ from devflow.identity.schemas import (
     ProjectCreate,
     ProjectDetail,
     ProjectRead,
+    ScopeRead,
     TokenCreate,
     TokenCreated,
     TokenRead,
@@ -86,12 +89,28 @@ async def list_tokens(session: SessionDep, principal: PrincipalDep) -> Page[Toke
     return Page(items=[TokenRead.model_validate(t) for t in tokens], total=len(tokens))
 
 
+@router.get("/scopes", response_model=list[ScopeRead], dependencies=[Depends(get_principal)])
+async def list_scopes(services: ServicesDep) -> list[ScopeRead]:
+    """List the scopes a token can be given: core's and each domain's (any signed-in caller)."""
+    return [
+        ScopeRead(
+            name=s.value,
+            description=s.description,
+            implied_by=list(s.implied_by),
+            default=s.default,
+        )
+        for s in services.get(SCOPES)
+    ]
+
+
 @router.post("/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
 async def create_token(
-    data: TokenCreate, session: SessionDep, principal: PrincipalDep
+    data: TokenCreate, session: SessionDep, principal: PrincipalDep, services: ServicesDep
 ) -> TokenCreated:
     """Create an API token; its secret is in this answer only."""
-    token, secret = await service.create_token(session, principal=principal, data=data)
+    token, secret = await service.create_token(
+        session, principal=principal, data=data, catalog=services.get(SCOPES)
+    )
     return TokenCreated(**TokenRead.model_validate(token).model_dump(), token=secret)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from devflow.core.auth import Role, Scope
+from devflow.core.auth import Role
 from devflow.core.cli import JsonOpt, TokenOpt, UrlOpt, client, console, emit_json, table
 
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
@@ -18,9 +18,11 @@ user_app = typer.Typer(help="Users (instance admins).", no_args_is_help=True)
 def token_create(
     name: Annotated[str, typer.Argument(help="What the token is for.")],
     scope: Annotated[
-        list[Scope] | None,
+        list[str] | None,
         typer.Option(
-            "--scope", help="Repeat for several; default: read, write, registry:read/publish."
+            "--scope",
+            help="Repeat for several; `devflow token scopes` lists them (default: those marked "
+            "default that your own token has).",
         ),
     ] = None,
     expires_in_days: Annotated[int | None, typer.Option(help="Days until it expires.")] = None,
@@ -32,7 +34,7 @@ def token_create(
     """Create an API token; the secret is printed once."""
     body = {
         "name": name,
-        "scopes": [s.value for s in scope] if scope else None,
+        "scopes": scope or None,
         "expires_in_days": expires_in_days,
         "project": project,
     }
@@ -45,6 +47,20 @@ def token_create(
         "copy it now, it is not shown again:"
     )
     print(created["token"])
+
+
+@token_app.command("scopes")
+def token_scopes(url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
+    """List the scopes a token can be given, with what each allows."""
+    scopes = client(url, token).get("/api/v1/scopes")
+    if as_json:
+        emit_json(scopes)
+        return
+    rows = [
+        {**s, "implied_by": ", ".join(s["implied_by"]), "default": "yes" if s["default"] else ""}
+        for s in scopes
+    ]
+    table(rows, ["name", "description", "implied_by", "default"])
 
 
 @token_app.command("list")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from devflow.core.auth import DEFAULT_SCOPES, Role, Scope
+from devflow.core.auth import Role
 
 Name = Annotated[
     str,
@@ -87,13 +87,24 @@ class TokenCreate(BaseModel):
     """A new API token for the calling user."""
 
     name: str = Field(min_length=1, max_length=100, description="What the token is for.")
-    scopes: list[Scope] | None = Field(
+    scopes: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
         None,
         min_length=1,
-        description="Default: " + ", ".join(DEFAULT_SCOPES) + " (those your own token has).",
+        max_length=50,
+        description="Scope names (`GET /api/v1/scopes` lists them). Default: the scopes marked "
+        "default there that your own token has.",
     )
     expires_in_days: int | None = Field(None, ge=1, le=3650, description="None: no expiry.")
     project: str | None = Field(None, description="Restrict the token to this project.")
+
+
+class ScopeRead(BaseModel):
+    """A token scope: what a token with it may do."""
+
+    name: str
+    description: str
+    implied_by: list[str] = Field(description="Scopes that carry this one (`admin` carries all).")
+    default: bool = Field(description="Given to a new token that names no scopes.")
 
 
 class TokenRead(_Read):

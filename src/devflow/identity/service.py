@@ -22,15 +22,15 @@ from sqlalchemy.sql import ClauseElement
 
 from devflow.core import clock, events, jobs
 from devflow.core.auth import (
-    DEFAULT_SCOPES,
     TOKEN_PREFIX,
     Principal,
     Role,
     Scope,
+    ScopeCatalog,
+    ScopeDef,
     generate_token,
     hash_token,
     looks_like_token,
-    parse_scopes,
 )
 from devflow.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
 from devflow.identity.models import ApiToken, Membership, Project, SignInCode, User
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 
 DEFAULT_PROJECT = "default"
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
-_KNOWN_SCOPES = frozenset(s.value for s in Scope)
 
 # Every authenticated request runs this: one Core statement (token, user and the user's
 # memberships in one round trip), built once so that only its cached compiled form is reused.
@@ -114,7 +113,7 @@ async def _authenticate(session: AsyncSession, token: str) -> tuple[Principal, d
         user_id=user_id,
         username=username,
         is_admin=is_admin,
-        scopes=frozenset(Scope(s) for s in scopes if s in _KNOWN_SCOPES),
+        scopes=frozenset(scopes),
         token_id=token_id,
         project_id=project_id,
         memberships={uuid.UUID(pid): Role(role) for pid, role in (memberships or {}).items()},
@@ -444,7 +443,7 @@ async def issue_token(
     *,
     user: User,
     name: str,
-    scopes: list[Scope],
+    scopes: list[ScopeDef],
     expires_in: timedelta | None = None,
     project_id: uuid.UUID | None = None,
     kind: str = "api",
@@ -490,17 +489,20 @@ async def delete_expired_tokens(
 
 
 async def create_token(
-    session: AsyncSession, *, principal: Principal, data: TokenCreate
+    session: AsyncSession, *, principal: Principal, data: TokenCreate, catalog: ScopeCatalog
 ) -> tuple[ApiToken, str]:
     """Create a token for the caller, with no more power than the caller's own token.
 
+    `catalog` is every scope DevFlow knows (the process's `SCOPES` service).
+
     Raises:
+        Invalid: an unknown scope.
         PermissionDenied: asking for a scope the caller's token lacks.
     """
     if data.scopes is None:
-        scopes = [s for s in DEFAULT_SCOPES if principal.has_scope(s)]
+        scopes = [s for s in catalog.defaults if principal.has_scope(s)]
     else:
-        scopes = parse_scopes([s.value for s in data.scopes])
+        scopes = catalog.parse(data.scopes)
     for scope in scopes:
         if not principal.has_scope(scope):
             raise PermissionDenied(f"your token lacks {scope.value!r}, so a new one cannot have it")
@@ -665,7 +667,7 @@ def require_access(
     project: Project | uuid.UUID,
     role: Role,
     *,
-    scope: Scope | None = None,
+    scope: ScopeDef | None = None,
     missing: str | None = None,
     visible: bool = False,
     denied: str | None = None,

@@ -22,7 +22,7 @@ async def project_info(call: Call, project: ProjectArg = None) -> str:
     name = project or await default_project_name(call.session, principal=call.principal)
     found = await require_project(call.session, principal=call.principal, name=name)
     role = role_in(call.principal, found.id)
-    scopes = ", ".join(sorted(s.value for s in call.principal.scopes))
+    scopes = ", ".join(sorted(call.principal.scopes))
     return render.fields(
         [
             ("project", found.name),

@@ -35,6 +35,7 @@ from devflow.registry.schemas import (
     RepositoryUpdate,
     StatsRead,
 )
+from devflow.registry.scopes import REGISTRY_PUBLISH, REGISTRY_READ, SCOPES
 from devflow.registry.service import (
     client_url,
     create_repository,
@@ -64,12 +65,15 @@ DOMAIN = Domain(
     jobs=lazy("devflow.registry.jobs:blueprint"),
     cli=lazy("devflow.registry.cli:register"),
     models=lazy("devflow.registry.models"),
+    scopes=SCOPES,
 )
 
 __all__ = [
     "BLOB_STORE",
     "DOMAIN",
     "FORMATS",
+    "REGISTRY_PUBLISH",
+    "REGISTRY_READ",
     "REGISTRY_RUNTIME",
     "BlobStore",
     "CheckedFile",

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from devflow.core.auth import Principal, Role, Scope
+from devflow.core.auth import Principal, Role
 from devflow.core.errors import DevflowError, NotFound, Unauthenticated
 from devflow.identity import require_access
 from devflow.registry.models import Repository
+from devflow.registry.scopes import REGISTRY_PUBLISH, REGISTRY_READ
 
 
 class Visibility(StrEnum):
@@ -40,13 +41,13 @@ def require_read(principal: Principal | None, repo: Repository | None, name: str
     if repo is None:
         raise NotFound(f"no repository {name!r}")
     if repo.visibility == Visibility.INTERNAL and principal.project_id in {None, repo.project_id}:
-        principal.require_scope(Scope.REGISTRY_READ)  # any signed-in user: no role needed
+        principal.require_scope(REGISTRY_READ)  # any signed-in user: no role needed
         return repo
     require_access(
         principal,
         repo.project_id,
         Role.READ,
-        scope=Scope.REGISTRY_READ,
+        scope=REGISTRY_READ,
         missing=f"no repository {name!r}",
     )
     return repo
@@ -76,7 +77,7 @@ def require_publish(principal: Principal | None, repo: Repository | None, name: 
         principal,
         repo.project_id,
         Role.WRITE,
-        scope=Scope.REGISTRY_PUBLISH,
+        scope=REGISTRY_PUBLISH,
         visible=True,  # the caller reads it: refuse, do not hide
         denied=f"publishing to {repo.name!r} needs the write role in its project",
     )
@@ -95,7 +96,7 @@ def require_admin(principal: Principal | None, repo: Repository | None, name: st
         principal,
         repo.project_id,
         Role.ADMIN,
-        scope=Scope.REGISTRY_PUBLISH,
+        scope=REGISTRY_PUBLISH,
         visible=True,
         denied=f"only admins of {repo.name!r}'s project may delete; versions are immutable, "
         "yank or deprecate them instead",

@@ -32,6 +32,7 @@ from devflow.registry.schemas import (
     RepositoryRead,
     RepositoryUpdate,
 )
+from devflow.registry.scopes import REGISTRY_READ
 
 # -- repositories ---------------------------------------------------------------------------------
 
@@ -124,7 +125,7 @@ def readable_repositories(principal: Principal) -> Select[Repository]:
         return query
     visible = visible_project_ids(principal) or []
     conditions = [Repository.visibility == access.Visibility.PUBLIC]
-    if principal.has_scope(Scope.REGISTRY_READ):
+    if principal.has_scope(REGISTRY_READ):
         conditions.append(Repository.project_id.in_(visible))
         if principal.project_id is None:
             conditions.append(Repository.visibility == access.Visibility.INTERNAL)

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock, events
-from devflow.core.auth import Principal, Role, Scope, token_from_authorization
+from devflow.core.auth import Principal, Role, token_from_authorization
 from devflow.core.blobs import DigestMismatch
 from devflow.core.errors import (
     DevflowError,
@@ -32,6 +32,7 @@ from devflow.registry.models import (
     OciBlobLink,
     Repository,
 )
+from devflow.registry.scopes import REGISTRY_PUBLISH
 from devflow.registry.service import get_repository
 
 FORMAT = "oci"
@@ -190,7 +191,7 @@ async def _project_for_first_push(
         principal,
         project,
         Role.WRITE,
-        scope=Scope.REGISTRY_PUBLISH,
+        scope=REGISTRY_PUBLISH,
         missing=missing,
         denied=f"pushing to {name!r} needs the write role in project {project_name!r}",
     )

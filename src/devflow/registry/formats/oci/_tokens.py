@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock
-from devflow.core.auth import AUTHENTICATOR, Principal, Scope, token_from_authorization
+from devflow.core.auth import AUTHENTICATOR, Principal, token_from_authorization
 from devflow.core.errors import (
     DevflowError,
     PermissionDenied,
@@ -29,6 +29,7 @@ from devflow.registry.formats.oci._common import (
     router,
     translate,
 )
+from devflow.registry.scopes import REGISTRY_PUBLISH, REGISTRY_READ
 
 # -- version check and tokens ---------------------------------------------------------------------
 
@@ -67,9 +68,7 @@ async def _issue(request: Request, session: AsyncSession, secret: str | None) ->
         else:
             principal = await services_of(request).get(AUTHENTICATOR).authenticate(session, secret)
             user = await session.get_one(User, principal.user_id)
-            scopes = [
-                s for s in (Scope.REGISTRY_READ, Scope.REGISTRY_PUBLISH) if principal.has_scope(s)
-            ]
+            scopes = [s for s in (REGISTRY_READ, REGISTRY_PUBLISH) if principal.has_scope(s)]
             if not scopes:
                 raise PermissionDenied(
                     "this token has neither 'registry:read' nor 'registry:publish'; create one "
