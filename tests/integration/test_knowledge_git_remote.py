@@ -177,3 +177,58 @@ async def test_a_name_that_does_not_resolve_says_so():
 
     with pytest.raises(Invalid, match=r"cannot resolve nowhere\.test"):
         await pin_remote("https://nowhere.test/x.git", allow_private=False, resolver=nowhere)
+
+
+@pytest.fixture
+def dumb(tmp_path) -> Iterator[tuple[int, list[str]]]:
+    """A bare repository served by a plain web server (git's "dumb" HTTP protocol, which cannot
+    serve shallow clones); yields its port and the paths requested."""
+    work = tmp_path / "work"
+    work.mkdir()
+    _git("init", "-q", "-b", "main", cwd=work)
+    (work / "README.md").write_text("# Dumb\n\nServed as plain files.\n")
+    _git("add", "README.md", cwd=work)
+    _git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "one", cwd=work)
+    root = tmp_path / "static"
+    root.mkdir()
+    _git("clone", "-q", "--bare", str(work), str(root / "repo.git"), cwd=tmp_path)
+    _git("update-server-info", cwd=root / "repo.git")  # the index files dumb clients read
+    paths: list[str] = []
+
+    class Static(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def do_GET(self) -> None:
+            paths.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Static)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], paths
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_server_that_cannot_serve_a_shallow_clone_is_cloned_whole(dumb):
+    port, paths = dumb
+    resolve, asked = _resolver("127.0.0.1")
+    source = Source(location=f"http://{HOST}:{port}/repo.git", settings={})
+    async with checkout(source, allow_private=True, resolver=resolve) as tree:
+        assert await git_files(tree) == ["README.md"]
+    assert asked == [(HOST, port)]  # the whole clone went to the checked address as well
+    assert "/repo.git/info/refs?service=git-upload-pack" in paths
+    assert any(p.startswith("/repo.git/objects/") for p in paths)
+
+
+async def test_a_dumb_server_clones_a_branch_too(dumb, tmp_path):
+    port, _ = dumb
+    resolve, _ = _resolver("127.0.0.1")
+    source = Source(location=f"http://{HOST}:{port}/repo.git", settings={"ref": "main"})
+    async with checkout(source, allow_private=True, resolver=resolve) as tree:
+        assert (tree / "README.md").read_text().startswith("# Dumb")

@@ -269,6 +269,44 @@ class TestRefresh:
         assert source_row.embedded == 3
         assert vectors_after == vectors_before + 2 - 1
 
+    async def test_a_refresh_follows_the_links_of_unchanged_pages_not_text_that_reads_like_one(
+        self, api, db_url, tmp_path
+    ):
+        root = tmp_path / "regex-site"
+        (root / "howto").mkdir(parents=True)
+        (root / "index.html").write_text(
+            "<html><head><title>Docs</title></head><body>"
+            '<nav><a href="/about.html">About</a></nav>'
+            '<main><h1>Docs</h1><p>See the <a href="/howto/regex.html">regex HOWTO</a>.</p>'
+            "</main></body></html>"
+        )
+        # Python's regex HOWTO: text that reads like a Markdown link once stored as Markdown.
+        (root / "howto" / "regex.html").write_text(
+            "<html><head><title>Regex HOWTO</title></head><body><main><h1>Regex HOWTO</h1>"
+            "<p>Exclude names ending in bat:</p><pre>.*[.]([^b]..|.[^a].|..[^t])$</pre>"
+            "</main></body></html>"
+        )
+        (root / "about.html").write_text(
+            "<html><head><title>About</title></head><body><main><h1>About</h1>"
+            "<p>Only the navigation links here.</p></main></body></html>"
+        )
+        with FixtureSite(root) as site:
+            source = await add(api, f"{site.url}/", allow_private=True)
+            await run_jobs(db_url)
+            first = await documents(api, source["id"])
+            site.requests.clear()
+            assert (await api.post(f"/api/v1/knowledge/sources/{source['id']}/refresh")).is_success
+            await run_jobs(db_url)
+            shown = (await api.get(f"/api/v1/knowledge/sources/{source['id']}")).json()
+            after = await documents(api, source["id"])
+        pages = {f"{site.url}/", f"{site.url}/howto/regex.html", f"{site.url}/about.html"}
+        assert set(first) == pages
+        conditional = [p for p, h in site.requests if "If-None-Match" in h]
+        assert "/howto/regex.html" in conditional  # answered 304: its stored links were followed
+        assert not [p for p, _ in site.requests if "[" in p or "%5B" in p]
+        assert (shown["status"], shown["failed"]) == ("ready", 0)
+        assert set(after) == pages  # the page linked only from the navigation is still there
+
 
 class TestSearch:
     async def test_hybrid_results_carry_where_they_come_from(self, api, crawled, site):
@@ -414,6 +452,16 @@ class TestBadSources:
             (doc,) = (await documents(api, source["id"])).values()
             assert reason in doc["error"]
 
+    async def test_the_job_of_a_source_that_failed_fails_with_the_same_reason(self, api, db_url):
+        source = await add(api, "http://unreachable.invalid/docs/", single_page=True)
+        await run_jobs(db_url)
+        shown = (await api.get(f"/api/v1/knowledge/sources/{source['id']}")).json()
+        job = (await api.get(f"/api/v1/jobs/{source['job_id']}")).json()
+        assert shown["status"] == "failed"
+        assert "http://unreachable.invalid/docs/: cannot fetch" in shown["last_error"]
+        assert job["status"] == "failed"
+        assert shown["last_error"] in job["error"]
+
     async def test_not_a_url_and_a_duplicate_name_are_refused(self, api, site):
         response = await api.post(
             "/api/v1/knowledge/sources", json={"location": "ftp://x/y", "kind": "web"}
@@ -498,6 +546,74 @@ class TestFiles:
         assert hits["hits"][0]["semantic_rank"] is not None
         latin = await search(api, "café", mode="keyword")
         assert latin["hits"][0]["uri"] == "plain.txt"
+
+    async def test_an_upload_source_says_embedding_until_its_vectors_are_stored(
+        self, api, upload_source, db_url
+    ):
+        url = f"/api/v1/knowledge/sources/{upload_source['id']}"
+        assert upload_source["status"] == "empty"
+        files = [("files", ("a.md", b"# A\n\nThe axolotl regrows its limbs.\n"))]
+        assert (await api.post(f"{url}/files", files=files)).is_success
+        waiting = (await api.get(url)).json()
+        assert (waiting["status"], waiting["embedded"]) == ("embedding", 0)
+        await run_jobs(db_url)
+        done = (await api.get(url)).json()
+        assert done["status"] == "ready"
+        assert done["embedded"] == done["chunk_count"] == 1
+        bad = [("files", ("b.bin", b"\x00\x01binary"))]
+        assert (await api.post(f"{url}/files", files=bad)).is_success
+        await run_jobs(db_url)
+        partly = (await api.get(url)).json()
+        assert (partly["status"], partly["fetched"], partly["failed"]) == ("partial", 2, 1)
+
+    async def test_an_upload_source_none_of_whose_files_could_be_read_has_failed(
+        self, api, upload_source, db_url
+    ):
+        url = f"/api/v1/knowledge/sources/{upload_source['id']}"
+        files = [("files", ("logo.bmp", b"BM....")), ("files", ("x.txt", b"\x00\x00"))]
+        assert (await api.post(f"{url}/files", files=files)).is_success
+        await run_jobs(db_url)
+        shown = (await api.get(url)).json()
+        assert shown["status"] == "failed"
+        assert (
+            "no file could be read (2 failed; the first, logo.bmp: unsupported"
+            in (shown["last_error"])
+        )
+
+    async def test_retaining_files_removes_the_documents_of_the_others(
+        self, api, upload_source, db_url
+    ):
+        url = f"/api/v1/knowledge/sources/{upload_source['id']}"
+        files = [
+            ("files", ("keep.md", b"# Keep\n\nThe pangolin stays.\n")),
+            ("files", ("docs/gone.md", b"# Gone\n\nThe quokka leaves.\n")),
+        ]
+        assert (await api.post(f"{url}/files", files=files)).is_success
+        await run_jobs(db_url)
+        retained = await api.post(f"{url}/files/retain", json={"files": ["./keep.md"]})
+        assert retained.status_code == 200, retained.text
+        assert retained.json() == {"removed": ["docs/gone.md"]}
+        assert set(await documents(api, upload_source["id"])) == {"keep.md"}
+        assert (await search(api, "quokka", mode="keyword"))["hits"] == []
+        shown = (await api.get(url)).json()
+        assert (shown["status"], shown["document_count"], shown["fetched"]) == ("ready", 1, 1)
+
+    async def test_retaining_refuses_unsafe_names_and_other_sources_and_removes_nothing(
+        self, api, upload_source, site
+    ):
+        url = f"/api/v1/knowledge/sources/{upload_source['id']}"
+        files = [("files", ("keep.md", b"# Keep\n\nThe pangolin stays.\n"))]
+        assert (await api.post(f"{url}/files", files=files)).is_success
+        unsafe = await api.post(f"{url}/files/retain", json={"files": ["../../etc/passwd"]})
+        assert unsafe.status_code == 422
+        assert "unsafe file name" in unsafe.json()["error"]["message"]
+        web = await add(api, f"{site.url}/", allow_private=True)
+        other = await api.post(
+            f"/api/v1/knowledge/sources/{web['id']}/files/retain", json={"files": []}
+        )
+        assert other.status_code == 422
+        assert "`upload`" in other.json()["error"]["message"]
+        assert set(await documents(api, upload_source["id"])) == {"keep.md"}
 
     async def test_a_removed_source_leaves_search_and_the_term_statistics(
         self, api, upload_source, db_url, sessions
@@ -584,6 +700,54 @@ class TestGit:
         assert docs["src/gizmo.py"]["content_type"] == "code"
         hits = await search(api, "reticulate", languages=["python"])
         assert {h["uri"] for h in hits["hits"]} == {"src/gizmo.py"}
+
+    @pytest.mark.parametrize("head", ["refs/heads/main", "refs/heads/trunk"])
+    async def test_a_bare_repository_is_read_at_its_default_branch(
+        self, api, repo, db_url, tmp_path, head
+    ):
+        bare = tmp_path / "gizmo.git"
+        git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+        # `trunk` has no commit (a server made with another default than what was pushed).
+        git(bare, "symbolic-ref", "HEAD", head)
+        source = await add(api, str(bare))
+        assert (source["kind"], source["name"]) == ("git", "gizmo")
+        await run_jobs(db_url)
+        assert set(await documents(api, source["id"])) == {"README.md", "src/gizmo.py"}
+        at_v2 = await api.post(
+            "/api/v1/knowledge/sources",
+            json={"location": str(bare), "name": "gizmo-v2", "settings": {"ref": "v2"}},
+        )
+        await run_jobs(db_url)
+        assert "CHANGES.md" in await documents(api, at_v2.json()["id"])
+
+    async def test_a_file_url_is_a_folder_of_the_server_under_the_same_rules(
+        self, api, repo, db_url, tmp_path, sessions
+    ):
+        bare = tmp_path / "gizmo.git"
+        git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+        source = await add(api, f"file://{bare}")
+        assert (source["kind"], source["location"]) == ("git", str(bare))
+        await run_jobs(db_url)
+        assert set(await documents(api, source["id"])) == {"README.md", "src/gizmo.py"}
+        outside = await api.post("/api/v1/knowledge/sources", json={"location": "file:///etc"})
+        assert outside.status_code == 403
+        assert outside.json()["error"]["details"]["reason"] == "outside_local_roots"
+        async with unit_of_work(sessions) as session:
+            writer, token = await make_user(session, "writer")
+            project = await identity.get_project(session, name="default")
+            assert project is not None
+            session.add(Membership(project_id=project.id, user_id=writer.user_id, role="write"))
+        as_writer = await api.post(
+            "/api/v1/knowledge/sources",
+            json={"location": f"file://{bare}", "name": "mine"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert as_writer.status_code == 403
+        with_host = await api.post(
+            "/api/v1/knowledge/sources", json={"location": f"file://host{bare}"}
+        )
+        assert with_host.status_code == 422
+        assert "file:///absolute/path" in with_host.json()["error"]["message"]
 
     async def test_a_ref_is_checked_out(self, api, repo, db_url):
         source = await add(api, str(repo), ref="v2")

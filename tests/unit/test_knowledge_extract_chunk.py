@@ -6,7 +6,8 @@ from devflow.knowledge.chunking import chunk_markdown, code_blocks, parse_blocks
 from devflow.knowledge.crawl import CrawlConfig, normalize_url, parse_sitemap, split_top_level
 from devflow.knowledge.embedding import embed_input
 from devflow.knowledge.extract import ExtractionError, extract, kind_of
-from devflow.knowledge.service import guess_kind, safe_upload_name
+from devflow.knowledge.service import guess_kind
+from devflow.knowledge.uploads import safe_upload_name
 
 
 class TestExtraction:

@@ -4,7 +4,8 @@ Other domains and the surfaces (API, CLI, MCP tools) use only these names. Every
 the session and the caller's `Principal` and checks permissions itself; none commits.
 
 - `add_source`, `list_sources`, `get_source`, `find_source`, `refresh_source`, `remove_source`
-- `upload_files` (into a `files` source), `list_documents`, `read_document`
+- `upload_files` (into an upload source), `retain_files` (the rest of a re-sync),
+  `list_documents`, `read_document`
 - `search` (hybrid / keyword / semantic), `code_examples`
 - `plan_answer` (retrieve), then `answer_events` (a cited answer through `devflow.llm`, as
   events, holding no database connection)
@@ -38,7 +39,6 @@ from devflow.knowledge.schemas import (
     SourceSettings,
 )
 from devflow.knowledge.service import (
-    UploadOutcome,
     add_source,
     find_source,
     get_source,
@@ -47,9 +47,9 @@ from devflow.knowledge.service import (
     read_document,
     refresh_source,
     remove_source,
-    upload_files,
 )
 from devflow.knowledge.settings import KnowledgeSettings
+from devflow.knowledge.uploads import UploadOutcome, retain_files, upload_files
 
 DOMAIN = Domain(
     name="knowledge",
@@ -95,6 +95,7 @@ __all__ = [
     "read_document",
     "refresh_source",
     "remove_source",
+    "retain_files",
     "search",
     "upload_files",
 ]

@@ -16,7 +16,7 @@ from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import MAX_CHARS, MAX_OFFSET, Page
 from devflow.knowledge import answer as answers
 from devflow.knowledge import retrieval as searching
-from devflow.knowledge import service
+from devflow.knowledge import service, uploads
 from devflow.knowledge.ports import EMBEDDER
 from devflow.knowledge.schemas import (
     AnswerRead,
@@ -25,6 +25,8 @@ from devflow.knowledge.schemas import (
     CodeExampleRead,
     DocumentContent,
     DocumentRead,
+    FilesRetain,
+    FilesRetained,
     SearchRequest,
     SearchResults,
     SourceCreate,
@@ -120,7 +122,7 @@ async def upload_files(
         # Read one byte past the per-file limit: enough to know it is too large.
         data = await upload.read(settings.max_document_bytes + 1)
         received.append((upload.filename or "", data))
-    outcomes = await service.upload_files(
+    outcomes = await uploads.upload_files(
         session, principal=principal, source_id=source_id, files=received, settings=settings
     )
     return {
@@ -135,6 +137,17 @@ async def upload_files(
             for o in outcomes
         ]
     }
+
+
+@router.post("/sources/{source_id}/files/retain", response_model=FilesRetained)
+async def retain_files(
+    source_id: uuid.UUID, data: FilesRetain, session: SessionDep, principal: PrincipalDep
+) -> FilesRetained:
+    """Remove the files of an upload source that are not named (after uploading them again)."""
+    removed = await uploads.retain_files(
+        session, principal=principal, source_id=source_id, names=data.files
+    )
+    return FilesRetained(removed=removed)
 
 
 @router.get("/documents/{document_id}", response_model=DocumentContent)
@@ -252,7 +265,7 @@ async def answer(
 
 def body_limit(settings: Settings, path: str) -> int | None:
     """Return the largest request body the knowledge routes accept on `path` (None: default)."""
-    if path.startswith(router.prefix + "/sources/") and path.endswith("/files"):
+    if path.startswith(router.prefix + "/sources/") and path.endswith(("/files", "/retain")):
         return settings.section(KnowledgeSettings).max_upload_bytes
     return None
 

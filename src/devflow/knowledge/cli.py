@@ -1,15 +1,28 @@
 """CLI of the knowledge domain: `devflow knowledge ...`, `devflow search` and `devflow ask`.
 
 Every command talks to the running server over HTTP. A local directory or file given to
-`knowledge add` is uploaded by the CLI (it works against any server); a local git repository is
-indexed by the server in place where the server may read it (an instance admin's token, and a
-folder under its `knowledge.local_roots`), and otherwise its tracked files are uploaded.
+`knowledge add` is uploaded by the CLI (it works against any server); a local git repository,
+bare or not, is indexed by the server in place where the server may read it (an instance admin's
+token, and a folder under its `knowledge.local_roots`), and otherwise its tracked files are
+uploaded.
+
+Uploads go in requests of at most 500 files and about 8 MiB. An add that fails while uploading
+removes the source it created (an add happens whole or not at all; nothing is created for a
+folder with no file to send). The source records the folder it came from (`settings.origin`):
+`knowledge refresh`, or adding the same folder under the same name again, uploads every file
+again (the server keeps unchanged ones as they are) and then removes what is gone from it.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
+import sys
+import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,15 +39,25 @@ from devflow.core.cli import (
     err_console,
     table,
 )
-from devflow.core.errors import Invalid, PermissionDenied
+from devflow.core.errors import Conflict, DevflowError, Invalid, PermissionDenied
+from devflow.knowledge.locations import (
+    SCHEMES,
+    file_url_path,
+    git_layout,
+    not_a_location,
+    scheme_of,
+)
 
 app = typer.Typer(help="Knowledge sources: add, list, show, refresh, remove.", no_args_is_help=True)
 
 ProjectOpt = Annotated[
     str | None, typer.Option("--project", "-p", help="Project (default: default).")
 ]
-_FINAL = {"ready", "partial", "failed"}
+_FINAL = {"ready", "partial", "failed", "empty"}
 _UPLOAD_BATCH_BYTES = 8 * 1024 * 1024
+# The server parses at most 1,000 files from one form (Starlette's `max_files`): well below it.
+_UPLOAD_BATCH_FILES = 500
+_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
 
 
 def register(root: typer.Typer) -> None:
@@ -122,8 +145,35 @@ def _files_to_upload(root: Path) -> list[Path]:
     return [p for p in files if not any(part.startswith(".") for part in p.relative_to(base).parts)]
 
 
-def _upload(api: ApiClient, source_id: str, root: Path) -> list[dict[str, Any]]:
-    files = _files_to_upload(root)
+@contextmanager
+def _local_files(local: Path) -> Iterator[list[tuple[str, Path]]]:
+    """Yield the (name, path) of each file an upload of `local` sends; a bare repository is
+    checked out (its default branch) into a temporary folder first.
+
+    Raises:
+        Invalid: nothing to upload.
+    """
+    with tempfile.TemporaryDirectory(prefix="devflow-upload-") as tmp:
+        root = local
+        if local.is_dir() and git_layout(local) == "bare":
+            root = Path(tmp) / "checkout"
+            subprocess.run(  # noqa: S603 - fixed arguments, a local path
+                ["git", "clone", "--quiet", "--", str(local), str(root)],  # noqa: S607
+                capture_output=True,
+                check=True,
+            )
+        files = _files_to_upload(root)
+        if not files:
+            raise Invalid(
+                f"no files to upload in {local} (hidden files, and files git ignores, are left "
+                "out); nothing was added"
+            )
+        yield [(p.name if root.is_file() else p.relative_to(root).as_posix(), p) for p in files]
+
+
+def _upload(api: ApiClient, source_id: str, files: list[tuple[str, Path]]) -> list[dict[str, Any]]:
+    """Upload the files in requests of at most _UPLOAD_BATCH_FILES files and about
+    _UPLOAD_BATCH_BYTES bytes; return the server's outcome of each."""
     results: list[dict[str, Any]] = []
     batch: list[tuple[str, bytes]] = []
     size = 0
@@ -136,10 +186,9 @@ def _upload(api: ApiClient, source_id: str, root: Path) -> list[dict[str, Any]]:
             results.extend(body["files"])
         batch, size = [], 0
 
-    for path in files:
-        name = path.name if root.is_file() else path.relative_to(root).as_posix()
+    for name, path in files:
         data = path.read_bytes()
-        if size + len(data) > _UPLOAD_BATCH_BYTES:
+        if size + len(data) > _UPLOAD_BATCH_BYTES or len(batch) >= _UPLOAD_BATCH_FILES:
             send()
         batch.append((name, data))
         size += len(data)
@@ -147,24 +196,110 @@ def _upload(api: ApiClient, source_id: str, root: Path) -> list[dict[str, Any]]:
     return results
 
 
-def _create(
-    api: ApiClient, body: dict[str, Any], local: Path, *, upload: bool
-) -> tuple[dict[str, Any], bool]:
-    """Create the source; return it and whether its files are to be uploaded."""
-    try:
-        return api.post("/api/v1/knowledge/sources", json=body), upload
-    except PermissionDenied as exc:
-        if upload or exc.details.get("reason") != "outside_local_roots":
+def _sync(api: ApiClient, source: dict[str, Any], local: Path) -> dict[str, Any]:
+    """Bring an upload source in step with `local`: upload every file (the server keeps the
+    unchanged ones as they are), then remove the documents of files that are gone."""
+    with _local_files(local) as files:
+        uploaded = _upload(api, source["id"], files)
+        removed = api.post(
+            f"/api/v1/knowledge/sources/{source['id']}/files/retain",
+            json={"files": [name for name, _ in files]},
+        )["removed"]
+    return {"uploaded": uploaded, "removed": removed}
+
+
+def _add_upload(api: ApiClient, body: dict[str, Any], local: Path) -> dict[str, Any]:
+    """Create an upload source and upload `local` into it; return the source with what was
+    uploaded. An add that fails on the way removes the source it created: an add happens whole
+    or not at all. A source of that name uploaded from the same folder is synced instead."""
+    origin = str(local.resolve())
+    body.update(location="upload", kind="files", name=body.get("name") or local.resolve().name)
+    body["settings"] = {"origin": origin}  # what a crawl or a checkout reads does not apply
+    with _local_files(local) as files:
+        try:
+            source = api.post("/api/v1/knowledge/sources", json=body)
+        except Conflict as exc:
+            source = _same_folder(api, exc, body["name"], origin)
+            err_console.print(
+                f"[yellow]note:[/] {source['name']} was uploaded from this folder before; "
+                "bringing it up to date (changed files uploaded, removed ones removed)",
+                highlight=False,
+            )
+            return {**_sync(api, source, local), "source": source}
+        try:
+            uploaded = _upload(api, source["id"], files)
+        except BaseException:
+            _discard(api, source)
             raise
-    # The server may not read this repository where it lies: send its tracked files.
+    return {"source": source, "uploaded": uploaded, "removed": []}
+
+
+def _same_folder(api: ApiClient, exc: Conflict, name: str, origin: str) -> dict[str, Any]:
+    """Return the source a name conflict is about when it holds this folder's files."""
+    taken = exc.details.get("source_id")
+    if exc.details.get("reason") != "name_taken" or not taken:
+        raise exc
+    source: dict[str, Any] = api.get(f"/api/v1/knowledge/sources/{taken}")
+    if source["location"] == "upload" and source["settings"].get("origin") == origin:
+        return source
+    where = source["settings"].get("origin") or source["location"]
+    raise Conflict(
+        f"a source named {name!r} already exists ({where}). Pick another name with --name, or "
+        f"replace its files with this folder's: `devflow knowledge refresh {name} --from "
+        f"{origin}`",
+        details=exc.details,
+    )
+
+
+def _discard(api: ApiClient, source: dict[str, Any]) -> None:
+    """Remove a source an add created before it failed, so that no empty source is left."""
+    try:
+        api.request("DELETE", f"/api/v1/knowledge/sources/{source['id']}")
+    except DevflowError as exc:
+        err_console.print(
+            f"[yellow]note:[/] the upload failed and {source['name']} could not be removed "
+            f"({exc.message}); remove it with `devflow knowledge remove {source['id']} -y`",
+            highlight=False,
+        )
+        return
+    err_console.print(
+        f"[yellow]note:[/] the upload failed; {source['name']} was removed again, nothing "
+        "was added",
+        highlight=False,
+    )
+
+
+def _add_repository(api: ApiClient, body: dict[str, Any], local: Path) -> dict[str, Any]:
+    """Add a local git repository for the server to read in place; where the server may not
+    read it, upload its tracked files instead."""
+    repo = dict(body, location=str(local.resolve()), kind="git")
+    try:
+        return {"source": api.post("/api/v1/knowledge/sources", json=repo)}
+    except PermissionDenied as exc:
+        if exc.details.get("reason") != "outside_local_roots":
+            raise
     err_console.print(
         f"[yellow]note:[/] the server may not read {local.resolve()} "
         "(DEVFLOW_KNOWLEDGE__LOCAL_ROOTS); uploading its tracked files instead",
         highlight=False,
     )
-    body.update(location="upload", kind="files", name=body.get("name") or local.resolve().name)
-    body["settings"].pop("ref", None)
-    return api.post("/api/v1/knowledge/sources", json=body), True
+    return _add_upload(api, body, local)
+
+
+def _local_path(location: str) -> Path | None:
+    """Return the file or folder of this machine that `location` names, if there is one."""
+    path = Path(file_url_path(location) or location).expanduser()
+    return path if path.exists() else None
+
+
+def _check_remote(location: str) -> None:
+    """Refuse, with what is wrong and what to write, a location that names nothing here and
+    is no URL or server path either (`./nope`, `nope.example`, `htp:/bad`)."""
+    scheme = scheme_of(location)
+    if scheme is None and not _SCP_LIKE.match(location) and not Path(location).is_absolute():
+        raise Invalid(not_a_location(location, here=f"in {Path.cwd()}"))
+    if scheme is not None and scheme not in SCHEMES:
+        raise Invalid(not_a_location(location))
 
 
 @app.command("add")
@@ -190,7 +325,11 @@ def add(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a knowledge source and ingest it (a progress bar follows the job)."""
+    """Add a knowledge source and ingest it (a progress bar follows the job).
+
+    A folder or file of yours is uploaded; adding it again under the same name brings the
+    source up to date (as `devflow knowledge refresh` does).
+    """
     api = client(url, token)
     settings: dict[str, Any] = {
         "max_depth": depth,
@@ -201,30 +340,42 @@ def add(
         "allow_private": allow_private,
         "ref": ref,
     }
-    settings = {k: v for k, v in settings.items() if v is not None}
-    local = Path(location).expanduser()
-    body: dict[str, Any] = {"location": location, "settings": settings}
-    upload = local.exists() and not (local / ".git").exists()
-    if local.exists() and not upload:
-        body["location"] = str(local.resolve())
-        body["kind"] = "git"
-    if upload:
-        body.update(location="upload", kind="files", name=name or local.resolve().name)
+    body: dict[str, Any] = {
+        "location": location,
+        "settings": {k: v for k, v in settings.items() if v is not None},
+    }
     if name:
         body["name"] = name
     if project:
         body["project"] = project
-    source, upload = _create(api, body, local, upload=upload)
-    uploaded: list[dict[str, Any]] = []
-    if upload:
-        uploaded = _upload(api, source["id"], local)
-    if wait:
-        source = _follow(api, source, quiet=as_json)
+    local = _local_path(location)
+    if local is None:
+        _check_remote(location)
+        added = {"source": api.post("/api/v1/knowledge/sources", json=body)}
+    elif local.is_dir() and git_layout(local) is not None:
+        added = _add_repository(api, body, local)
+    else:
+        added = _add_upload(api, body, local)
+    _report(api, added, wait=wait, as_json=as_json)
+
+
+def _report(api: ApiClient, done: dict[str, Any], *, wait: bool, as_json: bool) -> None:
+    """Follow the source's ingestion if asked, then print it with what its upload did."""
+    source = _follow(api, done["source"], quiet=as_json) if wait else done["source"]
+    uploaded: list[dict[str, Any]] | None = done.get("uploaded")
+    removed: list[str] = done.get("removed", [])
     if as_json:
-        emit_json({**source, "uploaded": uploaded} if upload else source)
+        extra = {} if uploaded is None else {"uploaded": uploaded, "removed": removed}
+        emit_json({**source, **extra})
         return
     _show(source)
-    for failure in [u for u in uploaded if u["status"] == "failed"]:
+    if uploaded is not None:
+        counts = Counter(u["status"] for u in uploaded)
+        said = ", ".join(f"{counts[s]} {s}" for s in ("new", "changed", "unchanged", "failed"))
+        console.print(
+            f"  uploaded {len(uploaded)} files ({said}); removed {len(removed)}", highlight=False
+        )
+    for failure in [u for u in uploaded or [] if u["status"] == "failed"]:
         console.print(
             f"  [red]failed[/] {failure['filename']}: {failure['error']}", highlight=False
         )
@@ -274,21 +425,53 @@ def show(
 def refresh(
     ref: Annotated[str, typer.Argument(help="Source name or id.")],
     project: ProjectOpt = None,
+    from_: Annotated[
+        Path | None,
+        typer.Option(
+            "--from", help="Upload sources: the folder to upload from (default: where it was)."
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the refresh.")] = True,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-fetch a source; unchanged pages are skipped, removed pages removed."""
+    """Re-fetch a source; unchanged pages are skipped, removed pages removed.
+
+    An upload source is brought up to date from the folder it was uploaded from (or --from):
+    changed files are uploaded, files that are gone are removed.
+    """
     api = client(url, token)
     source = _source_ref(api, ref, project)
-    source = api.post(f"/api/v1/knowledge/sources/{source['id']}/refresh")
-    if wait:
-        source = _follow(api, source, quiet=as_json)
-    if as_json:
-        emit_json(source)
+    if source["location"] != "upload":
+        if from_ is not None:
+            raise Invalid(
+                f"--from is for sources of uploaded files; {source['name']} is read from "
+                f"{source['location']}"
+            )
+        source = api.post(f"/api/v1/knowledge/sources/{source['id']}/refresh")
+        _report(api, {"source": source}, wait=wait, as_json=as_json)
         return
-    _show(source)
+    local = _upload_origin(source, from_)
+    _report(api, {**_sync(api, source, local), "source": source}, wait=wait, as_json=as_json)
+
+
+def _upload_origin(source: dict[str, Any], given: Path | None) -> Path:
+    """Return the folder or file an upload source is refreshed from."""
+    origin = source["settings"].get("origin")
+    folder = given.expanduser() if given is not None else Path(origin) if origin else None
+    if folder is None:
+        raise Invalid(
+            f"{source['name']} holds uploaded files and DevFlow does not know where from: "
+            f"give the folder, `devflow knowledge refresh {source['name']} --from <folder>`"
+        )
+    if not folder.exists():
+        said = "was uploaded from" if given is None else "is to be refreshed from"
+        raise Invalid(
+            f"{source['name']} {said} {folder}, which is not on this machine: give the folder "
+            f"with `devflow knowledge refresh {source['name']} --from <folder>`"
+        )
+    return folder
 
 
 @app.command("remove")
@@ -299,15 +482,27 @@ def remove(
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Delete a source and everything indexed from it."""
+    """Delete a source and everything indexed from it (asks first, unless -y)."""
     api = client(url, token)
     source = _source_ref(api, ref, project)
     if not yes:
-        typer.confirm(
-            f"Delete {source['name']} ({source['document_count']} documents)?", abort=True
-        )
+        what = f"{source['name']} ({source['document_count']} documents)"
+        if not sys.stdin.isatty():
+            raise Invalid(
+                f"removing {what} needs a yes, and this shell cannot ask: pass -y (--yes)"
+            )
+        if not typer.confirm(f"Delete {what}?"):
+            err_console.print("nothing removed", highlight=False)
+            raise typer.Exit(1)
     api.request("DELETE", f"/api/v1/knowledge/sources/{source['id']}")
     console.print(f"removed {source['name']}", highlight=False)
+
+
+def _said(text: str, what: str, example: str) -> str:
+    """Return the query or question stripped; refuse an empty one in plain words."""
+    if not text.strip():
+        raise Invalid(f"the {what} is empty: {example}")
+    return text
 
 
 def search(
@@ -321,6 +516,7 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search the knowledge base."""
+    query = _said(query, "query", "say what to look for, e.g. `devflow search 'rotate keys'`")
     api = client(url, token)
     body: dict[str, Any] = {"query": query, "mode": mode, "limit": limit}
     if project:
@@ -354,6 +550,7 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from the knowledge base, with numbered citations."""
+    question = _said(question, "question", "ask one, e.g. `devflow ask 'How are backups made?'`")
     api = client(url, token)
     body: dict[str, Any] = {"question": question, "stream": not as_json}
     if project:

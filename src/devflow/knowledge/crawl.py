@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 _ACCEPT = "text/markdown;q=1.0, text/html;q=0.9, text/plain;q=0.8, application/pdf;q=0.7, */*;q=0.1"
 _SITEMAP_LIMIT = 50_000
+_LINKS_KEPT = 50_000  # distinct pages one page links to: a bound, not a choice
 _LINK_IN_MD = re.compile(r"\[[^\]]*\]\((\S+?)(?:\s+\"[^\"]*\")?\)")
 
 
@@ -399,7 +400,9 @@ class Crawler:
         async with unit_of_work(self._sessions) as session:
             known = await find_document(session, source_id=self._source_id, uri=url)
             headers = {"Accept": _ACCEPT}
-            if known is not None and known.status == "ok":
+            # A conditional request only where a 304 leaves nothing unknown: the page's links
+            # are kept with it (pages stored before they were are fetched whole once).
+            if known is not None and known.status == "ok" and known.links is not None:
                 if known.etag:
                     headers["If-None-Match"] = known.etag
                 if known.last_modified:
@@ -412,8 +415,7 @@ class Crawler:
             return
         self.stats.fetched += 1
         if result.status == 304:  # noqa: PLR2004 - not modified: keep it, follow its links
-            links = await self._unchanged(url)
-            await self._follow(config, url, links, depth)
+            await self._follow(config, await self._unchanged(url), depth)
             return
         if result.status >= 400:  # noqa: PLR2004
             await self._fail(url, f"HTTP {result.status} from {result.url}")
@@ -438,15 +440,17 @@ class Crawler:
             canonical = normalize_url(extracted.canonical)
             if config.in_scope(canonical):
                 uri = canonical
-        await self._store(url, uri, extracted, result)
-        await self._follow(config, final, extracted.links, depth)
+        links = _links_in_scope(config, final, extracted.links)
+        await self._store(url, uri, extracted, result, links)
+        await self._follow(config, links, depth)
 
-    async def _follow(self, config: CrawlConfig, page: str, links: list[str], depth: int) -> None:
+    async def _follow(self, config: CrawlConfig, links: list[str], depth: int) -> None:
         if depth < config.max_depth and not config.single_page:
-            found = [normalize_url(urljoin(page, link)) for link in links]
-            await self._enqueue([(link, depth + 1) for link in found if config.in_scope(link)])
+            await self._enqueue([(link, depth + 1) for link in links])
 
-    async def _store(self, url: str, uri: str, extracted: Extracted, result: FetchResult) -> None:
+    async def _store(
+        self, url: str, uri: str, extracted: Extracted, result: FetchResult, links: list[str]
+    ) -> None:
         async with unit_of_work(self._sessions) as session:
             source = await self._source(session)
             if uri != url:  # a redirect or canonical: the same page may already be stored
@@ -479,6 +483,7 @@ class Crawler:
                 size=len(result.content),
                 etag=result.headers.get("etag"),
                 last_modified=result.headers.get("last-modified"),
+                links=links,
             )
             await self._mark(session, url, "done")
         if stored.outcome == "unchanged":
@@ -488,17 +493,18 @@ class Crawler:
             self.stats.new_chunks += stored.new_chunks
 
     async def _unchanged(self, url: str) -> list[str]:
+        """Keep a page that did not change; return the links it had (its `<a href>`s)."""
         async with unit_of_work(self._sessions) as session:
             source = await self._source(session)
-            content = await session.scalar(
+            links = await session.scalar(
                 update(Document)
                 .where(Document.source_id == source.id, Document.uri == url)
-                .values(seen_generation=source.generation)
-                .returning(Document.content)
+                .values(seen_generation=source.generation, error=None)
+                .returning(Document.links)
             )
             await self._mark(session, url, "done")
         self.stats.unchanged += 1
-        return _LINK_IN_MD.findall(content or "")
+        return list(links or [])
 
     async def _fail(self, url: str, error: str) -> None:
         self.stats.failed += 1
@@ -533,6 +539,12 @@ class Crawler:
     async def _fetch(self, url: str, headers: dict[str, str] | None = None) -> FetchResult:
         assert self._client is not None  # noqa: S101
         return await self._client.fetch(url, headers=headers)
+
+
+def _links_in_scope(config: CrawlConfig, page: str, links: list[str]) -> list[str]:
+    """Return a page's links the crawl may follow: normalized, in scope, each once."""
+    found = (normalize_url(urljoin(page, link)) for link in links)
+    return list(dict.fromkeys(link for link in found if config.in_scope(link)))[:_LINKS_KEPT]
 
 
 def _root(url: str) -> str:

@@ -55,13 +55,16 @@ async def store_document(
     size: int = 0,
     etag: str | None = None,
     last_modified: str | None = None,
+    links: list[str] | None = None,
 ) -> Stored:
-    """Insert or update a document and its chunks and code examples."""
+    """Insert or update a document and its chunks and code examples (`links`: a web page's)."""
     digest = content_hash(extracted.text)
     doc = await find_document(session, source_id=source.id, uri=uri)
     if doc is not None and doc.content_hash == digest and doc.status == "ok":
         doc.seen_generation = source.generation
         doc.etag, doc.last_modified = etag or doc.etag, last_modified or doc.last_modified
+        doc.links = links if links is not None else doc.links  # the navigation may have changed
+        doc.error = None  # read well this time
         doc.fetched_at = clock.now()
         return Stored(doc.id, "unchanged")
     outcome = "new" if doc is None else "changed"
@@ -76,6 +79,7 @@ async def store_document(
     doc.size = size or len(extracted.text.encode())
     doc.status, doc.error = "ok", None
     doc.etag, doc.last_modified = etag, last_modified
+    doc.links = links
     doc.seen_generation = source.generation
     doc.fetched_at = clock.now()
     await session.flush()

@@ -16,7 +16,7 @@ from typing import Any
 
 import procrastinate
 from procrastinate import JobContext
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core import clock, events
@@ -24,7 +24,7 @@ from devflow.core.config import Settings
 from devflow.core.db import unit_of_work
 from devflow.core.jobs import report_progress, services_of
 from devflow.knowledge.crawl import Crawler, CrawlStats
-from devflow.knowledge.embedding import embed_source
+from devflow.knowledge.embedding import embed_source, missing_vectors
 from devflow.knowledge.ingest import refresh_counts, refresh_lexeme_stats, remove_unseen
 from devflow.knowledge.local import (
     checkout,
@@ -33,10 +33,11 @@ from devflow.knowledge.local import (
     list_directory,
     require_local_root,
 )
-from devflow.knowledge.models import Source
+from devflow.knowledge.models import Document, Source
 from devflow.knowledge.ports import EMBEDDER
 from devflow.knowledge.settings import KnowledgeSettings
 from devflow.knowledge.summaries import summarize_code_examples
+from devflow.knowledge.uploads import settle_status
 from devflow.llm import LLM_CLIENT
 
 log = logging.getLogger(__name__)
@@ -48,13 +49,20 @@ class _Progress:
     """Writes the counters to the source and the job, at most every half second."""
 
     def __init__(
-        self, context: JobContext, sessions: async_sessionmaker[AsyncSession], source_id: uuid.UUID
+        self,
+        context: JobContext,
+        sessions: async_sessionmaker[AsyncSession],
+        source_id: uuid.UUID,
+        *,
+        embed_only: bool = False,
     ) -> None:
         self._context = context
         self._sessions = sessions
         self._source_id = source_id
         self._last = 0.0
         self._last_event = 0.0
+        # An embedding job leaves the counters of what was fetched (an upload's) as they are.
+        self._embed_only = embed_only
         self.project_id: uuid.UUID | None = None
         self.stats = CrawlStats()
         self.embedded = 0
@@ -80,6 +88,8 @@ class _Progress:
             "embedded": self.embedded,
             "failed": s.failed,
         }
+        if self._embed_only:
+            counts = {"embedded": self.embedded}
         async with unit_of_work(self._sessions) as session:
             await session.execute(
                 update(Source).where(Source.id == self._source_id).values(**counts)
@@ -93,6 +103,11 @@ class _Progress:
                     payload={"source_id": str(self._source_id), **counts},
                     project_id=self.project_id,
                 )
+        if self._embed_only:
+            await report_progress(
+                self._context, done=self.embedded, message=f"embedded {self.embedded}"
+            )
+            return
         await report_progress(
             self._context,
             done=s.fetched,
@@ -145,6 +160,7 @@ async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
         await refresh_lexeme_stats(session)
     progress.stats = stats
     await progress.write(force=True)
+    await _set_status(sessions, sid, status="embedding")
     embedded = await embed_source(
         sessions,
         source_id=sid,
@@ -207,6 +223,10 @@ async def _fetch_all(
     )
 
 
+class IngestionFailed(Exception):
+    """Nothing of the source could be read: the job fails with the reason the source shows."""
+
+
 async def _finish(
     sessions: async_sessionmaker[AsyncSession],
     sid: uuid.UUID,
@@ -214,13 +234,15 @@ async def _finish(
     embedded: int,
     removed: int,
 ) -> dict[str, int]:
+    """Record the outcome on the source; a source that failed fails the job with its reason
+    (after the source's status is committed), so the two always agree."""
     async with unit_of_work(sessions) as session:
         source = await session.get(Source, sid)
         if source is None:
             return {}
         if source.document_count == 0 and stats.failed:
             source.status = "failed"
-            source.last_error = source.last_error or "no document could be read; see its documents"
+            source.last_error = source.last_error or await _nothing_read(session, source)
         else:
             source.status = "partial" if stats.failed else "ready"
         source.last_refresh_at = clock.now()
@@ -241,7 +263,31 @@ async def _finish(
             payload={"source_id": str(sid), "status": source.status, **summary},
             project_id=source.project_id,
         )
+        failure = source.last_error if source.status == "failed" else None
+    if failure is not None:
+        raise IngestionFailed(failure)
     return summary
+
+
+async def _nothing_read(session: AsyncSession, source: Source) -> str:
+    """Say why a source has no document: the first failure, and where to see the others."""
+    failures = (
+        await session.execute(
+            select(Document.uri, Document.error)
+            .where(Document.source_id == source.id, Document.error.is_not(None))
+            .order_by(Document.uri)
+            .limit(2)
+        )
+    ).all()
+    if not failures:
+        return "no document could be read"
+    first = f"{failures[0].uri}: {failures[0].error}"
+    if len(failures) == 1:
+        return f"no document could be read: {first}"
+    return (
+        f"no document could be read; the first failure: {first}. "
+        f"`devflow knowledge show {source.name} --failed` lists them all"
+    )
 
 
 @blueprint.task(name="knowledge:embed_source", pass_context=True)
@@ -250,31 +296,50 @@ async def embed_source_job(context: JobContext, source_id: str) -> dict[str, int
     services = services_of(context)
     settings, sessions = services.settings, services.sessions
     sid = uuid.UUID(source_id)
-    progress = _Progress(context, sessions, sid)
-    embedded = await embed_source(
-        sessions,
-        source_id=sid,
-        embedder=services.get(EMBEDDER),
-        batch_size=settings.section(KnowledgeSettings).embed_batch_size,
-        progress=progress.embed,
-    )
-    if settings.section(KnowledgeSettings).summarize_code_examples:
-        await summarize_code_examples(sessions, source_id=sid, llm=services.get(LLM_CLIENT))
+    embedder = services.get(EMBEDDER)
+    progress = _Progress(context, sessions, sid, embed_only=True)
+    try:
+        embedded = await embed_source(
+            sessions,
+            source_id=sid,
+            embedder=embedder,
+            batch_size=settings.section(KnowledgeSettings).embed_batch_size,
+            progress=progress.embed,
+        )
+        if settings.section(KnowledgeSettings).summarize_code_examples:
+            await summarize_code_examples(sessions, source_id=sid, llm=services.get(LLM_CLIENT))
+    except Exception as exc:
+        await _embedding_failed(sessions, sid, exc)
+        raise
     async with unit_of_work(sessions) as session:
-        source = await session.get(Source, sid)
+        # Locked before counting: an upload committing meanwhile either comes first (and its
+        # chunks are counted as missing) or waits, then sets `embedding` again for its own job.
+        source = await session.get(Source, sid, with_for_update=True)
         if source is not None:
             await refresh_counts(session, source_id=sid)
             await refresh_lexeme_stats(session)
             source.embedded = embedded
-            if source.status in {"pending", "queued"}:
-                source.status = "ready"
+            missing = await missing_vectors(session, source_id=sid, model=embedder.model)
+            if source.status == "embedding" and missing == 0:
+                await settle_status(session, source=source)
             await events.emit(
                 session,
                 type="knowledge.source.embedded",
-                payload={"source_id": source_id, "embedded": embedded},
+                payload={"source_id": source_id, "embedded": embedded, "status": source.status},
                 project_id=source.project_id,
             )
     return {"embedded": embedded}
+
+
+async def _embedding_failed(
+    sessions: async_sessionmaker[AsyncSession], sid: uuid.UUID, exc: Exception
+) -> None:
+    """An upload waiting for its vectors says that they will not come, and why."""
+    async with unit_of_work(sessions) as session:
+        source = await session.get(Source, sid, with_for_update=True)
+        if source is not None and source.status == "embedding":
+            source.status = "failed"
+            source.last_error = f"embedding failed: {exc}"[:2000]
 
 
 @blueprint.task(
@@ -303,8 +368,6 @@ async def queue_reembedding(context: JobContext, timestamp: int) -> int:
     services = services_of(context)
     sessions = services.sessions
     model = services.get(EMBEDDER).model
-    from sqlalchemy import select
-
     from devflow.knowledge.service import queue_embedding
 
     async with unit_of_work(sessions) as session:

@@ -1,9 +1,11 @@
 """Ingesting files from a directory on the server and from git repositories.
 
-A git source is cloned (shallow, one ref) into a temporary directory, or read in place when it is a
-local repository; its files are listed with `git ls-files`, so `.gitignore` is honoured. Files are
-read in path order, each stored in its own transaction; a file that cannot be read is recorded
-with its reason and the rest go on.
+A git source is cloned (shallow, one ref; whole where the server cannot serve a shallow clone)
+into a temporary directory, or read in place when it is a local working tree at its checked-out
+branch; a local bare repository (or a local one at another ref) is checked out into a temporary
+directory from its default branch (or the ref). Its files are listed with `git ls-files`, so
+`.gitignore` is honoured. Files are read in path order, each stored in its own transaction; a file
+that cannot be read is recorded with its reason and the rest go on.
 
 A remote's host is resolved once by DevFlow and its addresses checked like every outbound fetch
 (`core/outbound.py`: no private, loopback or link-local address unless the source allows private
@@ -37,6 +39,7 @@ from devflow.core.outbound import Networks, Resolver, address_allowed, system_re
 from devflow.knowledge.crawl import CrawlStats
 from devflow.knowledge.extract import ExtractionError, extract, kind_of
 from devflow.knowledge.ingest import record_failure, store_document
+from devflow.knowledge.locations import git_layout
 from devflow.knowledge.models import Source
 from devflow.knowledge.settings import KnowledgeSettings
 
@@ -182,34 +185,82 @@ async def checkout(
     networks: Networks = (),
     resolver: Resolver = system_resolver,
 ) -> AsyncIterator[Path]:
-    """Yield a working tree of a git source at its ref (a temporary clone for remote URLs)."""
+    """Yield a working tree of a git source at its ref (a temporary clone for remote URLs, for
+    a local bare repository and for a local repository read at another ref)."""
     ref = source.settings.get("ref")
     local = Path(source.location)
     if local.is_absolute():
         local = require_local_root(local, roots)
-        if ref:
-            tmp = Path(tempfile.mkdtemp(prefix="devflow-git-"))
-            try:
-                await git("clone", "--quiet", "--no-hardlinks", str(local), str(tmp / "repo"))
-                await git("checkout", "--quiet", ref, cwd=tmp / "repo")
-                yield tmp / "repo"
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        else:
+        if not ref and git_layout(local) == "worktree":
             yield local
+            return
+        tmp = Path(tempfile.mkdtemp(prefix="devflow-git-"))
+        try:
+            await _clone_local(local, ref, tmp / "repo")
+            yield tmp / "repo"
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return
     remote = await pin_remote(
         source.location, allow_private=allow_private, networks=networks, resolver=resolver
     )
     tmp = Path(tempfile.mkdtemp(prefix="devflow-git-"))
     try:
-        args = ["clone", "--quiet", "--depth", "1", "--no-tags"]
-        if ref:
-            args += ["--branch", ref]
-        await git(*args, "--", remote.url, str(tmp / "repo"), remote=remote)
+        await _clone_remote(remote, ref, tmp / "repo")
         yield tmp / "repo"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _clone_remote(remote: PinnedRemote, ref: str | None, dest: Path) -> None:
+    """Clone the tip of `ref` (default: the remote's default branch) shallowly; where the
+    server cannot serve a shallow clone (git's "dumb" HTTP, a plain web server over a bare
+    repository), clone it whole."""
+    options = ["--quiet", "--no-tags"] + (["--branch", ref] if ref else [])
+    try:
+        await git("clone", "--depth", "1", *options, "--", remote.url, str(dest), remote=remote)
+    except Invalid as exc:
+        if "shallow" not in exc.message:
+            raise
+        shutil.rmtree(dest, ignore_errors=True)
+        await git("clone", *options, "--", remote.url, str(dest), remote=remote)
+
+
+async def _clone_local(repo: Path, ref: str | None, dest: Path) -> None:
+    """Check out `ref`, or the repository's default branch, of a local repository into `dest`
+    (git reads the repository and writes nothing into it)."""
+    branch = ref or await default_branch(repo)
+    await git("clone", "--quiet", "--no-hardlinks", "--no-checkout", "--", str(repo), str(dest))
+    await git("checkout", "--quiet", branch, "--", cwd=dest)
+
+
+async def default_branch(repo: Path) -> str:
+    """Return the branch a local repository's HEAD names, or, where HEAD names a branch with no
+    commit (a bare repository created with another default than what was pushed), its only
+    branch, `main` or `master`.
+
+    Raises:
+        Invalid: the repository has no branch, or several and none of them is the default.
+    """
+    try:
+        head = (await git("symbolic-ref", "--quiet", "--short", "HEAD", cwd=repo)).strip()
+    except Invalid:  # a detached HEAD names no branch
+        head = ""
+    listed = await git("for-each-ref", "--format=%(refname:short)", "refs/heads", cwd=repo)
+    branches = listed.split()
+    if head in branches:
+        return head
+    if len(branches) == 1:
+        return branches[0]
+    for usual in ("main", "master"):
+        if usual in branches:
+            return usual
+    if not branches:
+        raise Invalid(f"the git repository {repo} has no branch with a commit")
+    raise Invalid(
+        f"the git repository {repo} names {head or 'no branch'} as its default, which has no "
+        f"commit; choose one of its branches ({', '.join(branches[:10])}) with --ref"
+    )
 
 
 async def git_files(tree: Path) -> list[str]:

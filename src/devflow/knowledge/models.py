@@ -99,6 +99,9 @@ class Document(Base):
     last_modified: Mapped[str | None] = mapped_column(String(100))
     content_hash: Mapped[str | None] = mapped_column(String(64))
     content: Mapped[str] = mapped_column(Text, default="")
+    # A web page's links within its crawl (`<a href>`), followed again when it answers 304;
+    # None: not known (stored before they were kept, or not a crawled page).
+    links: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     size: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(16), default="ok")  # ok | failed
     error: Mapped[str | None] = mapped_column(Text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Literal
@@ -12,6 +13,7 @@ SourceKind = Literal["web", "files", "git"]
 SearchMode = Literal["hybrid", "keyword", "semantic"]
 
 MAX_QUERY_CHARS = 2000
+_GIT_REF = re.compile(r"^[^-\s\x00-\x1f\x7f][^\s\x00-\x1f\x7f]*$")
 
 
 def _fitting_text(value: str, noun: str, *, empty_hint: str = "", long_hint: str = "") -> str:
@@ -53,6 +55,23 @@ class SourceSettings(BaseModel):
     delay: float | None = Field(None, ge=0, le=60, description="Seconds between requests.")
     concurrency: int | None = Field(None, ge=1, le=32, description="Parallel requests per host.")
     ref: str | None = Field(None, max_length=200, description="Git branch, tag or commit.")
+    origin: str | None = Field(
+        None,
+        max_length=4000,
+        description="Upload sources: the folder or file the files were uploaded from, on the "
+        "uploader's machine (`devflow knowledge refresh` uploads from there again).",
+    )
+
+    @field_validator("ref")
+    @classmethod
+    def _ref_is_a_name(cls, value: str | None) -> str | None:
+        # Git names never start with `-` (it would be read as an option) nor hold spaces.
+        if value is not None and not _GIT_REF.match(value):
+            raise ValueError(
+                f"{value[:50]!r} is not a git branch, tag or commit name (they do not start with "
+                "'-' and hold no spaces)"
+            )
+        return value
 
 
 class SourceCreate(BaseModel):
@@ -96,6 +115,22 @@ class SourceRead(BaseModel):
     last_error: str | None
     last_refresh_at: datetime | None
     created_at: datetime
+
+
+class FilesRetain(BaseModel):
+    """Every file an upload source should hold; its other documents are removed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[str] = Field(
+        max_length=1_000_000, description="Names as uploaded (relative paths)."
+    )
+
+
+class FilesRetained(BaseModel):
+    """What a re-sync removed."""
+
+    removed: list[str] = Field(description="Names of the documents removed.")
 
 
 class DocumentRead(BaseModel):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -22,9 +21,14 @@ from devflow.core import events, jobs
 from devflow.core.auth import Principal, Role, Scope
 from devflow.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from devflow.identity import Project, require_access, require_project, visible_project_ids
-from devflow.knowledge.extract import ExtractionError, extract
-from devflow.knowledge.ingest import record_failure, refresh_counts, store_document
 from devflow.knowledge.local import require_local_root
+from devflow.knowledge.locations import (
+    file_url_path,
+    git_layout,
+    not_a_location,
+    scheme_of,
+    suggested_url,
+)
 from devflow.knowledge.models import Document, Source
 from devflow.knowledge.schemas import (
     DocumentContent,
@@ -82,13 +86,11 @@ def _check_location(
     if kind == "web":
         parsed = urlsplit(location)
         if parsed.scheme not in {"http", "https"} or not parsed.hostname:
-            raise Invalid(f"{location!r} is not a web address; use http:// or https://")
+            raise Invalid(_not_a_web_address(location))
         _check_host(parsed.hostname, data, settings, what="an intranet site")
         return kind, location
     if kind == "git":
         if _GIT_URL.match(location):
-            if location.startswith(("file:", "ext::")):
-                raise Invalid("file:// and ext:: git URLs are not allowed; give a local path")
             host = urlsplit(location).hostname or location.partition("@")[2].partition(":")[0]
             _check_host(host, data, settings, what="an internal git server")
             return kind, location
@@ -96,9 +98,19 @@ def _check_location(
     if location == "upload":
         return kind, location
     path = _local_dir(location, principal, settings, need_git=False)
-    # A repository given without a kind is read as one (honouring .gitignore).
-    guessed = "git" if data.kind is None and (Path(path) / ".git").exists() else kind
+    # A repository given without a kind is read as one (honouring .gitignore), bare or not.
+    guessed = "git" if data.kind is None and git_layout(Path(path)) is not None else kind
     return guessed, path
+
+
+def _not_a_web_address(location: str) -> str:
+    shown = location[:200]
+    scheme = scheme_of(location)
+    if scheme in {"http", "https"}:
+        return f"{shown!r} has no host name: a web address reads {scheme}://host/path"
+    if scheme is None and (url := suggested_url(location)) is not None:
+        return f"{shown!r} is not a web address; did you mean {url} ?"
+    return f"{shown!r} is not a web address; give one starting with http:// or https://"
 
 
 def _check_host(host: str, data: SourceCreate, settings: KnowledgeSettings, *, what: str) -> None:
@@ -121,11 +133,7 @@ def _local_dir(
 ) -> str:
     path = Path(location)
     if not path.is_absolute():
-        raise Invalid(
-            f"{location[:200]!r} is neither a web or git URL (http://, https://, git@host:path) "
-            "nor an absolute path of a folder on the DevFlow server; `devflow knowledge add "
-            "<folder>` uploads a folder of yours"
-        )
+        raise Invalid(not_a_location(location))
     # The server's file system is looked at only for an instance admin, and only under the
     # local roots: nobody else learns what exists there.
     principal.require_instance_admin()
@@ -133,8 +141,10 @@ def _local_dir(
     try:
         if not path.is_dir():
             raise Invalid(f"{location!r} is not a directory on the DevFlow server")
-        if need_git and not (path / ".git").exists():
-            raise Invalid(f"{location!r} is not a git repository (no .git)")
+        if need_git and git_layout(path) is None:
+            raise Invalid(
+                f"{location!r} is not a git repository (no .git, and not a bare repository)"
+            )
     except OSError as exc:  # a name too long, a loop of links
         raise Invalid(f"cannot read {location[:200]!r}: {exc.strerror}") from None
     return str(path)
@@ -212,15 +222,21 @@ async def add_source(
         session, principal=principal, name=data.project, role=Role.WRITE
     )
     location = data.location.strip()
+    location = file_url_path(location) or location  # file:///srv/docs is the folder /srv/docs
     kind, location = _check_location(
         data.kind or guess_kind(location), location, data, principal, settings
     )
+    if data.settings.origin is not None and location != "upload":
+        raise Invalid("settings.origin records where an upload source's files come from")
     name = (data.name or _default_name(kind, location))[:200]
     taken = await session.scalar(
         select(Source.id).where(Source.project_id == project.id, Source.name == name)
     )
     if taken is not None:
-        raise Conflict(f"project {project.name!r} already has a source named {name!r}; pick --name")
+        raise Conflict(
+            f"project {project.name!r} already has a source named {name!r}; pick --name",
+            details={"reason": "name_taken", "source_id": str(taken)},
+        )
     source_settings = data.settings.model_dump(exclude_none=True)
     source_settings.setdefault("max_depth", settings.crawl_max_depth)
     source_settings.setdefault("max_pages", settings.crawl_max_pages)
@@ -230,7 +246,8 @@ async def add_source(
         kind=kind,
         location=location,
         settings=source_settings,
-        status="pending" if location != "upload" else "ready",
+        # An upload source is `empty` until files arrive (uploads.py moves it on from there).
+        status="pending" if location != "upload" else "empty",
         generation=1,
         created_by=principal.user_id,
     )
@@ -283,13 +300,17 @@ async def refresh_source(
 
     Raises:
         NotFound, PermissionDenied: the source.
-        Invalid: an upload source (upload the files again instead).
+        Invalid: an upload source (its files are uploaded again instead).
     """
     source = await require_source(
         session, principal=principal, source_id=source_id, role=Role.WRITE
     )
     if source.location == "upload":
-        raise Invalid("an upload source has nothing to fetch again; upload changed files instead")
+        raise Invalid(
+            f"{source.name!r} holds uploaded files, which DevFlow cannot fetch again: upload "
+            "them again (`devflow knowledge refresh` does it from the folder they came from)",
+            details={"reason": "upload_source"},
+        )
     source.generation += 1
     source.discovered = source.fetched = source.chunked = source.embedded = source.failed = 0
     await _queue_ingest(session, source)
@@ -461,103 +482,10 @@ async def read_document(
     )
 
 
-@dataclass(frozen=True)
-class UploadOutcome:
-    """What happened to one uploaded file."""
-
-    filename: str
-    status: str  # new | changed | unchanged | failed
-    document_id: uuid.UUID | None
-    chunks: int
-    error: str | None = None
-
-
-def safe_upload_name(filename: str) -> str:
-    """Return a clean relative path for an uploaded file name.
-
-    Raises:
-        Invalid: an empty name, an absolute path or one that climbs out (`..`).
-    """
-    name = filename.replace("\\", "/").strip()
-    parts = [p for p in name.split("/") if p not in {"", "."}]
-    if not parts or name.startswith("/") or any(p == ".." for p in parts):
-        raise Invalid(f"unsafe file name {filename!r}: give a relative name without `..`")
-    if any(ord(c) < 32 for c in name):  # noqa: PLR2004 - control characters
-        raise Invalid(f"unsafe file name {filename!r}: control characters")
-    return "/".join(parts)[:1000]
-
-
-async def upload_files(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    source_id: uuid.UUID,
-    files: list[tuple[str, bytes]],
-    settings: KnowledgeSettings,
-) -> list[UploadOutcome]:
-    """Store uploaded files in a files source and queue their embedding.
-
-    Each file succeeds or fails on its own (unsupported, binary, malformed, too large: the reason
-    is recorded on the document and returned).
-
-    Raises:
-        Invalid: the source is not a files source; an unsafe file name.
-        NotFound, PermissionDenied: the source.
-    """
-    # Locked: a removal of the source waits for this upload, or this upload sees it gone.
-    source = await require_source(
-        session, principal=principal, source_id=source_id, role=Role.WRITE, lock=True
-    )
-    if source.kind != "files":
-        raise Invalid(
-            f"source {source.name!r} is a {source.kind} source; upload into a files source"
-        )
-    names = [safe_upload_name(name) for name, _ in files]
-    outcomes: list[UploadOutcome] = []
-    for name, (_, data) in zip(names, files, strict=True):
-        outcomes.append(await _store_upload(session, source, name, data, settings))
-    source.failed += sum(1 for o in outcomes if o.status == "failed")
-    source.fetched += len(outcomes)
-    await refresh_counts(session, source_id=source.id)
-    await queue_embedding(session, source=source)
-    await events.emit(
-        session,
-        type="knowledge.files.uploaded",
-        payload={
-            "source_id": str(source.id),
-            "files": len(outcomes),
-            "failed": sum(1 for o in outcomes if o.status == "failed"),
-        },
-        project_id=source.project_id,
-        actor_id=principal.user_id,
-    )
-    return outcomes
-
-
-async def _store_upload(
-    session: AsyncSession, source: Source, name: str, data: bytes, settings: KnowledgeSettings
-) -> UploadOutcome:
-    if len(data) > settings.max_document_bytes:
-        error = f"{len(data)} bytes is over the {settings.max_document_bytes}-byte limit"
-        await record_failure(session, source=source, uri=name, error=error)
-        return UploadOutcome(name, "failed", None, 0, error)
-    try:
-        extracted = extract(data, name=name)
-    except ExtractionError as exc:
-        await record_failure(session, source=source, uri=name, error=exc.message)
-        return UploadOutcome(name, "failed", None, 0, exc.message)
-    async with session.begin_nested():
-        stored = await store_document(
-            session, source=source, uri=name, extracted=extracted, settings=settings, size=len(data)
-        )
-    return UploadOutcome(name, stored.outcome, stored.document_id, stored.chunks)
-
-
 __all__ = [
     "EMBED_TASK",
     "INGEST_TASK",
     "LEXEME_STATS_TASK",
-    "UploadOutcome",
     "add_source",
     "find_source",
     "get_source",
@@ -569,6 +497,4 @@ __all__ = [
     "refresh_source",
     "remove_source",
     "require_source",
-    "safe_upload_name",
-    "upload_files",
 ]
