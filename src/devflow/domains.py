@@ -13,6 +13,7 @@ from devflow import identity, knowledge, llm, registry
 from devflow.core.auth import CORE_SCOPES, SCOPES, ScopeCatalog
 from devflow.core.blobs import BLOB_STORE_PROVIDER
 from devflow.core.domain import Domain
+from devflow.core.reads import READ_POOL_PROVIDER
 from devflow.core.services import Provider
 
 DOMAINS: tuple[Domain, ...] = (
@@ -30,9 +31,11 @@ def scope_catalog() -> ScopeCatalog:
 
 CORE_PROVIDERS: tuple[Provider[Any], ...] = (
     BLOB_STORE_PROVIDER,
+    READ_POOL_PROVIDER,
     Provider(SCOPES, lambda _services: scope_catalog()),
 )
-"""Long-lived objects core itself provides, shared by domains (the blob store, the scopes)."""
+"""Long-lived objects core itself provides, shared by domains (the blob store, the hot-read
+connections, the scopes)."""
 
 
 def providers() -> list[Provider[Any]]:

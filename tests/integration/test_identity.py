@@ -8,6 +8,7 @@ from devflow.core import clock
 from devflow.core.auth import Role, Scope
 from devflow.core.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
 from devflow.core.events import Event
+from devflow.core.reads import SessionReader
 from devflow.domains import scope_catalog
 from devflow.identity import service
 from devflow.identity.models import ApiToken
@@ -164,7 +165,9 @@ class TestProjects:
         await service.create_project(session, principal=alice, data=ProjectCreate(name="secret"))
         with pytest.raises(NotFound):
             await service.describe_project(session, principal=bob, name="secret")
-        assert [p.name for p in await service.list_projects(session, principal=bob)] == []
+        assert [
+            p.name for p in await service.list_projects(SessionReader(session), principal=bob)
+        ] == []
 
     async def test_a_reader_cannot_manage_members(self, session):
         alice, _ = await make_user(session, "alice")
@@ -220,7 +223,9 @@ class TestTokens:
             catalog=scope_catalog(),
         )
         scoped = await service.authenticate(session, token=secret)
-        assert [p.name for p in await service.list_projects(session, principal=scoped)] == ["a"]
+        assert [
+            p.name for p in await service.list_projects(SessionReader(session), principal=scoped)
+        ] == ["a"]
         with pytest.raises(NotFound):
             await service.require_project(session, principal=scoped, name="b")
 

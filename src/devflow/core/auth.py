@@ -176,6 +176,10 @@ class Principal:
 class Authenticator(Protocol):
     """Turns a bearer token into its Principal (identity provides it, with a cache)."""
 
+    def cached(self, token: str) -> Principal | None:
+        """Return the token's Principal if it is known without the database (else None)."""
+        ...
+
     async def authenticate(self, session: AsyncSession, token: str) -> Principal:
         """Return the token's Principal.
 

@@ -58,6 +58,11 @@ class ServerSettings(BaseModel):
         description="Request bodies one credential (or, without one, one client address) may "
         "be sending at once; more are refused with 429.",
     )
+    telemetry: bool = Field(
+        False,
+        description="FastAPI's OpenTelemetry spans, metrics and logs per request, for an operator "
+        "who exports them (OTEL_* settings); off, a request skips that work.",
+    )
 
     @field_validator("external_url")
     @classmethod
@@ -72,6 +77,12 @@ class DatabaseSettings(BaseModel):
 
     pool_size: int = Field(10, ge=1, le=500, description="Connections kept open per process.")
     max_overflow: int = Field(10, ge=0, le=500, description="Extra connections under load.")
+    read_pool_size: int = Field(
+        8,
+        ge=1,
+        le=100,
+        description="Connections per process for hot single-statement reads (`core.reads`).",
+    )
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a connection.")
     pool_timeout: float = Field(
         10.0,

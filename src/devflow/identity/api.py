@@ -16,6 +16,7 @@ from devflow.core.http import (
     SessionDep,
     get_principal,
 )
+from devflow.core.reads import READ_POOL
 from devflow.core.schemas import Page
 from devflow.identity import service
 from devflow.identity.schemas import (
@@ -43,9 +44,9 @@ async def me(session: ReadSessionDep, principal: PrincipalDep) -> UserRead:
 
 
 @router.get("/projects", response_model=Page[ProjectRead])
-async def list_projects(session: ReadSessionDep, principal: PrincipalDep) -> Page[ProjectRead]:
+async def list_projects(principal: PrincipalDep, services: ServicesDep) -> Page[ProjectRead]:
     """List the projects you can see."""
-    projects = await service.list_projects(session, principal=principal)
+    projects = await service.list_projects(services.get(READ_POOL), principal=principal)
     return Page(items=projects, total=len(projects))
 
 

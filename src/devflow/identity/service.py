@@ -12,13 +12,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import any_, bindparam, delete, event, func, select, update
-from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import ClauseElement
 
 from devflow.core import clock, events, jobs
 from devflow.core.auth import (
@@ -33,6 +30,7 @@ from devflow.core.auth import (
     looks_like_token,
 )
 from devflow.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
+from devflow.core.reads import Reader, driver_sql
 from devflow.identity.models import ApiToken, Membership, Project, SignInCode, User
 from devflow.identity.schemas import (
     MemberRead,
@@ -42,9 +40,6 @@ from devflow.identity.schemas import (
     TokenCreate,
     UserCreate,
 )
-
-if TYPE_CHECKING:
-    import psycopg
 
 DEFAULT_PROJECT = "default"
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -148,6 +143,21 @@ class PrincipalCache:
         self._monotonic = monotonic
         self._entries: OrderedDict[str, _Cached] = OrderedDict()
 
+    def cached(self, token: str) -> Principal | None:
+        """Return the token's Principal if this process authenticated it moments ago."""
+        if self.ttl <= 0:
+            return None
+        hit = self._entries.get(hash_token(token))
+        if (
+            hit is None
+            or hit.generation != PrincipalCache._generation
+            or self._monotonic() >= hit.fresh_until
+            or (hit.expires_at is not None and hit.expires_at <= clock.now())
+        ):
+            return None
+        # A copy: services may add to a principal's memberships within their transaction.
+        return replace(hit.principal, memberships=dict(hit.principal.memberships))
+
     async def authenticate(self, session: AsyncSession, token: str) -> Principal:
         """Return the token's Principal, from the cache when it is fresh.
 
@@ -156,17 +166,11 @@ class PrincipalCache:
         """
         if self.ttl <= 0:
             return await authenticate(session, token=token)
+        hit = self.cached(token)
+        if hit is not None:
+            return hit
         key = hash_token(token)
         now = self._monotonic()
-        hit = self._entries.get(key)
-        if (
-            hit is not None
-            and hit.generation == PrincipalCache._generation
-            and now < hit.fresh_until
-            and (hit.expires_at is None or hit.expires_at > clock.now())
-        ):
-            # A copy: services may add to a principal's memberships within their transaction.
-            return replace(hit.principal, memberships=dict(hit.principal.memberships))
         # Taken before the query: a change committed while it runs makes the entry stale at once.
         generation = PrincipalCache._generation
         principal, expires_at = await _authenticate(session, token)
@@ -320,37 +324,33 @@ async def default_project_name(session: AsyncSession, *, principal: Principal) -
     return DEFAULT_PROJECT
 
 
-# The listing is one prepared statement, run through the driver (psycopg) on the session's own
-# connection: tuples go straight into the schema the route answers with. CPU per
-# `GET /api/v1/projects`: ORM objects, then `model_validate` of each, 0.83 ms; the four columns
-# through `session.execute` 0.69 ms; this 0.60 ms.
-def _driver_sql(statement: ClauseElement) -> str:
-    return str(statement.compile(dialect=pg_dialect.dialect()))  # type: ignore[no-untyped-call]
-
-
+# The listing is one prepared statement (`core.reads`): tuples go straight into the schema the
+# route answers with. CPU per `GET /api/v1/projects`: ORM objects, then `model_validate` of each,
+# 0.83 ms; the four columns through `session.execute` 0.69 ms; the statement on the session's
+# connection 0.60 ms; on a connection of the read pool, with no session, 0.29 ms.
 _PROJECT_COLUMNS = select(Project.id, Project.name, Project.description, Project.created_at)
-_PROJECTS_SQL = _driver_sql(_PROJECT_COLUMNS.order_by(Project.name))
-_VISIBLE_PROJECTS_SQL = _driver_sql(
+_PROJECTS_SQL = driver_sql(_PROJECT_COLUMNS.order_by(Project.name))
+_VISIBLE_PROJECTS_SQL = driver_sql(
     _PROJECT_COLUMNS.where(Project.id == any_(bindparam("ids"))).order_by(Project.name)
 )
 
 
-async def list_projects(session: AsyncSession, *, principal: Principal) -> list[ProjectRead]:
-    """Return the projects the caller can see, by name."""
+async def list_projects(reader: Reader, *, principal: Principal) -> list[ProjectRead]:
+    """Return the projects the caller can see, by name.
+
+    `reader` is the process's `READ_POOL`, or a `SessionReader` inside a unit of work.
+    """
     principal.require_scope(Scope.READ)
     visible = visible_project_ids(principal)
     if visible == []:
         return []
-    raw = await (await session.connection()).get_raw_connection()
-    driver = cast("psycopg.AsyncConnection[tuple[Any, ...]]", raw.driver_connection)
-    cursor = await driver.execute(
+    rows = await reader.all(
         _PROJECTS_SQL if visible is None else _VISIBLE_PROJECTS_SQL,
         None if visible is None else {"ids": visible},
-        prepare=True,
     )
     return [
         ProjectRead(id=id_, name=name, description=description, created_at=created_at)
-        for id_, name, description, created_at in await cursor.fetchall()
+        for id_, name, description, created_at in rows
     ]
 
 

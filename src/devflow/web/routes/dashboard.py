@@ -11,6 +11,7 @@ from devflow import __version__
 from devflow.core.auth import AUTHENTICATOR
 from devflow.core.errors import Unauthenticated
 from devflow.core.http import SESSION_COOKIE, ServicesDep, SessionDep, bearer_token
+from devflow.core.reads import READ_POOL
 from devflow.identity import list_projects
 
 router = APIRouter(include_in_schema=False)
@@ -47,7 +48,7 @@ async def index(request: Request, session: SessionDep, services: ServicesDep) ->
         return HTMLResponse(
             _PAGE.format(style=_STYLE, version=__version__, body=body), status_code=401
         )
-    projects = await list_projects(session, principal=principal)
+    projects = await list_projects(services.get(READ_POOL), principal=principal)
     items = "".join(
         f"<li><strong>{escape(p.name)}</strong> <span class='muted'>{escape(p.description)}</span>"
         "</li>"
