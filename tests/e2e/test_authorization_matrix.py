@@ -581,6 +581,9 @@ DECLARED: dict[str, Case] = {
     "DELETE /api/v1/llm/budgets/{project}": Case(
         member("admin"), lambda w, _c: _with_budget(w, "DELETE", f"{V1}/llm/budgets/beta")
     ),
+    "POST /api/v1/llm/ping": Case(
+        instance_admin(), lambda _w, _c: ("POST", f"{V1}/llm/ping", {"json": {"aliases": ["chat"]}})
+    ),
     # The knowledge hub.
     "GET /api/v1/knowledge/sources": Case(
         listing(), get(f"{V1}/knowledge/sources"), _shows("beta-docs")
@@ -611,6 +614,14 @@ DECLARED: dict[str, Case] = {
             "POST",
             f"{V1}/knowledge/sources/{w.ids['source']}/files",
             {"files": [("files", (f"{w.unique('f')}.md", b"# More\n\nnotes\n"))]},
+        ),
+    ),
+    "POST /api/v1/knowledge/sources/{source_id}/files/retain": Case(
+        member("write"),
+        lambda w, _c: (
+            "POST",
+            f"{V1}/knowledge/sources/{w.ids['source']}/files/retain",
+            {"json": {"files": ["secret-plan.md"]}},
         ),
     ),
     "GET /api/v1/knowledge/documents/{document_id}": Case(

@@ -12,8 +12,10 @@ import pytest
 from devflow.core.config import DatabaseSettings
 from devflow.core.db import create_engine, session_factory
 from devflow.llm import LLMClient, Tags
+from devflow.llm.cli import fake_env
 from devflow.llm.settings import LLMProviderSettings, LLMSettings
 from devflow.testing import FakeOpenAI
+from tests.registry_fixtures import running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -71,14 +73,16 @@ def pointed_at(base: str) -> dict[str, str]:
 
 class TestFakeServerAndPing:
     def test_ping_lists_the_fake_gateways_models(self, fake_server):
-        answer = devflow_cli("llm", "ping", "--json", env=pointed_at(fake_server))
+        answer = devflow_cli("llm", "ping", "--local", "--json", env=pointed_at(fake_server))
         assert answer.returncode == 0, answer.stderr
         [result] = json.loads(answer.stdout)
         assert result["provider"] == "aosentry"
         assert result["ok"] is True
         assert "fake-chat" in result["models"]
 
-        plain = devflow_cli("llm", "ping", env=pointed_at(fake_server) | {"COLUMNS": "200"})
+        plain = devflow_cli(
+            "llm", "ping", "--local", env=pointed_at(fake_server) | {"COLUMNS": "200"}
+        )
         assert plain.returncode == 0
         assert plain.stdout.startswith("ok   aosentry (" + fake_server)
 
@@ -102,11 +106,133 @@ class TestFakeServerAndPing:
 
     def test_a_dead_provider_is_reported_and_fails_the_command(self, fake_server):
         env = pointed_at("http://127.0.0.1:9/v1")
-        answer = devflow_cli("llm", "ping", env=env | {"COLUMNS": "200"})
+        answer = devflow_cli("llm", "ping", "--local", env=env | {"COLUMNS": "200"})
         assert answer.returncode == 6  # Unavailable
         assert answer.stdout.startswith("fail aosentry (http://127.0.0.1:9/v1)")
         assert "provider(s) not working: aosentry" in answer.stderr
         assert "Traceback" not in answer.stderr
+
+
+class TestFakeServerEnvironment:
+    def test_each_export_line_is_whole_on_a_narrow_terminal(self):
+        env = {**os.environ, "COLUMNS": "40"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devflow", "llm", "fake-server", "--port", "0"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            lines = []
+            for line in proc.stdout:
+                lines.append(line.rstrip("\n"))
+                if "DEVFLOW_LLM__ALIASES" in line:
+                    break
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=10)
+        base = re.search(r"on (http://127\.0\.0\.1:\d+/v1)", lines[0])
+        assert base, lines
+        exports = [line for line in lines if line.startswith("export ")]
+        assert exports == fake_env(base[1], None)
+        assert exports[-1] == (
+            'export DEVFLOW_LLM__ALIASES=\'{"chat": ["aosentry/fake-chat"], '
+            '"embed": ["aosentry/fake-embed"]}\''
+        )
+
+    def test_the_lines_set_what_they_say_in_a_shell(self):
+        lines = fake_env("http://127.0.0.1:8787/v1", "it's a key")
+        done = subprocess.run(
+            [
+                "sh",
+                "-c",
+                "; ".join(
+                    [
+                        *lines,
+                        'printf "%s\\n" "$DEVFLOW_LLM__PROVIDERS__AOSENTRY__API_KEY"',
+                        'printf "%s\\n" "$DEVFLOW_LLM__ALIASES"',
+                    ]
+                ),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        key, aliases = done.stdout.splitlines()
+        assert key == "it's a key"
+        assert json.loads(aliases) == {
+            "chat": ["aosentry/fake-chat"],
+            "embed": ["aosentry/fake-embed"],
+        }
+
+
+@pytest.fixture(scope="module")
+def llm_server(pg_server, template_url, tmp_path_factory):
+    """A DevFlow server whose LLM settings point at a fake gateway; yields (server, fake)."""
+    del template_url
+    with (
+        FakeOpenAI() as fake,
+        running_server(
+            pg_server, tmp_path_factory.mktemp("home"), settings={"llm": fake.llm_settings()}
+        ) as server,
+    ):
+        yield server, fake
+
+
+def against(server, tmp_path, token: str | None = None) -> dict[str, str]:
+    """A shell whose own LLM settings are the defaults (a remote gateway, no key)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVFLOW_")}
+    return env | {
+        "DEVFLOW_HOME": str(tmp_path / "home"),
+        "DEVFLOW_URL": server.url,
+        "DEVFLOW_TOKEN": token or server.token,
+        "COLUMNS": "60",
+    }
+
+
+class TestPingAsksTheServer:
+    def test_the_servers_aliases_answer_though_this_shells_settings_would_not(
+        self, llm_server, tmp_path
+    ):
+        server, _ = llm_server
+        answer = devflow_cli("llm", "ping", env=against(server, tmp_path))
+        assert answer.returncode == 0, answer.stderr
+        lines = answer.stdout.splitlines()
+        assert any(line.startswith("ok   chat (chat): fake/fake-chat ") for line in lines)
+        assert any(line.startswith("ok   embed (embed): fake/fake-embed ") for line in lines)
+        assert len(lines) == 4
+        local = devflow_cli("llm", "ping", "--local", env=against(server, tmp_path))
+        assert local.returncode == 6  # the shell's own default provider: no key here
+
+    def test_one_alias_as_json_and_a_failing_one_fails_the_command(self, llm_server, tmp_path):
+        server, fake = llm_server
+        one = devflow_cli(
+            "llm", "ping", "--alias", "embed", "--json", env=against(server, tmp_path)
+        )
+        assert one.returncode == 0, one.stderr
+        [result] = json.loads(one.stdout)
+        assert (result["alias"], result["ok"], result["model"]) == ("embed", True, "fake-embed")
+        fake.fail_model("fake-chat-fast", status=401)
+        try:
+            failing = devflow_cli(
+                "llm", "ping", "--alias", "chat-fast", env=against(server, tmp_path)
+            )
+        finally:
+            fake.clear_faults()
+        assert failing.returncode == 6
+        assert failing.stdout.startswith("fail chat-fast (chat): ")
+        assert "fake/fake-chat-fast" in failing.stdout
+        assert "alias(es) not working on the server: chat-fast" in failing.stderr
+
+    def test_a_caller_who_is_no_instance_admin_is_pointed_at_local(self, llm_server, tmp_path):
+        server, _ = llm_server
+        writer = server.make_user("pinger")
+        answer = devflow_cli("llm", "ping", env=against(server, tmp_path, writer))
+        assert answer.returncode == 3
+        assert "only an instance admin" in answer.stderr
+        assert "`devflow llm ping --local`" in answer.stderr
 
 
 def database_url(devflow) -> str:

@@ -7,6 +7,7 @@ The SDK's stdio client spawns the command exactly as an agent would; each snippe
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import tomllib
@@ -112,6 +113,24 @@ class TestStdio:
         )
         assert done.returncode == 3
         assert "no token" in done.stderr
+        assert done.stdout == ""
+
+    def test_a_mistyped_token_is_refused_at_start_saying_what_is_wrong(self, tmp_path):
+        import subprocess
+
+        env = {**os.environ, "DEVFLOW_HOME": str(tmp_path / "empty")}
+        done = subprocess.run(
+            [sys.executable, "-m", "devflow", "mcp", "--token", "dfl_wrong"],
+            env=env,
+            input="",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 3
+        assert "is not a DevFlow token: it is 9 characters long" in done.stderr
+        assert "`devflow token create agent`" in done.stderr
         assert done.stdout == ""
 
 

@@ -13,6 +13,7 @@ from mcp.shared.exceptions import MCPError
 from devflow.core import render
 from devflow.core.auth import Scope
 from devflow.core.db import unit_of_work
+from devflow.core.errors import NotFound
 from devflow.core.jobs import defer
 from devflow.core.tools import Call, Contribution, ResourceDef, ToolDef
 from devflow.domains import each, scope_catalog
@@ -225,6 +226,83 @@ class TestFailures:
                 *(client.call_tool("project_info", {}) for _ in range(20))
             )
         assert all(not r.is_error and "project: default" in text(r) for r in results)
+
+
+def _contribution_with_cli_hints() -> Contribution:
+    async def pick(call: Call, which: str) -> str:
+        hints = {
+            "job": "no job 7; `devflow jobs show 7` says more",
+            "project": "no project 'x'; `devflow project show x` says more",
+            "token": "this token lacks the 'write' scope; create one with "
+            "`devflow token create --scope write`",
+        }
+        raise NotFound(hints[which])
+
+    return Contribution(tools=[ToolDef("pick", "Raises a message with a CLI hint.", pick)])
+
+
+class TestErrorsForAgents:
+    """Ordinary mistakes read `code: message` and name the tool to call; only a bug reads
+    `Error executing tool <name>`."""
+
+    async def test_a_domain_error_is_not_dressed_as_a_bug(self, sessions, admin_token):
+        async with Client(gateway(sessions, admin_token)) as client:
+            result = await client.call_tool("job_status", {"job_id": 987654})
+        assert result.is_error
+        assert text(result).startswith("not_found: no job 987654")
+        assert "Error executing tool" not in text(result)
+
+    @pytest.mark.parametrize(
+        ("arguments", "problem"),
+        [
+            ({"job_id": "seven"}, "invalid: job_id: Input should be a valid integer"),
+            ({"job_id": 0}, "invalid: job_id: Input should be greater than or equal to 1"),
+            ({}, "invalid: job_id: Field required"),
+        ],
+    )
+    async def test_arguments_the_schema_refuses_name_the_field_and_the_tool_to_call_again(
+        self, sessions, admin_token, arguments, problem
+    ):
+        async with Client(gateway(sessions, admin_token)) as client:
+            result = await client.call_tool("job_status", arguments)
+        assert result.is_error
+        assert text(result).startswith(problem)
+        assert text(result).endswith("Correct the arguments and call job_status again.")
+        assert "Error executing tool" not in text(result)
+        assert "validation error for" not in text(result)
+
+    async def test_an_unknown_tool_lists_the_tools_there_are(self, sessions, admin_token):
+        server = gateway(sessions, admin_token, tools=["project_*", "job_*"])
+        async with Client(server) as client:
+            result = await client.call_tool("knowledge_sources", {})
+        assert result.is_error
+        assert text(result) == (
+            "Unknown tool: knowledge_sources. This server offers: job_status, project_info."
+        )
+
+    async def test_a_missing_source_points_at_the_knowledge_sources_tool(
+        self, sessions, admin_token
+    ):
+        async with Client(gateway(sessions, admin_token)) as client:
+            result = await client.call_tool("knowledge_search", {"query": "x", "source": "nope"})
+        assert result.is_error
+        assert text(result).startswith("not_found: no source named 'nope'")
+        assert "`knowledge_sources`" in text(result)
+        assert "devflow knowledge" not in text(result)
+
+    async def test_cli_hints_become_the_tools_offered_and_others_stay_for_the_person(
+        self, sessions, admin_token
+    ):
+        extra = [_contribution_with_cli_hints()]
+        server = gateway(sessions, admin_token, extra=extra, exclude_tools=["project_info"])
+        async with Client(server) as client:
+            job = await client.call_tool("pick", {"which": "job"})
+            project = await client.call_tool("pick", {"which": "project"})
+            token = await client.call_tool("pick", {"which": "token"})
+        assert text(job) == "not_found: no job 7; the `job_status` tool says more"
+        # project_info is withheld here: the agent is not sent to a tool it cannot call.
+        assert text(project) == "not_found: no project 'x'; `devflow project show x` says more"
+        assert "`devflow token create --scope write`" in text(token)
 
 
 def _paged_resources(count: int, prefix: str):

@@ -204,11 +204,33 @@ def hash_token(token: str) -> str:
 
 def looks_like_token(value: str) -> bool:
     """Return whether `value` has the shape of a DevFlow token (cheap check before a lookup)."""
-    return (
-        value.startswith(TOKEN_PREFIX)
-        and 20 <= len(value) <= 100  # noqa: PLR2004 - generous bounds around the 47-char form
-        and all(c.isalnum() or c in "-_" for c in value[len(TOKEN_PREFIX) :])
-    )
+    return token_problem(value) is None
+
+
+_TOKEN_LENGTH = len(TOKEN_PREFIX) + (4 * _TOKEN_BYTES + 2) // 3  # the prefix + unpadded base64
+
+
+def token_problem(value: str) -> str | None:  # noqa: PLR0911 - one answer per way to be wrong
+    """Say what keeps `value` from having a DevFlow token's shape; None when it has it.
+
+    The words repeat at most the value's first four characters: it may be someone's secret.
+    """
+    if not value.strip():
+        return "it is empty"
+    if value != value.strip():
+        return "it has spaces or a line break around it"
+    if value[:7].lower() == "bearer ":
+        return "it starts with 'Bearer ': give the token alone"
+    if not value.startswith(TOKEN_PREFIX):
+        return f"DevFlow tokens start with {TOKEN_PREFIX!r}, this one with {value[:4]!r}"
+    if not 20 <= len(value) <= 100:  # noqa: PLR2004 - generous bounds around the 47-char form
+        return (
+            f"it is {len(value)} characters long; DevFlow tokens are {_TOKEN_LENGTH} "
+            f"({TOKEN_PREFIX!r} and {_TOKEN_LENGTH - len(TOKEN_PREFIX)} letters, digits, - or _)"
+        )
+    if not all(c.isalnum() or c in "-_" for c in value[len(TOKEN_PREFIX) :]):
+        return f"after {TOKEN_PREFIX!r} a DevFlow token has only letters, digits, - and _"
+    return None
 
 
 def token_from_authorization(header: str | None) -> str | None:

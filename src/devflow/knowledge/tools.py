@@ -167,7 +167,10 @@ async def knowledge_add_source(
 ) -> str:
     """Add a source and start ingesting it; returns the job id to poll with job_status."""
     if location.strip() == "upload":
-        raise Invalid("uploads need the API or `devflow knowledge upload`; give a URL or path")
+        raise Invalid(
+            "uploads need the API or the CLI (`devflow knowledge add <folder>`, run by a "
+            "person); give knowledge_add_source a web or git URL, or a folder on the server"
+        )
     data = knowledge.SourceCreate(
         location=location,
         kind=kind,

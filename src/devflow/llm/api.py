@@ -1,4 +1,4 @@
-"""LLM routes: usage reports and budgets."""
+"""LLM routes: usage reports, budgets and a check of the configured models."""
 
 from __future__ import annotations
 
@@ -9,8 +9,16 @@ from fastapi import APIRouter, Query, Response, status
 from devflow.core import clock
 from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import Page
-from devflow.llm import budgets, service
-from devflow.llm.schemas import BudgetRead, BudgetSet, UsageLineRead, UsageReport
+from devflow.llm import LLM_CLIENT, budgets, service
+from devflow.llm.schemas import (
+    AliasPingRead,
+    BudgetRead,
+    BudgetSet,
+    PingReport,
+    PingRequest,
+    UsageLineRead,
+    UsageReport,
+)
 from devflow.llm.settings import LLMSettings
 
 router = APIRouter(prefix="/api/v1/llm", tags=["llm"])
@@ -122,6 +130,20 @@ async def delete_budget(
 ) -> None:
     """Remove a budget set through the API (project admins); its spending history is kept."""
     await budgets.delete_budget(session, principal=principal, project=project, workflow=workflow)
+
+
+@router.post("/ping", response_model=PingReport)
+async def ping(
+    principal: PrincipalDep, services: ServicesDep, data: PingRequest | None = None
+) -> PingReport:
+    """Call each model alias once through the server's LLM client and say what works, how fast,
+    and why not (instance admins: the calls cost money and show the configuration)."""
+    results = await service.ping_aliases(
+        principal=principal,
+        client=services.get(LLM_CLIENT),
+        aliases=data.aliases if data else None,
+    )
+    return PingReport(results=[AliasPingRead(**vars(r)) for r in results])
 
 
 ROUTERS = (router,)

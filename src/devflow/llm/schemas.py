@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -52,3 +53,33 @@ class BudgetRead(BaseModel):
     spent: Decimal = Field(description="USD spent this month.")
     reserved: Decimal = Field(description="USD reserved by calls in flight.")
     used_pct: float = Field(description="Spent, in percent of the limit.")
+
+
+class PingRequest(BaseModel):
+    """Which model aliases to try."""
+
+    aliases: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        None,
+        max_length=50,
+        description="Aliases to call (default, or empty: every configured one).",
+    )
+
+
+class AliasPingRead(BaseModel):
+    """How one model alias answered."""
+
+    alias: str
+    kind: Literal["chat", "embed"] = Field(
+        description="`embed` when the alias or its models are named for embeddings."
+    )
+    ok: bool
+    latency_ms: float = Field(description="The whole call, retries and fallbacks included.")
+    provider: str | None = Field(description="The provider that answered (None: none did).")
+    model: str | None = Field(description="The model that answered.")
+    error: str | None = Field(description="Why the alias failed, naming provider and model.")
+
+
+class PingReport(BaseModel):
+    """Each alias the server's LLM client called, with its outcome."""
+
+    results: list[AliasPingRead]

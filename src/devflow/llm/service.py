@@ -159,3 +159,80 @@ async def _ping(client: LLMClient, name: str) -> PingResult:
         models=models,
         error=error,
     )
+
+
+PING_FEATURE = "llm.ping"
+"""The feature a ping's calls are attributed to in the usage report."""
+_PING_MESSAGES = [{"role": "user", "content": "ping"}]
+
+
+@dataclass(frozen=True)
+class AliasPing:
+    """How one model alias answered a one-token call through the LLM client."""
+
+    alias: str
+    kind: Literal["chat", "embed"]
+    ok: bool
+    latency_ms: float
+    provider: str | None = None
+    model: str | None = None
+    error: str | None = None
+
+
+def alias_kind(alias: str, chain: list[str]) -> Literal["chat", "embed"]:
+    """Return `embed` for an alias of embedding models (by its name or its models'), else `chat`."""
+    named = [alias, *(entry.partition("/")[2] for entry in chain)]
+    return "embed" if any("embed" in name.lower() for name in named) else "chat"
+
+
+async def ping_aliases(
+    *, principal: Principal, client: LLMClient, aliases: list[str] | None = None
+) -> list[AliasPing]:
+    """Call each alias (default: every configured one) once through `client`, concurrently: a
+    chat of one short message capped at a few tokens, or one embedding.
+
+    The calls are real, cost money and show the instance's configuration, hence instance admins
+    only. A failing alias is reported with its error; it stops none of the others.
+
+    Raises:
+        PermissionDenied: the caller is not an instance admin with an unrestricted admin token.
+        Invalid: an alias is not configured.
+    """
+    principal.require_instance_admin()
+    configured = client.settings.aliases
+    names = list(dict.fromkeys(aliases)) if aliases else list(configured)
+    unknown = [name for name in names if name not in configured]
+    if unknown:
+        raise Invalid(
+            f"no LLM alias named {', '.join(repr(n[:80]) for n in unknown[:5])}; the server "
+            f"has {', '.join(sorted(configured)) or 'none'} (DEVFLOW_LLM__ALIASES)",
+            details={"unknown": unknown[:5], "configured": sorted(configured)},
+        )
+    return list(await asyncio.gather(*(_ping_alias(client, name) for name in names)))
+
+
+async def _ping_alias(client: LLMClient, alias: str) -> AliasPing:
+    from devflow.llm.results import Tags
+
+    kind = alias_kind(alias, client.settings.aliases[alias])
+    tags = Tags(PING_FEATURE)
+    started = time.perf_counter()
+    error: str | None
+    try:
+        if kind == "embed":
+            embedded = await client.embed(alias, ["ping"], tags=tags, cache=False)
+            answered = (embedded.provider, embedded.model)
+        else:
+            chat = await client.chat(alias, _PING_MESSAGES, tags=tags, max_tokens=8, cache=False)
+            answered = (chat.provider, chat.model)
+    except DevflowError as exc:
+        error = exc.message
+    except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the others
+        error = f"{type(exc).__name__}: {str(exc)[:200]}"
+    else:
+        error = None
+    latency_ms = (time.perf_counter() - started) * 1000
+    if error is not None:
+        return AliasPing(alias, kind, ok=False, latency_ms=latency_ms, error=error)
+    provider, model = answered
+    return AliasPing(alias, kind, ok=True, latency_ms=latency_ms, provider=provider, model=model)

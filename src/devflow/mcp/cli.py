@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from devflow.core.auth import token_problem
 from devflow.core.cli import TokenOpt, UrlOpt, err_console
 from devflow.core.credentials import read_credentials
 from devflow.core.errors import Invalid, Unauthenticated
@@ -42,6 +43,12 @@ def serve(ctx: typer.Context, url: UrlOpt = None, token: TokenOpt = None) -> Non
         raise Unauthenticated(
             f"no token: start DevFlow with `devflow up` (it writes "
             f"{load_settings().credentials_path}), or pass --token / set {TOKEN_ENV}"
+        )
+    problem = token_problem(secret)
+    if problem is not None:
+        raise Unauthenticated(
+            f"the token given to `devflow mcp` is not a DevFlow token: {problem}. Copy it again "
+            f"whole into --token or {TOKEN_ENV}, or create one with `devflow token create agent`"
         )
     anyio.run(serve_stdio, server_url, secret)
 

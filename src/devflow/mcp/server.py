@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import logging
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -11,7 +10,12 @@ from typing import Any
 
 import mcp_types
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.exceptions import (
+    ResourceError,
+    ResourceNotFoundError,
+    ToolError,
+    UnexpectedToolError,
+)
 from mcp.server.mcpserver.tools import Tool
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
@@ -21,9 +25,8 @@ from devflow.core import render
 from devflow.core.db import unit_of_work
 from devflow.core.errors import DevflowError, NotFound
 from devflow.core.tools import Call, Contribution, ResourceDef, ToolDef
+from devflow.mcp import errors
 from devflow.mcp.registry import Runtime, enabled_tools
-
-log = logging.getLogger("devflow.mcp")
 
 INSTRUCTIONS = (
     "DevFlow: project knowledge, jobs and project context. Search before reading whole "
@@ -35,13 +38,15 @@ def build_server(runtime: Runtime, contributions: Sequence[Contribution]) -> MCP
     """Return the MCP server offering the enabled tools and every contributed resource."""
     settings = runtime.services.settings.mcp
     limit = settings.max_output_chars
-    tools = [_bind_tool(t, limit) for t in enabled_tools(contributions, settings)]
+    enabled = enabled_tools(contributions, settings)
+    names = frozenset(t.name for t in enabled)
+    tools = [_bind_tool(t, limit, names) for t in enabled]
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
         yield runtime
 
-    server: MCPServer[Runtime] = MCPServer(
+    server = _Gateway(
         "devflow",
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -49,9 +54,10 @@ def build_server(runtime: Runtime, contributions: Sequence[Contribution]) -> MCP
         lifespan=lifespan,
         middleware=[_ResourceListing(contributions)],
     )
+    server.tool_names = names
     for contribution in contributions:
         for resource in contribution.resources:
-            fn = _bind_resource(resource, limit)
+            fn = _bind_resource(resource, limit, names)
             server.resource(
                 resource.template,
                 name=resource.name,
@@ -59,6 +65,34 @@ def build_server(runtime: Runtime, contributions: Sequence[Contribution]) -> MCP
                 mime_type=resource.mime_type,
             )(fn)
     return server
+
+
+class _Gateway(MCPServer[Runtime]):
+    """The SDK's server, with the gateway's words for the mistakes the SDK itself catches.
+
+    The SDK reports arguments that fail the input schema as `Error executing tool <name>: <a
+    pydantic dump>`, the words our docs keep for bugs; an agent reads `invalid: <field>: <what>`
+    instead, and for an unknown tool the names of the tools there are.
+    """
+
+    tool_names: frozenset[str] = frozenset()
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        context: Context[Runtime, Any] | None = None,
+    ) -> mcp_types.CallToolResult | mcp_types.InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            raise  # a bug: the SDK logs it and answers `Error executing tool <name>`
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                return errors.refusal(name, errors.bad_arguments(name, exc.__cause__))
+            if name not in self.tool_names:
+                return errors.refusal(name, errors.unknown_tool(name, self.tool_names))
+            raise
 
 
 @asynccontextmanager
@@ -71,17 +105,20 @@ async def _edge(ctx: Context[Runtime, Any]) -> AsyncIterator[Call]:
         yield Call(session=session, principal=principal, services=runtime.services)
 
 
-def _bind_tool(tool: ToolDef, limit: int) -> Tool:
+def _bind_tool(tool: ToolDef, limit: int, names: frozenset[str]) -> Tool:
     """Wrap `tool.fn` as an SDK tool: context injection, error mapping, output cap."""
 
-    async def handler(ctx: Context[Runtime, Any], **arguments: Any) -> str:
+    async def handler(
+        ctx: Context[Runtime, Any], **arguments: Any
+    ) -> str | mcp_types.CallToolResult:
+        # A refusal is returned, not raised: the SDK would put its bug prefix before it.
         try:
             async with _edge(ctx) as call:
                 text = await tool.fn(call, **arguments)
         except DevflowError as exc:
-            raise ToolError(f"{exc.code}: {exc.message}") from None
+            return errors.refusal(tool.name, errors.domain_error(exc, names))
         except ValidationError as exc:  # arguments a domain schema refused
-            raise ToolError(f"invalid: {_problems(exc)}") from None
+            return errors.refusal(tool.name, errors.bad_arguments(tool.name, exc))
         return render.cap(text, limit)
 
     _adopt_signature(handler, tool.fn)
@@ -95,21 +132,17 @@ def _bind_tool(tool: ToolDef, limit: int) -> Tool:
     return sdk_tool.model_copy(update={"parameters": compact_schema(sdk_tool.parameters)})
 
 
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
-    )
-
-
-def _bind_resource(resource: ResourceDef, limit: int) -> Callable[..., Awaitable[str]]:
+def _bind_resource(
+    resource: ResourceDef, limit: int, names: frozenset[str]
+) -> Callable[..., Awaitable[str]]:
     async def handler(ctx: Context[Runtime, Any], **variables: Any) -> str:
         try:
             async with _edge(ctx) as call:
                 text = await resource.read(call, **variables)
         except NotFound as exc:
-            raise ResourceNotFoundError(exc.message) from None
+            raise ResourceNotFoundError(errors.for_agents(exc.message, names)) from None
         except DevflowError as exc:
-            raise ResourceError(f"{exc.code}: {exc.message}") from None
+            raise ResourceError(errors.domain_error(exc, names)) from None
         return render.cap(text, limit)
 
     _adopt_signature(handler, resource.read)

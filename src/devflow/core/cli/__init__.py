@@ -5,12 +5,13 @@ pieces without a package cycle.
 """
 
 from devflow.core.cli.client import ApiClient, error_class
-from devflow.core.cli.options import JsonOpt, TokenOpt, UrlOpt, client
+from devflow.core.cli.options import JsonOpt, TimeoutOpt, TokenOpt, UrlOpt, client
 from devflow.core.cli.output import console, emit_json, err_console, table
 
 __all__ = [
     "ApiClient",
     "JsonOpt",
+    "TimeoutOpt",
     "TokenOpt",
     "UrlOpt",
     "client",
