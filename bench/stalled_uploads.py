@@ -33,9 +33,9 @@ import httpx
 
 from platform_bench import (
     RESULTS,
-    DevFlowProcess,
     LoadResult,
     describe_machine,
+    devflow_up,
     free_port,
     git_revision,
     read_token,
@@ -115,7 +115,7 @@ def setup(url: str, admin: str, publishers: int) -> list[str]:
 def run(args: argparse.Namespace) -> dict[str, object]:
     home = Path(tempfile.mkdtemp(prefix="devflow-bench-stalled-"))
     port = free_port()
-    devflow = DevFlowProcess(home, port, home / "devflow.log", access_log=False)
+    devflow = devflow_up(home, port, home / "devflow.log", access_log=False)
     devflow.env["DEVFLOW_SERVER__BODY_TIMEOUT"] = "3600"
     url = f"http://127.0.0.1:{port}"
     devflow.start()

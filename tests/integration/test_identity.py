@@ -25,9 +25,11 @@ class TestAuthenticate:
 
     async def test_malformed_unknown_expired_and_revoked_tokens_say_why(self, session):
         alice, token = await make_user(session, "alice")
-        with pytest.raises(Unauthenticated, match="malformed"):
+        with pytest.raises(Unauthenticated, match=r"not a DevFlow token: .* with 'hunt'"):
             await service.authenticate(session, token="hunter2")
-        with pytest.raises(Unauthenticated, match="unknown"):
+        with pytest.raises(Unauthenticated, match="not a DevFlow token: it is 9 characters long"):
+            await service.authenticate(session, token="dfl_wrong")
+        with pytest.raises(Unauthenticated, match=r"unknown token: .*devflow token create"):
             await service.authenticate(session, token="dfl_" + "x" * 43)
         row = await session.scalar(select(ApiToken).where(ApiToken.user_id == alice.user_id))
         row.expires_at = clock.now() - timedelta(seconds=1)

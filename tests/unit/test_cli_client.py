@@ -4,6 +4,7 @@ token came from. The server is an `httpx.MockTransport`; nothing waits."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,16 @@ class TestTokens:
             f"unknown token (the token from DEVFLOW_TOKEN, at {URL}). Pass a valid token"
         )
         assert "`devflow token create NAME`" in caught.value.message
+
+
+def test_the_root_timeout_option_applies_to_every_command(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from devflow.cli.main import app
+
+    monkeypatch.delenv("DEVFLOW_TIMEOUT", raising=False)
+    result = CliRunner().invoke(app, ["--timeout", "7", "version"])
+    assert result.exit_code == 0, result.output
+    assert os.environ["DEVFLOW_TIMEOUT"] == "7.0"
+    client = ApiClient.from_options(url=None, token=generate_token(), home=tmp_path)
+    assert client.timeout == 7

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -63,10 +64,21 @@ def version() -> None:
 @app.callback()
 def _root(
     show_version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0,
+            help="Seconds any command waits for the server's answer (as DEVFLOW_TIMEOUT; 0 = no "
+            "limit; default: what fits the operation). Give it before the command.",
+        ),
+    ] = None,
 ) -> None:
     if show_version:
         print(__version__)
         raise typer.Exit
+    if timeout is not None:
+        os.environ["DEVFLOW_TIMEOUT"] = str(timeout)  # read by every command's API client
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from devflow.core.auth import (
     ScopeDef,
     generate_token,
     hash_token,
-    looks_like_token,
+    token_problem,
 )
 from devflow.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
 from devflow.core.reads import Reader, driver_sql
@@ -87,11 +87,15 @@ async def authenticate(session: AsyncSession, *, token: str) -> Principal:
 
 
 async def _authenticate(session: AsyncSession, token: str) -> tuple[Principal, datetime | None]:
-    if not looks_like_token(token):
-        raise Unauthenticated(f"malformed token: DevFlow tokens start with {TOKEN_PREFIX!r}")
+    problem = token_problem(token)
+    if problem is not None:
+        raise Unauthenticated(f"this is not a DevFlow token: {problem}")
     row = (await session.execute(_AUTHENTICATE, {"token_hash": hash_token(token)})).first()
     if row is None:
-        raise Unauthenticated("unknown token")
+        raise Unauthenticated(
+            "unknown token: no DevFlow token has this value (a typo, another instance's token, "
+            "or one deleted); create one with `devflow token create NAME`"
+        )
     (token_id, scopes, project_id, expires_at, revoked_at, last_used_at) = row[:6]
     (user_id, username, is_admin, disabled, memberships) = row[6:]
     now = clock.now()
