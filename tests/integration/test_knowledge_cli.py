@@ -31,14 +31,25 @@ def llm_overrides() -> dict:
 
 
 @pytest.fixture
-def server(db_url, fake_llm, llm_overrides, monkeypatch):
+def knowledge_overrides() -> dict:
+    """Knowledge settings of the server a test changes (parametrize it to set limits)."""
+    return {}
+
+
+@pytest.fixture
+def server(db_url, fake_llm, llm_overrides, knowledge_overrides, monkeypatch):
     monkeypatch.setenv(
         "DEVFLOW_KNOWLEDGE__EMBEDDER", "python:tests.knowledge_site.embedder:shared_local"
     )
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    app = create_app(load_settings(database_url=db_url, llm=fake_llm.llm_settings(**llm_overrides)))
+    settings = load_settings(
+        database_url=db_url,
+        llm=fake_llm.llm_settings(**llm_overrides),
+        knowledge=knowledge_overrides,
+    )
+    app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
@@ -65,6 +76,8 @@ async def cli(server, sessions, tmp_path):
         result = subprocess.run(
             [sys.executable, "-m", "devflow", *args],
             env=env,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,  # not a terminal: nothing can be asked
             capture_output=True,
             text=True,
             timeout=120,
@@ -114,7 +127,13 @@ async def test_a_folder_is_uploaded_searched_and_asked_about(cli, tmp_path, db_u
 async def test_bad_input_is_one_clear_line_and_an_exit_code(cli):
     empty = cli("search", "   ", check=False)
     assert empty.returncode == 2
-    assert "the query is empty" in empty.stderr
+    assert "the query is empty: say what to look for" in empty.stderr
+    no_question = cli("ask", "", check=False)
+    assert no_question.returncode == 2
+    assert "the question is empty" in no_question.stderr
+    for said in (empty.stderr, no_question.stderr):  # plain words, not the validator's
+        assert "Value error" not in said
+        assert "request is invalid" not in said
     missing = cli("knowledge", "show", "nope", check=False)
     assert missing.returncode == 2
     assert "no source 'nope'" in missing.stderr
@@ -157,3 +176,133 @@ async def test_an_answer_over_budget_says_so_and_exits_7(cli, tmp_path, db_url, 
         assert "budget" in refused.stderr
         assert "Traceback" not in refused.stderr
     assert not [r for r in fake_llm.requests if "chat" in r.path], "nothing reached the provider"
+
+
+def _git(cwd, *args):
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+class TestFolders:
+    async def test_a_folder_of_more_than_a_thousand_files_is_added(self, cli, tmp_path):
+        folder = tmp_path / "many"
+        folder.mkdir()
+        for i in range(1001):  # the server parses at most 1,000 files from one request
+            (folder / f"note-{i:04}.txt").write_text(f"Note {i} of the many.\n")
+        added = json.loads(cli("knowledge", "add", str(folder), "--no-wait", "--json").stdout)
+        assert len(added["uploaded"]) == 1001
+        assert {u["status"] for u in added["uploaded"]} == {"new"}
+        (listed,) = json.loads(cli("knowledge", "list", "--json").stdout)
+        assert (listed["name"], listed["document_count"]) == ("many", 1001)
+
+    @pytest.mark.parametrize("knowledge_overrides", [{"max_upload_bytes": 2048}])
+    async def test_an_add_whose_upload_fails_leaves_no_source_behind(self, cli, tmp_path):
+        folder = tmp_path / "wiki"
+        folder.mkdir()
+        (folder / "small.md").write_text("# Small\n\nFits.\n")
+        (folder / "large.md").write_text("# Large\n\n" + "words " * 1000)
+        failed = cli("knowledge", "add", str(folder), "--no-wait", check=False)
+        assert failed.returncode != 0
+        assert "Traceback" not in failed.stderr
+        assert "wiki was removed again, nothing was added" in failed.stderr
+        assert json.loads(cli("knowledge", "list", "--json").stdout) == []
+
+    async def test_an_empty_folder_is_refused_before_any_source_is_made(self, cli, tmp_path):
+        (tmp_path / "empty" / ".hidden").mkdir(parents=True)
+        (tmp_path / "empty" / ".hidden" / "x.md").write_text("# hidden\n")
+        refused = cli("knowledge", "add", str(tmp_path / "empty"), check=False)
+        assert refused.returncode == 2
+        assert "no files to upload" in refused.stderr
+        assert json.loads(cli("knowledge", "list", "--json").stdout) == []
+
+    async def test_a_folder_source_is_brought_up_to_date_by_refresh_or_adding_it_again(
+        self, cli, tmp_path, db_url
+    ):
+        folder = tmp_path / "wiki"
+        folder.mkdir()
+        (folder / "keep.md").write_text("# Keep\n\nThe pangolin stays.\n")
+        (folder / "change.md").write_text("# Change\n\nThe tide is low.\n")
+        (folder / "gone.md").write_text("# Gone\n\nThe quokka leaves.\n")
+        cli("knowledge", "add", str(folder), "--no-wait")
+        await run_jobs(db_url)
+        (folder / "change.md").write_text("# Change\n\nThe tide is high.\n")
+        (folder / "gone.md").unlink()
+        (folder / "new.md").write_text("# New\n\nThe wombat arrives.\n")
+
+        synced = json.loads(cli("knowledge", "refresh", "wiki", "--no-wait", "--json").stdout)
+        assert {u["filename"]: u["status"] for u in synced["uploaded"]} == {
+            "keep.md": "unchanged",
+            "change.md": "changed",
+            "new.md": "new",
+        }
+        assert synced["removed"] == ["gone.md"]
+        await run_jobs(db_url)
+        shown = json.loads(cli("knowledge", "show", "wiki", "--json").stdout)
+        assert (shown["status"], shown["document_count"]) == ("ready", 3)
+        assert (
+            json.loads(cli("search", "quokka", "--mode", "keyword", "--json").stdout)["hits"] == []
+        )
+
+        (folder / "new.md").unlink()
+        again = cli("knowledge", "add", str(folder), "--no-wait", "--json")
+        assert "bringing it up to date" in again.stderr
+        assert json.loads(again.stdout)["removed"] == ["new.md"]
+
+    async def test_a_name_taken_by_another_folder_is_refused_with_what_to_do(self, cli, tmp_path):
+        for parent in ("a", "b"):
+            (tmp_path / parent / "docs").mkdir(parents=True)
+            (tmp_path / parent / "docs" / "readme.md").write_text(f"# {parent}\n\nText.\n")
+        cli("knowledge", "add", str(tmp_path / "a" / "docs"), "--no-wait")
+        refused = cli("knowledge", "add", str(tmp_path / "b" / "docs"), "--no-wait", check=False)
+        assert refused.returncode == 5
+        assert f"a source named 'docs' already exists ({tmp_path / 'a' / 'docs'})" in (
+            refused.stderr.replace("\n", "")
+        )
+        assert "--from" in refused.stderr
+        moved = cli(
+            "knowledge", "refresh", "docs", "--from", str(tmp_path / "b" / "docs"), "--no-wait"
+        )
+        assert "uploaded 1 files (0 new, 1 changed, 0 unchanged, 0 failed); removed 0" in (
+            moved.stdout
+        )
+
+    async def test_a_bare_repository_of_the_user_is_uploaded_from_its_default_branch(
+        self, cli, tmp_path
+    ):
+        work = tmp_path / "work"
+        work.mkdir()
+        _git(work, "init", "-q", "-b", "main")
+        (work / "README.md").write_text("# Gizmo\n\nReticulates splines.\n")
+        _git(work, "add", "README.md")
+        _git(work, "-c", "user.name=t", "-c", "user.email=t@e.st", "commit", "-qm", "one")
+        _git(tmp_path, "clone", "-q", "--bare", str(work), str(tmp_path / "gizmo.git"))
+        added = cli("knowledge", "add", str(tmp_path / "gizmo.git"), "--no-wait", "--json")
+        body = json.loads(added.stdout)
+        assert body["name"] == "gizmo.git"
+        assert [u["filename"] for u in body["uploaded"]] == ["README.md"]  # no git internals
+
+
+class TestManners:
+    @pytest.mark.parametrize(
+        ("location", "said"),
+        [
+            ("htp:/bad url", "has an unknown scheme 'htp:'"),
+            ("./nope", "no file or folder './nope' in "),
+            ("nope.example", "did you mean https://nope.example ?"),
+            ("docs.example.com/guide/", "did you mean https://docs.example.com/guide/ ?"),
+            ("notes.md", "no file or folder 'notes.md' in "),
+        ],
+    )
+    async def test_a_location_that_is_nothing_says_what_is_wrong(self, cli, location, said):
+        refused = cli("knowledge", "add", location, "--no-wait", check=False)
+        assert refused.returncode == 2
+        assert said in refused.stderr.replace("\n", "")
+        assert "absolute path" not in refused.stderr.split("Give")[0]
+
+    async def test_remove_in_a_shell_that_cannot_ask_says_to_pass_yes(self, cli, tmp_path):
+        (tmp_path / "notes.md").write_text("# Notes\n\nKeep me.\n")
+        cli("knowledge", "add", str(tmp_path / "notes.md"), "--no-wait")
+        refused = cli("knowledge", "remove", "notes.md", check=False)
+        assert refused.returncode == 2
+        assert "pass -y (--yes)" in refused.stderr
+        assert len(json.loads(cli("knowledge", "list", "--json").stdout)) == 1
+        assert "removed notes.md" in cli("knowledge", "remove", "notes.md", "-y").stdout
