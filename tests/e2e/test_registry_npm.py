@@ -19,6 +19,7 @@ from tests.registry_fixtures import (
     RegistryServer,
     client_env,
     npm_pack,
+    run_client,
     run_npm,
     running_server,
     write_npmrc,
@@ -116,6 +117,17 @@ class TestPublishAndInstall:
         assert done.returncode != 0
         assert "previously published" in done.stderr or "409" in done.stderr
 
+    def test_a_republish_past_the_clients_own_check_is_told_why_it_is_refused(
+        self, workspace, published
+    ):
+        # npm 11 refuses a known version itself; --force (or npm 10, or a race) reaches DevFlow.
+        done = run_npm(workspace, "publish", str(published[1]), "--force", check=False)
+        assert done.returncode != 0
+        assert "409 Conflict" in done.stderr
+        assert "mid 1.0.0 already exists" in done.stderr
+        assert "published versions are immutable" in done.stderr
+        assert "bump the version" in done.stderr
+
     def test_view_shows_the_packument(self, workspace, published):
         view = json.loads(run_npm(workspace, "view", "@acme/base", "--json").stdout)
         assert view["name"] == "@acme/base"
@@ -125,6 +137,30 @@ class TestPublishAndInstall:
             view["dist"]["shasum"]
             == hashlib.sha1(published[0].read_bytes(), usedforsecurity=False).hexdigest()
         )
+
+    def test_view_names_maintainers_and_publisher_as_npm_prints_people(self, workspace, published):
+        view = run_npm(workspace, "view", "@acme/base").stdout
+        assert "maintainers:\n- admin\n" in view
+        assert "by admin\n" in view
+        assert "undefined" not in view
+
+    def test_packuments_carry_people_with_a_name_and_an_email(self, server, published):
+        headers = {"Authorization": f"Bearer {server.token}"}
+        doc = httpx.get(f"{registry(server)}@acme%2fbase", headers=headers).json()
+        admin = {"name": "admin", "email": ""}  # DevFlow hands out no email addresses
+        assert doc["maintainers"] == [admin]
+        assert doc["versions"]["1.0.0"]["_npmUser"] == admin
+
+    def test_a_packument_cached_from_an_earlier_shape_is_not_revalidated(self, server, published):
+        headers = {"Authorization": f"Bearer {server.token}"}
+        doc = httpx.get(f"{registry(server)}mid", headers=headers).json()
+        revision, package_id = doc["_rev"].split("-")
+        before_people_had_emails = f'W/"f-{package_id[:12]}-{revision}"'
+        again = httpx.get(
+            f"{registry(server)}mid", headers={**headers, "If-None-Match": before_people_had_emails}
+        )
+        assert again.status_code == 200
+        assert again.json()["maintainers"] == [{"name": "admin", "email": ""}]
 
     def test_whoami_names_the_token_owner(self, workspace, published):
         assert run_npm(workspace, "whoami").stdout.strip() == "admin"
@@ -162,6 +198,66 @@ class TestPublishAndInstall:
         found = json.loads(run_npm(workspace, "search", "base layer", "--json").stdout)
         assert [p["name"] for p in found] == ["@acme/base"]
 
+    def test_search_prints_each_package_with_its_publisher_and_maintainers(
+        self, workspace, published
+    ):
+        printed = run_npm(workspace, "search", "base layer").stdout
+        assert "@acme/base\nthe base layer\n" in printed
+        assert "Version 1.0.0 published " in printed
+        assert " by admin\nMaintainers: admin\n" in printed
+
+    def test_search_finds_packages_by_keyword_and_gives_their_links(self, workspace, published):
+        source = workspace / "src-keyworded"
+        source.mkdir()
+        manifest = {
+            "name": "keyworded",
+            "version": "1.0.0",
+            "license": "MIT",
+            "keywords": ["frobnicate", "widgets"],
+            "repository": {"type": "git", "url": "git+https://example.com/acme/keyworded.git"},
+        }
+        (source / "package.json").write_text(json.dumps(manifest))
+        run_npm(workspace, "publish", str(source))
+        (found,) = json.loads(run_npm(workspace, "search", "frobnicate", "--json").stdout)
+        assert found["name"] == "keyworded"
+        assert found["keywords"] == ["frobnicate", "widgets"]
+        assert found["links"] == {"repository": "git+https://example.com/acme/keyworded.git"}
+
+    def test_search_results_have_the_registrys_shape(self, server, published):
+        answer = httpx.get(
+            f"{registry(server)}-/v1/search",
+            params={"text": "mid", "size": "1"},
+            headers={"Authorization": f"Bearer {server.token}"},
+        )
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["total"] == 1
+        (found,) = body["objects"]
+        assert found["package"]["name"] == "mid"
+        assert found["package"]["version"] == "1.0.0"
+        assert found["package"]["publisher"] == {"username": "admin", "email": ""}
+        assert found["package"]["maintainers"] == [{"username": "admin", "email": ""}]
+        assert found["package"]["license"] == "MIT"
+
+    def test_search_paging_past_the_last_package_finds_nothing(self, server, published):
+        answer = httpx.get(
+            f"{registry(server)}-/v1/search",
+            params={"text": "mid", "from": str(10**20)},
+            headers={"Authorization": f"Bearer {server.token}"},
+        )
+        assert answer.status_code == 200
+        assert (answer.json()["objects"], answer.json()["total"]) == ([], 1)
+
+    @pytest.mark.parametrize("params", [{"size": "ten"}, {"from": "1.5"}])
+    def test_search_refuses_paging_that_is_not_a_whole_number(self, server, published, params):
+        answer = httpx.get(
+            f"{registry(server)}-/v1/search",
+            params={"text": "mid", **params},
+            headers={"Authorization": f"Bearer {server.token}"},
+        )
+        assert answer.status_code == 400
+        assert "whole numbers" in answer.json()["error"]
+
     def test_unpublish_of_one_version_keeps_the_others(self, workspace, published):
         tarball = npm_pack(workspace, "solo", "1.0.0")
         run_npm(workspace, "publish", str(tarball))
@@ -169,6 +265,47 @@ class TestPublishAndInstall:
         run_npm(workspace, "unpublish", "solo@1.0.1", "--force")
         view = json.loads(run_npm(workspace, "view", "solo", "versions", "--json").stdout)
         assert view in ("1.0.0", ["1.0.0"])
+
+
+class TestTheDocumentedSetup:
+    """The `.npmrc` that README.md and docs/registry.md give: only a scope is sent to DevFlow,
+    the token comes from the environment."""
+
+    def npmrc(self, server: RegistryServer) -> str:
+        host_path = registry(server).split("://", 1)[1]
+        return f"@docs:registry={registry(server)}\n//{host_path}:_authToken=${{NPM_TOKEN}}\n"
+
+    def npm(self, server: RegistryServer, folder: Path, *args: str):
+        env = {"NPM_TOKEN": server.token}
+        return run_client(["npm", *args], folder.parent / "home", cwd=folder, env=env)
+
+    def test_a_scoped_registry_publishes_and_installs_the_scope(self, server, tmp_path):
+        lib, app = tmp_path / "lib", tmp_path / "app"
+        lib.mkdir()
+        app.mkdir()
+        manifest = {"name": "@docs/widget", "version": "1.0.0", "license": "MIT"}
+        (lib / "package.json").write_text(json.dumps(manifest))
+        (lib / "index.js").write_text('module.exports = "widget";\n')
+        (app / "package.json").write_text(json.dumps({"name": "app", "version": "1.0.0"}))
+        for folder in (lib, app):
+            (folder / ".npmrc").write_text(self.npmrc(server))
+        self.npm(server, lib, "publish")
+        self.npm(server, app, "install", "@docs/widget")
+        lock = json.loads((app / "package-lock.json").read_text())
+        resolved = lock["packages"]["node_modules/@docs/widget"]["resolved"]
+        assert resolved == f"{registry(server)}@docs/widget/-/widget-1.0.0.tgz"
+        # Everything else still comes from the public registry.
+        default = self.npm(server, app, "config", "get", "registry").stdout.strip()
+        assert default == "https://registry.npmjs.org/"
+
+    def test_a_package_devflow_does_not_host_is_answered_with_the_scoped_setup(
+        self, workspace, published
+    ):
+        done = run_npm(workspace, "view", "left-pad", check=False)  # a plain `registry=`
+        assert done.returncode != 0
+        assert "404 Not Found" in done.stderr
+        assert "no package 'left-pad' in 'js'" in done.stderr
+        assert "`@yourscope:registry=<this URL>` in .npmrc" in done.stderr
 
 
 class TestAccess:

@@ -121,6 +121,16 @@ class TestTwineAndPip:
         assert "409" in again.stdout + again.stderr
         assert "Conflict" in again.stdout
 
+    def test_twine_verbose_prints_why_a_reupload_is_refused(self, server, published, tmp_path):
+        # twine prints the status line, then the body with --verbose (which it suggests); an
+        # ASGI server cannot put the reason into the status line as PyPI does.
+        again = twine(server, tmp_path, published[1], extra=("--verbose",))
+        assert again.returncode != 0
+        said = " ".join((again.stdout + again.stderr).split())  # rich wraps long lines
+        assert f"file {published[1].name} already exists in py" in said
+        assert "published files are immutable" in said
+        assert "bump the version" in said
+
     def test_uv_publish_uploads_and_skips_existing_files_with_check_url(
         self, server, dists, tmp_path
     ):

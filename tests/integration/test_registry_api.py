@@ -536,6 +536,7 @@ class TestCli:
         created = self.cli(server, "registry", "create", "clirepo", "--format", "pypi", "--json")
         assert created.returncode == 0, created.stderr
         assert json.loads(created.stdout)["url"].endswith("/pypi/clirepo/simple/")
+        assert json.loads(created.stdout)["upload_url"].endswith("/pypi/clirepo/legacy/")
         listed = json.loads(self.cli(server, "registry", "list", "--json").stdout)
         assert "clirepo" in [r["name"] for r in listed]
         wheel = build_wheel(tmp_path, "clipkg", "0.1")
@@ -552,6 +553,15 @@ class TestCli:
         assert "already exists" in duplicate.stderr
         deleted = self.cli(server, "registry", "delete", "clirepo", "--yes")
         assert deleted.returncode == 0, deleted.stderr
+
+    def test_create_prints_where_to_install_from_and_where_to_publish(self, server):
+        pypi = self.cli(server, "registry", "create", "cliurls", "--format", "pypi")
+        assert pypi.returncode == 0, pypi.stderr
+        assert f"install from:        {server.url}/pypi/cliurls/simple/\n" in pypi.stdout
+        assert f"publish to:          {server.url}/pypi/cliurls/legacy/\n" in pypi.stdout
+        npm = self.cli(server, "registry", "create", "cliurlsjs", "--format", "npm")
+        assert npm.returncode == 0, npm.stderr
+        assert f"install and publish: {server.url}/npm/cliurlsjs/\n" in npm.stdout
 
 
 class TestExternalUrl:

@@ -18,13 +18,14 @@ from devflow.domains import scope_catalog
 from devflow.registry import FORMATS, find_format
 from devflow.registry.formats.npm.body import read_publish
 from devflow.registry.formats.npm.meta import NpmPackageMeta, NpmVersionMeta
+from devflow.registry.formats.npm.people import author, names, person, publisher, search_person
 from devflow.registry.formats.npm.upload import NpmUpload
 from devflow.registry.formats.pypi.meta import PypiFileMeta
 from devflow.registry.formats.pypi.multipart import Form, UploadedFile
 from devflow.registry.formats.pypi.upload import PypiUpload
 from devflow.registry.meta import FileMeta
 from devflow.registry.models import Package, PackageFile, Repository
-from devflow.registry.service import client_url, stored_name
+from devflow.registry.service import client_url, stored_name, upload_url
 from tests.registry_fixtures import build_wheel, npm_document
 
 BASE = "https://devflow.example.com"
@@ -44,6 +45,11 @@ class TestTheRegistryOfFormats:
         assert client_url(_repo("pypi", "py"), BASE) == f"{BASE}/pypi/py/simple/"
         assert client_url(_repo("npm", "js"), BASE) == f"{BASE}/npm/js/"
         assert client_url(_repo("oci", "default/app"), BASE) == "devflow.example.com"
+
+    def test_each_format_tells_where_its_clients_publish(self):
+        assert upload_url(_repo("pypi", "py"), BASE) == f"{BASE}/pypi/py/legacy/"
+        assert upload_url(_repo("npm", "js"), BASE) == f"{BASE}/npm/js/"
+        assert upload_url(_repo("oci", "default/app"), BASE) == "devflow.example.com"
 
     def test_each_format_names_its_packages(self):
         assert stored_name(_repo("pypi", "py"), "Foo.Bar_baz") == "foo-bar-baz"
@@ -163,7 +169,7 @@ class TestNpmUploads:
             ("tiny", "^1.0.0", "runtime")
         ]
         assert isinstance(release.meta, NpmVersionMeta)
-        assert release.meta.manifest["_npmUser"] == {"name": "ann"}
+        assert release.meta.manifest["_npmUser"] == {"name": "ann", "email": ""}
         assert "_id" not in release.meta.manifest
         assert upload.file.filename == "left-pad-1.0.0.tgz"
         assert upload.file.writer is not None
@@ -175,3 +181,39 @@ class TestNpmUploads:
                 (store.path_of(blob.sha256)).read_bytes(), usedforsecurity=False
             ).hexdigest()
         )
+
+
+class TestNpmPeople:
+    """Maintainers, publishers and authors in the shapes npm's clients read."""
+
+    def test_devflow_users_have_a_name_and_an_empty_email_in_packuments_and_search(self):
+        assert person("ann") == {"name": "ann", "email": ""}
+        assert search_person("ann") == {"username": "ann", "email": ""}
+
+    def test_a_publisher_stored_before_people_had_emails_is_served_with_one(self):
+        assert publisher({"name": "ann"}) == {"name": "ann", "email": ""}
+        assert publisher({"email": "x@example.com"}) is None
+        assert publisher("ann") is None
+
+    def test_stored_maintainers_are_read_by_name_and_malformed_ones_skipped(self):
+        assert names([{"name": "ann"}, {"name": 7}, "bob", {"name": "cy"}]) == ["ann", "cy"]
+        assert names(None) == []
+
+    @pytest.mark.parametrize(
+        ("written", "served"),
+        [
+            (
+                "Ann Dev <ann@example.com> (https://ann.dev)",
+                {"name": "Ann Dev", "email": "ann@example.com", "url": "https://ann.dev"},
+            ),
+            ("Ann Dev", {"name": "Ann Dev"}),
+            ("<ann@example.com>", {"email": "ann@example.com"}),
+            ({"name": "Ann", "email": "a@example.com"}, {"name": "Ann", "email": "a@example.com"}),
+            ({"name": "Ann", "extra": {"deep": 1}, "url": 5}, {"name": "Ann"}),
+            ("   ", None),
+            (["Ann"], None),
+            (None, None),
+        ],
+    )
+    def test_an_author_is_served_as_an_object_as_the_registry_does(self, written, served):
+        assert author(written) == served

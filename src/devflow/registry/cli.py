@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,7 +24,7 @@ def create(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a repository and print the URL its clients use."""
+    """Create a repository and print the URLs its clients install from and publish to."""
     body = {
         "name": name,
         "format": format,
@@ -35,8 +35,19 @@ def create(
     repo = client(url, token).post("/api/v1/registry/repositories", json=body)
     if as_json:
         emit_json(repo)
-    else:
-        console.print(f"created {repo['format']} repository {repo['name']}: {repo['url']}")
+        return
+    console.print(f"created {repo['format']} repository {repo['name']}", highlight=False)
+    _print_urls(repo)
+
+
+def _print_urls(repo: dict[str, Any]) -> None:
+    # Whole URLs on lines of their own: a terminal must not wrap them mid-way for copying.
+    upload = repo.get("upload_url", repo["url"])  # a server older than the field
+    if upload == repo["url"]:
+        console.print(f"install and publish: {repo['url']}", highlight=False, soft_wrap=True)
+        return
+    console.print(f"install from:        {repo['url']}", highlight=False, soft_wrap=True)
+    console.print(f"publish to:          {upload}", highlight=False, soft_wrap=True)
 
 
 @app.command("list")
@@ -75,7 +86,7 @@ def show(
         f"project {repo['project']}",
         highlight=False,
     )
-    console.print(f"url: {repo['url']}", highlight=False)
+    _print_urls(repo)
     s = repo["stats"]
     if s:
         console.print(

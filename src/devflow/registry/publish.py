@@ -245,8 +245,8 @@ async def _add_version(
     )
     if created_id is None and release.once:
         raise Conflict(
-            f"{package.display_name} {release.version} already exists; published versions are "
-            "immutable: publish a new version"
+            f"{package.display_name} {release.version} already exists: published versions are "
+            "immutable and cannot be published again; bump the version and publish that"
         )
     version = await session.scalar(
         select(PackageVersion).where(
@@ -301,8 +301,8 @@ async def _add_file(
     )
     if file_id is None:
         raise Conflict(
-            f"file {filename} already exists in {repo.name}; a file name can only be "
-            "used once (bump the version)"
+            f"file {filename} already exists in {repo.name}: published files are immutable and "
+            "a file name is used once; bump the version, rebuild and upload the new files"
         )
     found = await session.get(PackageFile, file_id)
     assert found is not None  # noqa: S101

@@ -66,7 +66,7 @@ class RepositoryUpdate(BaseModel):
 
 
 class RepositoryRead(_Read):
-    """A repository and the URL its clients use."""
+    """A repository and the URLs its clients use."""
 
     id: uuid.UUID
     name: str
@@ -76,7 +76,8 @@ class RepositoryRead(_Read):
     visibility: str
     description: str
     created_at: datetime
-    url: str
+    url: str = Field(description="Where clients install from (pip's index, npm's registry).")
+    upload_url: str = Field(description="Where clients publish to (twine's repository URL).")
 
 
 class FileRead(_Read):

@@ -50,6 +50,14 @@ def client_url(repo: Repository, base_url: str) -> str:
     return fmt.client_url(repo, base_url)
 
 
+def upload_url(repo: Repository, base_url: str) -> str:
+    """Return the URL a package client publishes to in this repository."""
+    fmt = find_format(repo.format)
+    if fmt is None:
+        return client_url(repo, base_url)
+    return fmt.upload_url(repo, base_url)
+
+
 def stored_name(repo: Repository, name: str) -> str:
     """Return the name a package called `name` is stored under in `repo` (its format's rule)."""
     fmt = find_format(repo.format)
@@ -71,6 +79,7 @@ async def read_repository(
         description=repo.description,
         created_at=repo.created_at,
         url=client_url(repo, base_url),
+        upload_url=upload_url(repo, base_url),
     )
 
 
@@ -276,4 +285,5 @@ __all__ = [
     "stored_name",
     "touch_package",
     "update_repository",
+    "upload_url",
 ]

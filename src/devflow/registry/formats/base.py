@@ -33,6 +33,10 @@ class Format(Protocol):
         """Return the URL a client of this format is pointed at for `repo`."""
         ...
 
+    def upload_url(self, repo: Repository, base_url: str) -> str:
+        """Return the URL a client publishes to (the `client_url` unless uploads go elsewhere)."""
+        ...
+
     def normalize(self, name: str) -> str:
         """Return the name a package is stored and found under (PEP 503 for PyPI)."""
         ...

@@ -35,6 +35,10 @@ class NpmFormat:
         """Return the registry URL of `repo`, for `.npmrc`."""
         return f"{base_url}/npm/{repo.name}/"
 
+    def upload_url(self, repo: Repository, base_url: str) -> str:
+        """npm publishes to the registry URL it installs from."""
+        return self.client_url(repo, base_url)
+
     def normalize(self, name: str) -> str:
         """npm names are exact (lower-case for new packages, checked on publish)."""
         return name

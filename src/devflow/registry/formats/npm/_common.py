@@ -1,7 +1,8 @@
-"""The npm router, its error format (`{"error": …, "reason": …}`) and JSON answers."""
+"""The npm router, its error format (`{"error": …, "reason": …}`), JSON answers and times."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -61,3 +62,8 @@ async def find_repository(session: AsyncSession, name: str) -> Repository | None
 def rev(package: Package) -> str:
     """Return the package's CouchDB-style `_rev` (changes with every change to the package)."""
     return f"{package.revision}-{package.id.hex[:16]}"
+
+
+def iso(moment: datetime) -> str:
+    """Return a time as npm writes it: UTC, milliseconds, `Z`."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

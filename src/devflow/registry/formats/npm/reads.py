@@ -1,5 +1,6 @@
 """npm reads: packuments (full and abbreviated), single versions, tarballs, dist-tags, whoami,
-ping and search, all behind one plain route (`GET /npm/<repo>/<path>`, see `core.protocol`)."""
+ping and search (`search`), all behind one plain route (`GET /npm/<repo>/<path>`, see
+`core.protocol`)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,21 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from devflow.core import clock
-from devflow.core.errors import Invalid, NotFound, Unauthenticated
+from devflow.core.errors import NotFound, Unauthenticated
 from devflow.core.protocol import hot_route
 from devflow.registry import access, service
-from devflow.registry.formats.npm._common import FORMAT, endpoint, json_response, rev, router
+from devflow.registry.formats.npm._common import (
+    FORMAT,
+    endpoint,
+    iso,
+    json_response,
+    rev,
+    router,
+)
 from devflow.registry.formats.npm.meta import NpmFileMeta, NpmPackageMeta, NpmVersionMeta
 from devflow.registry.formats.npm.names import PackagePath, parse_path
+from devflow.registry.formats.npm.people import author, names, person, publisher
+from devflow.registry.formats.npm.search import search
 from devflow.registry.http import (
     base_url,
     blob_response,
@@ -54,6 +63,9 @@ _CORGI_FIELDS = (
     "hasInstallScript",
 )
 _HOISTED = ("keywords", "repository", "license", "author", "homepage", "bugs")
+_SHAPE = 2
+"""The packument's shape, in its ETag: bumped when a DevFlow release changes what a packument
+holds (2: people with emails), so that npm's cache, which revalidates by ETag, takes the new one."""
 
 
 @endpoint
@@ -75,7 +87,7 @@ async def read(request: Request) -> Response:
         return await _read_package(request, found, parse_path(path))
     async with runtime(request).read_sessions() as session:
         if endpoint == "-/v1/search":
-            return await _search(request, session, found)
+            return await search(request, session, found)
         if path.startswith("-/package/"):
             route = parse_path(path.removeprefix("-/package/"))
             if route.rest != ["dist-tags"]:
@@ -125,8 +137,8 @@ async def _document_with_files(
     base = f"{base_url(request)}/npm/{repo.name}/{package.name}/-/"
     versions: dict[str, Any] = {}
     times: dict[str, str] = {
-        "created": _iso(package.created_at),
-        "modified": _iso(package.updated_at),
+        "created": iso(package.created_at),
+        "modified": iso(package.updated_at),
     }
     for version, file in rows:
         manifest = dict(NpmVersionMeta.of(version.meta).manifest)
@@ -138,6 +150,11 @@ async def _document_with_files(
             "shasum": digests.shasum,
             "integrity": digests.integrity,
         }
+        by = publisher(manifest.get("_npmUser"))
+        if by is None:
+            manifest.pop("_npmUser", None)
+        else:
+            manifest["_npmUser"] = by
         deprecated = version.deprecated
         if version.yanked and not deprecated:
             deprecated = f"yanked: {version.yanked_reason or 'do not use'}"
@@ -146,7 +163,7 @@ async def _document_with_files(
         else:
             manifest.pop("deprecated", None)
         versions[version.version] = manifest
-        times[version.version] = _iso(version.published_at)
+        times[version.version] = iso(version.published_at)
     tags = await tags_of(session, package)
     latest = versions.get(tags.get("latest", ""), {})
     about = NpmPackageMeta.of(package.meta)
@@ -158,15 +175,13 @@ async def _document_with_files(
         "dist-tags": tags,
         "versions": versions,
         "time": times,
-        "maintainers": about.maintainers or [],
+        "maintainers": [person(name) for name in names(about.maintainers)],
         "readme": about.readme or "",
     }
     doc.update({k: latest[k] for k in _HOISTED if k in latest})
+    if "author" in doc and (written := author(doc.pop("author"))) is not None:
+        doc["author"] = written
     return doc, tuple(file_ref(file, package.id) for _, file in rows)
-
-
-def _iso(moment: Any) -> str:
-    return str(moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 
 
 async def _packument(request: Request, repo: Repository, name: str) -> Response:
@@ -177,8 +192,12 @@ async def _packument(request: Request, repo: Repository, name: str) -> Response:
     # process) is unchanged.
     head = await rt.reads.package_head(repo.id, name)
     if head is None:
-        raise NotFound(f"no package {name!r} in {repo.name!r}")
-    etag = f'W/"{"c" if corgi else "f"}-{head.id.hex[:12]}-{head.revision}"'
+        raise NotFound(
+            f"no package {name!r} in {repo.name!r} (DevFlow does not mirror registry.npmjs.org "
+            "yet: for public packages, point only your own scope here, "
+            "`@yourscope:registry=<this URL>` in .npmrc, and leave `registry=` as it was)"
+        )
+    etag = f'W/"{"c" if corgi else "f"}{_SHAPE}-{head.id.hex[:12]}-{head.revision}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
     document = await current_document(
@@ -225,44 +244,6 @@ async def _tarball(request: Request, repo: Repository, name: str, basename: str)
     return await blob_response(
         request, ref, package_id=ref.package_id, media_type="application/octet-stream"
     )
-
-
-async def _search(request: Request, session: AsyncSession, repo: Repository) -> Response:
-    text = request.query_params.get("text", "").strip()
-    try:
-        size = max(1, min(250, int(request.query_params.get("size", "20"))))
-        start = max(0, int(request.query_params.get("from", "0")))
-    except ValueError:
-        raise Invalid("size and from must be numbers") from None
-    query = select(Package).where(Package.repository_id == repo.id)
-    if text:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(Package.name.ilike(pattern) | Package.summary.ilike(pattern))
-    packages = list(await session.scalars(query.order_by(Package.name)))
-    objects = []
-    for package in packages[start : start + size]:
-        tags = await tags_of(session, package)
-        about = NpmPackageMeta.of(package.meta)
-        objects.append(
-            {
-                "package": {
-                    "name": package.name,
-                    "version": tags.get("latest", ""),
-                    "description": package.summary,
-                    "date": _iso(package.updated_at),
-                    "links": {},
-                    "publisher": {"username": about.publisher or ""},
-                    "maintainers": about.maintainers or [],
-                },
-                "score": {
-                    "final": 1.0,
-                    "detail": {"quality": 1.0, "popularity": 1.0, "maintenance": 1.0},
-                },
-                "searchScore": 1.0,
-                "downloads": {"weekly": package.downloads},
-            }
-        )
-    return json_response({"objects": objects, "total": len(packages), "time": _iso(clock.now())})
 
 
 __all__ = ["CORGI", "HOT_ROUTES", "read"]

@@ -30,6 +30,7 @@ from devflow.registry.formats.npm.names import (
     check_version,
     clean_version,
 )
+from devflow.registry.formats.npm.people import person
 from devflow.registry.publish import CheckedFile, DependencySpec, IncomingFile, Release
 
 _DEP_KINDS = {
@@ -72,7 +73,7 @@ class NpmUpload:
         if not isinstance(dist, dict):
             raise Invalid(f"the manifest of {attachment_name} has a `dist` that is not an object")
         stored = {k: v for k, v in manifest.items() if k not in {"readme", "_id"}}
-        stored["_npmUser"] = {"name": principal.username}
+        stored["_npmUser"] = person(principal.username)
         stored["dist"] = {k: v for k, v in dist.items() if k != "tarball"}
         tags = body.get("dist-tags") or {"latest": version}
         readme = body.get("readme") or manifest.get("readme")

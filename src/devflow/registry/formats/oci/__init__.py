@@ -37,6 +37,10 @@ class OciFormat:
         del repo
         return base_url.split("://", 1)[-1]
 
+    def upload_url(self, repo: Repository, base_url: str) -> str:
+        """Images are pushed to the host they are pulled from."""
+        return self.client_url(repo, base_url)
+
     def normalize(self, name: str) -> str:
         """Image names are stored as written (they are checked, never rewritten)."""
         return name

@@ -31,6 +31,10 @@ class PypiFormat:
         """Return the simple index of `repo`, for pip's `--index-url`."""
         return f"{base_url}/pypi/{repo.name}/simple/"
 
+    def upload_url(self, repo: Repository, base_url: str) -> str:
+        """Return the legacy upload API of `repo`, for twine's `--repository-url`."""
+        return f"{base_url}/pypi/{repo.name}/legacy/"
+
     def normalize(self, name: str) -> str:
         """Return the PEP 503 normalized name."""
         return normalize(name)
