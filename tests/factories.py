@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import procrastinate
+from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from devflow.core.auth import Principal, Scope
+from devflow.core.auth import Principal, Scope, ScopeDef
 from devflow.core.config import Settings
 from devflow.core.db import libpq_url, unit_of_work
 from devflow.core.events import EventBus
@@ -22,13 +24,14 @@ from devflow.domains import providers
 from devflow.identity import service
 from devflow.identity.schemas import UserCreate
 from devflow.settings import load_settings
+from devflow.web import create_app
 
 
 async def make_user(
     session: AsyncSession,
     username: str,
     *,
-    scopes: tuple[Scope, ...] = (Scope.READ, Scope.WRITE),
+    scopes: tuple[ScopeDef, ...] = (Scope.READ, Scope.WRITE),
     is_admin: bool = False,
 ) -> tuple[Principal, str]:
     """Create a user with a token; return the authenticated principal and the token."""
@@ -91,3 +94,25 @@ def services_on(sessions: async_sessionmaker[AsyncSession], settings: Settings) 
     return Services(
         settings, database_url=url, engine=engine, bus=EventBus(url), providers=providers()
     )
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """Yield the app for `settings` with its lifespan (services) started."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@asynccontextmanager
+async def api_client(
+    app: FastAPI, token: str, *, base_url: str = "http://devflow.test", **options: object
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Yield an HTTP client that calls `app` in process with `token` as its bearer token."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        **options,  # type: ignore[arg-type]
+    ) as client:
+        yield client

@@ -10,13 +10,12 @@ from fastapi import FastAPI
 
 from devflow.settings import load_settings
 from devflow.web import create_app
-from tests.factories import bootstrap_admin
+from tests.factories import api_client, bootstrap_admin, running_app
 
 
 @pytest.fixture
 async def app(db_url) -> AsyncIterator[FastAPI]:
-    application = create_app(load_settings(database_url=db_url))
-    async with application.router.lifespan_context(application):
+    async with running_app(load_settings(database_url=db_url)) as application:
         yield application
 
 
@@ -27,12 +26,7 @@ async def admin_token(sessions) -> str:
 
 @pytest.fixture
 async def api(app, admin_token) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://devflow.test",
-        headers={"Authorization": f"Bearer {admin_token}"},
-    ) as client:
+    async with api_client(app, admin_token) as client:
         yield client
 
 

@@ -1,14 +1,12 @@
 """`GET /api/v1/llm/usage` in-process, with usage written by a client against the fake gateway."""
 
-import httpx
 import pytest
 
 from devflow.core.db import unit_of_work
 from devflow.llm import LLMClient, Tags
 from devflow.settings import load_settings
 from devflow.testing import FakeOpenAI
-from devflow.web import create_app
-from tests.factories import bootstrap_admin, make_user
+from tests.factories import api_client, bootstrap_admin, make_user, running_app
 
 
 @pytest.fixture
@@ -19,15 +17,11 @@ async def api(db_url, sessions):
         for feature in ("review", "review", "triage"):
             await client.chat("chat", [{"role": "user", "content": "hi"}], tags=Tags(feature))
         await client.aclose()
-    app = create_app(load_settings(database_url=db_url))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://devflow.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as http:
-            yield http
+    async with (
+        running_app(load_settings(database_url=db_url)) as app,
+        api_client(app, token) as http,
+    ):
+        yield http
 
 
 class TestUsageApi:
@@ -48,15 +42,9 @@ async def pinging(db_url, sessions):
     """The app with its LLM settings on a fake gateway; yields (admin client, fake, sessions)."""
     token = await bootstrap_admin(sessions)
     with FakeOpenAI() as fake:
-        app = create_app(load_settings(database_url=db_url, llm=fake.llm_settings()))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-            async with httpx.AsyncClient(
-                transport=transport,
-                base_url="http://devflow.test",
-                headers={"Authorization": f"Bearer {token}"},
-            ) as http:
-                yield http, fake
+        settings = load_settings(database_url=db_url, llm=fake.llm_settings())
+        async with running_app(settings) as app, api_client(app, token) as http:
+            yield http, fake
 
 
 class TestPingApi:

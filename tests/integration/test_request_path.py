@@ -13,26 +13,18 @@ from devflow.identity import service
 from devflow.identity.models import ApiToken
 from devflow.identity.schemas import UserCreate
 from devflow.settings import load_settings
-from devflow.web import create_app
-from tests.factories import bootstrap_admin
+from tests.factories import api_client, bootstrap_admin, running_app
 
 
 @pytest.fixture
 async def app(db_url) -> AsyncIterator[FastAPI]:
-    application = create_app(load_settings(database_url=db_url))
-    async with application.router.lifespan_context(application):
+    async with running_app(load_settings(database_url=db_url)) as application:
         yield application
 
 
 @pytest.fixture
 async def api(app, sessions) -> AsyncIterator[httpx.AsyncClient]:
-    token = await bootstrap_admin(sessions)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://devflow.test",
-        headers={"Authorization": f"Bearer {token}"},
-    ) as client:
+    async with api_client(app, await bootstrap_admin(sessions)) as client:
         yield client
 
 

@@ -30,8 +30,7 @@ from devflow.registry import REGISTRY_RUNTIME
 from devflow.registry.runtime import FastReads, RegistryRuntime
 from devflow.settings import load_settings
 from devflow.testing import FakeOpenAI
-from devflow.web import create_app
-from tests.factories import bootstrap_admin, open_test_services
+from tests.factories import api_client, bootstrap_admin, open_test_services, running_app
 
 # What lives as long as a process: none of these may sit in a module's globals.
 LONG_LIVED = (
@@ -125,17 +124,8 @@ async def api(db_url, sessions, failing_llm) -> AsyncIterator[httpx.AsyncClient]
         llm=failing_llm.llm_settings(breaker_threshold=5, cache_enabled=False),
         knowledge={"embedder": "python:tests.knowledge_site.embedder:make_small"},
     )
-    app = create_app(settings)
     token = await bootstrap_admin(sessions)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://devflow.test",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=60,
-        ) as client,
-    ):
+    async with running_app(settings) as app, api_client(app, token, timeout=60) as client:
         yield client
 
 
