@@ -462,6 +462,38 @@ class TestBadSources:
         assert job["status"] == "failed"
         assert shown["last_error"] in job["error"]
 
+    async def test_a_crawl_whose_embedding_fails_fails_with_the_reason(
+        self, api, site, db_url, monkeypatch
+    ):
+        source = await add(
+            api, f"{site.url}/guide/install.html", allow_private=True, single_page=True
+        )
+        monkeypatch.setenv(
+            "DEVFLOW_KNOWLEDGE__EMBEDDER", "python:tests.knowledge_site.embedder:make_broken"
+        )
+        await run_jobs(db_url)
+        shown = (await api.get(f"/api/v1/knowledge/sources/{source['id']}")).json()
+        job = (await api.get(f"/api/v1/jobs/{source['job_id']}")).json()
+        assert (shown["status"], shown["document_count"]) == ("failed", 1)
+        assert shown["last_error"] == "embedding failed: the embeddings service refused the key"
+        assert job["status"] == "failed"
+        assert "the embeddings service refused the key" in job["error"]
+
+    @pytest.mark.parametrize(
+        ("body", "said"),
+        [
+            ({"location": "htp:/bad url"}, "has an unknown scheme 'htp:'"),
+            ({"location": "nope.example"}, "did you mean https://nope.example ?"),
+            ({"location": "nope.example", "kind": "web"}, "did you mean https://nope.example ?"),
+            ({"location": "http:/docs"}, "has no host name: a web address reads http://host"),
+            ({"location": "./docs"}, "is a relative path"),
+        ],
+    )
+    async def test_a_location_that_is_nothing_says_what_is_wrong(self, api, body, said):
+        response = await api.post("/api/v1/knowledge/sources", json=body)
+        assert response.status_code == 422
+        assert said in response.json()["error"]["message"]
+
     async def test_not_a_url_and_a_duplicate_name_are_refused(self, api, site):
         response = await api.post(
             "/api/v1/knowledge/sources", json={"location": "ftp://x/y", "kind": "web"}
@@ -579,6 +611,26 @@ class TestFiles:
             "no file could be read (2 failed; the first, logo.bmp: unsupported"
             in (shown["last_error"])
         )
+
+    async def test_an_upload_whose_embedding_fails_says_so_and_its_job_agrees(
+        self, api, upload_source, db_url, monkeypatch
+    ):
+        url = f"/api/v1/knowledge/sources/{upload_source['id']}"
+        files = [("files", ("a.md", b"# A\n\nThe axolotl regrows its limbs.\n"))]
+        assert (await api.post(f"{url}/files", files=files)).is_success
+        monkeypatch.setenv(
+            "DEVFLOW_KNOWLEDGE__EMBEDDER", "python:tests.knowledge_site.embedder:make_broken"
+        )
+        await run_jobs(db_url)
+        shown = (await api.get(url)).json()
+        assert shown["status"] == "failed"
+        assert shown["last_error"] == "embedding failed: the embeddings service refused the key"
+        jobs = (await api.get("/api/v1/jobs", params={"task": "knowledge:embed_source"})).json()
+        (job,) = jobs["items"]
+        assert job["status"] == "failed"
+        assert "the embeddings service refused the key" in job["error"]
+        keyword = await search(api, "axolotl", mode="keyword")
+        assert [h["uri"] for h in keyword["hits"]] == ["a.md"]  # what was stored stays found
 
     async def test_retaining_files_removes_the_documents_of_the_others(
         self, api, upload_source, db_url
@@ -748,6 +800,9 @@ class TestGit:
         )
         assert with_host.status_code == 422
         assert "file:///absolute/path" in with_host.json()["error"]["message"]
+        nul = await api.post("/api/v1/knowledge/sources", json={"location": f"file://{bare}%00"})
+        assert nul.status_code == 422
+        assert "control character" in nul.json()["error"]["message"]
 
     async def test_a_ref_is_checked_out(self, api, repo, db_url):
         source = await add(api, str(repo), ref="v2")

@@ -148,7 +148,7 @@ class TestAddAndStatus:
                 "knowledge_add_source", {"location": str(tmp_path / "nope")}
             )
             upload = await client.call_tool("knowledge_add_source", {"location": "upload"})
-        assert "nor an absolute path of a folder on the DevFlow server" in text(relative)
+        assert "'docs' is a relative path, which the DevFlow server cannot place" in text(relative)
         assert "is not a directory" in text(missing)
         assert "uploads need the API" in text(upload)
         assert all(r.is_error for r in (relative, missing, upload))

@@ -47,3 +47,16 @@ def shared_local():
     if not _SHARED:
         _SHARED.append(local_embedder())
     return _SHARED[0]
+
+
+class BrokenEmbedder(HashingEmbedder):
+    """A model whose every call fails, as a remote one that lost its key does."""
+
+    model = "test:broken"
+
+    async def embed_documents(self, texts):
+        raise RuntimeError("the embeddings service refused the key")
+
+
+def make_broken():
+    return BrokenEmbedder()

@@ -161,13 +161,17 @@ async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
     progress.stats = stats
     await progress.write(force=True)
     await _set_status(sessions, sid, status="embedding")
-    embedded = await embed_source(
-        sessions,
-        source_id=sid,
-        embedder=services.get(EMBEDDER),
-        batch_size=settings.section(KnowledgeSettings).embed_batch_size,
-        progress=progress.embed,
-    )
+    try:
+        embedded = await embed_source(
+            sessions,
+            source_id=sid,
+            embedder=services.get(EMBEDDER),
+            batch_size=settings.section(KnowledgeSettings).embed_batch_size,
+            progress=progress.embed,
+        )
+    except Exception as exc:
+        await _embedding_failed(sessions, sid, exc)
+        raise
     progress.embedded = embedded
     await progress.write(force=True)
     if settings.section(KnowledgeSettings).summarize_code_examples:
@@ -334,7 +338,7 @@ async def embed_source_job(context: JobContext, source_id: str) -> dict[str, int
 async def _embedding_failed(
     sessions: async_sessionmaker[AsyncSession], sid: uuid.UUID, exc: Exception
 ) -> None:
-    """An upload waiting for its vectors says that they will not come, and why."""
+    """A source waiting for its vectors says that they will not come, and why."""
     async with unit_of_work(sessions) as session:
         source = await session.get(Source, sid, with_for_update=True)
         if source is not None and source.status == "embedding":

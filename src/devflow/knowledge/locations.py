@@ -43,12 +43,16 @@ def file_url_path(location: str) -> str | None:
     """Return the absolute path a `file://` URL names, or None for any other location.
 
     Raises:
-        Invalid: a `file:` URL with a host or without an absolute path.
+        Invalid: a `file:` URL with a host, a control character or without an absolute path.
     """
     if scheme_of(location) != "file":
         return None
     parts = urlsplit(location)
     path = unquote(parts.path)
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):  # noqa: PLR2004 - control characters
+        raise Invalid(
+            f"{location[:200]!r} names a path with a control character; no folder has one"
+        )
     if parts.netloc not in {"", "localhost"} or not path.startswith("/") or parts.query:
         raise Invalid(
             f"{location[:200]!r} is not a file URL of the DevFlow server: write "
