@@ -58,13 +58,14 @@ def local_roots(tmp_path_factory):
         yield
 
 
-def gateway(sessions, token):
+def gateway(sessions, token, **sections):
     settings = load_settings(
         knowledge={
             "embedder": EMBEDDER,
             "code_example_min_chars": 100,
             "local_roots": json.loads(os.environ["DEVFLOW_KNOWLEDGE__LOCAL_ROOTS"]),
-        }
+        },
+        **sections,
     )
     runtime = Runtime(services=services_on(sessions, settings), identity=TokenIdentity(token))
     return build_server(runtime, list(each("tools")))
@@ -186,6 +187,38 @@ class TestSearch:
             )
         assert "Gardening" in text(hit)
         assert text(miss) == "No matches."
+
+    async def test_a_document_comes_once_with_its_other_matching_passages(
+        self, sessions, admin_token, ingested
+    ):
+        query = {"query": "orbital mechanics", "mode": "keyword"}
+        async with Client(gateway(sessions, admin_token)) as client:
+            documents = text(await client.call_tool("knowledge_search", query))
+            passages = text(
+                await client.call_tool("knowledge_search", {**query, "group": "passages"})
+            )
+        first = documents.split("\n\n")[0]
+        assert first.startswith("[1] Orbital mechanics > ")
+        assert "Also matching in this document:\n- " in first
+        assert "[2] Orbital mechanics" not in documents
+        ids = re.findall(r"\(document ([0-9a-f-]{36})\)", passages)
+        assert len(ids) == 2
+        assert len(set(ids)) == 1
+        assert "Also matching" not in passages
+
+    async def test_results_that_would_pass_the_output_cap_wait_for_the_next_page(
+        self, sessions, admin_token, ingested
+    ):
+        small = gateway(sessions, admin_token, mcp={"max_output_chars": 1000})
+        query = {"query": "ledger balances", "group": "passages"}
+        async with Client(small) as client:
+            first = text(await client.call_tool("knowledge_search", query))
+            cursor = re.search(r"More: cursor=(\S+)", first).group(1)
+            second = text(await client.call_tool("knowledge_search", {**query, "cursor": cursor}))
+        assert "[cut at" not in first
+        assert first.startswith("[1] Ledger")
+        assert "\n[2] " not in first
+        assert second.startswith("[2] Ledger")
 
     @pytest.mark.parametrize(
         ("arguments", "complaint"),

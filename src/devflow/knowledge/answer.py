@@ -1,8 +1,9 @@
 """Answers with numbered citations: retrieve, then ask the LLM to answer from the passages only.
 
 When retrieval finds nothing relevant the model is not called: the answer says so instead of
-letting a model invent one. Citations are the retrieved chunks, numbered as they were shown to
-the model; only numbers the answer actually cites are returned.
+letting a model invent one. The model is given the best passages (`limit` of them), numbered by
+document: two passages of one page are one source, so an answer never cites the same page as [1]
+and [3]. Only numbers the answer actually cites are returned.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import Principal
 from devflow.identity import default_project_name
+from devflow.knowledge.plaintext import passage_text, where
 from devflow.knowledge.ports import Embedder
-from devflow.knowledge.retrieval import search
+from devflow.knowledge.retrieval import group_by_document, search
 from devflow.knowledge.schemas import AnswerRequest, Citation, SearchHit, SearchRequest
 from devflow.knowledge.settings import KnowledgeSettings
 
@@ -45,14 +47,16 @@ class AnswerEvent:
     data: dict[str, Any]
 
 
-def _citation(number: int, hit: SearchHit) -> Citation:
+def _citation(number: int, passages: list[SearchHit]) -> Citation:
+    best = passages[0]
     return Citation(
         number=number,
-        chunk_id=hit.chunk_id,
-        document_id=hit.document_id,
-        title=hit.title,
-        uri=hit.uri,
-        heading_path=hit.heading_path,
+        chunk_id=best.chunk_id,
+        document_id=best.document_id,
+        title=best.title,
+        uri=best.uri,
+        heading_path=best.heading_path,
+        chunk_ids=[p.chunk_id for p in passages],
     )
 
 
@@ -63,22 +67,28 @@ def _relevant(hits: list[SearchHit]) -> list[SearchHit]:
     return [h for h in hits if h.keyword_rank is not None]
 
 
-def _prompt(question: str, hits: list[SearchHit]) -> list[dict[str, str]]:
-    passages = []
-    for number, hit in enumerate(hits, start=1):
-        where = " > ".join([hit.title, *hit.heading_path])
-        passages.append(f"[{number}] {where} ({hit.uri})\n{hit.text[:_PASSAGE_CHARS]}")
-    user = "Passages:\n\n" + "\n\n".join(passages) + f"\n\nQuestion: {question}"
+def _prompt(question: str, sources: list[list[SearchHit]]) -> list[dict[str, str]]:
+    shown = []
+    for number, passages in enumerate(sources, start=1):
+        first, *more = passages
+        parts = [f"[{number}] {where(first.title, first.heading_path)} ({first.uri})"]
+        parts.append(passage_text(first.text)[:_PASSAGE_CHARS])
+        for other in more:  # the same document, another section
+            parts.append(f"[{number}, {where('', other.heading_path) or 'continued'}]")
+            parts.append(passage_text(other.text)[:_PASSAGE_CHARS])
+        shown.append("\n".join(parts))
+    user = "Passages:\n\n" + "\n\n".join(shown) + f"\n\nQuestion: {question}"
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
 
 @dataclass(frozen=True)
 class AnswerPlan:
-    """What retrieval found for a question: the passages to show the model, numbered."""
+    """What retrieval found for a question: the passages to show the model, numbered by document
+    (`sources[n - 1]` holds the passages of citation `n`, best first)."""
 
     question: str
     project: str
-    hits: list[SearchHit]
+    sources: list[list[SearchHit]]
     citations: list[Citation]
 
 
@@ -106,16 +116,18 @@ async def plan_answer(
             project=request.project,
             sources=request.sources,
             limit=request.limit,
+            group="passages",  # the best passages, whichever documents they come from
         ),
         settings=settings,
         embedder=embedder,
     )
     hits = _relevant(results.hits)
+    sources = group_by_document(hits, lambda h: h.document_id, limit=len(hits), attached=len(hits))
     return AnswerPlan(
         question=request.question,
         project=request.project or await default_project_name(session, principal=principal),
-        hits=hits,
-        citations=[_citation(i, h) for i, h in enumerate(hits, start=1)],
+        sources=sources,
+        citations=[_citation(i, passages) for i, passages in enumerate(sources, start=1)],
     )
 
 
@@ -132,7 +144,7 @@ async def answer_events(
     """
     from devflow.llm import Tags
 
-    if not plan.hits:
+    if not plan.sources:
         yield AnswerEvent("citations", {"citations": []})
         yield AnswerEvent("delta", {"text": NOTHING_FOUND})
         yield AnswerEvent("done", {"found": False, "answer": NOTHING_FOUND, "citations": []})
@@ -141,7 +153,7 @@ async def answer_events(
     yield AnswerEvent("citations", {"citations": [c.model_dump(mode="json") for c in citations]})
     stream = llm.chat_stream(
         settings.answer_model,
-        _prompt(plan.question, plan.hits),
+        _prompt(plan.question, plan.sources),
         tags=Tags(feature="knowledge.answer", project=plan.project),
         temperature=0.0,
     )
@@ -163,4 +175,10 @@ async def answer_events(
     )
 
 
-__all__ = ["NOTHING_FOUND", "AnswerEvent", "AnswerPlan", "answer_events", "plan_answer"]
+__all__ = [
+    "NOTHING_FOUND",
+    "AnswerEvent",
+    "AnswerPlan",
+    "answer_events",
+    "plan_answer",
+]

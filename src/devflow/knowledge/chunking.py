@@ -1,10 +1,11 @@
 """Structure-aware chunking of Markdown.
 
-A document is cut at its headings first; a section longer than the target size is cut between
-paragraphs, and a paragraph longer than the target between sentences. A fenced code block is kept
-whole unless it alone is longer than the hard limit (twice the target), in which case it is cut
-between lines and each piece is fenced again with its language. Consecutive chunks of one
-section share `overlap` characters of prose so a sentence cut at a border is found from both sides.
+A document is cut at its headings first (each chunk keeps its heading path, as plain text); a
+section longer than the target size is cut between paragraphs, and a paragraph longer than the
+target between sentences. A fenced code block is kept whole unless it alone is longer than the
+hard limit (twice the target), in which case it is cut between lines and each piece is fenced
+again with its language. Consecutive chunks of one section share `overlap` characters of prose so
+a sentence cut at a border is found from both sides.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+
+from devflow.knowledge.plaintext import heading_text
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^(\s{0,3})(`{3,}|~{3,})\s*([\w+#.-]*)")
@@ -104,7 +107,8 @@ def parse_blocks(markdown: str) -> list[Block]:  # noqa: PLR0915 - one pass, one
             flush_paragraph(offset)
             level = len(heading[1])
             path = [(lvl, h) for lvl, h in path if lvl < level]
-            path.append((level, heading[2].strip()))
+            # Stored as plain text: a Sphinx heading is a link to its own anchor in Markdown.
+            path.append((level, heading_text(heading[2]) or heading[2].strip()))
             offset += len(line)
             i += 1
             para_start = offset

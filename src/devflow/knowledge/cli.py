@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from devflow.core.cli import (
     ApiClient,
@@ -47,6 +48,7 @@ from devflow.knowledge.locations import (
     not_a_location,
     scheme_of,
 )
+from devflow.knowledge.plaintext import where
 
 app = typer.Typer(help="Knowledge sources: add, list, show, refresh, remove.", no_args_is_help=True)
 
@@ -510,6 +512,14 @@ def search(
     source: Annotated[list[str] | None, typer.Option("--source", help="Source name or id.")] = None,
     mode: Annotated[str, typer.Option("--mode", help="hybrid, keyword or semantic.")] = "hybrid",
     limit: Annotated[int, typer.Option("--limit", "-n", help="Results.")] = 10,
+    group: Annotated[
+        str,
+        typer.Option(
+            "--group",
+            help="documents: one result per document, its other matching passages under it; "
+            "passages: each passage on its own.",
+        ),
+    ] = "documents",
     project: ProjectOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -518,7 +528,7 @@ def search(
     """Search the knowledge base."""
     query = _said(query, "query", "say what to look for, e.g. `devflow search 'rotate keys'`")
     api = client(url, token)
-    body: dict[str, Any] = {"query": query, "mode": mode, "limit": limit}
+    body: dict[str, Any] = {"query": query, "mode": mode, "limit": limit, "group": group}
     if project:
         body["project"] = project
     if source:
@@ -532,13 +542,17 @@ def search(
     if not results["hits"]:
         console.print("no results", highlight=False)
     for i, hit in enumerate(results["hits"], start=1):
-        where = " > ".join(hit["heading_path"])
-        console.print(
-            f"[bold]{i}. {hit['title']}[/]"
-            + (f" > {where}" if where else "")
-            + f"  [dim]{hit['score']:.4f}[/]\n   [cyan]{hit['uri']}[/]\n   {hit['snippet']}",
-            highlight=False,
-        )
+        head = escape(where(hit["title"], hit["heading_path"]))
+        lines = [
+            f"[bold]{i}. {head}[/]  [dim]relevance {hit['score']:.2f}[/]",
+            f"   [cyan]{escape(hit['uri'])}[/]",
+            f"   {escape(hit['snippet'])}",
+        ]
+        for other in hit.get("passages", []):
+            section = where(hit["title"], other["heading_path"]).removeprefix(hit["title"])
+            section = section.removeprefix(" > ") or "(top)"
+            lines.append(f"   [dim]also in {escape(section)}:[/] {escape(other['snippet'])}")
+        console.print("\n".join(lines), highlight=False)
 
 
 def ask(
@@ -568,9 +582,8 @@ def ask(
             done = payload
     console.print()
     for c in done.get("citations", []):
-        where = " > ".join(c["heading_path"])
         console.print(
-            f"[{c['number']}] {c['title']}" + (f" > {where}" if where else "") + f"  {c['uri']}",
+            f"[{c['number']}] {where(c['title'], c['heading_path'])}  {c['uri']}",
             highlight=False,
             markup=False,
         )

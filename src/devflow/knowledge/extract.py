@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from devflow.core.errors import Invalid
+from devflow.knowledge.plaintext import clean_title, heading_text
 
 _CODE_LANGUAGES = {
     ".py": "python",
@@ -256,8 +257,11 @@ def html_to_markdown(html: str, *, base_url: str | None = None) -> Extracted:
         if node is not root:
             node.decompose()
     h1 = root.find("h1")
-    if not title and isinstance(h1, Tag):
-        title = h1.get_text(" ", strip=True)
+    heading = h1.get_text(" ", strip=True) if isinstance(h1, Tag) else ""
+    site = soup.find("meta", attrs={"property": "og:site_name"})
+    site_name = str(site.get("content") or "") if isinstance(site, Tag) else ""
+    # Without the site's name documentation generators append (decision 0011).
+    title = clean_title(title, first_heading=heading, site=site_name) if title else heading
     text = _markdownify(root)
     return Extracted(
         title=_clean_title(title), text=text, content_type="html", canonical=canonical, links=links
@@ -319,7 +323,7 @@ def _markdown(text: str, name: str) -> Extracted:
     if not title:
         heading = re.search(r"^#\s+(.+?)\s*#*\s*$", text, re.MULTILINE)
         title = heading[1] if heading else PurePosixPath(name).stem
-    return Extracted(title=_clean_title(title), text=text, content_type="markdown")
+    return Extracted(title=_clean_title(heading_text(title)), text=text, content_type="markdown")
 
 
 def _rst(text: str, name: str) -> Extracted:

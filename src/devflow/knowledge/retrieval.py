@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 import statistics
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import text
@@ -29,8 +30,15 @@ from devflow.core.auth import Principal, Role, Scope
 from devflow.core.errors import Invalid
 from devflow.identity import require_project, visible_project_ids
 from devflow.knowledge.models import TS_CONFIG
+from devflow.knowledge.plaintext import MARK_END, MARK_START, clean_title, heading_text, snippet
 from devflow.knowledge.ports import Embedder, Reranker
-from devflow.knowledge.schemas import CodeExampleRead, SearchHit, SearchRequest, SearchResults
+from devflow.knowledge.schemas import (
+    CodeExampleRead,
+    SearchHit,
+    SearchPassage,
+    SearchRequest,
+    SearchResults,
+)
 from devflow.knowledge.settings import KnowledgeSettings
 
 # Weights of the D, C, B, A labels. Chosen on SciFact's train split: body, headings and titles
@@ -302,16 +310,96 @@ async def search(
             method=settings.fusion,
             k=settings.rrf_k,
         )
-    top = fused[: request.limit * 3 if reranker is not None and request.rerank else request.limit]
-    hits = await _hydrate(session, request.query, top, keyword, semantic)
-    if reranker is not None and request.rerank and hits:
-        scores = await reranker.rerank(request.query, [h.text for h in hits])
-        for hit, score in zip(hits, scores, strict=True):
-            hit.score = float(score)
-        hits.sort(key=lambda h: -h.score)
+    ranks = _Ranks(keyword, semantic, relevance(fused))
+    hits = await _passages(session, request, fused, ranks, reranker)
+    if request.group == "documents":
+        grouped = group_by_document(
+            hits, lambda h: h.document_id, limit=request.limit, attached=ATTACHED_PASSAGES
+        )
+        hits = [_with_passages(group) for group in grouped]
     return SearchResults(
-        query=request.query, mode=request.mode, hits=hits[: request.limit], notices=notices
+        query=request.query,
+        mode=request.mode,
+        group=request.group,
+        hits=hits[: request.limit],
+        notices=notices,
     )
+
+
+async def _passages(
+    session: AsyncSession,
+    request: SearchRequest,
+    fused: Scored,
+    ranks: _Ranks,
+    reranker: Reranker | None,
+) -> list[SearchHit]:
+    """Read the passages a search shows, best first (re-ranked when asked)."""
+    if reranker is not None and request.rerank:
+        hits = await _hydrate(session, request.query, fused[: request.limit * 3], ranks)
+        if hits:
+            scores = await reranker.rerank(request.query, [h.text for h in hits])
+            shown = relevance([(h.chunk_id, float(s)) for h, s in zip(hits, scores, strict=True)])
+            for hit in hits:
+                hit.score = shown[hit.chunk_id]
+            hits.sort(key=lambda h: -h.score)
+        return hits
+    if request.group == "passages":
+        return await _hydrate(session, request.query, fused[: request.limit], ranks)
+    # Grouped by documents: the chunks of the first `limit` documents are read, and no others.
+    document_of = await _documents_of(session, [cid for cid, _ in fused])
+    groups = group_by_document(
+        [p for p in fused if p[0] in document_of],
+        lambda p: document_of[p[0]],
+        limit=request.limit,
+        attached=ATTACHED_PASSAGES,
+    )
+    return await _hydrate(session, request.query, [p for g in groups for p in g], ranks)
+
+
+# Grouped by documents, a result carries at most this many other passages of its document.
+ATTACHED_PASSAGES = 3
+
+_T = TypeVar("_T")
+
+
+def group_by_document(
+    ranked: list[_T], document_of: Callable[[_T], uuid.UUID], *, limit: int, attached: int
+) -> list[list[_T]]:
+    """Group passages (best first) by document: the first `limit` documents, in the order of
+    their best passage, each with up to `attached` more of its passages in rank order."""
+    groups: dict[uuid.UUID, list[_T]] = {}
+    for item in ranked:
+        document = document_of(item)
+        group = groups.get(document)
+        if group is None:
+            if len(groups) < limit:
+                groups[document] = [item]
+        elif len(group) <= attached:
+            group.append(item)
+    return list(groups.values())
+
+
+def relevance(ranked: Scored) -> dict[uuid.UUID, float]:
+    """Scores shown to callers: each ranking's own scores scaled to 0-1 over its candidates.
+
+    A fused score is a sum of standardised scores (negative for a candidate below the mean), BM25
+    has no upper bound: neither reads as a relevance. Scaled from the weakest candidate (0) to the
+    best (1), a score says how a result compares with the others of the same search. The scaling
+    is linear, so standardising the shown scores again (as `fuse` does) gives what the raw ones
+    would.
+    """
+    if not ranked:
+        return {}
+    values = [score for _, score in ranked]
+    low, high = min(values), max(values)
+    span = high - low
+    return {cid: round((score - low) / span, 6) if span else 1.0 for cid, score in ranked}
+
+
+def _with_passages(group: list[SearchHit]) -> SearchHit:
+    best, *others = group
+    passages = [SearchPassage.model_validate(hit, from_attributes=True) for hit in others]
+    return best.model_copy(update={"passages": passages})
 
 
 async def _model_notices(session: AsyncSession, scope: _Scope, model: str) -> list[str]:
@@ -331,60 +419,71 @@ async def _model_notices(session: AsyncSession, scope: _Scope, model: str) -> li
     ]
 
 
+class _Ranks:
+    """Where each candidate stood in each retriever, and the score shown for it."""
+
+    def __init__(self, keyword: Scored, semantic: Scored, shown: dict[uuid.UUID, float]) -> None:
+        self.keyword = {cid: i for i, (cid, _) in enumerate(keyword, start=1)}
+        self.semantic = {cid: i for i, (cid, _) in enumerate(semantic, start=1)}
+        self.shown = shown
+
+
+async def _documents_of(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        text("SELECT id, document_id FROM knowledge_chunk WHERE id = ANY(:ids)"), {"ids": ids}
+    )
+    return {r.id: r.document_id for r in rows}
+
+
 async def _hydrate(
-    session: AsyncSession,
-    query: str,
-    fused: list[tuple[uuid.UUID, float]],
-    keyword: Scored,
-    semantic: Scored,
+    session: AsyncSession, query: str, fused: list[tuple[uuid.UUID, float]], ranks: _Ranks
 ) -> list[SearchHit]:
     if not fused:
         return []
     ids = [cid for cid, _ in fused]
+    # The whole passage comes back with the matched words marked; `plaintext.snippet` cuts it
+    # and bolds only the words outside code and URLs.
     rows = await session.execute(
         text(
             f"WITH q AS (SELECT {_QUERY_TSQ} AS tsq) "  # noqa: S608 - fixed text (module docstring)
             "SELECT c.id, c.document_id, c.source_id, c.title, c.heading_path, c.text, "
             "c.content_type, c.language, d.uri, "
             "CASE WHEN q.tsq IS NOT NULL AND c.tsv @@ q.tsq THEN ts_headline("
-            f"'{TS_CONFIG}', c.text, q.tsq, 'StartSel=**, StopSel=**, MaxWords=40, "
-            'MinWords=15, MaxFragments=2, FragmentDelimiter=" … "\') END AS snippet '
+            f"'{TS_CONFIG}', c.text, q.tsq, 'StartSel={MARK_START}, StopSel={MARK_END}, "
+            "HighlightAll=true') END AS marked "
             "FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id, q "
             "WHERE c.id = ANY(:ids)"
         ),
         {"q": query, "ids": ids},
     )
     by_id = {r.id: r for r in rows}
-    keyword_rank = {cid: i for i, (cid, _) in enumerate(keyword, start=1)}
-    semantic_rank = {cid: i for i, (cid, _) in enumerate(semantic, start=1)}
     hits = []
-    for cid, score in fused:
+    for cid, _ in fused:
         row = by_id.get(cid)
         if row is None:  # deleted between the two queries
             continue
+        # Rows stored before titles and headings were kept as plain text are cleaned here.
+        headings = [heading_text(h) or h for h in row.heading_path]
         hits.append(
             SearchHit(
                 chunk_id=row.id,
                 document_id=row.document_id,
                 source_id=row.source_id,
-                title=row.title,
+                title=clean_title(row.title, first_heading=headings[0] if headings else None),
                 uri=row.uri,
-                heading_path=list(row.heading_path),
-                snippet=row.snippet or _lead(row.text),
+                heading_path=headings,
+                snippet=snippet(row.marked or row.text),
                 text=row.text,
-                score=round(score, 6),
-                keyword_rank=keyword_rank.get(cid),
-                semantic_rank=semantic_rank.get(cid),
+                score=ranks.shown.get(cid, 0.0),
+                keyword_rank=ranks.keyword.get(cid),
+                semantic_rank=ranks.semantic.get(cid),
                 content_type=row.content_type,
                 language=row.language,
             )
         )
     return hits
-
-
-def _lead(body: str, size: int = 240) -> str:
-    flat = " ".join(body.split())
-    return flat if len(flat) <= size else flat[:size].rsplit(" ", 1)[0] + " …"
 
 
 def _vector_literal(vector: list[float]) -> str:
@@ -453,4 +552,13 @@ async def code_examples(
     ]
 
 
-__all__ = ["code_examples", "fuse", "keyword_ranking", "search", "semantic_ranking"]
+__all__ = [
+    "ATTACHED_PASSAGES",
+    "code_examples",
+    "fuse",
+    "group_by_document",
+    "keyword_ranking",
+    "relevance",
+    "search",
+    "semantic_ranking",
+]

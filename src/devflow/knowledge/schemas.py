@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 SourceKind = Literal["web", "files", "git"]
 SearchMode = Literal["hybrid", "keyword", "semantic"]
+SearchGroup = Literal["documents", "passages"]
 
 MAX_QUERY_CHARS = 2000
 _GIT_REF = re.compile(r"^[^-\s\x00-\x1f\x7f][^\s\x00-\x1f\x7f]*$")
@@ -125,6 +126,11 @@ class FilesRetain(BaseModel):
     files: list[str] = Field(
         max_length=1_000_000, description="Names as uploaded (relative paths)."
     )
+    origin: str | None = Field(
+        None,
+        max_length=4000,
+        description="Where the files now come from (recorded as the source's settings.origin).",
+    )
 
 
 class FilesRetained(BaseModel):
@@ -182,6 +188,11 @@ class SearchRequest(BaseModel):
         default_factory=list, description="Only these programming languages (code files)."
     )
     rerank: bool = Field(True, description="Apply the configured re-ranker, if any.")
+    group: SearchGroup = Field(
+        "documents",
+        description="documents (default): one result per document, at its best passage, with "
+        "its other matching passages attached; passages: every matching passage on its own.",
+    )
 
     @field_validator("query")
     @classmethod
@@ -194,22 +205,51 @@ class SearchRequest(BaseModel):
         )
 
 
-class SearchHit(BaseModel):
-    """One result: a chunk, where it comes from, and why it matched."""
+_HEADING_PATH = "Headings above the passage, outermost first, as plain text."
+_SNIPPET = (
+    "The passage as plain text, on one line, with the query's words in **bold** (never inside "
+    "code or a URL)."
+)
+_SCORE = (
+    "Relevance from 0 to 1 within this search: 1 is its best match, 0 the weakest candidate it "
+    "weighed. Not comparable across searches."
+)
+_RANK = "Place among the {} candidates (None: not among them)."
+
+
+class SearchPassage(BaseModel):
+    """Another matching passage of a document result."""
 
     chunk_id: uuid.UUID
+    heading_path: list[str] = Field(description=_HEADING_PATH)
+    snippet: str = Field(description=_SNIPPET)
+    text: str = Field(description="The passage (Markdown).")
+    score: float = Field(description=_SCORE)
+    keyword_rank: int | None = Field(None, description=_RANK.format("keyword"))
+    semantic_rank: int | None = Field(None, description=_RANK.format("semantic"))
+
+
+class SearchHit(BaseModel):
+    """One result: a document at its best passage (or, grouped by passages, one passage)."""
+
+    chunk_id: uuid.UUID = Field(description="The best passage.")
     document_id: uuid.UUID
     source_id: uuid.UUID
-    title: str
+    title: str = Field(description="The document's title, as plain text.")
     uri: str
-    heading_path: list[str]
-    snippet: str = Field(description="Matched text with query terms in **bold**.")
-    text: str
-    score: float
-    keyword_rank: int | None = None
-    semantic_rank: int | None = None
+    heading_path: list[str] = Field(description=_HEADING_PATH)
+    snippet: str = Field(description=_SNIPPET)
+    text: str = Field(description="The passage (Markdown).")
+    score: float = Field(description=_SCORE)
+    keyword_rank: int | None = Field(None, description=_RANK.format("keyword"))
+    semantic_rank: int | None = Field(None, description=_RANK.format("semantic"))
     content_type: str
     language: str | None = None
+    passages: list[SearchPassage] = Field(
+        default_factory=list,
+        description="The document's other matching passages, best first (grouped by documents; "
+        "at most 3).",
+    )
 
 
 class SearchResults(BaseModel):
@@ -217,6 +257,7 @@ class SearchResults(BaseModel):
 
     query: str
     mode: SearchMode
+    group: SearchGroup = "documents"
     hits: list[SearchHit]
     notices: list[str] = Field(
         default_factory=list, description="Why results may be partial (a re-embedding in progress)."
@@ -260,11 +301,15 @@ class Citation(BaseModel):
     """A numbered source of an answer."""
 
     number: int
-    chunk_id: uuid.UUID
+    chunk_id: uuid.UUID = Field(description="The document's best passage given to the model.")
     document_id: uuid.UUID
     title: str
     uri: str
-    heading_path: list[str]
+    heading_path: list[str] = Field(description="Headings above the best passage.")
+    chunk_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        description="Every passage of the document given to the model under this number.",
+    )
 
 
 class AnswerRead(BaseModel):

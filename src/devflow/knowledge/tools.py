@@ -13,12 +13,14 @@ from devflow.core import render
 from devflow.core.errors import Invalid
 from devflow.core.tools import Call, Contribution, ProjectArg, ResourceDef, ToolDef
 from devflow.identity import default_project_name
+from devflow.knowledge.plaintext import passage_text
 from devflow.knowledge.settings import KnowledgeSettings
 
 SOURCES_URI = "devflow://knowledge/sources/{source_id}"
 DOCUMENTS_URI = "devflow://knowledge/documents/{document_id}"
 _MAX_HITS = 100  # the most one search returns, cursor included
 HIT_CHARS = 700  # of each hit's chunk: enough to answer from, small enough for five
+ALSO_CHARS = 200  # of each other passage of a document: where it is and what matched
 
 Query = Annotated[str, Field(description="A few keywords or a short question.", max_length=2000)]
 SourceArg = Annotated[str | None, Field(description="Source name or id.", max_length=200)]
@@ -40,11 +42,15 @@ async def knowledge_search(
     query: Query,
     source: SourceArg = None,
     mode: Literal["hybrid", "keyword", "semantic"] = "hybrid",
+    group: Annotated[
+        Literal["documents", "passages"],
+        Field(description="documents: one result per document; passages: each on its own."),
+    ] = "documents",
     limit: Annotated[int, Field(ge=1, le=20)] = 5,
     project: OnlyProject = None,
     cursor: Cursor = None,
 ) -> str:
-    """Search the knowledge base; returns matching passages with their document ids."""
+    """Search the knowledge base: the best documents, each with its matching passages."""
     offset = render.decode_cursor(cursor)
     request = knowledge.SearchRequest(
         query=query,
@@ -52,6 +58,7 @@ async def knowledge_search(
         limit=min(_MAX_HITS, offset + limit + 1),
         project=project,
         sources=await _source_ids(call, source, project),
+        group=group,
     )
     embedder = None if mode == "keyword" else call.services.get(knowledge.EMBEDDER)
     found = await knowledge.search(
@@ -62,21 +69,46 @@ async def knowledge_search(
         embedder=embedder,
     )
     hits = found.hits[offset : offset + limit]
+    notes = [f"Note: {n}" for n in found.notices]
     if not hits:
-        return "No matches." + "".join(f"\nNote: {n}" for n in found.notices)
-    lines = [_hit(offset + i, hit) for i, hit in enumerate(hits, start=1)]
-    lines += [f"Note: {n}" for n in found.notices]
-    shown = offset + limit
+        return "\n".join(["No matches.", *notes])
+    # Results that would not fit the gateway's output cap are left to the next page whole,
+    # rather than cut off mid-passage (a document's other passages count too).
+    budget = call.settings.mcp.max_output_chars - sum(len(n) + 2 for n in notes) - 100
+    lines: list[str] = []
+    for number, hit in enumerate(hits, start=offset + 1):
+        block = _hit(number, hit)
+        if lines and sum(len(line) + 2 for line in lines) + len(block) > budget:
+            break
+        lines.append(block)
+    shown = offset + len(lines)
     more = shown if len(found.hits) > shown and shown < _MAX_HITS else None
-    return "\n\n".join(lines) + render.more(more)
+    return "\n\n".join(lines + notes) + render.more(more)
 
 
 def _hit(number: int, hit: knowledge.SearchHit) -> str:
-    where = " > ".join([hit.title, *(h for h in hit.heading_path[-2:] if h != hit.title)])
-    body = hit.text.strip()
+    body = passage_text(hit.text).strip()
     if len(body) > HIT_CHARS:
         body = body[:HIT_CHARS].rstrip() + " …"
-    return f"[{number}] {where}\n{hit.uri} (document {hit.document_id})\n{body}"
+    lines = [f"[{number}] {_where(hit.title, hit.heading_path)}"]
+    lines += [f"{hit.uri} (document {hit.document_id})", body]
+    if hit.passages:
+        lines.append("Also matching in this document:")
+        lines += [
+            f"- {_section(hit.title, p.heading_path) or '(top)'}: "
+            + render.one_line(p.snippet, ALSO_CHARS)
+            for p in hit.passages
+        ]
+    return "\n".join(lines)
+
+
+def _where(title: str, heading_path: list[str]) -> str:
+    return " > ".join(filter(None, [title, _section(title, heading_path)]))
+
+
+def _section(title: str, heading_path: list[str]) -> str:
+    """The last two headings, a heading that repeats the title left out."""
+    return " > ".join([h for h in heading_path if h.casefold() != title.casefold()][-2:])
 
 
 async def knowledge_code_examples(

@@ -1,0 +1,150 @@
+"""What search and answers return, through the API: clean text, one result per document, scores
+from 0 to 1, citations one per document. Pages are uploaded (a Sphinx page, Markdown files) and
+embedded by the real jobs and model."""
+
+import orjson
+import psycopg
+import pytest
+
+from devflow.core.db import libpq_url
+from tests.integration import test_knowledge_pipeline as pipeline
+from tests.integration.test_knowledge_pipeline import add, run_jobs, search
+
+# The pipeline's server, client and fake LLM, as fixtures of this module too.
+api, app, fake_llm, knowledge_env = (
+    pipeline.api,
+    pipeline.app,
+    pipeline.fake_llm,
+    pipeline.knowledge_env,
+)
+
+LINK = '[`json`](#module-json "json: Encode and decode the JSON format.")'
+SECTIONS = {
+    "Basic Usage": "Serialize a Python object to a JSON document with dumps; the serializer "
+    "writes a stream of JSON text.",
+    "Encoders and Decoders": "The JSON encoder serializes dictionaries, lists and strings; "
+    "a JSON document decodes back to Python objects.",
+    "Exceptions": "A JSON document that fails to decode raises JSONDecodeError; serialize "
+    "nothing that has no JSON form.",
+    "Command Line Interface": "The json.tool module validates and pretty-prints.",
+}
+JSON_PAGE = (
+    "<html><head><title>json — JSON encoder and decoder — Python 3.11.2 documentation</title>"
+    '</head><body><nav>Navigation</nav><div role="main"><section id="module-json">'
+    '<h1><a class="reference internal" href="#module-json" title="json: Encode and decode the '
+    'JSON format."><code class="xref py py-mod docutils literal notranslate"><span class="pre">'
+    'json</span></code></a> — JSON encoder and decoder<a class="headerlink" href="#module-json">'
+    "¶</a></h1><p>A lightweight data interchange format.</p>"
+    + "".join(
+        f'<section><h2>{name}<a class="headerlink" href="#x">¶</a></h2><p>{text}</p></section>'
+        for name, text in SECTIONS.items()
+    )
+    + "</section></div></body></html>"
+)
+PICKLE = "# pickle\n\nPickle serializes Python objects to a binary stream, not a JSON document.\n"
+GLOB = (
+    "# Widget\n\n## Finding files\n\nUse `Path('.').glob('**/*.py')` to glob files; the glob "
+    "patterns are in https://docs.example.com/glob/patterns.html.\n"
+)
+
+
+@pytest.fixture
+async def library(api, db_url):
+    source = await add(api, "upload")
+    files = [
+        ("files", ("library/json.html", JSON_PAGE.encode())),
+        ("files", ("library/pickle.md", PICKLE.encode())),
+        ("files", ("widget.md", GLOB.encode())),
+    ]
+    uploaded = await api.post(f"/api/v1/knowledge/sources/{source['id']}/files", files=files)
+    assert uploaded.is_success, uploaded.text
+    await run_jobs(db_url)
+    return source
+
+
+def by_uri(found, uri):
+    return [h for h in found["hits"] if h["uri"] == uri]
+
+
+class TestCleanText:
+    async def test_titles_and_headings_are_plain_text_without_the_site_name(self, api, library):
+        found = await search(api, "JSON decoder exceptions", mode="keyword")
+        page = by_uri(found, "library/json.html")[0]
+        assert page["title"] == "json — JSON encoder and decoder"
+        assert page["heading_path"] == ["json — JSON encoder and decoder", "Exceptions"]
+        for hit in [page, *page.get("passages", [])]:
+            assert "](" not in hit["snippet"]
+            assert not any("](" in h or "¶" in h for h in hit["heading_path"])
+
+    async def test_matched_words_are_bold_outside_code_and_urls_only(self, api, library):
+        found = await search(api, "glob", mode="keyword")
+        (hit,) = by_uri(found, "widget.md")
+        assert "`Path('.').glob('**/*.py')`" in hit["snippet"]
+        assert "to **glob** files" in hit["snippet"]
+        assert "https://docs.example.com/glob/patterns.html" in hit["snippet"]
+
+    async def test_rows_stored_with_markup_before_are_cleaned_when_read(self, api, library, db_url):
+        async with await psycopg.AsyncConnection.connect(libpq_url(db_url)) as conn:
+            await conn.execute(
+                "UPDATE knowledge_chunk SET title = %s, heading_path = %s WHERE title = %s",
+                (
+                    "json — JSON encoder and decoder — Python 3.11.2 documentation",
+                    [f"{LINK} — JSON encoder and decoder", "Exceptions"],
+                    "json — JSON encoder and decoder",
+                ),
+            )
+            await conn.commit()
+        found = await search(api, "JSON decoder exceptions", mode="keyword")
+        page = by_uri(found, "library/json.html")[0]
+        assert page["title"] == "json — JSON encoder and decoder"
+        assert page["heading_path"] == ["json — JSON encoder and decoder", "Exceptions"]
+
+    @pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
+    async def test_scores_are_relevance_from_0_to_1_best_first(self, api, library, mode):
+        found = await search(api, "serialize a JSON document", mode=mode)
+        scores = [h["score"] for h in found["hits"]]
+        assert scores[0] == 1.0
+        assert scores == sorted(scores, reverse=True)
+        assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+class TestDocuments:
+    async def test_a_document_is_one_result_with_its_other_passages_attached(self, api, library):
+        found = await search(api, "serialize a JSON document", mode="keyword")
+        assert found["group"] == "documents"
+        documents = [h["document_id"] for h in found["hits"]]
+        assert len(documents) == len(set(documents)) == 2
+        (page,) = by_uri(found, "library/json.html")  # 5 passages match (its title does)
+        assert len(page["passages"]) == 3  # at most 3 are attached
+        chunks = {page["chunk_id"], *(p["chunk_id"] for p in page["passages"])}
+        assert len(chunks) == 4
+        scores = [page["score"], *(p["score"] for p in page["passages"])]
+        assert scores == sorted(scores, reverse=True)
+
+    async def test_passages_come_one_by_one_when_asked(self, api, library):
+        found = await search(api, "serialize a JSON document", mode="keyword", group="passages")
+        assert found["group"] == "passages"
+        assert len(by_uri(found, "library/json.html")) == 5
+        assert all(h["passages"] == [] for h in found["hits"])
+
+    async def test_the_limit_counts_documents(self, api, library):
+        found = await search(api, "serialize a JSON document", mode="keyword", limit=1)
+        (page,) = found["hits"]
+        assert page["uri"] == "library/json.html"
+        assert len(page["passages"]) == 3
+
+
+class TestAnswers:
+    async def test_a_document_is_cited_once_whatever_its_passages(self, api, library, fake_llm):
+        response = await api.post(
+            "/api/v1/knowledge/answer",
+            json={"question": "How do I serialize a JSON document?", "stream": False},
+        )
+        assert response.status_code == 200, response.text
+        chat = [r for r in fake_llm.requests if r.path.endswith("/chat/completions")]
+        prompt = chat[0].body["messages"][-1]["content"]
+        assert "[1] json — JSON encoder and decoder > " in prompt
+        assert "[1, " in prompt  # the page's next passage, under the same number
+        assert "[2] json" not in prompt
+        assert "Python 3.11.2 documentation" not in prompt
+        assert "#module-json" not in orjson.dumps(chat[0].body).decode()
