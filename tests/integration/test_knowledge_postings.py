@@ -107,8 +107,10 @@ def reader_of(*projects: Project) -> Principal:
 
 
 async def keyword(session, project, query, settings=None, **options):
-    """(text, score) of each keyword hit a reader of `project` gets, best first."""
-    request = SearchRequest(query=query, mode="keyword", project=project.name, **options)
+    """(text, score) of each keyword passage a reader of `project` gets, best first."""
+    request = SearchRequest(
+        query=query, mode="keyword", project=project.name, group="passages", **options
+    )
     results = await search(
         session,
         principal=reader_of(project),
