@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -264,9 +265,14 @@ class TestFolders:
         assert "uploaded 1 files (0 new, 1 changed, 0 unchanged, 0 failed); removed 0" in (
             moved.stdout
         )
+        shutil.rmtree(tmp_path / "a")  # the source now comes from b/docs, and remembers it
+        shown = json.loads(cli("knowledge", "show", "docs", "--json").stdout)
+        assert shown["settings"]["origin"] == str(tmp_path / "b" / "docs")
+        assert "unchanged" in cli("knowledge", "refresh", "docs", "--no-wait").stdout
 
+    @pytest.mark.parametrize("head", ["refs/heads/main", "refs/heads/trunk"])
     async def test_a_bare_repository_of_the_user_is_uploaded_from_its_default_branch(
-        self, cli, tmp_path
+        self, cli, tmp_path, head
     ):
         work = tmp_path / "work"
         work.mkdir()
@@ -274,7 +280,13 @@ class TestFolders:
         (work / "README.md").write_text("# Gizmo\n\nReticulates splines.\n")
         _git(work, "add", "README.md")
         _git(work, "-c", "user.name=t", "-c", "user.email=t@e.st", "commit", "-qm", "one")
+        _git(work, "checkout", "-q", "-b", "other")
+        (work / "OTHER.md").write_text("# Other\n\nNot on the default branch.\n")
+        _git(work, "add", "OTHER.md")
+        _git(work, "-c", "user.name=t", "-c", "user.email=t@e.st", "commit", "-qm", "two")
         _git(tmp_path, "clone", "-q", "--bare", str(work), str(tmp_path / "gizmo.git"))
+        # `trunk` has no commit: a server made with another default than what was pushed.
+        _git(tmp_path / "gizmo.git", "symbolic-ref", "HEAD", head)
         added = cli("knowledge", "add", str(tmp_path / "gizmo.git"), "--no-wait", "--json")
         body = json.loads(added.stdout)
         assert body["name"] == "gizmo.git"

@@ -3,7 +3,13 @@
 import pytest
 
 from devflow.core.errors import Invalid
-from devflow.knowledge.locations import file_url_path, git_layout, not_a_location, suggested_url
+from devflow.knowledge.locations import (
+    file_url_path,
+    git_layout,
+    not_a_location,
+    pick_default_branch,
+    suggested_url,
+)
 
 
 class TestWhatIsWrong:
@@ -69,3 +75,23 @@ class TestGitLayout:
         assert git_layout(tmp_path / "tree") == "worktree"
         assert git_layout(bare) == "bare"
         assert git_layout(tmp_path / "plain") is None
+
+
+class TestDefaultBranch:
+    @pytest.mark.parametrize(
+        ("head", "branches", "chosen"),
+        [
+            ("develop", ["develop", "main"], "develop"),  # HEAD's, when it has a commit
+            ("trunk", ["only"], "only"),
+            ("trunk", ["feature", "master"], "master"),
+            ("", ["main", "v2"], "main"),  # a detached HEAD
+        ],
+    )
+    def test_head_then_the_only_or_usual_branch(self, head, branches, chosen):
+        assert pick_default_branch(head, branches, "/srv/r.git") == chosen
+
+    def test_several_branches_none_the_default_ask_for_a_ref(self):
+        with pytest.raises(Invalid, match=r"choose one of its branches \(a, b\) with --ref"):
+            pick_default_branch("trunk", ["a", "b"], "/srv/r.git")
+        with pytest.raises(Invalid, match="has no branch with a commit"):
+            pick_default_branch("main", [], "/srv/r.git")

@@ -145,7 +145,7 @@ async def retain_files(
 ) -> FilesRetained:
     """Remove the files of an upload source that are not named (after uploading them again)."""
     removed = await uploads.retain_files(
-        session, principal=principal, source_id=source_id, names=data.files
+        session, principal=principal, source_id=source_id, names=data.files, origin=data.origin
     )
     return FilesRetained(removed=removed)
 

@@ -46,6 +46,7 @@ from devflow.knowledge.locations import (
     file_url_path,
     git_layout,
     not_a_location,
+    pick_default_branch,
     scheme_of,
 )
 from devflow.knowledge.plaintext import where
@@ -159,11 +160,7 @@ def _local_files(local: Path) -> Iterator[list[tuple[str, Path]]]:
         root = local
         if local.is_dir() and git_layout(local) == "bare":
             root = Path(tmp) / "checkout"
-            subprocess.run(  # noqa: S603 - fixed arguments, a local path
-                ["git", "clone", "--quiet", "--", str(local), str(root)],  # noqa: S607
-                capture_output=True,
-                check=True,
-            )
+            _checkout_bare(local, root)
         files = _files_to_upload(root)
         if not files:
             raise Invalid(
@@ -171,6 +168,27 @@ def _local_files(local: Path) -> Iterator[list[tuple[str, Path]]]:
                 "out); nothing was added"
             )
         yield [(p.name if root.is_file() else p.relative_to(root).as_posix(), p) for p in files]
+
+
+def _git_out(*args: str) -> str:
+    done = subprocess.run(  # noqa: S603 - fixed arguments, local paths
+        ["git", *args],  # noqa: S607 - git from PATH
+        capture_output=True,
+        check=False,
+    )
+    return done.stdout.decode("utf-8", "replace").strip() if done.returncode == 0 else ""
+
+
+def _checkout_bare(repo: Path, dest: Path) -> None:
+    """Check out a bare repository's default branch (as the server reads it) into `dest`."""
+    head = _git_out("-C", str(repo), "symbolic-ref", "--quiet", "--short", "HEAD")
+    listed = _git_out("-C", str(repo), "for-each-ref", "--format=%(refname:short)", "refs/heads")
+    branch = pick_default_branch(head, listed.split(), repo)
+    subprocess.run(  # noqa: S603 - fixed arguments, local paths
+        ["git", "clone", "--quiet", "--branch", branch, "--", str(repo), str(dest)],  # noqa: S607
+        capture_output=True,
+        check=True,
+    )
 
 
 def _upload(api: ApiClient, source_id: str, files: list[tuple[str, Path]]) -> list[dict[str, Any]]:
@@ -205,7 +223,7 @@ def _sync(api: ApiClient, source: dict[str, Any], local: Path) -> dict[str, Any]
         uploaded = _upload(api, source["id"], files)
         removed = api.post(
             f"/api/v1/knowledge/sources/{source['id']}/files/retain",
-            json={"files": [name for name, _ in files]},
+            json={"files": [name for name, _ in files], "origin": str(local.resolve())},
         )["removed"]
     return {"uploaded": uploaded, "removed": removed}
 

@@ -39,7 +39,7 @@ from devflow.core.outbound import Networks, Resolver, address_allowed, system_re
 from devflow.knowledge.crawl import CrawlStats
 from devflow.knowledge.extract import ExtractionError, extract, kind_of
 from devflow.knowledge.ingest import record_failure, store_document
-from devflow.knowledge.locations import git_layout
+from devflow.knowledge.locations import git_layout, pick_default_branch
 from devflow.knowledge.models import Source
 from devflow.knowledge.settings import KnowledgeSettings
 
@@ -235,9 +235,8 @@ async def _clone_local(repo: Path, ref: str | None, dest: Path) -> None:
 
 
 async def default_branch(repo: Path) -> str:
-    """Return the branch a local repository's HEAD names, or, where HEAD names a branch with no
-    commit (a bare repository created with another default than what was pushed), its only
-    branch, `main` or `master`.
+    """Return the branch of a local repository to read when no ref is given
+    (`pick_default_branch`: HEAD's, or the likely one where HEAD's has no commit).
 
     Raises:
         Invalid: the repository has no branch, or several and none of them is the default.
@@ -247,20 +246,7 @@ async def default_branch(repo: Path) -> str:
     except Invalid:  # a detached HEAD names no branch
         head = ""
     listed = await git("for-each-ref", "--format=%(refname:short)", "refs/heads", cwd=repo)
-    branches = listed.split()
-    if head in branches:
-        return head
-    if len(branches) == 1:
-        return branches[0]
-    for usual in ("main", "master"):
-        if usual in branches:
-            return usual
-    if not branches:
-        raise Invalid(f"the git repository {repo} has no branch with a commit")
-    raise Invalid(
-        f"the git repository {repo} names {head or 'no branch'} as its default, which has no "
-        f"commit; choose one of its branches ({', '.join(branches[:10])}) with --ref"
-    )
+    return pick_default_branch(head, listed.split(), repo)
 
 
 async def git_files(tree: Path) -> list[str]:

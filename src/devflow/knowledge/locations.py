@@ -112,11 +112,35 @@ def git_layout(path: Path) -> Literal["worktree", "bare"] | None:
     return None
 
 
+def pick_default_branch(head: str, branches: list[str], repo: object) -> str:
+    """Return the branch to read of a repository whose HEAD names `head` and which has
+    `branches`: HEAD's, or where that has no commit (a bare repository made with another
+    default than what was pushed to it) its only branch, `main` or `master`.
+
+    Raises:
+        Invalid: no branch, or several and none of them the default.
+    """
+    if head in branches:
+        return head
+    if len(branches) == 1:
+        return branches[0]
+    for usual in ("main", "master"):
+        if usual in branches:
+            return usual
+    if not branches:
+        raise Invalid(f"the git repository {repo} has no branch with a commit")
+    raise Invalid(
+        f"the git repository {repo} names {head or 'no branch'} as its default, which has no "
+        f"commit; choose one of its branches ({', '.join(branches[:10])}) with --ref"
+    )
+
+
 __all__ = [
     "SCHEMES",
     "file_url_path",
     "git_layout",
     "not_a_location",
+    "pick_default_branch",
     "scheme_of",
     "suggested_url",
 ]

@@ -131,10 +131,16 @@ async def _store_upload(
 
 
 async def retain_files(
-    session: AsyncSession, *, principal: Principal, source_id: uuid.UUID, names: list[str]
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    source_id: uuid.UUID,
+    names: list[str],
+    origin: str | None = None,
 ) -> list[str]:
     """Remove the documents of an upload source whose files are not among `names` (every file
     the source should hold, after they were uploaded again); return the names removed.
+    `origin` records where the files now come from (the next refresh reads from there).
 
     Raises:
         Invalid: the source is not an upload source; an unsafe file name.
@@ -142,6 +148,8 @@ async def retain_files(
     """
     source = await _files_source(session, principal=principal, source_id=source_id)
     keep = {safe_upload_name(name) for name in names}
+    if origin is not None:
+        source.settings = {**source.settings, "origin": origin}
     rows = (
         await session.execute(
             select(Document.id, Document.uri).where(Document.source_id == source.id)
