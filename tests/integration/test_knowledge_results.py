@@ -26,7 +26,10 @@ SECTIONS = {
     "a JSON document decodes back to Python objects.",
     "Exceptions": "A JSON document that fails to decode raises JSONDecodeError; serialize "
     "nothing that has no JSON form.",
-    "Command Line Interface": "The json.tool module validates and pretty-prints.",
+    "Command Line Interface": "The json.tool module validates and pretty-prints.</p><pre "
+    'class="highlight-python3">import json\n\nprint(json.loads("[1, 2, 3]"))\n'
+    "print(json.dumps({'answer': 42, 'nested': [1, 2, 3]}, indent=2, sort_keys=True))\n</pre>"
+    "<p>See above.",
 }
 JSON_PAGE = (
     "<html><head><title>json — JSON encoder and decoder — Python 3.11.2 documentation</title>"
@@ -98,6 +101,22 @@ class TestCleanText:
         page = by_uri(found, "library/json.html")[0]
         assert page["title"] == "json — JSON encoder and decoder"
         assert page["heading_path"] == ["json — JSON encoder and decoder", "Exceptions"]
+
+    async def test_code_examples_of_rows_stored_before_are_cleaned_too(self, api, db_url, library):
+        async with await psycopg.AsyncConnection.connect(libpq_url(db_url)) as conn:
+            await conn.execute(
+                "UPDATE knowledge_document SET title = %s WHERE uri = 'library/json.html'",
+                ("json — JSON encoder and decoder — Python 3.11.2 documentation",),
+            )
+            await conn.execute(
+                "UPDATE knowledge_code_example SET heading_path = %s",
+                ([f"{LINK} — JSON encoder and decoder", "Basic Usage"],),
+            )
+            await conn.commit()
+        response = await api.get("/api/v1/knowledge/code-examples", params={"q": "json dumps"})
+        (example,) = response.json()
+        assert example["title"] == "json — JSON encoder and decoder"
+        assert example["heading_path"] == ["json — JSON encoder and decoder", "Basic Usage"]
 
     @pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
     async def test_scores_are_relevance_from_0_to_1_best_first(self, api, library, mode):

@@ -534,22 +534,25 @@ async def code_examples(
         ),
         params,
     )
-    return [
-        CodeExampleRead(
-            id=r.id,
-            document_id=r.document_id,
-            source_id=r.source_id,
-            title=r.title,
-            uri=r.uri,
-            language=r.language,
-            heading_path=list(r.heading_path),
-            code=r.code,
-            context=r.context,
-            summary=r.summary,
-            score=round(float(r.score), 6),
+    examples = []
+    for r in rows:
+        headings = [heading_text(h) or h for h in r.heading_path]  # as in `_hydrate`
+        examples.append(
+            CodeExampleRead(
+                id=r.id,
+                document_id=r.document_id,
+                source_id=r.source_id,
+                title=clean_title(r.title, first_heading=headings[0] if headings else None),
+                uri=r.uri,
+                language=r.language,
+                heading_path=headings,
+                code=r.code,
+                context=r.context,
+                summary=r.summary,
+                score=round(float(r.score), 6),
+            )
         )
-        for r in rows
-    ]
+    return examples
 
 
 __all__ = [
