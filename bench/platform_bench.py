@@ -13,6 +13,9 @@ Everything runs on 127.0.0.1, against a fresh temporary DEVFLOW_HOME:
      way DevFlow starts its server (httptools, uvloop, no access log, that many processes);
    - `devflow up --workers N`: `GET /health` (no database) and `GET /api/v1/projects` with the
      admin token (authentication, one query, the JSON page);
+   - the floor: the same listing as a plain Starlette route on a psycopg pool (`floor_app`),
+     against DevFlow's database while DevFlow idles: what the listing costs without FastAPI,
+     DevFlow's middleware and its authorization model;
    each under every `--clients` count of concurrent keep-alive clients for `--duration` seconds,
    after a warm-up. Every request carries the same `Authorization` header. The load generator
    is `wrk` when it is on PATH (cheap: it shares the cores with the server), otherwise an asyncio
@@ -46,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -69,7 +72,8 @@ READY_POLL_S = 0.01
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
 PROJECTS = "/api/v1/projects"
-ENDPOINTS = {"bare": "/", "health": "/health", "projects": PROJECTS}
+ENDPOINTS = {"bare": "/", "health": "/health", "projects": PROJECTS, "floor": PROJECTS}
+LABELS = {"bare": " (bare)", "floor": " (floor: Starlette + psycopg)"}
 JSON_MARKER = "BENCH_JSON "
 GENERATOR_BUSY_SHARE = 0.5  # of one core; above it the generator, not the server, may be the limit
 
@@ -132,6 +136,63 @@ def bare_app() -> Any:
         return JSONResponse({"status": "ok"})
 
     return Starlette(routes=[Route("/", status)])
+
+
+def floor_app() -> Any:
+    """Return the floor: the same listing as DevFlow's, written as plainly as Python allows.
+
+    One Starlette route: the bearer token checked against the SHA-256 of the credentials file's
+    token (a dict lookup, as a warm principal cache is), one prepared statement on a small pool
+    of psycopg connections in autocommit, the JSON page by orjson. It shows what the request
+    path can cost on this machine with PostgreSQL on the same cores; DevFlow's listing adds
+    FastAPI's routing and dependencies, its middleware and the authorization model.
+    """
+    import asyncio
+    import hashlib
+    from contextlib import asynccontextmanager
+
+    import orjson
+    import psycopg
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    home = Path(os.environ["DEVFLOW_HOME"])
+    pg = json.loads((home / "pg.json").read_text(encoding="utf-8"))
+    url = f"postgresql://devflow:{pg['password']}@127.0.0.1:{pg['port']}/devflow"
+    tokens = {hashlib.sha256(read_token(home).encode()).hexdigest()}
+    sql = "SELECT id, name, description, created_at FROM project ORDER BY name"
+    idle: asyncio.Queue[psycopg.AsyncConnection[Any]] = asyncio.Queue()
+
+    async def projects(request: Request) -> Response:
+        secret = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if hashlib.sha256(secret.encode()).hexdigest() not in tokens:
+            return Response(status_code=401)
+        conn = await idle.get()
+        try:
+            rows = await (await conn.execute(sql, prepare=True)).fetchall()
+        finally:
+            idle.put_nowait(conn)
+        items = [
+            {"id": str(i), "name": n, "description": d, "created_at": c.isoformat()}
+            for i, n, d, c in rows
+        ]
+        body = orjson.dumps({"items": items, "total": len(items)})
+        return Response(body, media_type="application/json")
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> Any:
+        for _ in range(8):
+            idle.put_nowait(await psycopg.AsyncConnection.connect(url, autocommit=True))
+        yield
+        while not idle.empty():
+            await idle.get_nowait().close()
+
+    async def ready(_request: Request) -> Response:
+        return Response("ok")
+
+    return Starlette(routes=[Route(PROJECTS, projects), Route("/ready", ready)], lifespan=lifespan)
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -397,8 +458,11 @@ def devflow_up(
     return server
 
 
-def bare_server(port: int, log_path: Path, *, workers: int = 1) -> ServerProcess:
-    """Return uvicorn serving `bare_app` the way `devflow.runtime.serve` runs DevFlow."""
+def bare_server(
+    port: int, log_path: Path, *, workers: int = 1, app: str = "bare_app", home: Path | None = None
+) -> ServerProcess:
+    """Return uvicorn serving `bare_app` (or `floor_app` of DevFlow's `home`) the way
+    `devflow.runtime.serve` runs DevFlow."""
     args = [
         sys.executable,
         "-m",
@@ -406,7 +470,7 @@ def bare_server(port: int, log_path: Path, *, workers: int = 1) -> ServerProcess
         "--app-dir",
         str(BENCH_DIR),
         "--factory",
-        "platform_bench:bare_app",
+        f"platform_bench:{app}",
         "--host",
         "127.0.0.1",
         "--port",
@@ -423,10 +487,14 @@ def bare_server(port: int, log_path: Path, *, workers: int = 1) -> ServerProcess
         "--workers",
         str(workers),
     ]
+    env = dict(os.environ)
+    if home is not None:
+        env["DEVFLOW_HOME"] = str(home)
+    ready = "/" if app == "bare_app" else "/ready"
     server = ServerProcess(
-        args, dict(os.environ), BENCH_DIR, log_path, port=port, workers=workers, ready_path="/"
+        args, env, BENCH_DIR, log_path, port=port, workers=workers, ready_path=ready
     )
-    server.name = "bare uvicorn"
+    server.name = "bare uvicorn" if app == "bare_app" else "floor uvicorn"
     return server
 
 
@@ -729,9 +797,13 @@ def measure_server(
     load: Load,
     args: argparse.Namespace,
     console: Console,
+    beside: Callable[[], ServerProcess] | None = None,
 ) -> None:
-    """Start `server`, run every target at every client count against it, and stop it."""
+    """Start `server`, run every target at every client count against it, and stop it; then,
+    while it still runs, the same for `beside()`'s server and its target `floor`."""
     with running(server):
+        if beside is not None:
+            measure_server(report, beside(), ["floor"], clients, load, args, console)
         for target in targets:
             url = f"http://127.0.0.1:{server.port}{ENDPOINTS[target]}"
             probe(url, load.token)
@@ -818,7 +890,19 @@ def measure_load(
             access_log=report.access_log,
             workers=workers,
         )
-        measure_server(report, devflow, ["health", "projects"], args.clients, load, args, console)
+        measure_server(
+            report,
+            devflow,
+            ["health", "projects"],
+            args.clients,
+            load,
+            args,
+            console,
+            # The floor reads DevFlow's database, so it runs while DevFlow (idle) is up.
+            beside=lambda w=workers: bare_server(
+                free_port(), logs / f"floor-{w}.log", workers=w, app="floor_app", home=home
+            ),
+        )
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -916,7 +1000,7 @@ def load_rows(report: Report) -> list[list[str]]:
         rows.append(
             [
                 str(run.workers),
-                f"`GET {ENDPOINTS[run.target]}`" + (" (bare)" if run.target == "bare" else ""),
+                f"`GET {ENDPOINTS[run.target]}`" + LABELS.get(run.target, ""),
                 str(run.clients),
                 f"{load.throughput:,.0f}",
                 "-" if run.target == "bare" or math.isnan(ratio) else f"{ratio:.1%}",
