@@ -588,10 +588,15 @@ class TestFiles:
         assert (await api.post(f"{url}/files", files=files)).is_success
         waiting = (await api.get(url)).json()
         assert (waiting["status"], waiting["embedded"]) == ("embedding", 0)
+        meanwhile = await search(api, "axolotl limbs")
+        assert meanwhile["hits"][0]["uri"] == "a.md"  # by its keywords
+        name = upload_source["name"]
+        assert any(f"source {name!r} is still being embedded" in n for n in meanwhile["notices"])
         await run_jobs(db_url)
         done = (await api.get(url)).json()
         assert done["status"] == "ready"
         assert done["embedded"] == done["chunk_count"] == 1
+        assert (await search(api, "axolotl limbs"))["notices"] == []
         bad = [("files", ("b.bin", b"\x00\x01binary"))]
         assert (await api.post(f"{url}/files", files=bad)).is_success
         await run_jobs(db_url)

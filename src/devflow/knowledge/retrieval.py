@@ -299,7 +299,7 @@ async def search(
             scope=scope,
             limit=candidates,
         )
-        notices += await _model_notices(session, scope, embedder.model)
+        notices += await _vector_notices(session, scope, embedder.model, request.mode)
     if request.mode == "keyword":
         fused = keyword
     elif request.mode == "semantic":
@@ -402,21 +402,32 @@ def _with_passages(group: list[SearchHit]) -> SearchHit:
     return best.model_copy(update={"passages": passages})
 
 
-async def _model_notices(session: AsyncSession, scope: _Scope, model: str) -> list[str]:
+async def _vector_notices(session: AsyncSession, scope: _Scope, model: str, mode: str) -> list[str]:
+    """Say which sources in scope lack vectors: being embedded, or re-embedded with `model`."""
     params: dict[str, Any] = {"model": model}
     where = scope.where("s", params, source="id")
     rows = await session.execute(
         text(
-            "SELECT s.name, s.embed_model FROM knowledge_source s "  # noqa: S608 - see module
-            f"WHERE {where} AND s.embed_model IS NOT NULL AND s.embed_model <> :model"
+            "SELECT s.name, s.embed_model, s.status FROM knowledge_source s "  # noqa: S608 - see module
+            f"WHERE {where} AND (s.status = 'embedding' "
+            "OR (s.embed_model IS NOT NULL AND s.embed_model <> :model))"
         ),
         params,
     )
-    return [
-        f"source {r.name!r} is being re-embedded with {model} (it has {r.embed_model} vectors); "
-        "until that finishes it is found by keywords only"
-        for r in rows
-    ]
+    instead = "are not found at all" if mode == "semantic" else "are found by keywords only"
+    notices = []
+    for r in rows:
+        if r.embed_model is not None and r.embed_model != model:
+            notices.append(
+                f"source {r.name!r} is being re-embedded with {model} (it has {r.embed_model} "
+                f"vectors); until that finishes its passages {instead}"
+            )
+        else:
+            notices.append(
+                f"source {r.name!r} is still being embedded: until its vectors are stored, its "
+                f"passages without one {instead} (`devflow knowledge show` tells the progress)"
+            )
+    return notices
 
 
 class _Ranks:
