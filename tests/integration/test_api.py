@@ -132,6 +132,13 @@ class TestErrors:
         assert error["code"] == "invalid"
         assert error["details"]["errors"][0]["field"] == "name"
 
+    async def test_a_validators_message_reaches_the_caller_without_pydantics_prefix(self, api):
+        response = await api.post("/api/v1/knowledge/search", json={"query": "   "})
+        assert response.status_code == 422
+        message = response.json()["error"]["message"]
+        assert message.startswith("the request is invalid: query: the query is empty")
+        assert "Value error" not in response.text
+
     async def test_malformed_json_gets_422_not_500(self, api):
         response = await api.post(
             "/api/v1/projects", content=b"{nope", headers={"Content-Type": "application/json"}

@@ -29,6 +29,17 @@ _HTTP_CODES = {
 }
 
 
+# Pydantic prefixes the message a validator raises; the message itself says what to do.
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _plain(message: str) -> str:
+    for prefix in _PREFIXES:
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
+
+
 def error_response(
     status: int,
     code: str,
@@ -56,7 +67,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
-            {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "problem": err["msg"]}
+            {
+                "field": ".".join(str(p) for p in err["loc"] if p != "body"),
+                "problem": _plain(err["msg"]),
+            }
             for err in exc.errors()
         ]
         summary = "; ".join(f"{p['field'] or 'body'}: {p['problem']}" for p in problems[:5])
