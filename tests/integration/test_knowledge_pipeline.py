@@ -158,6 +158,15 @@ class TestCrawl:
         assert progress[-1]["embedded"] == source["chunk_count"]
         assert found[-1].payload["status"] == "partial"
 
+    async def test_the_job_ends_in_its_embedding_phase_counting_chunks(self, crawled, api):
+        source, _ = crawled
+        jobs = (await api.get("/api/v1/jobs", params={"task": "knowledge:ingest_source"})).json()
+        (job,) = jobs["items"]
+        # the last phase counts chunks, not the pages the bar stood full at before
+        assert job["message"].startswith(f"embedding: {source['chunk_count']} of ")
+        assert job["done"] == job["total"] == source["chunk_count"]
+        assert f"fetched {source['fetched']} pages" in job["message"]
+
     async def test_failures_are_recorded_per_document_with_their_reason(self, crawled, site):
         _, docs = crawled
         base = site.url

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from devflow.core.cli import JsonOpt, TokenOpt, UrlOpt, client, console, emit_json, table
 
@@ -56,6 +63,12 @@ def list_(
     table(rows, ["id", "task", "status", "progress", "message", "updated"], title="jobs")
 
 
+def _phase(job: dict[str, Any]) -> str:
+    """Return the phase a job's progress message names (`fetching: …`, `embedding: …`)."""
+    message = str(job.get("message") or "")
+    return message.split(":", 1)[0] if ":" in message else ""
+
+
 @app.command("show")
 def show(
     job_id: Annotated[int, typer.Argument(help="Job id.")],
@@ -72,13 +85,22 @@ def show(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
             console=console,
         ) as bar:
-            task = bar.add_task(job["task"], total=job["total"])
+            task = bar.add_task(job["task"], total=job["total"], rate="")
+            phase = _phase(job)
             while job["status"] not in FINAL:
+                if _phase(job) != phase:  # a new phase counts a new unit: rate and ETA start again
+                    phase = _phase(job)
+                    bar.reset(task, total=job["total"])
+                speed = bar.tasks[0].speed
                 bar.update(
                     task,
+                    rate=f"{speed:,.1f}/s" if speed else "",
                     completed=job["done"],
                     total=job["total"],
                     description=f"{job['task']}: {job['message']}",

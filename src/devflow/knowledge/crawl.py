@@ -62,6 +62,8 @@ class CrawlStats:
     unchanged: int = 0
     new_chunks: int = 0
     skipped: list[str] = field(default_factory=list)
+    limit: int | None = None
+    """The most pages the crawl fetches (its `max_pages`): progress totals never pass it."""
 
 
 @dataclass
@@ -376,6 +378,7 @@ class Crawler:
             return [(r.url, r.depth) for r in rows]
 
     async def _loop(self, config: CrawlConfig) -> None:
+        self.stats.limit = config.max_pages
         while self.stats.fetched < config.max_pages:
             batch = await self._next_batch(
                 min(config.concurrency * 2, config.max_pages - self.stats.fetched)

@@ -66,6 +66,7 @@ class _Progress:
         self.project_id: uuid.UUID | None = None
         self.stats = CrawlStats()
         self.embedded = 0
+        self.to_embed: int | None = None  # set when the embedding phase starts
 
     async def crawl(self, stats: CrawlStats) -> None:
         self.stats = stats
@@ -74,6 +75,29 @@ class _Progress:
     async def embed(self, done: int) -> None:
         self.embedded = done
         await self.write()
+
+    def job_progress(self) -> tuple[int, int | None, str]:
+        """Return the job's (done, total, message): the phase it is in, counted in its own unit.
+
+        Fetching counts pages (the total is what was discovered, never more than the crawl's
+        page limit); embedding counts the chunks it had to embed when it began, so the bar
+        starts again instead of standing full while vectors are made.
+        """
+        s = self.stats
+        if self.to_embed is not None or self._embed_only:
+            total = self.to_embed or None
+            message = f"embedding: {self.embedded} of {total or '?'} chunks"
+            if not self._embed_only:
+                message += f" (fetched {s.fetched} pages, {s.failed} failed)"
+            return self.embedded, total, message
+        total = max(s.discovered, s.fetched)
+        if s.limit is not None:
+            total = min(total, s.limit)
+        message = (
+            f"fetching: {s.fetched} of {total or '?'} pages (discovered {s.discovered}, "
+            f"chunked {s.chunked}, failed {s.failed})"
+        )
+        return s.fetched, total or None, message
 
     async def write(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -103,18 +127,8 @@ class _Progress:
                     payload={"source_id": str(self._source_id), **counts},
                     project_id=self.project_id,
                 )
-        if self._embed_only:
-            await report_progress(
-                self._context, done=self.embedded, message=f"embedded {self.embedded}"
-            )
-            return
-        await report_progress(
-            self._context,
-            done=s.fetched,
-            total=max(s.discovered, s.fetched) or None,
-            message=f"discovered {s.discovered}, fetched {s.fetched}, chunked {s.chunked}, "
-            f"embedded {self.embedded}, failed {s.failed}",
-        )
+        done, total, message = self.job_progress()
+        await report_progress(self._context, done=done, total=total, message=message)
 
 
 async def _set_status(
@@ -161,6 +175,8 @@ async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
     progress.stats = stats
     await progress.write(force=True)
     await _set_status(sessions, sid, status="embedding")
+    progress.to_embed = await _missing(sessions, sid, services.get(EMBEDDER).model)
+    await progress.write(force=True)
     try:
         embedded = await embed_source(
             sessions,
@@ -225,6 +241,13 @@ async def _fetch_all(
         patterns=patterns,
         progress=progress.crawl,
     )
+
+
+async def _missing(
+    sessions: async_sessionmaker[AsyncSession], source_id: uuid.UUID, model: str
+) -> int:
+    async with unit_of_work(sessions) as session:
+        return await missing_vectors(session, source_id=source_id, model=model)
 
 
 class IngestionFailed(Exception):
@@ -302,6 +325,7 @@ async def embed_source_job(context: JobContext, source_id: str) -> dict[str, int
     sid = uuid.UUID(source_id)
     embedder = services.get(EMBEDDER)
     progress = _Progress(context, sessions, sid, embed_only=True)
+    progress.to_embed = await _missing(sessions, sid, embedder.model)
     try:
         embedded = await embed_source(
             sessions,
