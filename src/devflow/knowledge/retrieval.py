@@ -475,14 +475,13 @@ async def _hydrate(
         row = by_id.get(cid)
         if row is None:  # deleted between the two queries
             continue
-        # Rows stored before titles and headings were kept as plain text are cleaned here.
-        headings = [heading_text(h) or h for h in row.heading_path]
+        title, headings = _shown(row.title, row.heading_path)
         hits.append(
             SearchHit(
                 chunk_id=row.id,
                 document_id=row.document_id,
                 source_id=row.source_id,
-                title=clean_title(row.title, first_heading=headings[0] if headings else None),
+                title=title,
                 uri=row.uri,
                 heading_path=headings,
                 snippet=snippet(row.marked or row.text),
@@ -495,6 +494,13 @@ async def _hydrate(
             )
         )
     return hits
+
+
+def _shown(title: str, heading_path: list[str]) -> tuple[str, list[str]]:
+    """Return a row's title and headings as results show them: rows stored before titles and
+    headings were kept as plain text are cleaned here (a plain one is left as it is)."""
+    headings = [heading_text(h) or h for h in heading_path]
+    return clean_title(title, first_heading=headings[0] if headings else None), headings
 
 
 def _vector_literal(vector: list[float]) -> str:
@@ -547,13 +553,13 @@ async def code_examples(
     )
     examples = []
     for r in rows:
-        headings = [heading_text(h) or h for h in r.heading_path]  # as in `_hydrate`
+        title, headings = _shown(r.title, r.heading_path)
         examples.append(
             CodeExampleRead(
                 id=r.id,
                 document_id=r.document_id,
                 source_id=r.source_id,
-                title=clean_title(r.title, first_heading=headings[0] if headings else None),
+                title=title,
                 uri=r.uri,
                 language=r.language,
                 heading_path=headings,
