@@ -56,7 +56,7 @@ class ServerSettings(BaseModel):
         16,
         ge=1,
         description="Request bodies one credential (or, without one, one client address) may "
-        "be sending at once; more are refused with 429.",
+        "have stalled at once (sending nothing for over a second); one more is refused with 429.",
     )
     telemetry: bool = Field(
         False,

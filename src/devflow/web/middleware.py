@@ -137,10 +137,11 @@ class RequestGuard:
     - A body that sends nothing for `timeout` seconds is refused with 408, so a client cannot
       hold a request open forever by never finishing its body.
     - One credential (or, without one, one client address) may have `per_client` requests at
-      once waiting for body bytes that have not arrived; one more that has to wait is refused
-      with 429. A body already received never waits, so a client may send many small requests
-      at once. Together with routes that read bodies before they take a database connection, a
-      publisher cannot starve the rest of the API.
+      once whose bodies have kept the server waiting longer than a grace period (a second, or a
+      quarter of `timeout` when that is shorter); one more that stalls that long is refused with
+      429. A body in transit arrives well within the grace, so a client may send many small
+      requests at once even on a busy server. Together with routes that read bodies before they
+      take a database connection, a publisher cannot starve the rest of the API.
 
     Refusals found while the body streams are raised as HTTPException from `receive`: FastAPI
     re-raises those while parsing a body (it turns other errors into 400), every layer in
@@ -159,6 +160,7 @@ class RequestGuard:
         self.limit_for = limit_for
         self.timeout = timeout
         self.per_client = per_client
+        self.grace = min(_GRACE, timeout / 4)
         self.waiting: Counter[int] = Counter()  # by client: requests waiting for body bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -186,6 +188,8 @@ _NUL_MESSAGE = (
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _JSON_NUL = b"\\u0000"
+# Seconds a body may keep the server waiting before it counts as stalled (see RequestGuard).
+_GRACE = 1.0
 
 
 def _has_nul(raw: bytes) -> bool:
@@ -271,13 +275,17 @@ class _GuardedBody:
         return message
 
     async def _next(self) -> Message:
-        """The next message; when it has not arrived yet, wait for it as one of the client's
-        waiting requests (at most `per_client`), and at most `timeout` seconds."""
+        """The next message; when it has not arrived within the grace period, wait for it as
+        one of the client's stalled requests (at most `per_client`), `timeout` seconds in all."""
+        guard, client = self._guard, self._headers.client
         pending = asyncio.ensure_future(self._receive())
-        await asyncio.sleep(0)  # a message the server holds already is there now
+        try:
+            await asyncio.wait({pending}, timeout=guard.grace)
+        except asyncio.CancelledError:
+            pending.cancel()
+            raise
         if pending.done():
             return pending.result()
-        guard, client = self._guard, self._headers.client
         if guard.waiting[client] >= guard.per_client:
             pending.cancel()
             self._open = False
@@ -289,7 +297,7 @@ class _GuardedBody:
             )
         guard.waiting[client] += 1
         try:
-            return await asyncio.wait_for(pending, guard.timeout)
+            return await asyncio.wait_for(pending, guard.timeout - guard.grace)
         except TimeoutError:
             self._open = False
             raise HTTPException(
