@@ -7,7 +7,7 @@ from pathlib import Path
 
 import procrastinate
 
-from devflow.core.jobs import report_progress
+from devflow.core.jobs import Phase, report_progress
 
 blueprint = procrastinate.Blueprint()
 
@@ -31,3 +31,14 @@ async def count_to(
 async def fail_always(reason: str) -> None:
     """Fail with `reason`."""
     raise ValueError(reason)
+
+
+@blueprint.task(name="tests:two_phases", pass_context=True)
+async def two_phases(context: procrastinate.JobContext, pause: float) -> None:
+    """Report a phase `first`, then `pause` s later a phase `second` twice, `pause` s apart."""
+    await report_progress(context, phase=Phase("first", "pages", 1, 2), message="first")
+    await asyncio.sleep(pause)
+    await report_progress(context, phase=Phase("second", "chunks", 0, 4), message="second")
+    await asyncio.sleep(pause)
+    counts = {"embedded": 4}
+    await report_progress(context, phase=Phase("second", "chunks", 4, 4, counts), message="done")

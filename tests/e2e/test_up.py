@@ -156,12 +156,33 @@ class TestJobs:
         job_id = defer_directly(devflow, "tests:count_to", {"n": 3})
         shown = devflow.cli("jobs", "show", str(job_id), "--watch", "--json")
         assert shown.returncode == 0, shown.stderr
-        assert json.loads(shown.stdout[shown.stdout.index("{") :])["done"] == 3
+        assert json.loads(shown.stdout)["done"] == 3  # nothing but the JSON on stdout
+
+    def test_watching_a_job_shows_each_phase_with_its_unit_and_rate(self, devflow):
+        job_id = defer_directly(devflow, "tests:two_phases", {"pause": 1.0})
+        watched = devflow.cli("jobs", "show", str(job_id), "--watch")
+        assert watched.returncode == 0, watched.stderr
+        out = watched.stdout
+        # one bar per phase, each counting its own unit, the last with the server's rate
+        assert "tests:two_phases first" in out
+        assert "1/2 pages" in out
+        assert "tests:two_phases second" in out
+        assert "4/4 chunks" in out
+        assert "/s" in out
+        shown = json.loads(devflow.cli("jobs", "show", str(job_id), "--json").stdout)
+        assert (shown["phase"], shown["unit"], shown["counts"]) == (
+            "second",
+            "chunks",
+            {"embedded": 4},
+        )
+        assert shown["rate"] > 0
 
     def test_jobs_are_listed_and_filtered_by_the_cli(self, devflow):
         job_id = defer_directly(devflow, "tests:count_to", {"n": 1})
         devflow.cli("jobs", "show", str(job_id), "--watch")
-        listed = devflow.cli("jobs", "list", "--task", "tests:*", "--status", "succeeded", "--json")
+        listed = devflow.cli(
+            "jobs", "list", "--task", "tests:count*", "--status", "succeeded", "--json"
+        )
         assert listed.returncode == 0, listed.stderr
         jobs = json.loads(listed.stdout)
         assert job_id in [j["id"] for j in jobs]

@@ -53,6 +53,37 @@ class TestWorker:
         assert (job.status, job.done, job.total, job.attempts) == ("succeeded", 3, 3, 1)
         assert job.error is None
 
+    async def test_each_phase_has_its_own_clock_unit_and_counts(self, db_url, sessions):
+        pause = 0.2
+        async with unit_of_work(sessions) as session:
+            job_id = await defer(session, task="tests:two_phases", args={"pause": pause})
+        await run_until_idle(db_url)
+        async with unit_of_work(sessions) as session:
+            job = await get_job(session, job_id=job_id)
+            started = await session.scalar(
+                text(
+                    "SELECT min(at) FROM procrastinate_events "
+                    "WHERE job_id = :id AND type = 'started'"
+                ),
+                {"id": job_id},
+            )
+        assert (job.status, job.phase, job.unit, job.done, job.total) == (
+            "succeeded",
+            "second",
+            "chunks",
+            4,
+            4,
+        )
+        assert job.counts == {"embedded": 4}
+        assert job.phase_started_at is not None
+        assert job.updated_at is not None
+        # The clock started again when the phase changed, and not again when it went on.
+        assert (job.phase_started_at - started).total_seconds() >= pause
+        assert (job.updated_at - job.phase_started_at).total_seconds() >= pause
+        assert job.rate is not None
+        assert job.rate > 0
+        assert job.eta_seconds == 0
+
     async def test_a_failure_keeps_its_error_and_is_retried_later(self, db_url, sessions):
         async with unit_of_work(sessions) as session:
             job_id = await defer(session, task="tests:fail_always", args={"reason": "bad input"})

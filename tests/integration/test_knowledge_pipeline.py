@@ -166,6 +166,10 @@ class TestCrawl:
         assert job["message"].startswith(f"embedding: {source['chunk_count']} of ")
         assert job["done"] == job["total"] == source["chunk_count"]
         assert f"fetched {source['fetched']} pages" in job["message"]
+        assert (job["phase"], job["unit"]) == ("embed", "chunks")
+        assert job["counts"]["fetched"] == source["fetched"]
+        assert job["counts"]["embedded"] == source["chunk_count"]
+        assert job["eta_seconds"] == 0
 
     async def test_failures_are_recorded_per_document_with_their_reason(self, crawled, site):
         _, docs = crawled

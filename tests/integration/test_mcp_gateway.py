@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import mcp_types
 import pytest
@@ -23,7 +24,8 @@ from devflow.mcp.identity import TokenIdentity
 from devflow.mcp.registry import Runtime
 from devflow.mcp.server import build_server
 from devflow.settings import load_settings
-from tests.factories import bootstrap_admin, make_user, services_on
+from tests import jobs_plugin
+from tests.factories import bootstrap_admin, make_user, run_jobs, services_on
 
 PLATFORM_TOOLS = {"project_info", "job_status"}
 
@@ -128,6 +130,17 @@ class TestJobStatus:
         assert f"job: {job_id} tests:count_to" in text(result)
         assert "status: todo" in text(result)
         assert "message: queued" in text(result)
+
+    async def test_a_running_phase_is_named_with_its_unit_and_rate(
+        self, db_url, sessions, admin_token
+    ):
+        async with unit_of_work(sessions) as session:
+            job_id = await defer(session, task="tests:two_phases", args={"pause": 0.1})
+        await run_jobs(db_url, [jobs_plugin.blueprint])
+        async with Client(gateway(sessions, admin_token)) as client:
+            result = await client.call_tool("job_status", {"job_id": job_id})
+        assert "phase: second" in text(result)
+        assert re.search(r"progress: 4/4 chunks, [\d.]+/s\n", text(result)), text(result)
 
     async def test_a_job_of_a_project_the_caller_cannot_see_is_not_found(
         self, sessions, admin_token

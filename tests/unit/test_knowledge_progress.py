@@ -1,40 +1,78 @@
 """What a knowledge job reports as its progress, phase by phase."""
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
+from devflow.core.jobs import Phase, _pace
 from devflow.knowledge.crawl import CrawlStats
 from devflow.knowledge.jobs import _Progress
 
 
-def progress(**stats: int) -> _Progress:
-    reporter = _Progress(None, None, uuid.uuid4())  # type: ignore[arg-type]
+def progress(unit: str = "pages", **stats: int) -> _Progress:
+    reporter = _Progress(None, None, uuid.uuid4(), unit=unit)  # type: ignore[arg-type]
     reporter.stats = CrawlStats(**stats)
     return reporter
 
 
+FETCHED_12 = {"discovered": 294, "fetched": 12, "extracted": 11, "unchanged": 0, "failed": 1}
+
+
 def test_a_crawls_total_never_passes_its_page_limit():
-    limited = progress(discovered=294, fetched=12, limit=20)
+    limited = progress(discovered=294, fetched=12, chunked=11, failed=1, limit=20)
     assert limited.job_progress() == (
-        12,
-        20,
-        "fetching: 12 of 20 pages (discovered 294, chunked 0, failed 0)",
+        Phase("fetch", "pages", 12, 20, FETCHED_12),
+        "fetching: 12 of 20 pages (discovered 294, extracted 11, failed 1)",
     )
-    assert progress(discovered=7, fetched=3, limit=20).job_progress()[1] == 7
+    assert progress(discovered=7, fetched=3, limit=20).job_progress()[0].total == 7
+
+
+def test_a_folder_counts_files():
+    phase, message = progress("files", discovered=5, fetched=2).job_progress()
+    assert (phase.name, phase.unit, phase.done, phase.total) == ("fetch", "files", 2, 5)
+    assert message.startswith("fetching: 2 of 5 files")
 
 
 def test_embedding_is_a_phase_of_its_own_counted_in_chunks():
-    reporter = progress(discovered=364, fetched=364, limit=500)
+    reporter = progress(discovered=364, fetched=364, chunked=364, limit=500)
     reporter.to_embed = 9143
     reporter.embedded = 120
-    assert reporter.job_progress() == (
-        120,
-        9143,
-        "embedding: 120 of 9143 chunks (fetched 364 pages, 0 failed)",
-    )
+    phase, message = reporter.job_progress()
+    assert (phase.name, phase.unit, phase.done, phase.total) == ("embed", "chunks", 120, 9143)
+    assert phase.counts == {
+        "discovered": 364,
+        "fetched": 364,
+        "extracted": 364,
+        "unchanged": 0,
+        "failed": 0,
+        "embedded": 120,
+    }
+    assert message == "embedding: 120 of 9143 chunks (fetched 364 pages, 0 failed)"
 
 
 def test_an_embedding_job_counts_chunks_only():
     reporter = _Progress(None, None, uuid.uuid4(), embed_only=True)  # type: ignore[arg-type]
     reporter.to_embed = 40
     reporter.embedded = 10
-    assert reporter.job_progress() == (10, 40, "embedding: 10 of 40 chunks")
+    assert reporter.job_progress() == (
+        Phase("embed", "chunks", 10, 40, {"embedded": 10}),
+        "embedding: 10 of 40 chunks",
+    )
+
+
+class TestPace:
+    start = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+
+    def test_rate_is_the_phases_units_over_its_time_and_eta_what_is_left_at_that_rate(self):
+        rate, eta = _pace(30, 120, self.start, self.start + timedelta(seconds=10))
+        assert (rate, eta) == (3.0, 30.0)
+
+    def test_nothing_done_or_no_time_passed_gives_no_pace(self):
+        assert _pace(0, 10, self.start, self.start + timedelta(seconds=5)) == (None, None)
+        assert _pace(3, 10, self.start, self.start) == (None, None)
+        assert _pace(3, 10, None, self.start) == (None, None)
+
+    def test_an_unknown_total_has_a_rate_but_no_eta(self):
+        assert _pace(8, None, self.start, self.start + timedelta(seconds=4)) == (2.0, None)
+
+    def test_a_finished_phase_needs_no_more_time(self):
+        assert _pace(9, 9, self.start, self.start + timedelta(seconds=3)) == (3.0, 0.0)

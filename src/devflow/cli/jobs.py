@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from devflow.core.cli import JsonOpt, TokenOpt, UrlOpt, client, console, emit_json, table
+from devflow.core.cli import (
+    JsonOpt,
+    TokenOpt,
+    UrlOpt,
+    client,
+    console,
+    emit_json,
+    follow_job,
+    pace,
+    table,
+)
 
 app = typer.Typer(help="Background jobs.", no_args_is_help=True)
 
-FINAL = {"succeeded", "failed", "cancelled", "aborted"}
 STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborting", "aborted")
 _STATES = ", ".join(STATUSES)
 
@@ -55,18 +55,12 @@ def list_(
     rows = [
         {
             **job,
-            "progress": f"{job['done']}/{job['total']}" if job["total"] else str(job["done"] or ""),
+            "progress": " ".join(filter(None, [job["phase"], pace(job) if job["done"] else ""])),
             "updated": (job["updated_at"] or job["scheduled_at"] or "")[:19].replace("T", " "),
         }
         for job in items
     ]
     table(rows, ["id", "task", "status", "progress", "message", "updated"], title="jobs")
-
-
-def _phase(job: dict[str, Any]) -> str:
-    """Return the phase a job's progress message names (`fetching: …`, `embedding: …`)."""
-    message = str(job.get("message") or "")
-    return message.split(":", 1)[0] if ":" in message else ""
 
 
 @app.command("show")
@@ -79,42 +73,15 @@ def show(
 ) -> None:
     """Show a job's status, progress and last error."""
     api = client(url, token)
-    job = api.get(f"/api/v1/jobs/{job_id}")
-    if watch and job["status"] not in FINAL:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-        ) as bar:
-            task = bar.add_task(job["task"], total=job["total"], rate="")
-            phase = _phase(job)
-            while job["status"] not in FINAL:
-                if _phase(job) != phase:  # a new phase counts a new unit: rate and ETA start again
-                    phase = _phase(job)
-                    bar.reset(task, total=job["total"])
-                speed = bar.tasks[0].speed
-                bar.update(
-                    task,
-                    rate=f"{speed:,.1f}/s" if speed else "",
-                    completed=job["done"],
-                    total=job["total"],
-                    description=f"{job['task']}: {job['message']}",
-                )
-                time.sleep(0.5)
-                job = api.get(f"/api/v1/jobs/{job_id}")
-            bar.update(task, completed=job["done"], total=job["total"])
+    job = follow_job(api, job_id, quiet=as_json) if watch else api.get(f"/api/v1/jobs/{job_id}")
     if as_json:
         emit_json(job)
         return
+    phase = f" {job['phase']}" if job["phase"] else ""
     console.print(
         f"job {job['id']} {job['task']}: [bold]{job['status']}[/] "
-        f"(attempts {job['attempts']}) {job['done']}/{job['total'] or '?'} "
-        f"{job['message']}"
+        f"(attempts {job['attempts']}){phase} {pace(job)}: {job['message']}",
+        highlight=False,
     )
     if job["error"]:
         console.print(f"[red]last error:[/] {job['error']}", highlight=False)

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
+from psycopg.types.json import Jsonb
 from sqlalchemy import BigInteger, ForeignKey, String, Text, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -53,6 +54,12 @@ class JobProgress(Base):
     updated_at: Mapped[datetime] = mapped_column(
         default=clock.now, onupdate=clock.now, server_default=func.now()
     )
+    # The phase the job is in (`fetch`, `embed` …), what `done` and `total` count in it, when it
+    # began (its rate is `done` over the time since), and the task's own counters.
+    phase: Mapped[str | None] = mapped_column(String(40))
+    unit: Mapped[str | None] = mapped_column(String(20))
+    phase_started_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any] | None]
 
 
 _SERVICES = "devflow.services"
@@ -164,21 +171,48 @@ async def defer(
     return int(job_id)
 
 
+@dataclass(frozen=True)
+class Phase:
+    """Where a job stands in one of its phases: `done` of `total` (None: not known yet) `unit`,
+    with the task's own `counts` (shown as they are)."""
+
+    name: str
+    unit: str
+    done: int
+    total: int | None = None
+    counts: dict[str, int] | None = None
+
+
 async def report_progress(
-    context: JobContext, *, done: int, total: int | None = None, message: str = ""
+    context: JobContext,
+    *,
+    done: int = 0,
+    total: int | None = None,
+    message: str = "",
+    phase: Phase | None = None,
 ) -> None:
-    """Record a running job's progress (committed at once, outside the task's own work)."""
-    job_id = context.job.id
+    """Record a running job's progress (committed at once, outside the task's own work): a
+    count and a message, or a phase, whose count replaces `done` and `total`. A phase's clock
+    starts when its name first appears, so that its rate and ETA count its own unit."""
+    if phase is not None:
+        done, total = phase.done, phase.total
     await context.app.connector.execute_query_async(
-        "INSERT INTO job_progress (job_id, done, total, message, attempts, updated_at) "
-        "VALUES (%(id)s, %(done)s, %(total)s, %(message)s, %(attempts)s, now()) "
+        "INSERT INTO job_progress (job_id, done, total, message, attempts, phase, unit, counts, "
+        "phase_started_at, updated_at) VALUES (%(id)s, %(done)s, %(total)s, %(message)s, "
+        "%(attempts)s, %(phase)s, %(unit)s, %(counts)s, now(), now()) "
         "ON CONFLICT (job_id) DO UPDATE SET done = EXCLUDED.done, total = EXCLUDED.total, "
-        "message = EXCLUDED.message, updated_at = now()",
-        id=job_id,
+        "message = EXCLUDED.message, unit = EXCLUDED.unit, counts = EXCLUDED.counts, "
+        "phase_started_at = CASE WHEN job_progress.phase IS NOT DISTINCT FROM EXCLUDED.phase "
+        "THEN coalesce(job_progress.phase_started_at, now()) ELSE now() END, "
+        "phase = EXCLUDED.phase, updated_at = now()",
+        id=context.job.id,
         done=done,
         total=total,
         message=message[:500],
         attempts=context.job.attempts + 1,
+        phase=phase.name if phase else None,
+        unit=phase.unit if phase else None,
+        counts=Jsonb(phase.counts) if phase and phase.counts is not None else None,
     )
 
 
@@ -192,7 +226,8 @@ async def record_outcome(
     await connector.execute_query_async(
         "INSERT INTO job_progress (job_id, attempts, message, updated_at) "
         "VALUES (%(id)s, %(attempt)s, 'running', now()) ON CONFLICT (job_id) DO UPDATE SET "
-        "attempts = EXCLUDED.attempts, message = 'running', updated_at = now()",
+        "attempts = EXCLUDED.attempts, message = 'running', phase = NULL, unit = NULL, "
+        "phase_started_at = NULL, updated_at = now()",
         id=context.job.id,
         attempt=attempt,
     )
@@ -257,16 +292,42 @@ class JobView:
     project_id: uuid.UUID | None
     scheduled_at: datetime | None
     updated_at: datetime | None
+    phase: str | None = None
+    unit: str | None = None
+    counts: dict[str, int] | None = None
+    phase_started_at: datetime | None = None
+    rate: float | None = None
+    """Units of the phase done per second, from its start to the last report."""
+    eta_seconds: float | None = None
+    """Seconds the phase still needs at that rate, counted from the last report."""
 
 
 _JOB_COLUMNS = (
     "SELECT j.id, j.task_name, j.status::text, j.attempts, j.scheduled_at, "
-    "p.done, p.total, p.message, p.error, p.project_id, p.updated_at, p.attempts AS pa "
+    "p.done, p.total, p.message, p.error, p.project_id, p.updated_at, p.attempts AS pa, "
+    "p.phase, p.unit, p.counts, p.phase_started_at "
     "FROM procrastinate_jobs j LEFT JOIN job_progress p ON p.job_id = j.id "
 )
 
 
+def _pace(
+    done: int, total: int | None, started: datetime | None, updated: datetime | None
+) -> tuple[float | None, float | None]:
+    """Return a phase's (rate per second, ETA in seconds) as of its last report."""
+    if started is None or updated is None or done <= 0:
+        return None, None
+    seconds = (updated - started).total_seconds()
+    if seconds <= 0:
+        return None, None
+    rate = done / seconds
+    eta = max(total - done, 0) / rate if total is not None else None
+    return round(rate, 3), (round(eta, 1) if eta is not None else None)
+
+
 def _view(row: Any) -> JobView:
+    rate, eta = (None, None)
+    if row.phase is not None:
+        rate, eta = _pace(row.done or 0, row.total, row.phase_started_at, row.updated_at)
     return JobView(
         id=row.id,
         task=row.task_name,
@@ -279,6 +340,12 @@ def _view(row: Any) -> JobView:
         project_id=row.project_id,
         scheduled_at=row.scheduled_at,
         updated_at=row.updated_at,
+        phase=row.phase,
+        unit=row.unit,
+        counts=row.counts,
+        phase_started_at=row.phase_started_at,
+        rate=rate,
+        eta_seconds=eta,
     )
 
 
@@ -338,6 +405,7 @@ async def get_job(session: AsyncSession, *, job_id: int) -> JobView:
 __all__ = [
     "JobProgress",
     "JobView",
+    "Phase",
     "blueprint",
     "create_job_app",
     "defer",

@@ -71,3 +71,20 @@ def one_line(text: str, width: int = 160) -> str:
     """Return `text` on one line, shortened to `width` characters."""
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def pace(
+    done: int, total: int | None, unit: str | None, rate: float | None, eta: float | None
+) -> str:
+    """Return a job phase's figures as people read them: `120/9,143 chunks, 4.1/s, ETA 36:50`
+    (leave `eta` None once the job has ended)."""
+    unit = unit or ""
+    parts = [(f"{done:,}/{total:,} {unit}" if total else f"{done:,} {unit}").strip()]
+    if rate:
+        parts.append(f"{rate:,.1f}/s")
+    if eta is not None:
+        minutes, seconds = divmod(round(eta), 60)
+        hours, minutes = divmod(minutes, 60)
+        clock = f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+        parts.append(f"ETA {clock}")
+    return ", ".join(parts)

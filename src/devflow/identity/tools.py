@@ -37,11 +37,13 @@ async def project_info(call: Call, project: ProjectArg = None) -> str:
 async def job_status(call: Call, job_id: Annotated[int, Field(description="Job id.", ge=1)]) -> str:
     """Status and progress of a background job (e.g. an ingestion)."""
     job = await get_visible_job(call.session, principal=call.principal, job_id=job_id)
-    progress = f"{job.done}/{job.total}" if job.total else str(job.done or "")
+    eta = job.eta_seconds if job.status in {"todo", "doing"} else None
+    progress = render.pace(job.done, job.total, job.unit, job.rate, eta) if job.done else ""
     return render.fields(
         [
             ("job", f"{job.id} {job.task}"),
             ("status", job.status),
+            ("phase", job.phase or ""),
             ("progress", progress),
             ("message", render.one_line(job.message)),
             ("error", render.one_line(job.error or "", 500)),

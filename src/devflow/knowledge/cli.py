@@ -38,6 +38,7 @@ from devflow.core.cli import (
     console,
     emit_json,
     err_console,
+    follow_job,
     table,
 )
 from devflow.core.errors import Conflict, DevflowError, Invalid, PermissionDenied
@@ -83,41 +84,16 @@ def _source_ref(api: ApiClient, ref: str, project: str | None) -> dict[str, Any]
 
 
 def _follow(api: ApiClient, source: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
-    """Poll a source until its ingestion ends; unless quiet, with a progress bar."""
-    if quiet:
-        while source["status"] not in _FINAL:
-            time.sleep(0.5)
-            source = api.get(f"/api/v1/knowledge/sources/{source['id']}")
-        return source
-    return _wait(api, source)
-
-
-def _wait(api: ApiClient, source: dict[str, Any]) -> dict[str, Any]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """Wait until a source's ingestion ends, unless quiet showing its job's phases (fetch, then
+    embed) with their rates and ETAs; return the source as it ended."""
     path = f"/api/v1/knowledge/sources/{source['id']}"
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
-        task = bar.add_task(source["name"], total=None)
-        while True:
-            source = api.get(path)
-            total = max(source["discovered"], source["fetched"]) or None
-            bar.update(
-                task,
-                completed=source["fetched"],
-                total=total,
-                description=f"{source['name']} [{source['status']}] chunked {source['chunked']} "
-                f"embedded {source['embedded']} failed {source['failed']}",
-            )
-            if source["status"] in _FINAL:
-                return source
-            time.sleep(0.5)
+    if source.get("job_id") is not None:
+        follow_job(api, source["job_id"], label=source["name"], quiet=quiet)
+        source = api.get(path)
+    while source["status"] not in _FINAL:  # a job ends a moment before its source settles
+        time.sleep(0.5)
+        source = api.get(path)
+    return source
 
 
 def _show(source: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from devflow.core import clock, events
 from devflow.core.config import Settings
 from devflow.core.db import unit_of_work
-from devflow.core.jobs import report_progress, services_of
+from devflow.core.jobs import Phase, report_progress, services_of
 from devflow.knowledge.crawl import Crawler, CrawlStats
 from devflow.knowledge.embedding import embed_source, missing_vectors
 from devflow.knowledge.ingest import refresh_counts, refresh_lexeme_stats, remove_unseen
@@ -54,9 +54,11 @@ class _Progress:
         sessions: async_sessionmaker[AsyncSession],
         source_id: uuid.UUID,
         *,
+        unit: str = "pages",
         embed_only: bool = False,
     ) -> None:
         self._context = context
+        self._unit = unit  # what the fetch phase counts: web pages, or a folder's files
         self._sessions = sessions
         self._source_id = source_id
         self._last = 0.0
@@ -76,28 +78,42 @@ class _Progress:
         self.embedded = done
         await self.write()
 
-    def job_progress(self) -> tuple[int, int | None, str]:
-        """Return the job's (done, total, message): the phase it is in, counted in its own unit.
+    def job_progress(self) -> tuple[Phase, str]:
+        """Return the phase the job is in, counted in its own unit, and its message.
 
-        Fetching counts pages (the total is what was discovered, never more than the crawl's
-        page limit); embedding counts the chunks it had to embed when it began, so the bar
-        starts again instead of standing full while vectors are made.
+        Fetching counts pages or files (the total is what was discovered, never more than the
+        crawl's page limit); each is extracted and chunked as it arrives, so extraction is
+        counted within this phase (`extracted`). Embedding counts the chunks it had to embed
+        when it began, so the bar starts again instead of standing full while vectors are made.
         """
         s = self.stats
         if self.to_embed is not None or self._embed_only:
             total = self.to_embed or None
             message = f"embedding: {self.embedded} of {total or '?'} chunks"
+            counts = {"embedded": self.embedded}
             if not self._embed_only:
-                message += f" (fetched {s.fetched} pages, {s.failed} failed)"
-            return self.embedded, total, message
+                message += f" (fetched {s.fetched} {self._unit}, {s.failed} failed)"
+                counts = {**self._fetch_counts(), **counts}
+            return Phase("embed", "chunks", self.embedded, total, counts), message
         total = max(s.discovered, s.fetched)
         if s.limit is not None:
             total = min(total, s.limit)
         message = (
-            f"fetching: {s.fetched} of {total or '?'} pages (discovered {s.discovered}, "
-            f"chunked {s.chunked}, failed {s.failed})"
+            f"fetching: {s.fetched} of {total or '?'} {self._unit} (discovered {s.discovered}, "
+            f"extracted {s.chunked}, failed {s.failed})"
         )
-        return s.fetched, total or None, message
+        phase = Phase("fetch", self._unit, s.fetched, total or None, self._fetch_counts())
+        return phase, message
+
+    def _fetch_counts(self) -> dict[str, int]:
+        s = self.stats
+        return {
+            "discovered": s.discovered,
+            "fetched": s.fetched,
+            "extracted": s.chunked,
+            "unchanged": s.unchanged,
+            "failed": s.failed,
+        }
 
     async def write(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -127,8 +143,8 @@ class _Progress:
                     payload={"source_id": str(self._source_id), **counts},
                     project_id=self.project_id,
                 )
-        done, total, message = self.job_progress()
-        await report_progress(self._context, done=done, total=total, message=message)
+        phase, message = self.job_progress()
+        await report_progress(self._context, phase=phase, message=message)
 
 
 async def _set_status(
@@ -159,7 +175,7 @@ async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
             payload={"source_id": source_id, "generation": source.generation},
             project_id=source.project_id,
         )
-    progress = _Progress(context, sessions, sid)
+    progress = _Progress(context, sessions, sid, unit="pages" if source.kind == "web" else "files")
     progress.project_id = source.project_id
     try:
         stats = await _fetch_all(sessions, source, settings, progress)

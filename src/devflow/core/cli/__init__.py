@@ -7,8 +7,10 @@ pieces without a package cycle.
 from devflow.core.cli.client import ApiClient, error_class
 from devflow.core.cli.options import JsonOpt, TimeoutOpt, TokenOpt, UrlOpt, client
 from devflow.core.cli.output import console, emit_json, err_console, table
+from devflow.core.cli.progress import FINAL, follow_job, pace
 
 __all__ = [
+    "FINAL",
     "ApiClient",
     "JsonOpt",
     "TimeoutOpt",
@@ -19,5 +21,7 @@ __all__ = [
     "emit_json",
     "err_console",
     "error_class",
+    "follow_job",
+    "pace",
     "table",
 ]

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from devflow.core import jobs
 from devflow.core.auth import Scope
@@ -32,6 +32,19 @@ class JobRead(BaseModel):
     project_id: uuid.UUID | None
     scheduled_at: datetime | None
     updated_at: datetime | None
+    phase: str | None = Field(
+        description="The phase the job is in (ingestion: `fetch`, then `embed`); `done` and "
+        "`total` count this phase's `unit`."
+    )
+    unit: str | None = Field(description="What `done` and `total` count (`pages`, `chunks` …).")
+    counts: dict[str, int] | None = Field(description="The task's own counters, as they stand.")
+    phase_started_at: datetime | None
+    rate: float | None = Field(
+        description="Units done per second in this phase, from its start to `updated_at`."
+    )
+    eta_seconds: float | None = Field(
+        description="Seconds this phase still needs at `rate`, counted from `updated_at`."
+    )
 
 
 JobStatus = Literal["todo", "doing", "succeeded", "failed", "cancelled", "aborting", "aborted"]
