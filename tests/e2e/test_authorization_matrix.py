@@ -256,9 +256,15 @@ def _oci_push(world: World, name: str, tag: str) -> str:
 def world(pg_server, template_url, tmp_path_factory) -> Iterator[World]:
     del template_url
     home = tmp_path_factory.mktemp("home")
+    dist = tmp_path_factory.mktemp("ui_dist")  # a dashboard build, whatever this checkout has
+    (dist / "assets").mkdir()
+    (dist / "index.html").write_text('<script type="module" src="/assets/matrix.js"></script>')
+    (dist / "assets" / "matrix.js").write_text("export {};")
     with (
         FakeOpenAI() as llm,
-        running_server(pg_server, home, settings={"llm": llm.llm_settings()}) as server,
+        running_server(
+            pg_server, home, settings={"llm": llm.llm_settings(), "server": {"ui_dir": str(dist)}}
+        ) as server,
     ):
         tokens = {"admin": server.token}
         first = World(server, tokens, {})
@@ -437,6 +443,18 @@ def _signin(world: World, _caller: str) -> Request:
     return ("GET", link.removeprefix(world.server.url), {"follow_redirects": False})
 
 
+def _paste_token(world: World, caller: str) -> Request:
+    """Exchange the caller's own token for a dashboard session (the body, not the header)."""
+    token = (
+        world.wrong_scope[REGISTRY_ONLY] if caller == "wrong_scope" else world.tokens.get(caller)
+    )
+    return (
+        "POST",
+        f"{V1}/session",
+        {"json": {"token": token or ""}, "headers": {"X-DevFlow-Request": "1"}},
+    )
+
+
 def _oci_start(world: World, _caller: str) -> Request:
     return ("POST", "/v2/beta/img/blobs/uploads/", {"oci": True})
 
@@ -517,9 +535,16 @@ DECLARED: dict[str, Case] = {
     "* /docs/assets": Case(anyone(), get("/docs/assets/swagger-ui.css")),
     "GET /health": Case(anyone(), get("/health")),
     "GET /ready": Case(anyone(), get("/ready")),
-    "GET /": Case(listing(), get("/"), _shows("beta")),
+    # The dashboard: its page and assets are public; what it shows comes from the API.
+    "GET /": Case(anyone(), get("/")),
+    "* /assets": Case(anyone(), get("/assets/matrix.js")),
     "GET /auth/signin": Case(anyone(), _signin),
     "GET /api/v1/me": Case(signed_in(), get(f"{V1}/me")),
+    "GET /api/v1/session": Case(signed_in(), get(f"{V1}/session")),
+    # A session with the token's own powers, whatever they are; a bad token gets none.
+    "POST /api/v1/session": Case(signed_in(), _paste_token),
+    # Sign-out ends the cookie's session; without a cookie there is nothing to end.
+    "DELETE /api/v1/session": Case(anyone(), lambda _w, _c: ("DELETE", f"{V1}/session", {})),
     "GET /api/v1/projects": Case(listing(), get(f"{V1}/projects"), _shows('"beta"')),
     "POST /api/v1/projects": Case(
         unrestricted_writer(),

@@ -226,15 +226,21 @@ class TestSignIn:
         assert first.status_code == 303
         assert "devflow_session" in first.headers["set-cookie"]
         assert "httponly" in first.headers["set-cookie"].lower()
-        page = await api.get("/")
-        assert page.status_code == 200
-        assert "Signed in as <strong>admin</strong>" in page.text
+        who = await api.get("/api/v1/session")
+        assert who.status_code == 200
+        assert who.json()["user"]["username"] == "admin"
         api.cookies.clear()
         assert (await api.get(f"/{path}")).status_code == 401
 
-    async def test_the_session_cookie_does_not_authorise_writes(self, api):
+    async def test_the_session_cookie_writes_only_with_the_dashboards_header(self, api):
         link = (await api.post("/api/v1/signin-links")).json()["url"]
         api.headers.pop("Authorization")
         await api.get("/" + link.split("://", 1)[1].split("/", 1)[1])
         assert (await api.get("/api/v1/projects")).status_code == 200
-        assert (await api.post("/api/v1/projects", json={"name": "csrf"})).status_code == 401
+        refused = await api.post("/api/v1/projects", json={"name": "csrf"})
+        assert refused.status_code == 403
+        assert "X-DevFlow-Request: 1" in refused.json()["error"]["message"]
+        allowed = await api.post(
+            "/api/v1/projects", json={"name": "csrf"}, headers={"X-DevFlow-Request": "1"}
+        )
+        assert allowed.status_code == 201

@@ -63,6 +63,11 @@ class ServerSettings(BaseModel):
         description="FastAPI's OpenTelemetry spans, metrics and logs per request, for an operator "
         "who exports them (OTEL_* settings); off, a request skips that work.",
     )
+    ui_dir: Path | None = Field(
+        None,
+        description="Folder of the built dashboard (index.html and assets/) to serve; unset: "
+        "the one inside the installed package (a checkout builds it with `make ui`).",
+    )
 
     @field_validator("external_url")
     @classmethod

@@ -15,10 +15,14 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import AUTHENTICATOR, Principal
-from devflow.core.errors import Unauthenticated
+from devflow.core.errors import PermissionDenied, Unauthenticated
 from devflow.core.services import Services
 
 SESSION_COOKIE = "devflow_session"
+# The header a cookie-authenticated write must carry: a cross-site form cannot set one, and a
+# cross-site script cannot send one without a CORS preflight DevFlow never answers.
+REQUEST_HEADER = "X-DevFlow-Request"
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
 def services_of(request: Request) -> Services:
@@ -65,17 +69,39 @@ ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="functi
 
 
 def bearer_token(request: Request) -> str | None:
-    """Return the token from `Authorization: Bearer`, or the dashboard cookie on safe methods."""
+    """Return the token from `Authorization: Bearer`, or the dashboard's session cookie.
+
+    Raises:
+        Unauthenticated: an Authorization header that is not a bearer token.
+        PermissionDenied: a write signed in by the cookie alone, without `REQUEST_HEADER`.
+    """
     header = request.headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthenticated("use `Authorization: Bearer <token>`")
         return value.strip()
-    # The session cookie is honoured for reads only, so a cross-site form cannot act for the user.
-    if request.method in {"GET", "HEAD"}:
-        return request.cookies.get(SESSION_COOKIE)
-    return None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is None or request.method in _SAFE_METHODS:
+        return cookie
+    # SameSite=strict already keeps the cookie off other sites' requests; the header is the
+    # second lock, for browsers and subdomains where SameSite falls short.
+    require_request_header(request)
+    return cookie
+
+
+def require_request_header(request: Request) -> None:
+    """Refuse a browser write that lacks the dashboard's header (a possible cross-site request).
+
+    Raises:
+        PermissionDenied: the header is missing.
+    """
+    if REQUEST_HEADER.lower() not in request.headers:
+        raise PermissionDenied(
+            f"a request signed in by the dashboard's cookie must send the header "
+            f"`{REQUEST_HEADER}: 1` to change anything (the dashboard does; a cross-site form "
+            "cannot); scripts send `Authorization: Bearer <token>` instead"
+        )
 
 
 async def get_principal(request: Request) -> Principal:

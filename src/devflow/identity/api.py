@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
+from devflow.core import clock
 from devflow.core.auth import SCOPES
+from devflow.core.config import Settings
 from devflow.core.http import (
     SESSION_COOKIE,
     PrincipalDep,
@@ -15,6 +17,7 @@ from devflow.core.http import (
     ServicesDep,
     SessionDep,
     get_principal,
+    require_request_header,
 )
 from devflow.core.reads import READ_POOL
 from devflow.core.schemas import Page
@@ -25,6 +28,8 @@ from devflow.identity.schemas import (
     ProjectDetail,
     ProjectRead,
     ScopeRead,
+    SessionCreate,
+    SessionRead,
     TokenCreate,
     TokenCreated,
     TokenRead,
@@ -150,15 +155,77 @@ async def sign_in(code: str, session: SessionDep, services: ServicesDep) -> Redi
     ttl = timedelta(hours=services.settings.auth.session_ttl_hours)
     secret = await service.redeem_sign_in_code(session, code=code, session_ttl=ttl)
     response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    _set_session_cookie(response, secret, clock.now() + ttl, services.settings)
+    return response
+
+
+@router.get("/session", response_model=SessionRead)
+async def show_session(session: ReadSessionDep, principal: PrincipalDep) -> SessionRead:
+    """Return who you are and what your credential may do: scopes, project, expiry."""
+    return await service.describe_session(session, principal=principal)
+
+
+@router.post(
+    "/session",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    tags=["dashboard"],
+)
+async def open_session(
+    data: SessionCreate, request: Request, session: SessionDep, services: ServicesDep
+) -> Response:
+    """Exchange a token for a dashboard session cookie with no more power than the token: the
+    same scopes and project, ending no later. Send the `X-DevFlow-Request: 1` header."""
+    require_request_header(request)
+    token, secret = await service.open_token_session(
+        session,
+        token=data.token,
+        catalog=services.get(SCOPES),
+        session_ttl=timedelta(hours=services.settings.auth.session_ttl_hours),
+    )
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    assert token.expires_at is not None  # noqa: S101 - a session always expires
+    _set_session_cookie(response, secret, token.expires_at, services.settings)
+    return response
+
+
+@router.delete(
+    "/session",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    tags=["dashboard"],
+)
+async def close_session(request: Request, session: SessionDep, services: ServicesDep) -> Response:
+    """Sign out: end the dashboard session of the cookie on the server and clear the cookie
+    (with the `X-DevFlow-Request: 1` header). Without a cookie there is nothing to end."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is not None:
+        require_request_header(request)
+        await service.end_session(session, token=cookie)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="strict", secure=_secure(services.settings)
+    )
+    return response
+
+
+def _secure(settings: Settings) -> bool:
+    return settings.base_url.startswith("https://")
+
+
+def _set_session_cookie(
+    response: Response, secret: str, expires_at: datetime, settings: Settings
+) -> None:
+    """The dashboard's session cookie: out of scripts' reach, never sent cross-site, and gone
+    when the session ends."""
     response.set_cookie(
         SESSION_COOKIE,
         secret,
-        max_age=int(ttl.total_seconds()),
+        max_age=max(1, int((expires_at - clock.now()).total_seconds())),
         httponly=True,
         samesite="strict",
-        secure=services.settings.base_url.startswith("https://"),
+        secure=_secure(settings),
     )
-    return response
 
 
 ROUTERS = (router, signin_router)

@@ -125,3 +125,24 @@ class TokenCreated(TokenRead):
     """A new token; the secret is shown once, here, and never again."""
 
     token: str
+
+
+class SessionCreate(BaseModel):
+    """A token to exchange for a dashboard session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(max_length=200, description="An API token (`dfl_…`).")
+
+
+class SessionRead(BaseModel):
+    """Who the caller is, and with what powers: its token's scopes, project and expiry."""
+
+    user: UserRead
+    scopes: list[str]
+    project: str | None = Field(description="The one project the credential may act in.")
+    expires_at: datetime | None
+    kind: str = Field(
+        description="`api` (a token), `session` (a sign-in link's dashboard session) or "
+        "`token-session` (a dashboard session made from a pasted token)."
+    )

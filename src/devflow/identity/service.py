@@ -37,11 +37,17 @@ from devflow.identity.schemas import (
     ProjectCreate,
     ProjectDetail,
     ProjectRead,
+    SessionRead,
     TokenCreate,
     UserCreate,
+    UserRead,
 )
 
 DEFAULT_PROJECT = "default"
+# Token kinds: what a user made (`api`), a sign-in link's dashboard session (the user signed in,
+# with the user's rights) and a dashboard session made from a pasted token (that token's rights).
+SIGN_IN_SESSION = "session"
+TOKEN_SESSION = "token-session"  # noqa: S105 - a kind of token, not a secret
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 # Every authenticated request runs this: one Core statement (token, user and the user's
@@ -529,8 +535,10 @@ async def _within_caller_lifetime(
 ) -> timedelta | None:
     """Cap a new token's lifetime at the expiry of the API token that asks for it.
 
-    A token that expires cannot mint one that outlives it. A dashboard session is the user
-    signed in, not a credential handed to a script, so its own short life is not passed on.
+    A token that expires cannot mint one that outlives it. A sign-in link's dashboard session is
+    the user signed in, not a credential handed to a script, so its own short life is not passed
+    on; a session made from a pasted token stands for that token and is capped like it (at the
+    session's end, which is no later than the token's).
     """
     if principal.token_id is None:
         return expires_in
@@ -539,7 +547,7 @@ async def _within_caller_lifetime(
             select(ApiToken.expires_at, ApiToken.kind).where(ApiToken.id == principal.token_id)
         )
     ).first()
-    if row is None or row.expires_at is None or row.kind != "api":
+    if row is None or row.expires_at is None or row.kind == SIGN_IN_SESSION:
         return expires_in
     left = row.expires_at - clock.now()
     return left if expires_in is None or expires_in > left else expires_in
@@ -658,9 +666,77 @@ async def redeem_sign_in_code(session: AsyncSession, *, code: str, session_ttl: 
         name="dashboard session",
         scopes=scopes,
         expires_in=session_ttl,
-        kind="session",
+        kind=SIGN_IN_SESSION,
     )
     return secret
+
+
+async def open_token_session(
+    session: AsyncSession, *, token: str, catalog: ScopeCatalog, session_ttl: timedelta
+) -> tuple[ApiToken, str]:
+    """Exchange a token for a dashboard session that carries no more than it: the same scopes
+    and project, ending at `session_ttl` or at the token's own expiry, whichever is sooner.
+
+    Unlike a sign-in link's session, which carries its user's rights, this one carries the
+    token's: a read-only or project-restricted token cannot widen itself by signing in.
+
+    Raises:
+        Unauthenticated: the token is malformed, unknown, expired or revoked.
+    """
+    principal = await authenticate(session, token=token)
+    source = await session.get(ApiToken, principal.token_id) if principal.token_id else None
+    if source is None:
+        raise Unauthenticated(
+            "this token cannot open a session; create one with `devflow token create`"
+        )
+    user = await session.get_one(User, principal.user_id)
+    made, secret = await issue_token(
+        session,
+        user=user,
+        name="dashboard session (pasted token)",
+        scopes=catalog.parse(source.scopes),
+        expires_in=session_ttl,
+        project_id=source.project_id,
+        kind=TOKEN_SESSION,
+    )
+    if source.expires_at is not None and (
+        made.expires_at is None or made.expires_at > source.expires_at
+    ):
+        made.expires_at = source.expires_at
+        await session.flush()
+    return made, secret
+
+
+async def end_session(session: AsyncSession, *, token: str) -> None:
+    """Sign a dashboard session out: revoke its token (API tokens are left alone: a cookie
+    holding one is only forgotten by the browser)."""
+    if token_problem(token) is not None:
+        return
+    row = await session.scalar(
+        select(ApiToken).where(
+            ApiToken.token_hash == hash_token(token),
+            ApiToken.kind.in_((SIGN_IN_SESSION, TOKEN_SESSION)),
+            ApiToken.revoked_at.is_(None),
+        )
+    )
+    if row is not None:
+        row.revoked_at = clock.now()
+        await session.flush()
+        _identity_changed(session)
+
+
+async def describe_session(session: AsyncSession, *, principal: Principal) -> SessionRead:
+    """Return who the caller is and what its credential may do (the dashboard's who-am-I)."""
+    user = await require_user(session, username=principal.username)
+    token = await session.get(ApiToken, principal.token_id) if principal.token_id else None
+    project = await session.get(Project, principal.project_id) if principal.project_id else None
+    return SessionRead(
+        user=UserRead.model_validate(user),
+        scopes=sorted(principal.scopes),
+        project=project.name if project else None,
+        expires_at=token.expires_at if token else None,
+        kind=token.kind if token else "api",
+    )
 
 
 # -- access ---------------------------------------------------------------------------------------

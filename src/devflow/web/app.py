@@ -94,10 +94,11 @@ def create_app(settings: Settings) -> FastAPI:
         per_client=settings.server.max_bodies_per_client,
     )
     app.add_middleware(RequestContextMiddleware, access_log=settings.log.access_log)
-    for router in (health.router, dashboard.router, jobs.router, events.router):
+    for router in (health.router, jobs.router, events.router):
         app.include_router(router)
     for routers in each("routers"):
         for router in routers:
             app.include_router(router)
     app.router.routes.append(Route(MCP_PATH, mcp))  # streamable HTTP (an ASGI app), bearer-only
+    dashboard.install(app, settings.server.ui_dir or dashboard.DIST)  # last: it yields to all above
     return app

@@ -1,61 +1,102 @@
-"""The dashboard's entry page (server-rendered; richer views arrive with their domains)."""
+"""The dashboard: the single-page app built from ui/ and every domain's ui/ folder, served by
+DevFlow itself (same origin: the session cookie works and no CORS is needed).
+
+- `/assets/…` are the build's content-hashed files: cached for a year, immutable.
+- `/` and every client-side route answer `index.html`, revalidated on each visit (`no-cache`),
+  so a new build is picked up at once.
+- A client-side route is a GET for HTML (a browser's navigation) whose first path segment no
+  route of the app owns: `/api`, `/auth`, `/docs`, `/mcp`, `/health`, `/ready` and the
+  protocols (`/pypi`, `/npm`, `/v2` …) keep their own 404s, 405s and error shapes, and so does
+  a script asking for JSON anywhere.
+- Without a build (a checkout where `make ui` has not run) `/` says how to build it; the API
+  runs either way.
+"""
 
 from __future__ import annotations
 
-from html import escape
+from pathlib import Path
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.responses import FileResponse
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
-from devflow import __version__
-from devflow.core.auth import AUTHENTICATOR
-from devflow.core.errors import Unauthenticated
-from devflow.core.http import SESSION_COOKIE, ServicesDep, SessionDep, bearer_token
-from devflow.core.reads import READ_POOL
-from devflow.identity import list_projects
+from devflow.web.errors import error_response
 
-router = APIRouter(include_in_schema=False)
+DIST = Path(__file__).resolve().parent.parent / "ui_dist"
+"""Where `make ui` (Vite) writes the build, inside the package so that the wheel carries it."""
 
-_STYLE = (
-    "body{font:15px system-ui,sans-serif;max-width:52rem;margin:3rem auto;padding:0 1rem;"
-    "color:#1d2330}h1{font-size:1.5rem}li{margin:.3rem 0}.muted{color:#667085}"
-    "code{background:#eef1f5;padding:.1rem .3rem;border-radius:3px}"
+ASSETS = "/assets"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+# No inline script or style anywhere; the app talks to its own origin only.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
 )
-_PAGE = (
-    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>DevFlow</title>'
-    '<meta name="viewport" content="width=device-width,initial-scale=1">'
-    "<style>{style}</style></head><body>"
-    '<h1>DevFlow <span class="muted">{version}</span></h1>{body}'
-    '<p class="muted">API reference: <a href="/docs">/docs</a></p></body></html>'
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # A sign-in link's code is in the URL it redirects from: never hand it to another site.
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+_NOT_BUILT = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>DevFlow</title></head>'
+    "<body><h1>DevFlow</h1><p>The dashboard is not built in this checkout. Run "
+    "<code>make ui</code> (it needs Node.js 20 and npm), or <code>make run</code>, which builds "
+    "it when Node.js is there, then reload this page.</p>"
+    '<p>The API runs without it: <a href="/docs">/docs</a>.</p></body></html>'
 )
 
 
-@router.get("/", response_class=HTMLResponse)
-async def index(request: Request, session: SessionDep, services: ServicesDep) -> HTMLResponse:
-    """Show who is signed in and their projects, or how to sign in."""
-    token = request.cookies.get(SESSION_COOKIE) or bearer_token(request)
-    principal = None
-    if token:
-        try:
-            principal = await services.get(AUTHENTICATOR).authenticate(session, token)
-        except Unauthenticated:
-            principal = None
-    if principal is None:
-        body = (
-            "<p>You are not signed in. Run <code>devflow signin-link</code> on the machine "
-            "where DevFlow runs and open the link it prints.</p>"
-        )
-        return HTMLResponse(
-            _PAGE.format(style=_STYLE, version=__version__, body=body), status_code=401
-        )
-    projects = await list_projects(services.get(READ_POOL), principal=principal)
-    items = "".join(
-        f"<li><strong>{escape(p.name)}</strong> <span class='muted'>{escape(p.description)}</span>"
-        "</li>"
-        for p in projects
-    )
-    body = (
-        f"<p>Signed in as <strong>{escape(principal.username)}</strong>.</p>"
-        f"<h2>Projects</h2><ul>{items}</ul>"
-    )
-    return HTMLResponse(_PAGE.format(style=_STYLE, version=__version__, body=body))
+class _Assets(StaticFiles):
+    """The build's hashed files: a name changes whenever its content does, so cache forever."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        if response.status_code == 200:  # noqa: PLR2004
+            response.headers["Cache-Control"] = IMMUTABLE
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+# The first path segments the server answers itself: a browser navigating there gets the
+# server's answer, never the app. A new top-level route of the server (a protocol such as
+# `/git`) is added here; tests/integration/test_dashboard.py fails until it is.
+SERVER_PATHS = frozenset(
+    {
+        "api", "auth", "assets", "docs", "redoc", "openapi.json", "health", "ready", "mcp",
+        "pypi", "npm", "v2",
+    }
+)  # fmt: skip
+
+
+def install(app: FastAPI, dist: Path) -> None:
+    """Serve the dashboard built into `dist` on `app`, after every other route is added."""
+    index = dist / "index.html"
+
+    async def page() -> Response:
+        if not index.is_file():
+            return HTMLResponse(_NOT_BUILT, headers=PAGE_HEADERS)
+        return FileResponse(index, media_type="text/html", headers=PAGE_HEADERS)
+
+    async def not_found(request: Request, exc: HTTPException) -> Response:
+        first = request.url.path.strip("/").split("/", 1)[0]
+        if (
+            request.method in {"GET", "HEAD"}
+            and first not in SERVER_PATHS
+            and "text/html" in request.headers.get("accept", "")
+        ):
+            return await page()
+        return error_response(404, "not_found", str(exc.detail), headers=exc.headers)
+
+    app.router.routes.append(Mount(ASSETS, _Assets(directory=dist / "assets", check_dir=False)))
+    app.add_api_route("/", page, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_exception_handler(404, not_found)  # type: ignore[arg-type]

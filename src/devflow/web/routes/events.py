@@ -24,7 +24,7 @@ KEEPALIVE_SECONDS = 15.0
 _BATCH = 500
 
 
-def _frame(event: Event) -> bytes:
+def _frame(event: Event, *, named: bool) -> bytes:
     data = {
         "id": event.id,
         "type": event.type,
@@ -33,7 +33,8 @@ def _frame(event: Event) -> bytes:
         "created_at": event.created_at,
         "payload": event.payload,
     }
-    return f"id: {event.id}\nevent: {event.type}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+    name = f"event: {event.type}\n" if named else ""
+    return f"id: {event.id}\n{name}data: ".encode() + orjson.dumps(data) + b"\n\n"
 
 
 @router.get(
@@ -55,6 +56,11 @@ async def stream_events(
     since: int | None = Query(
         None, ge=0, le=MAX_ID, description="Replay events after this id first."
     ),
+    event_names: bool = Query(
+        True,
+        description="Name each frame after its type (`event:`). False sends every frame "
+        "unnamed, for a browser's EventSource, which hears only the names it listens to.",
+    ),
 ) -> StreamingResponse:
     """Stream events as Server-Sent Events; reconnecting clients resume with Last-Event-ID."""
     principal.require_scope(Scope.READ)
@@ -67,7 +73,14 @@ async def stream_events(
         project_ids = visible_project_ids(principal)
     resume = last_event_id if last_event_id is not None else since
     return StreamingResponse(
-        _stream(services.sessions, services.bus.subscribe(), project_ids, type, resume),
+        _stream(
+            services.sessions,
+            services.bus.subscribe(),
+            project_ids,
+            type,
+            resume,
+            named=event_names,
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -79,6 +92,8 @@ async def _stream(
     project_ids: list[uuid.UUID] | None,
     types: list[str],
     resume: int | None,
+    *,
+    named: bool,
 ) -> AsyncIterator[bytes]:
     query = visible_events(project_ids=project_ids, types=types)
     async with subscription as queue:  # subscribe before replaying, so nothing falls between
@@ -90,7 +105,7 @@ async def _stream(
                 rows = list(await db.scalars(query.where(Event.id > after).limit(_BATCH)))
             for event in rows:
                 replayed.add(event.id)
-                yield _frame(event)
+                yield _frame(event, named=named)
             after = rows[-1].id if len(rows) == _BATCH else None
         while True:
             try:
@@ -107,4 +122,4 @@ async def _stream(
             async with sessions() as db:
                 rows = list(await db.scalars(query.where(Event.id.in_(wanted))))
             for event in rows:
-                yield _frame(event)
+                yield _frame(event, named=named)
