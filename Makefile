@@ -5,7 +5,15 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 3737
 
-.PHONY: run install install-test test lint types pytest bench fuzz clean
+.PHONY: run install install-test test lint types pytest ui ui-if-node ui-test bench fuzz clean
+
+# The dashboard (ui/ and every domain's src/devflow/<domain>/ui/) builds into the package.
+UI_DIST := src/devflow/web/ui_dist
+UI_SOURCES := $(shell find ui/src ui/index.html ui/vite.config.ts ui/tailwind.config.js \
+	ui/postcss.config.js ui/tsconfig.json ui/package.json src/devflow/*/ui -type f 2>/dev/null)
+# No browser downloads, whatever a dependency asks for (tests use Debian's chromium).
+export PUPPETEER_SKIP_DOWNLOAD := 1
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +28,26 @@ install-test: $(BIN)/python
 	# the CNCF reference registry the OCI tests compare DevFlow with (they skip without it)
 	command -v docker-registry >/dev/null || (apt-get update -qq && apt-get install -y -qq docker-registry) || true
 
-run: install
+run: install ui-if-node
 	$(BIN)/devflow up --host $(HOST) --port $(PORT)
+
+# npm ci writes node_modules/.package-lock.json: newer than the lockfile once installed.
+ui/node_modules/.package-lock.json: ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+
+$(UI_DIST)/index.html: ui/node_modules/.package-lock.json $(UI_SOURCES)
+	cd ui && npm run build
+
+ui: $(UI_DIST)/index.html
+
+# `make run` builds the dashboard when it is missing or stale, if Node.js is there at all.
+ui-if-node:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory ui; \
+	else echo "Node.js (npm) not found: the dashboard is not built (install Node 20, then make ui); the API runs without it"; fi
+
+ui-test: ui/node_modules/.package-lock.json
+	cd ui && npm run lint && npm run typecheck && npm run test
+	$(MAKE) --no-print-directory ui
 
 lint:
 	$(BIN)/ruff check src tests bench
@@ -33,7 +59,7 @@ types:
 pytest:
 	$(BIN)/pytest -q
 
-test: install-test lint types pytest
+test: install-test lint types ui-test pytest
 
 bench: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
@@ -51,4 +77,4 @@ fuzz: $(BIN)/python
 		$(BIN)/pytest -q tests/integration/test_api_fuzz.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache ui/node_modules $(UI_DIST)
