@@ -1,10 +1,13 @@
 """The local default embedder: the real all-MiniLM-L6-v2 model, loaded from installed packages."""
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from devflow.core.errors import Invalid
+from devflow.knowledge.backends import embedders
 from devflow.knowledge.backends.embedders import LocalEmbedder, local_embedder
 
 
@@ -66,3 +69,39 @@ class TestLocalEmbedder:
             LocalEmbedder(batch_size=0)
         with pytest.raises(Invalid, match="thread"):
             LocalEmbedder(threads=0)
+
+    def test_more_sessions_than_threads_are_refused(self):
+        with pytest.raises(Invalid, match="session"):
+            LocalEmbedder(threads=2, sessions=3)
+        with pytest.raises(Invalid, match="session"):
+            LocalEmbedder(threads=2, sessions=0)
+
+
+TEXTS = [f"passage {i}: " + "retrieval augmented generation " * (i * 5 % 23) for i in range(13)]
+
+
+class TestBatching:
+    def test_sessions_side_by_side_give_the_vectors_of_one_session_in_the_order_given(self):
+        one = LocalEmbedder(batch_size=8, threads=1).encode(TEXTS)
+        two = LocalEmbedder(batch_size=1, threads=2, sessions=2)
+        with ThreadPoolExecutor(2) as pool:  # two callers at once share the two sessions
+            first, second = pool.map(two.encode, [TEXTS, TEXTS[::-1]])
+        np.testing.assert_allclose((one * first).sum(axis=1), 1.0, atol=1e-5)
+        np.testing.assert_allclose((one[::-1] * second).sum(axis=1), 1.0, atol=1e-5)
+
+    def test_texts_of_equal_word_piece_counts_share_a_batch_whatever_their_characters(
+        self, monkeypatch
+    ):
+        # Digits are a word piece each; a long common word is one: characters mislead.
+        texts = ["1 2 3 4 5 6 7 8", "responsibilities", "8 7 6 5 4 3 2 1", "organization"]
+        seen: list[list[int]] = []
+        run = embedders._encode_batch
+
+        def record(runtime, pieces):
+            seen.append([len(p) for p in pieces])
+            return run(runtime, pieces)
+
+        monkeypatch.setattr(embedders, "_encode_batch", record)
+        vectors = LocalEmbedder(batch_size=2, threads=1).encode(texts)
+        assert sorted(seen) == [[3, 3], [10, 10]]  # [CLS] and [SEP] included
+        np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

@@ -15,8 +15,10 @@ import asyncio
 import hashlib
 import math
 import os
+import queue
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,12 +50,19 @@ _FEATURE = "knowledge.embed"
 
 @dataclass(frozen=True)
 class _Runtime:
-    """A loaded model: the onnxruntime session and its tokenizer."""
+    """A loaded model: its onnxruntime sessions and its tokenizer."""
 
-    session: onnxruntime.InferenceSession
+    sessions: tuple[onnxruntime.InferenceSession, ...]
     tokenizer: Tokenizer
     inputs: frozenset[str]
-    lock: threading.Lock  # one batch at a time: onnxruntime already uses every thread given
+    # A session runs one batch at a time; a caller takes a free one, so a query waits only for
+    # a batch in flight, and a long `encode` keeps every session busy.
+    free: queue.SimpleQueue[onnxruntime.InferenceSession]
+
+    @property
+    def session(self) -> onnxruntime.InferenceSession:
+        """The first session, for callers that run the graph themselves (bench/embedders.py)."""
+        return self.sessions[0]
 
 
 def _sha256(path: Path) -> str:
@@ -85,8 +94,8 @@ def _model_files() -> tuple[Path, Path]:
     return onnx_path, tokenizer_path
 
 
-def _load_runtime(threads: int) -> _Runtime:
-    """Load the model with `threads` onnxruntime threads."""
+def _load_runtime(threads: int, sessions: int) -> _Runtime:
+    """Load the model into `sessions` onnxruntime sessions of `threads` threads each."""
     import onnxruntime
     from tokenizers import Tokenizer
 
@@ -95,18 +104,48 @@ def _load_runtime(threads: int) -> _Runtime:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initialisers are noise here
-    session = onnxruntime.InferenceSession(
-        str(onnx_path), options, providers=["CPUExecutionProvider"]
+    made = tuple(
+        onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        for _ in range(sessions)
     )
+    free: queue.SimpleQueue[onnxruntime.InferenceSession] = queue.SimpleQueue()
+    for session in made:
+        free.put(session)
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
     tokenizer.enable_truncation(LOCAL_MAX_TOKENS)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token, not a secret
+    # The file pads every text to 128 word pieces; batches are padded to their longest text.
+    tokenizer.no_padding()
     return _Runtime(
-        session=session,
+        sessions=made,
         tokenizer=tokenizer,
-        inputs=frozenset(i.name for i in session.get_inputs()),
-        lock=threading.Lock(),
+        inputs=frozenset(i.name for i in made[0].get_inputs()),
+        free=free,
     )
+
+
+def _encode_batch(runtime: _Runtime, pieces: list[list[int]]) -> npt.NDArray[np.float32]:
+    """Run one batch of word-piece ids through a free session; return pooled, normalised rows."""
+    import numpy as np
+
+    ids = np.zeros((len(pieces), max(len(p) for p in pieces)), dtype=np.int64)  # 0 is [PAD]
+    mask = np.zeros_like(ids)
+    for row, piece_ids in enumerate(pieces):
+        ids[row, : len(piece_ids)] = piece_ids
+        mask[row, : len(piece_ids)] = 1
+    feeds: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in runtime.inputs:
+        feeds["token_type_ids"] = np.zeros_like(ids)
+    session = runtime.free.get()
+    try:
+        hidden = session.run(None, feeds)[0]
+    finally:
+        runtime.free.put(session)
+    # Mean of the token states over the real (unpadded) tokens, as the model was trained.
+    weights = mask[:, :, None].astype(np.float32)
+    pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    result: npt.NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+    return result
 
 
 def _default_threads() -> int:
@@ -119,21 +158,31 @@ class LocalEmbedder:
     """all-MiniLM-L6-v2 on the CPU, offline: 384-dimensional, L2-normalised vectors.
 
     The model needs no query or passage prefixes. Texts longer than 256 word pieces are cut.
+    Defaults measured with bench/embedder_speed.py (docs/decisions/0004-local-embedder.md):
+    small batches are faster per text (attention activations stay in cache), and sessions of
+    few threads each, running batches side by side, beat one session with every thread.
 
     Args:
-        batch_size: texts run through the model at once (sorted by length to limit padding).
-            Measured on SciFact abstracts (one thread): 8 took 0.14 s of CPU a text and peaked
-            at 0.6 GB; 32 took 0.21 s and peaked at 1.5 GB (attention activations grow with it).
-        threads: onnxruntime intra-op threads (None: the cores less one, at most 8).
+        batch_size: texts run through the model at once (of near word-piece counts, so that
+            padding wastes little).
+        threads: onnxruntime threads in all (None: the cores less one, at most 8).
+        sessions: sessions running batches in parallel, `threads // sessions` threads each
+            (None: two, or one with a single thread). Each holds its own weights and buffers:
+            a second session adds about 200 MB at peak.
     """
 
-    def __init__(self, *, batch_size: int = 8, threads: int | None = None) -> None:
+    def __init__(
+        self, *, batch_size: int = 2, threads: int | None = None, sessions: int | None = None
+    ) -> None:
         if batch_size < 1:
             raise Invalid("the local embedder's batch size must be at least 1")
         if threads is not None and threads < 1:
             raise Invalid("the local embedder needs at least 1 thread")
         self.batch_size = batch_size
         self.threads = threads or _default_threads()
+        if sessions is not None and not 1 <= sessions <= self.threads:
+            raise Invalid("the local embedder needs between 1 session and one per thread")
+        self.sessions = sessions or min(2, self.threads)
         self._runtime: _Runtime | None = None
         self._loading = threading.Lock()
 
@@ -149,7 +198,7 @@ class LocalEmbedder:
         """Load the model now instead of on the first call (this embedder loads it once)."""
         with self._loading:
             if self._runtime is None:
-                self._runtime = _load_runtime(self.threads)
+                self._runtime = _load_runtime(self.threads // self.sessions, self.sessions)
             return self._runtime
 
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
@@ -157,31 +206,26 @@ class LocalEmbedder:
         import numpy as np
 
         runtime = self._runtime or self.load()
+        pieces = [e.ids for e in runtime.tokenizer.encode_batch(list(texts))]
+        # Texts of near word-piece counts batched together: padding is wasted work.
+        order = sorted(range(len(pieces)), key=lambda i: len(pieces[i]))
+        batches = [
+            order[start : start + self.batch_size]
+            for start in range(0, len(order), self.batch_size)
+        ]
+
+        def run(rows: list[int]) -> npt.NDArray[np.float32]:
+            return _encode_batch(runtime, [pieces[i] for i in rows])
+
         out = np.zeros((len(texts), LOCAL_DIMENSION), dtype=np.float32)
-        # Similar lengths batched together: padding is wasted work.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            out[rows] = self._encode_batch(runtime, [texts[i] for i in rows])
+        if self.sessions == 1 or len(batches) == 1:
+            for rows in batches:
+                out[rows] = run(rows)
+            return out
+        with ThreadPoolExecutor(self.sessions, thread_name_prefix="embed") as pool:
+            for rows, vectors in zip(batches, pool.map(run, batches), strict=True):
+                out[rows] = vectors
         return out
-
-    def _encode_batch(self, runtime: _Runtime, texts: list[str]) -> npt.NDArray[np.float32]:
-        import numpy as np
-
-        encodings = runtime.tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in runtime.inputs:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        with runtime.lock:
-            hidden = runtime.session.run(None, feeds)[0]
-        # Mean of the token states over the real (unpadded) tokens, as the model was trained.
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        result: npt.NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
-        return result
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
@@ -282,9 +326,11 @@ def _normalised(vector: Sequence[float]) -> list[float]:
     return [v / norm for v in vector] if norm > 0 else list(vector)
 
 
-def local_embedder(*, batch_size: int = 8, threads: int | None = None) -> LocalEmbedder:
+def local_embedder(
+    *, batch_size: int = 2, threads: int | None = None, sessions: int | None = None
+) -> LocalEmbedder:
     """Return the built-in CPU embedder (the model loads on first use)."""
-    return LocalEmbedder(batch_size=batch_size, threads=threads)
+    return LocalEmbedder(batch_size=batch_size, threads=threads, sessions=sessions)
 
 
 def llm_embedder(
