@@ -4,6 +4,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from "react";
 
 import { api, ApiError } from "./api";
+import { SESSION_KEY } from "./client";
 import type { Page, Project, SessionInfo } from "./types";
 
 const PROJECT_KEY = "devflow.project";
@@ -28,7 +29,7 @@ export function useSession(): SessionState {
 }
 
 export const sessionQuery = {
-  queryKey: ["session"],
+  queryKey: SESSION_KEY,
   queryFn: () => api.get<SessionInfo>("/api/v1/session"),
   retry: (count: number, error: Error) =>
     !(error instanceof ApiError && error.status < 500) && count < 2,
@@ -62,8 +63,8 @@ export function SessionProvider({
   const signOut = useCallback(async () => {
     await api.delete<undefined>("/api/v1/session");
     // Forget what the session could see, then ask again who we are: the sign-in page shows.
-    client.removeQueries({ predicate: (query) => query.queryKey[0] !== "session" });
-    await client.resetQueries({ queryKey: ["session"] });
+    client.removeQueries({ predicate: (query) => query.queryKey[0] !== SESSION_KEY[0] });
+    await client.resetQueries({ queryKey: SESSION_KEY });
   }, [client]);
 
   const state = useMemo<SessionState | null>(() => {
