@@ -101,7 +101,7 @@ def configs(threads: int) -> list[Config]:
         ("ORT_ENABLE_EXTENDED", _option("graph_optimization_level", level.ORT_ENABLE_EXTENDED)),
         ("ORT_PARALLEL", _option("execution_mode", onnxruntime.ExecutionMode.ORT_PARALLEL)),
     ):
-        made.append(Config(f"batch 2, {split} sessions, {label}", 2, split, options=options))
+        made.append(Config(f"batch 1, {split} sessions, {label}", 1, split, options=options))
     return made
 
 

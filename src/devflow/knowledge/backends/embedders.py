@@ -163,8 +163,8 @@ class LocalEmbedder:
     few threads each, running batches side by side, beat one session with every thread.
 
     Args:
-        batch_size: texts run through the model at once (of near word-piece counts, so that
-            padding wastes little).
+        batch_size: texts run through the model at once, of near word-piece counts so that
+            padding wastes little; 1 (the default) pads nothing.
         threads: onnxruntime threads in all (None: the cores less one, at most 8).
         sessions: sessions running batches in parallel, `threads // sessions` threads each
             (None: two, or one with a single thread). Each holds its own weights and buffers:
@@ -172,7 +172,7 @@ class LocalEmbedder:
     """
 
     def __init__(
-        self, *, batch_size: int = 2, threads: int | None = None, sessions: int | None = None
+        self, *, batch_size: int = 1, threads: int | None = None, sessions: int | None = None
     ) -> None:
         if batch_size < 1:
             raise Invalid("the local embedder's batch size must be at least 1")
@@ -327,7 +327,7 @@ def _normalised(vector: Sequence[float]) -> list[float]:
 
 
 def local_embedder(
-    *, batch_size: int = 2, threads: int | None = None, sessions: int | None = None
+    *, batch_size: int = 1, threads: int | None = None, sessions: int | None = None
 ) -> LocalEmbedder:
     """Return the built-in CPU embedder (the model loads on first use)."""
     return LocalEmbedder(batch_size=batch_size, threads=threads, sessions=sessions)
