@@ -24,6 +24,10 @@ def pace(job: dict[str, Any]) -> str:
     )
 
 
+def _units(count: float, unit: str | None) -> str:
+    return f"{int(count):,} {unit or ''}".strip()
+
+
 def follow_job(
     api: ApiClient, job_id: int, *, label: str | None = None, quiet: bool = False
 ) -> dict[str, Any]:
@@ -48,13 +52,15 @@ def follow_job(
         console=console,
     ) as bars:
         phase: str | None = None
+        unit: str | None = None
         bar: TaskID | None = None
         while True:
             if bar is None or job.get("phase") != phase:
                 if bar is not None:  # the phase before ended: its bar stays, full
-                    bars.update(bar, completed=bars.tasks[bar].total or 0)
+                    total = bars.tasks[bar].total or bars.tasks[bar].completed
+                    bars.update(bar, completed=total, pace=f"done, {_units(total, unit)}")
                     bars.stop_task(bar)
-                phase = job.get("phase")
+                phase, unit = job.get("phase"), job.get("unit")
                 bar = bars.add_task("", total=None, pace="")
             name = label or job["task"]
             bars.update(
