@@ -205,6 +205,15 @@ class TestTokenSession:
             seconds=1
         )
 
+    async def test_revoking_the_token_ends_the_sessions_made_from_it(self, api, browser):
+        created = (await api.post("/api/v1/tokens", json={"name": "pasted"})).json()
+        assert (await self._paste(browser, created["token"])).status_code == 204
+        assert (await browser.get("/api/v1/session")).status_code == 200
+        assert (await api.delete(f"/api/v1/tokens/{created['id']}")).status_code in {200, 204}
+        ended = await browser.get("/api/v1/session")
+        assert ended.status_code == 401
+        assert "revoked" in ended.json()["error"]["message"]
+
     async def test_pasting_needs_the_header(self, api, browser):
         created = (await api.post("/api/v1/tokens", json={"name": "t"})).json()
         refused = await browser.post("/api/v1/session", json={"token": created["token"]})

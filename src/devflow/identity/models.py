@@ -75,7 +75,11 @@ class ApiToken(Base):
     project_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("project.id", ondelete="CASCADE")
     )
-    kind: Mapped[str] = mapped_column(String(16), default="api")  # api | session
+    kind: Mapped[str] = mapped_column(String(16), default="api")  # api | session | token-session
+    # The token a dashboard session was made from (a pasted token): revoking it ends the session.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_token.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]

@@ -457,6 +457,7 @@ async def issue_token(
     expires_in: timedelta | None = None,
     project_id: uuid.UUID | None = None,
     kind: str = "api",
+    parent_id: uuid.UUID | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token for `user` and return it with its secret (which is not stored)."""
     secret = generate_token()
@@ -468,6 +469,7 @@ async def issue_token(
         scopes=[s.value for s in scopes],
         project_id=project_id,
         kind=kind,
+        parent_id=parent_id,
         expires_at=clock.now() + expires_in if expires_in else None,
     )
     session.add(token)
@@ -592,6 +594,12 @@ async def revoke_token(session: AsyncSession, *, principal: Principal, token_ref
     token = matches[0]
     if token.revoked_at is None:
         token.revoked_at = clock.now()
+        # Dashboard sessions opened with this token end with it.
+        await session.execute(
+            update(ApiToken)
+            .where(ApiToken.parent_id == token.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=token.revoked_at)
+        )
         await session.flush()
         _identity_changed(session)
     return token
@@ -698,6 +706,7 @@ async def open_token_session(
         expires_in=session_ttl,
         project_id=source.project_id,
         kind=TOKEN_SESSION,
+        parent_id=source.id,
     )
     if source.expires_at is not None and (
         made.expires_at is None or made.expires_at > source.expires_at
