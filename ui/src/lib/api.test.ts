@@ -23,6 +23,17 @@ describe("ApiClient", () => {
     expect(init.body).toBe('{"name":"web"}');
   });
 
+  it("sends a FormData as multipart, leaving the boundary to the browser", async () => {
+    const { fetch, calls } = answering(Response.json({ files: [] }));
+    const form = new FormData();
+    form.append("files", new Blob(["x"]), "a.md");
+    await new ApiClient(fetch).request("POST", "/api/v1/knowledge/sources/1/files", { body: form });
+    const [, init] = calls[0]!;
+    expect(init.body).toBe(form);
+    expect((init.headers as Record<string, string>)["Content-Type"]).toBeUndefined();
+    expect((init.headers as Record<string, string>)[REQUEST_HEADER]).toBe("1");
+  });
+
   it("raises the API's own error message and code", async () => {
     const body = { error: { code: "permission_denied", message: "your token lacks 'write'", details: { a: 1 } } };
     const { fetch } = answering(Response.json(body, { status: 403 }));

@@ -30,8 +30,13 @@ export type Query = Record<string, string | number | boolean | null | undefined>
 
 export interface RequestOptions {
   query?: Query;
+  /** JSON, or a FormData sent as multipart. */
   body?: unknown;
   signal?: AbortSignal;
+  /** The Accept header (default: JSON). */
+  accept?: string;
+  /** Resolve to the successful Response itself (a stream the caller reads). */
+  raw?: boolean;
 }
 
 export type Fetch = (input: string, init: RequestInit) => Promise<Response>;
@@ -84,10 +89,13 @@ export class ApiClient {
     const headers: Record<string, string> = { Accept: "application/json", [REQUEST_HEADER]: "1" };
     const init: RequestInit = { method, headers, credentials: "same-origin" };
     if (options.signal) init.signal = options.signal;
-    if (options.body !== undefined) {
+    if (options.body instanceof FormData) {
+      init.body = options.body; // the browser writes the multipart boundary
+    } else if (options.body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(options.body);
     }
+    if (options.accept) headers.Accept = options.accept;
     let response: Response;
     try {
       response = await this.fetchImpl(withQuery(path, options.query), init);
@@ -100,6 +108,7 @@ export class ApiClient {
       );
     }
     if (!response.ok) throw await errorFrom(response);
+    if (options.raw) return response as T;
     if (response.status === 204) return undefined as T;
     return (await response.json()) as T;
   }

@@ -129,10 +129,18 @@ export function ProgressBar({
 }
 
 export function StatusBadge({ status }: { status: string }) {
+  const working = "bg-indigo-100 text-indigo-900 dark:bg-indigo-950 dark:text-indigo-200";
+  const good = "bg-emerald-100 text-emerald-900 dark:bg-emerald-950 dark:text-emerald-200";
+  const warn = "bg-amber-100 text-amber-900 dark:bg-amber-950 dark:text-amber-200";
+  // Jobs' statuses and knowledge sources' (running, embedding, ready, partial …).
   const tone: Record<string, string> = {
-    doing: "bg-indigo-100 text-indigo-900 dark:bg-indigo-950 dark:text-indigo-200",
+    doing: working,
+    running: working,
+    embedding: working,
     todo: "bg-slate-100 text-slate-800 dark:bg-slate-800 dark:text-slate-200",
-    succeeded: "bg-emerald-100 text-emerald-900 dark:bg-emerald-950 dark:text-emerald-200",
+    succeeded: good,
+    ready: good,
+    partial: warn,
     failed: "bg-red-100 text-red-900 dark:bg-red-950 dark:text-red-200",
   };
   return (

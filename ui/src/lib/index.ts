@@ -1,7 +1,7 @@
 /** `@devflow/ui`: what domains' pages (src/devflow/<domain>/ui) may use from the shell. */
 
 export { api, ApiClient, ApiError, REQUEST_HEADER, withQuery } from "./api";
-export type { Query } from "./api";
+export type { Fetch, Query, RequestOptions } from "./api";
 export {
   Card,
   Code,

@@ -1,23 +1,14 @@
-/** The knowledge hub's part of the dashboard (its pages come next; the overview's counts now). */
+/** The knowledge hub's part of the dashboard: its pages (sources, add, search, a document, ask)
+ * and the overview's counts. Everything crawled or uploaded is untrusted and shown as text. */
 
-import { useQuery } from "@tanstack/react-query";
+import { Code, ErrorMessage, Stat, type Contribution } from "@devflow/ui";
 
-import { api, Code, ErrorMessage, Stat, useRefetchOn, type Contribution, type Page } from "@devflow/ui";
-
-interface Source {
-  id: string;
-  status: string;
-  document_count: number;
-}
-
-function useSources(project: string | null) {
-  const sources = useQuery({
-    queryKey: ["knowledge", "sources", project],
-    queryFn: () => api.get<Page<Source>>("/api/v1/knowledge/sources", { project }),
-  });
-  useRefetchOn([["knowledge", "sources"]], (event) => event.type.startsWith("knowledge."));
-  return sources;
-}
+import { AddSource } from "./AddSource";
+import { Ask } from "./Ask";
+import { DocumentView } from "./DocumentView";
+import { useSources } from "./parts";
+import { Search } from "./Search";
+import { Sources } from "./Sources";
 
 function SourcesCard({ project }: { project: string | null }) {
   const sources = useSources(project);
@@ -50,6 +41,14 @@ function DocumentsCard({ project }: { project: string | null }) {
 
 export const contribution: Contribution = {
   domain: "knowledge",
+  routes: [
+    { path: "/knowledge", Component: Sources },
+    { path: "/knowledge/add", Component: AddSource },
+    { path: "/knowledge/search", Component: Search },
+    { path: "/knowledge/ask", Component: Ask },
+    { path: "/knowledge/documents/:id", Component: DocumentView },
+  ],
+  nav: [{ to: "/knowledge", label: "Knowledge", order: 100 }],
   overview: [
     { id: "knowledge-sources", order: 100, Component: SourcesCard },
     { id: "knowledge-documents", order: 110, Component: DocumentsCard },

@@ -1,0 +1,108 @@
+/** Untrusted text (crawled pages, uploaded files) made safe to show.
+ *
+ * Nothing here produces HTML: a snippet is cut into segments that the pages render as React text
+ * nodes (`<mark>` for the words the search matched, `<code>` for code spans), and a link is only
+ * ever an http(s) URL. A document that holds `<script>` or `javascript:` shows those characters
+ * as text. */
+
+export interface Segment {
+  kind: "text" | "mark" | "code";
+  text: string;
+}
+
+// The API bolds matched words as `**word**` (never inside code or a URL, see
+// knowledge/plaintext.py `snippet`) and keeps code spans in backticks. A `**` without a partner
+// (`**kwargs`) stays text; the bold holds no `*` and neither starts nor ends with a space.
+const TOKENS = /(`+)([^`]+?)\1|\*\*([^*\s](?:[^*]*[^*\s])?)\*\*/g;
+
+/** Cut a search snippet into plain, marked and code segments (adjacent text merged). */
+export function splitSnippet(snippet: string): Segment[] {
+  const segments: Segment[] = [];
+  const push = (kind: Segment["kind"], text: string): void => {
+    if (!text) return;
+    const last = segments[segments.length - 1];
+    if (last && last.kind === kind && kind === "text") last.text += text;
+    else segments.push({ kind, text });
+  };
+  let at = 0;
+  for (const match of snippet.matchAll(TOKENS)) {
+    push("text", snippet.slice(at, match.index));
+    if (match[2] !== undefined) push("code", match[2]);
+    else push("mark", match[3] ?? "");
+    at = match.index + match[0].length;
+  }
+  push("text", snippet.slice(at));
+  return segments;
+}
+
+/** The URL when it is an absolute http(s) address, else null: a document's `uri` may be a path
+ * of an uploaded file, or anything a crawled page or a hostile upload chose to call itself. */
+export function safeHref(uri: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return null;
+  }
+  return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+}
+
+/** "Title › Heading › Subheading", with a heading that repeats the one before it once (as
+ * `devflow search` shows it). */
+export function where(title: string, headings: string[]): string {
+  const parts = title ? [title] : [];
+  for (const heading of headings) {
+    const last = parts[parts.length - 1];
+    if (heading && (last === undefined || last.toLowerCase() !== heading.toLowerCase())) {
+      parts.push(heading);
+    }
+  }
+  return parts.join(" › ");
+}
+
+/** Where in a document's Markdown a passage starts: its first line found as it is, else the
+ * heading it sits under, else -1. Search gives a passage's text, not its offset. */
+export function locatePassage(content: string, passage: string, headings: string[] = []): number {
+  const first = passage
+    .split("\n")
+    .map((line) => line.trim())
+    .find((line) => line.length > 0 && !line.startsWith("#"));
+  if (first) {
+    const probe = first.slice(0, 80);
+    const found = content.indexOf(probe);
+    if (found >= 0) return found;
+  }
+  const heading = headings[headings.length - 1];
+  if (heading) {
+    const pattern = new RegExp(`^#{1,6}[ \\t]+.*${escapeRegExp(heading)}`, "m");
+    const match = pattern.exec(content);
+    if (match) return match.index;
+  }
+  return -1;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+export interface AnswerPart {
+  kind: "text" | "cite";
+  text: string;
+  number?: number;
+}
+
+/** Cut an answer into text and its citation references (`[1]`, `[2]`), which the page links
+ * to the cited documents; only numbers in `known` become references. */
+export function splitCitations(answer: string, known: Set<number>): AnswerPart[] {
+  const parts: AnswerPart[] = [];
+  let at = 0;
+  for (const match of answer.matchAll(/\[(\d{1,3})\]/g)) {
+    const number = Number(match[1]);
+    if (!known.has(number)) continue;
+    if (match.index > at) parts.push({ kind: "text", text: answer.slice(at, match.index) });
+    parts.push({ kind: "cite", text: match[0], number });
+    at = match.index + match[0].length;
+  }
+  if (at < answer.length) parts.push({ kind: "text", text: answer.slice(at) });
+  return parts;
+}
