@@ -182,6 +182,26 @@ class TestTokens:
         )
         assert "`devflow token create NAME`" in caught.value.message
 
+    def test_the_advice_to_create_a_token_is_given_once(self, home):
+        said = (  # the server's own words for a well-formed token it does not know
+            "unknown token: no DevFlow token has this value (a typo, another instance's token, "
+            "or one deleted); create one with `devflow token create NAME`"
+        )
+
+        def refuse(request: httpx.Request) -> httpx.Response:
+            body = {"error": {"code": "unauthenticated", "message": said}}
+            return httpx.Response(401, content=json.dumps(body))
+
+        client = api(refuse, token_source="the token from --token")
+        with pytest.raises(Unauthenticated) as caught:
+            client.get("/api/v1/me")
+        message = caught.value.message
+        assert message.count("devflow token create") == 1, message
+        assert message.startswith(
+            "unknown token: no DevFlow token has this value (a typo, another instance's token, "
+            f"or one deleted) (the token from --token, at {URL}). Pass a valid token"
+        )
+
 
 def test_the_root_timeout_option_applies_to_every_command(monkeypatch, tmp_path):
     from typer.testing import CliRunner

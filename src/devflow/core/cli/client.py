@@ -9,6 +9,7 @@ The user's `--timeout` or `DEVFLOW_TIMEOUT` replaces every default.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ STREAM_TIMEOUT = 300.0
 CONNECT_TIMEOUT = 10.0
 """Seconds to open the connection: a server that is up accepts at once, however busy."""
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The server's advice for a refused token, which the CLI gives in its own words.
+_CREATE_ONE = re.compile(r"[;,.]?\s*create one with `devflow token create NAME`\.?$")
 
 
 def error_class(code: str, status: int) -> type[DevflowError]:
@@ -306,8 +309,9 @@ class ApiClient:
         """Add to a refused token's message where the token came from and what to do."""
         if not isinstance(error, Unauthenticated):
             return error
+        said = _CREATE_ONE.sub("", error.message)  # said once, below
         return Unauthenticated(
-            f"{error.message} ({self._token_source}, at {self.url}). Pass a valid token with "
+            f"{said} ({self._token_source}, at {self.url}). Pass a valid token with "
             "--token or DEVFLOW_TOKEN, or create one with `devflow token create NAME`",
             details=error.details,
         )
