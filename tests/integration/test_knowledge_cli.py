@@ -125,6 +125,23 @@ async def test_a_folder_is_uploaded_searched_and_asked_about(cli, tmp_path, db_u
     assert "ready" in shown
 
 
+async def test_an_add_or_refresh_prints_the_source_as_its_upload_left_it(cli, tmp_path):
+    # Printed before, it read "status empty  documents 0" right above "uploaded 2 files".
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.md").write_text("# A\n\nThe first note.\n")
+    (folder / "b.md").write_text("# B\n\nThe second note.\n")
+    added = cli("knowledge", "add", str(folder), "--no-wait").stdout
+    assert "status embedding  documents 2  chunks 2" in added
+    assert "uploaded 2 files" in added
+    assert "embedded 0 of 2 chunks" in added  # where `knowledge show` tells the progress
+    as_json = json.loads(cli("knowledge", "refresh", "notes", "--no-wait", "--json").stdout)
+    assert (as_json["status"], as_json["document_count"]) == ("embedding", 2)
+    (folder / "c.md").write_text("# C\n\nThe third note.\n")
+    refreshed = cli("knowledge", "refresh", "notes", "--no-wait").stdout
+    assert "documents 3  chunks 3" in refreshed
+
+
 async def test_bad_input_is_one_clear_line_and_an_exit_code(cli):
     empty = cli("search", "   ", check=False)
     assert empty.returncode == 2

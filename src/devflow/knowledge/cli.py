@@ -90,6 +90,12 @@ def _follow(api: ApiClient, source: dict[str, Any], *, quiet: bool) -> dict[str,
     if source.get("job_id") is not None:
         follow_job(api, source["job_id"], label=source["name"], quiet=quiet)
         source = api.get(path)
+    elif source["status"] == "embedding" and not quiet:  # uploaded files: no job to follow
+        err_console.print(
+            f"embedding {source['name']}'s {source['chunk_count']:,} chunks (Ctrl-C stops "
+            "waiting, not the embedding; `devflow knowledge show` tells the progress)",
+            highlight=False,
+        )
     while source["status"] not in _FINAL:  # a job ends a moment before its source settles
         time.sleep(0.5)
         source = api.get(path)
@@ -104,6 +110,11 @@ def _show(source: dict[str, Any]) -> None:
         f"  model {source['embed_model'] or '-'}  last refresh {source['last_refresh_at'] or '-'}",
         highlight=False,
     )
+    if source["status"] == "embedding":  # what the search notice points at
+        console.print(
+            f"  embedded {source.get('embedded') or 0:,} of {source['chunk_count']:,} chunks",
+            highlight=False,
+        )
     if source.get("last_error"):
         console.print(f"  [red]error:[/] {source['last_error']}", highlight=False)
 
@@ -357,8 +368,11 @@ def add(
 
 def _report(api: ApiClient, done: dict[str, Any], *, wait: bool, as_json: bool) -> None:
     """Follow the source's ingestion if asked, then print it with what its upload did."""
-    source = _follow(api, done["source"], quiet=as_json) if wait else done["source"]
+    source = done["source"]
     uploaded: list[dict[str, Any]] | None = done.get("uploaded")
+    if uploaded is not None:  # read after its files arrived, not as it was before them
+        source = api.get(f"/api/v1/knowledge/sources/{source['id']}")
+    source = _follow(api, source, quiet=as_json) if wait else source
     removed: list[str] = done.get("removed", [])
     if as_json:
         extra = {} if uploaded is None else {"uploaded": uploaded, "removed": removed}
