@@ -8,6 +8,7 @@ import { Link, useNavigate } from "react-router-dom";
 import { api, ErrorMessage, ProgressBar, useSession } from "@devflow/ui";
 
 import { BUTTON, Field, INPUT, KnowledgeHeader } from "./parts";
+import { plural } from "./progress";
 import type { Source } from "./types";
 import { addUploadSource, pickedFolder, toUploads, type Uploaded } from "./uploads";
 
@@ -59,7 +60,7 @@ function UploadSummary({ result }: { result: Uploaded }) {
   return (
     <div role="status" className="space-y-2 rounded-md border border-emerald-300 p-3 text-sm dark:border-emerald-800">
       <p>
-        Uploaded {result.uploaded.length} files into {result.source.name}
+        Uploaded {plural(result.uploaded.length, "file")} into {result.source.name}
         {failed.length ? `; ${failed.length} failed` : ""}.{" "}
         <Link to="/knowledge" className="underline">
           See the sources
@@ -205,7 +206,7 @@ export function AddSource() {
             </Field>
             <p className="text-sm text-slate-600 sm:col-span-2 dark:text-slate-400" aria-live="polite">
               {files.length
-                ? `${uploadCount} files to upload${files.length > uploadCount ? ` (${files.length - uploadCount} hidden left out)` : ""}`
+                ? `${plural(uploadCount, "file")} to upload${files.length > uploadCount ? ` (${files.length - uploadCount} hidden left out)` : ""}`
                 : "Nothing picked yet."}
             </p>
           </div>

@@ -100,6 +100,7 @@ export function Ask() {
       {error ? <ErrorMessage error={error} /> : null}
       {answer ? (
         <section aria-label="Answer" aria-busy={!answer.done} className="max-w-3xl space-y-3">
+          {answer.text || !answer.done ? (
           <div className="whitespace-pre-wrap rounded-lg border border-slate-200 bg-white p-4 text-sm leading-relaxed dark:border-slate-800 dark:bg-slate-900">
             {answer.text
               ? splitCitations(answer.text, known).map((part, i) =>
@@ -111,10 +112,9 @@ export function Ask() {
                     part.text
                   ),
                 )
-              : answer.done
-                ? ""
-                : "…"}
+              : "…"}
           </div>
+          ) : null}
           {answer.citations.length ? (
             <ol className="space-y-2 text-sm" aria-label="Citations">
               {answer.citations.map((c) => {

@@ -49,8 +49,9 @@ function Hit({ hit }: { hit: SearchHit }) {
         </h2>
         <Score score={hit.score} />
       </div>
-      {hit.heading_path.length ? (
-        <p className="text-xs text-slate-600 dark:text-slate-400">{where("", hit.heading_path)}</p>
+      {/* The headings above the passage, unless they only repeat the title. */}
+      {where(hit.title, hit.heading_path) !== hit.title ? (
+        <p className="text-xs text-slate-600 dark:text-slate-400">{where(hit.title, hit.heading_path)}</p>
       ) : null}
       <Address uri={hit.uri} />
       <Snippet text={hit.snippet} />
