@@ -125,7 +125,10 @@ function SourceItem({ source, canWrite }: { source: Source; canWrite: boolean })
         {canWrite ? <Actions source={source} /> : null}
       </div>
       <p className="text-sm tabular-nums text-slate-600 dark:text-slate-400">
-        {countsLine(source)} · refreshed {formatWhen(source.last_refresh_at)}
+        {countsLine(source)} ·{" "}
+        {source.last_refresh_at
+          ? `refreshed ${formatWhen(source.last_refresh_at)}`
+          : `added ${formatWhen(source.created_at)}`}
       </p>
       {isActive(source) ? <SourceProgress source={source} /> : null}
       {source.last_error ? (
