@@ -65,6 +65,22 @@ def test_each_phase_gets_a_bar_of_its_own_and_a_finished_one_stays_full(screen):
     assert "ETA" not in shown.split("docs embed")[-1]  # a finished job has no ETA
 
 
+def test_the_wait_in_the_queue_leaves_no_bar_behind(screen):
+    queued = {**job("todo", "", "", 0, 0), "phase": None, "unit": None, "message": "queued"}
+    api = ScriptedApi(
+        [
+            queued,
+            job("doing", "fetch", "pages", 3, 20, rate=1.5, eta=11.3),
+            job("succeeded", "fetch", "pages", 20, 20, rate=2.0, eta=0.0),
+        ]
+    )
+    progress.follow_job(api, 7, label="docs")  # type: ignore[arg-type]
+    shown = screen.getvalue()
+    assert "docs fetch" in shown
+    assert "queued" not in shown  # it read "docs: queued ━━━ done, 0" above the phases
+    assert "done, 0" not in shown
+
+
 def test_quiet_only_waits(screen):
     api = ScriptedApi(
         [job("doing", "embed", "chunks", 1, 2), job("succeeded", "embed", "chunks", 2, 2)]

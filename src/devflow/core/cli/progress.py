@@ -56,7 +56,9 @@ def follow_job(
         bar: TaskID | None = None
         while True:
             if bar is None or job.get("phase") != phase:
-                if bar is not None:  # the phase before ended: its bar stays, full
+                if bar is not None and phase is None:  # the wait in the queue: nothing done
+                    bars.remove_task(bar)
+                elif bar is not None:  # the phase before ended: its bar stays, full
                     total = bars.tasks[bar].total or bars.tasks[bar].completed
                     bars.update(bar, completed=total, pace=f"done, {_units(total, unit)}")
                     bars.stop_task(bar)
