@@ -89,6 +89,15 @@ class TestApiKeys:
             resolve_api_key("aosentry", _provider(None))
         assert resolve_api_key("ollama", _provider(None, required=False)) is None
 
+    def test_a_missing_key_says_where_to_set_it_and_how_to_try_without_one(self):
+        # `devflow ask` shows it in the user's shell, yet the setting is the server's.
+        with pytest.raises(Invalid) as caught:
+            resolve_api_key("aosentry", _provider(None))
+        said = caught.value.message
+        assert "where DevFlow runs and restart it" in said
+        assert "DEVFLOW_LLM__PROVIDERS__AOSENTRY__KEY_REQUIRED=false" in said  # not a bare field
+        assert "`devflow llm fake-server`" in said
+
     def test_a_1password_reference_without_the_op_cli_says_so(self, monkeypatch, tmp_path):
         monkeypatch.setenv("PATH", str(tmp_path))
         with pytest.raises(Invalid, match="`op` CLI is not installed"):

@@ -28,12 +28,15 @@ def resolve_api_key(
             cannot be read (the `op` CLI missing or failing); each names the provider.
     """
     raw = provider.api_key.get_secret_value().strip() if provider.api_key else ""
-    env_var = f"DEVFLOW_LLM__PROVIDERS__{name.upper()}__API_KEY"
+    prefix = f"DEVFLOW_LLM__PROVIDERS__{name.upper()}"
     if not raw:
         if provider.key_required:
+            # Said to whoever asked, often through the CLI: the setting is the server's.
             raise Invalid(
-                f"provider {name!r} has no API key: set {env_var} (the key, `env:NAME` or "
-                "`op://vault/item/field`), or set key_required=false for a local server"
+                f"provider {name!r} has no API key: set {prefix}__API_KEY (the key, `env:NAME` "
+                f"or `op://vault/item/field`) where DevFlow runs and restart it, or "
+                f"{prefix}__KEY_REQUIRED=false for a local server; to try DevFlow without a "
+                "provider, `devflow llm fake-server` prints the settings of an offline stand-in"
             )
         return None
     if raw.startswith("env:"):
