@@ -3,6 +3,7 @@ result per document, relevance from 0 to 1."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -114,6 +115,28 @@ class TestSnippets:
         assert "https://example.com/glob/docs" in shown
         assert "Path('.').glob('*.py'): print(p)" in shown
         assert shown.count("**glob**") == 1
+
+    def test_a_sphinx_signature_and_its_indented_example_read_as_text(self):
+        # Python's docs: a method's signature with `*` and `**kw`, its example in a code block
+        # inside the definition, so extraction indents the fence four spaces.
+        page = (
+            '<html><body><div role="main"><h1>pathlib</h1><dl class="py method">'
+            '<dt class="sig">Path.<span class="sig-name">glob</span>(<em class="sig-param">'
+            '<span class="n">pattern</span></em>, <em class="sig-param"><span class="o">*'
+            '</span></em>, <em class="sig-param"><span class="o">**</span><span class="n">kw'
+            "</span></em>)</dt><dd><p>It enables recursive globbing:</p>"
+            '<div class="highlight"><pre>&gt;&gt;&gt; sorted(Path(&#39;.&#39;).glob(&#39;**/*.py'
+            "&#39;))\n[PosixPath(&#39;setup.py&#39;)]\n</pre></div><p>Note the end.</p></dd>"
+            "</dl></div></body></html>"
+        )
+        stored = html_to_markdown(page).text
+        assert "    ```" in stored  # the case at hand: an indented fence
+        marked = re.sub(r"\b(glob|recursive)\b", lambda m: mark(m[1]), stored)
+        shown = snippet(marked, words=60)
+        assert "Path.**glob**(pattern, *, **kw)" in shown  # not `(pattern, ***, ***kw*)`
+        assert "It enables **recursive** globbing: >>> sorted(Path('.').glob('**/*.py'))" in shown
+        assert "```" not in shown
+        assert shown.count("**glob**") == 1  # the name in the signature, never inside the code
 
     def test_link_syntax_becomes_its_text(self):
         marked = f'Call [`json.{mark("dumps")}()`](#json.dumps "json.dumps") to {mark("encode")}.'

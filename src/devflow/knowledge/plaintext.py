@@ -25,8 +25,9 @@ _MARKS = re.compile(f"[{MARK_START}{MARK_END}]")
 _HELD = re.compile("\ue002(\\d+)\ue003")
 _HELD_BLOCK = re.compile("\ue004(\\d+)\ue005")
 
+# Indented too: a code block inside a list item or a Sphinx definition (`:   ` and 4 spaces).
 _FENCED = re.compile(
-    r"^[ ]{0,3}(`{3,}|~{3,})[^\n]*\n(.*?)(?:^[ ]{0,3}\1[`~]*[ \t]*$|\Z)", re.MULTILINE | re.DOTALL
+    r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(.*?)(?:^[ \t]*\1[`~]*[ \t]*$|\Z)", re.MULTILINE | re.DOTALL
 )
 _CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)", re.DOTALL)
 # A link or image target: no spaces, balanced parentheses one deep, an optional title.
@@ -39,6 +40,8 @@ _URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`]+")
 # Emphasis as CommonMark flanks it: `*args`, `**kwargs` and `HLA-B*27` are not emphasis.
 _STRONG = re.compile(r"(?<![\w*\\])\*\*(?=[^\s*])((?:(?!\*\*).)+?)(?<=[^\s*])\*\*(?![\w*])")
 _EMPHASIS = re.compile(r"(?<![\w*\\])\*(?=[^\s*])([^*]+?)(?<=[^\s*])\*(?![\w*])")
+# A Sphinx signature's `*` and `**kw` in emphasis, as extraction writes them: `***`, `***kw*`.
+_STARRED = re.compile(r"(?<![\w*\\])\*(\*{1,2}(?:[A-Za-z_]\w*)?)\*(?![\w*])")
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _INLINE_TAG = re.compile(
     r"</?(?:a|b|i|em|strong|code|span|sup|sub|kbd|small|mark|abbr)(?:\s[^<>]*)?/?>", re.IGNORECASE
@@ -176,6 +179,7 @@ def _inline(text: str, *, keep_url: Callable[[str], bool], strip_emphasis: bool 
         text = _AUTOLINK.sub(lambda m: m[1], text)
         text = _INLINE_TAG.sub("", text)
     if strip_emphasis and "*" in text:
+        text = _STARRED.sub(lambda m: m[1], text)
         text = _STRONG.sub(lambda m: m[1], text)
         text = _EMPHASIS.sub(lambda m: m[1], text)
     if strip_emphasis and "\\" in text:
