@@ -25,3 +25,26 @@ export function formatWhen(iso: string | null, now: Date = new Date()): string {
   if (seconds < 86_400) return `${Math.round(seconds / 3600)} h ago`;
   return then.toLocaleString();
 }
+
+/** "512 B", "1.5 KiB", "12 MiB": sizes of files and blobs, in binary units as tools show them. */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return "—";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  if (unit === 0) return `${value} B`;
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit] ?? ""}`;
+}
+
+/** "sha256:0123abcd…89ef" from a digest with or without its algorithm: enough to recognise
+ * one, the full value stays in the title and the copy button. */
+export function shortDigest(digest: string, keep = 12): string {
+  const [algorithm, hex] = digest.includes(":") ? digest.split(":", 2) : ["sha256", digest];
+  const value = hex ?? "";
+  if (value.length <= keep + 4) return `${algorithm ?? "sha256"}:${value}`;
+  return `${algorithm ?? "sha256"}:${value.slice(0, keep)}…${value.slice(-4)}`;
+}

@@ -12,7 +12,10 @@ export {
   StatusBadge,
 } from "./components";
 export type { Contribution, NavEntry, OverviewCard, PageRoute } from "./contribution";
-export { formatCount, formatDuration, formatWhen } from "./format";
+export { formatBytes, formatCount, formatDuration, formatWhen, shortDigest } from "./format";
+export { CopyButton, Snippet } from "./copy";
+export { BUTTON, ConfirmButton, Field, INPUT, SECONDARY } from "./confirm";
+export { safeHref } from "./text";
 export { useEvents, useLiveStatus, useRefetchOn } from "./live";
 export { useSession } from "./session";
 export type { DevflowEvent, Job, Page, Project, SessionInfo, User } from "./types";

@@ -35,17 +35,8 @@ export function splitSnippet(snippet: string): Segment[] {
   return segments;
 }
 
-/** The URL when it is an absolute http(s) address, else null: a document's `uri` may be a path
- * of an uploaded file, or anything a crawled page or a hostile upload chose to call itself. */
-export function safeHref(uri: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return null;
-  }
-  return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
-}
+// Moved to the shell: the registry shows untrusted metadata links too.
+export { safeHref } from "@devflow/ui";
 
 /** "Title › Heading › Subheading", with a heading that repeats the one before it once (as
  * `devflow search` shows it). */

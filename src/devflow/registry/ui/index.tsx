@@ -1,8 +1,17 @@
-/** The package registry's part of the dashboard (its pages come next; the overview's count now). */
+/** The package registry's part of the dashboard: repositories per format, a repository (its
+ * snippets, packages or Helm charts), a package (versions, files, yank, delete), and the
+ * overview's count. Package metadata is untrusted and shown as text. */
 
 import { useQuery } from "@tanstack/react-query";
 
+import { useParams } from "react-router-dom";
+
 import { api, Code, ErrorMessage, Stat, useRefetchOn, type Contribution, type Page } from "@devflow/ui";
+
+import { PackageView } from "./PackageView";
+import { Repositories } from "./Repositories";
+import { RepositoryView } from "./RepositoryView";
+import { splitRegistryPath } from "./routes";
 
 interface Repository {
   name: string;
@@ -46,7 +55,20 @@ function PackagesCard({ project }: { project: string | null }) {
   );
 }
 
+/** `/registry/repositories/<name…>[/-/packages/<package>]`: OCI names hold '/', so one splat
+ * route reads both. */
+function RegistryRoute() {
+  const target = splitRegistryPath(useParams()["*"] ?? "");
+  if (target.pkg !== null) return <PackageView key={`${target.repository}/${target.pkg}`} repository={target.repository} name={target.pkg} />;
+  return <RepositoryView key={target.repository} name={target.repository} />;
+}
+
 export const contribution: Contribution = {
   domain: "registry",
+  routes: [
+    { path: "/registry", Component: Repositories },
+    { path: "/registry/repositories/*", Component: RegistryRoute },
+  ],
+  nav: [{ to: "/registry", label: "Registry", order: 200 }],
   overview: [{ id: "registry-packages", order: 200, Component: PackagesCard }],
 };
