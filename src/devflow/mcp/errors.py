@@ -68,8 +68,18 @@ def unknown_tool(name: str, tools: Iterable[str]) -> str:
 def problems(exc: ValidationError) -> str:
     """Return each problem of `exc` as `field: what is wrong`, without the values sent."""
     return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
+        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {_plain(e['msg'])}" for e in exc.errors()
     )
+
+
+# Pydantic prefixes the message a validator raises; the message itself says what to do.
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _plain(message: str) -> str:
+    for prefix in _PREFIXES:
+        message = message.removeprefix(prefix)
+    return message
 
 
 def refusal(tool: str, text: str) -> mcp_types.CallToolResult:
