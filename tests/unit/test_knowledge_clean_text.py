@@ -21,7 +21,7 @@ from devflow.knowledge.plaintext import (
 )
 from devflow.knowledge.retrieval import group_by_document, relevance
 from devflow.knowledge.schemas import SearchHit, SearchPassage
-from devflow.knowledge.tools import _hit
+from devflow.knowledge.tools import ALSO_CHARS, _hit
 
 SPHINX_LINK = '[`json`](#module-json "json: Encode and decode the JSON format.")'
 SPHINX_PAGE = """<html><head>
@@ -206,3 +206,34 @@ class TestAgentOutput:
             "Also matching in this document:",
             "- Exceptions: Raises **JSONDecodeError**.",
         ]
+
+    def test_a_cut_leaves_no_bold_code_span_or_code_block_open(self):
+        head = "dataclasses.field(*, **default**=MISSING, **default**_**fac"
+        lead = "x" * (ALSO_CHARS - 1 - len(head) - 1) + " "  # the cut falls inside **factory**
+        signature = lead + head + "tory**=MISSING, init=True, repr=True)"
+        code = "Use it so:\n\n```python\n" + "x = compute(x)\n" * 80 + "```\n"
+        hit = SearchHit(
+            chunk_id=uuid.uuid4(),
+            document_id=uuid.uuid4(),
+            source_id=uuid.uuid4(),
+            title="dataclasses",
+            uri="library/dataclasses.html",
+            heading_path=["dataclasses"],
+            snippet=code,
+            text=code,
+            score=1.0,
+            content_type="html",
+            passages=[
+                SearchPassage(
+                    chunk_id=uuid.uuid4(),
+                    heading_path=["dataclasses", "Module contents"],
+                    snippet=signature,
+                    text=signature,
+                    score=0.5,
+                )
+            ],
+        )
+        shown = _hit(1, hit)
+        body, also = shown.split("Also matching in this document:\n")
+        assert body.rstrip().endswith(" …\n```")  # the code block cut is closed again
+        assert also.endswith("**default**=MISSING, **default**_fac…"), also  # not `**fac…`

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Literal
 
@@ -90,16 +91,35 @@ def _hit(number: int, hit: knowledge.SearchHit) -> str:
     body = passage_text(hit.text).strip()
     if len(body) > HIT_CHARS:
         body = body[:HIT_CHARS].rstrip() + " …"
+        if len(_FENCE_LINE.findall(body)) % 2:  # cut inside a code block: close it
+            body += "\n```"
     lines = [f"[{number}] {_where(hit.title, hit.heading_path)}"]
     lines += [f"{hit.uri} (document {hit.document_id})", body]
     if hit.passages:
         lines.append("Also matching in this document:")
         lines += [
             f"- {_section(hit.title, p.heading_path) or '(top)'}: "
-            + render.one_line(p.snippet, ALSO_CHARS)
+            + _short_snippet(p.snippet, ALSO_CHARS)
             for p in hit.passages
         ]
     return "\n".join(lines)
+
+
+_FENCE_LINE = re.compile(r"^[ \t]*(?:```|~~~)", re.MULTILINE)
+
+
+def _short_snippet(snippet: str, width: int) -> str:
+    """Return a snippet on one line within `width`, a bold or code span the cut went through
+    left open nowhere (`**default**_**fac…`, not `**default**_**fac*…`)."""
+    line = render.one_line(snippet, width)
+    if not line.endswith("…") or line == " ".join(snippet.split()):
+        return line
+    cut = line[:-1].rstrip("*")
+    for mark in ("**", "`"):
+        if cut.count(mark) % 2:
+            at = cut.rfind(mark)
+            cut = cut[:at] + cut[at + len(mark) :]
+    return cut + "…"
 
 
 def _where(title: str, heading_path: list[str]) -> str:
