@@ -26,14 +26,14 @@ function CreateProject() {
     create.mutate();
   };
   return (
-    <form onSubmit={submit} className="grid gap-3 rounded-lg border border-slate-200 bg-white p-4 sm:grid-cols-[1fr_2fr_auto] sm:items-end dark:border-slate-800 dark:bg-slate-900">
+    <form onSubmit={submit} className="grid gap-3 rounded-lg border border-slate-200 bg-white p-4 sm:grid-cols-[1fr_2fr_auto] sm:items-start dark:border-slate-800 dark:bg-slate-900">
       <Field label="New project" hint="Lower-case letters, digits, '.', '_' and '-'.">
         <input className={INPUT} required maxLength={64} pattern="[a-z0-9]([a-z0-9._\-]*[a-z0-9])?" value={name} onChange={(e) => setName(e.target.value)} />
       </Field>
       <Field label="Description">
         <input className={INPUT} maxLength={2000} value={description} onChange={(e) => setDescription(e.target.value)} />
       </Field>
-      <button type="submit" className={BUTTON} disabled={create.isPending}>
+      <button type="submit" className={`${BUTTON} sm:mt-6`} disabled={create.isPending}>
         Create
       </button>
       {create.error ? (
@@ -81,7 +81,7 @@ function SetMember({ project, onDone }: { project: string; onDone: () => Promise
     add.mutate();
   };
   return (
-    <form onSubmit={submit} className="grid gap-3 sm:grid-cols-[2fr_1fr_auto] sm:items-end">
+    <form onSubmit={submit} className="grid gap-3 sm:grid-cols-[2fr_1fr_auto] sm:items-start">
       <Field label="Add a member" hint="An existing user's name (an instance admin creates users: devflow user create).">
         <input className={INPUT} required maxLength={64} value={username} onChange={(e) => setUsername(e.target.value)} />
       </Field>
@@ -94,7 +94,7 @@ function SetMember({ project, onDone }: { project: string; onDone: () => Promise
           ))}
         </select>
       </Field>
-      <button type="submit" className={BUTTON} disabled={add.isPending}>
+      <button type="submit" className={`${BUTTON} sm:mt-6`} disabled={add.isPending}>
         Add
       </button>
       {add.error ? (
