@@ -232,3 +232,39 @@ async def test_a_dumb_server_clones_a_branch_too(dumb, tmp_path):
     source = Source(location=f"http://{HOST}:{port}/repo.git", settings={"ref": "main"})
     async with checkout(source, allow_private=True, resolver=resolve) as tree:
         assert (tree / "README.md").read_text().startswith("# Dumb")
+
+
+def _head_names_master(bare: Path) -> None:
+    """Make a bare repository's HEAD name `master` while only `main` has commits: what
+    `git init --bare` (git's default) and `git push origin main` leave."""
+    (bare / "HEAD").write_text("ref: refs/heads/master\n")
+    _git("update-server-info", cwd=bare)
+
+
+@pytest.mark.parametrize("protocol", ["smart", "dumb"])
+async def test_a_remote_whose_head_names_a_branch_without_commits_is_read_at_its_branch(
+    protocol, request, tmp_path
+):
+    # Before, the clone had no files and the source read "ready" with 0 documents, silently.
+    port, _ = request.getfixturevalue("served" if protocol == "smart" else "dumb")
+    root = tmp_path / ("served" if protocol == "smart" else "static")
+    _head_names_master(root / "repo.git")
+    resolve, _ = _resolver("127.0.0.1")
+    source = Source(location=f"http://{HOST}:{port}/repo.git", settings={})
+    async with checkout(source, allow_private=True, resolver=resolve) as tree:
+        assert await git_files(tree) == ["README.md"]
+
+
+async def test_a_remote_with_several_branches_and_none_the_default_says_which_to_choose(
+    served, tmp_path
+):
+    port, _ = served
+    bare = tmp_path / "served" / "repo.git"
+    _git("branch", "-m", "main", "docs", cwd=bare)
+    _git("branch", "release", "docs", cwd=bare)
+    _head_names_master(bare)
+    resolve, _ = _resolver("127.0.0.1")
+    source = Source(location=f"http://{HOST}:{port}/repo.git", settings={})
+    with pytest.raises(Invalid, match=r"names master as its default.*\(docs, release\) with --ref"):
+        async with checkout(source, allow_private=True, resolver=resolve):
+            pass

@@ -206,16 +206,24 @@ async def checkout(
     )
     tmp = Path(tempfile.mkdtemp(prefix="devflow-git-"))
     try:
-        await _clone_remote(remote, ref, tmp / "repo")
+        await _clone_remote(remote, ref, tmp / "repo", name=source.location)
         yield tmp / "repo"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-async def _clone_remote(remote: PinnedRemote, ref: str | None, dest: Path) -> None:
+async def _clone_remote(
+    remote: PinnedRemote, ref: str | None, dest: Path, *, name: str | None = None
+) -> None:
     """Clone the tip of `ref` (default: the remote's default branch) shallowly; where the
     server cannot serve a shallow clone (git's "dumb" HTTP, a plain web server over a bare
-    repository), clone it whole."""
+    repository), clone it whole. Where the remote's HEAD names a branch without commits (a
+    bare repository made with another default than what was pushed to it), read the branch
+    `pick_default_branch` chooses, as for a local repository.
+
+    Raises:
+        Invalid: git failed; no branch to read (`pick_default_branch`).
+    """
     options = ["--quiet", "--no-tags"] + (["--branch", ref] if ref else [])
     try:
         await git("clone", "--depth", "1", *options, "--", remote.url, str(dest), remote=remote)
@@ -224,6 +232,27 @@ async def _clone_remote(remote: PinnedRemote, ref: str | None, dest: Path) -> No
             raise
         shutil.rmtree(dest, ignore_errors=True)
         await git("clone", *options, "--", remote.url, str(dest), remote=remote)
+    if ref or await _has_commit(dest):
+        return
+    try:  # git names the remote's HEAD after it even when it cloned nothing
+        head = (await git("symbolic-ref", "--quiet", "--short", "HEAD", cwd=dest)).strip()
+    except Invalid:
+        head = ""
+    listed = await git("ls-remote", "--heads", "--", remote.url, remote=remote)
+    branches = [
+        line.split("\trefs/heads/", 1)[1] for line in listed.splitlines() if "\trefs/heads/" in line
+    ]
+    branch = pick_default_branch(head, branches, name or remote.url)
+    shutil.rmtree(dest, ignore_errors=True)
+    await _clone_remote(remote, branch, dest, name=name)
+
+
+async def _has_commit(tree: Path) -> bool:
+    try:
+        await git("rev-parse", "--verify", "--quiet", "HEAD^{commit}", cwd=tree)
+    except Invalid:
+        return False
+    return True
 
 
 async def _clone_local(repo: Path, ref: str | None, dest: Path) -> None:
