@@ -5,9 +5,9 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate } from "react-router-dom";
 
-import { api, ErrorMessage, ProgressBar, useSession } from "@devflow/ui";
+import { api, ErrorMessage, ProgressBar, useSession, BUTTON, Field, INPUT } from "@devflow/ui";
 
-import { BUTTON, Field, INPUT, KnowledgeHeader } from "./parts";
+import { KnowledgeHeader } from "./parts";
 import { plural } from "./progress";
 import type { Source } from "./types";
 import { addUploadSource, pickedFolder, toUploads, type Uploaded } from "./uploads";

@@ -4,9 +4,9 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link } from "react-router-dom";
 
-import { api, ApiError, ErrorMessage, useSession } from "@devflow/ui";
+import { api, ApiError, ErrorMessage, useSession, BUTTON, Field, INPUT } from "@devflow/ui";
 
-import { Address, BUTTON, Field, INPUT, KnowledgeHeader, SourceFilter, useSources } from "./parts";
+import { Address, KnowledgeHeader, SourceFilter, useSources } from "./parts";
 import { passageLink } from "./Search";
 import { readSse } from "./sse";
 import { splitCitations, where } from "./text";

@@ -5,9 +5,9 @@ import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 
-import { api, EmptyState, ErrorMessage, useSession } from "@devflow/ui";
+import { api, EmptyState, ErrorMessage, useSession, BUTTON, Field, INPUT } from "@devflow/ui";
 
-import { Address, BUTTON, Field, INPUT, KnowledgeHeader, Snippet, SourceFilter, useSources } from "./parts";
+import { Address, KnowledgeHeader, Snippet, SourceFilter, useSources } from "./parts";
 import { where } from "./text";
 import type { SearchGroup, SearchHit, SearchMode, SearchPassage, SearchResults } from "./types";
 

@@ -4,19 +4,9 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { Link, useLocation } from "react-router-dom";
 
-import {
-  api,
-  Code,
-  EmptyState,
-  ErrorMessage,
-  formatWhen,
-  ProgressBar,
-  StatusBadge,
-  useSession,
-  type Job,
-} from "@devflow/ui";
+import { api, Code, EmptyState, ErrorMessage, formatWhen, ProgressBar, StatusBadge, useSession, type Job, SECONDARY } from "@devflow/ui";
 
-import { Address, KnowledgeHeader, SECONDARY, useSources } from "./parts";
+import { Address, KnowledgeHeader, useSources } from "./parts";
 import { countsLine, isActive, sourceProgress } from "./progress";
 import type { Source } from "./types";
 

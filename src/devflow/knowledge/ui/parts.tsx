@@ -2,20 +2,12 @@
  * safe outbound link and the sources query. */
 
 import { useQuery } from "@tanstack/react-query";
-import type { ReactNode } from "react";
 import { NavLink } from "react-router-dom";
 
-import { api, useRefetchOn, type Page } from "@devflow/ui";
+import { api, Field, INPUT, useRefetchOn, type Page } from "@devflow/ui";
 
 import { safeHref, splitSnippet } from "./text";
 import type { Source } from "./types";
-
-export const INPUT =
-  "w-full rounded border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900 focus:outline-none focus:ring-2 focus:ring-indigo-500";
-export const BUTTON =
-  "rounded bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-700 disabled:opacity-50 focus:outline-none focus:ring-2 focus:ring-indigo-400 focus:ring-offset-1 dark:focus:ring-offset-slate-900";
-export const SECONDARY =
-  "rounded border border-slate-300 px-2 py-1 text-sm hover:bg-slate-100 disabled:opacity-50 dark:border-slate-700 dark:hover:bg-slate-800 focus:outline-none focus:ring-2 focus:ring-indigo-400";
 
 const TABS = [
   { to: "/knowledge", label: "Sources", end: true },
@@ -47,16 +39,6 @@ export function KnowledgeHeader({ title }: { title: string }) {
       </nav>
       <h1 className="text-xl font-semibold">{title}</h1>
     </div>
-  );
-}
-
-export function Field({ label, hint, children }: { label: string; hint?: ReactNode; children: ReactNode }) {
-  return (
-    <label className="block space-y-1 text-sm">
-      <span className="font-medium">{label}</span>
-      {children}
-      {hint ? <span className="block text-xs text-slate-500 dark:text-slate-400">{hint}</span> : null}
-    </label>
   );
 }
 
