@@ -11,7 +11,7 @@ from devflow.core.credentials import Credentials, read_credentials, write_creden
 from devflow.core.embedded_pg import InstanceLock
 from devflow.core.errors import Conflict, Invalid
 from devflow.core.files import prepare_home, restrict_umask
-from devflow.core.logging import JsonFormatter, request_id_var
+from devflow.core.logging import ConsoleFormatter, JsonFormatter, request_id_var
 from devflow.settings import load_settings
 from tests.factories import file_mode
 
@@ -35,6 +35,16 @@ class TestJsonLogs:
     def test_log_settings_reject_unknown_formats(self):
         with pytest.raises(ValueError, match="format"):
             LogSettings(format="xml")
+
+
+class TestConsoleLogs:
+    def test_uvicorn_s_server_lines_do_not_read_as_errors(self):
+        # uvicorn logs "Started server process" to its logger named `uvicorn.error`; on the
+        # terminal of `devflow up` each start read "info    uvicorn.error: Started server ..."
+        record = logging.LogRecord(
+            "uvicorn.error", logging.INFO, __file__, 1, "Started server process [7]", None, None
+        )
+        assert ConsoleFormatter().format(record) == "info    uvicorn: Started server process [7]"
 
 
 class TestCredentialsFile:

@@ -38,13 +38,18 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+# uvicorn's server logger is named `uvicorn.error` and says "Started server process" there.
+_SHOWN_AS = {"uvicorn.error": "uvicorn"}
+
+
 class ConsoleFormatter(logging.Formatter):
     """Short human lines for a terminal."""
 
     def format(self, record: logging.LogRecord) -> str:
         request_id = request_id_var.get()
         prefix = f"[{request_id}] " if request_id else ""
-        line = f"{record.levelname.lower():7} {record.name}: {prefix}{record.getMessage()}"
+        name = _SHOWN_AS.get(record.name, record.name)
+        line = f"{record.levelname.lower():7} {name}: {prefix}{record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
