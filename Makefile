@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 3737
+# `make run PORT=3800` binds elsewhere; unset, DevFlow's settings decide (DEVFLOW_SERVER__HOST
+# and __PORT, from the environment or .env; 127.0.0.1:3737 by default), as its messages say.
+HOST ?=
+PORT ?=
 
 .PHONY: run install install-test test lint types pytest ui ui-if-node ui-test bench fuzz clean
 
@@ -29,7 +31,7 @@ install-test: $(BIN)/python
 	command -v docker-registry >/dev/null || (apt-get update -qq && apt-get install -y -qq docker-registry) || true
 
 run: install ui-if-node
-	$(BIN)/devflow up --host $(HOST) --port $(PORT)
+	$(BIN)/devflow up$(if $(HOST), --host $(HOST))$(if $(PORT), --port $(PORT))
 
 # npm ci writes node_modules/.package-lock.json: newer than the lockfile once installed.
 ui/node_modules/.package-lock.json: ui/package-lock.json
