@@ -71,12 +71,14 @@ def test_the_wait_in_the_queue_leaves_no_bar_behind(screen):
         [
             queued,
             job("doing", "fetch", "pages", 3, 20, rate=1.5, eta=11.3),
-            job("succeeded", "fetch", "pages", 20, 20, rate=2.0, eta=0.0),
+            job("doing", "embed", "chunks", 10, 90, rate=5.0, eta=16.0),
+            job("succeeded", "embed", "chunks", 90, 90, rate=5.0, eta=0.0),
         ]
     )
     progress.follow_job(api, 7, label="docs")  # type: ignore[arg-type]
     shown = screen.getvalue()
-    assert "docs fetch" in shown
+    assert "done, 20 pages" in shown  # the bars after the removed one are still found
+    assert "90/90 chunks" in shown
     assert "queued" not in shown  # it read "docs: queued ━━━ done, 0" above the phases
     assert "done, 0" not in shown
 

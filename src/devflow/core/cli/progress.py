@@ -59,7 +59,8 @@ def follow_job(
                 if bar is not None and phase is None:  # the wait in the queue: nothing done
                     bars.remove_task(bar)
                 elif bar is not None:  # the phase before ended: its bar stays, full
-                    total = bars.tasks[bar].total or bars.tasks[bar].completed
+                    task = next(t for t in bars.tasks if t.id == bar)  # ids are not indexes
+                    total = task.total or task.completed
                     bars.update(bar, completed=total, pace=f"done, {_units(total, unit)}")
                     bars.stop_task(bar)
                 phase, unit = job.get("phase"), job.get("unit")
