@@ -108,6 +108,27 @@ class TestChunking:
         assert len(pieces) > 3
         assert all(p.text.startswith("```js\n") and p.text.endswith("```") for p in pieces)
 
+    def test_a_code_block_indented_in_a_definition_is_a_code_block(self):
+        # Sphinx's examples sit in a definition (`:   ` and four spaces); as prose, a long
+        # definition was cut at sentences and joined, "globbing: ```" on one line.
+        example = "    ```\n" + "    >>> sorted(Path('.').glob('**/*.py'))\n" * 12 + "    ```\n"
+        md = (
+            "# pathlib\n\nPath.glob(pattern)\n:   Glob the given pattern. "
+            + "More words. " * 30
+            + "It enables recursive globbing:\n\n"
+            + example
+            + "\n    Note the end.\n"
+        )
+        blocks = parse_blocks(md)
+        code = [b for b in blocks if b.is_code]
+        assert len(code) == 1
+        assert code[0].text.startswith("```\n>>> sorted(")  # at the margin: a fence, not text
+        assert code[0].text.endswith("\n```")
+        for chunk in chunk_markdown(md, size=300, overlap=0):
+            assert "globbing: ```" not in chunk.text
+            for line in chunk.text.splitlines():  # a fence is always a line of its own
+                assert "```" not in line or line.strip() == "```", line
+
     def test_headings_inside_code_blocks_are_code(self):
         blocks = parse_blocks("# Real\n\n```bash\n# not a heading\necho hi\n```\n")
         assert len(blocks) == 1

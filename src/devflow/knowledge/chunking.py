@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from devflow.knowledge.plaintext import heading_text
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_FENCE = re.compile(r"^(\s{0,3})(`{3,}|~{3,})\s*([\w+#.-]*)")
+# Indented too: a code block in a list item or a Sphinx definition (`:   ` and four spaces).
+_FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})\s*([\w+#.-]*)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 
 
@@ -91,6 +92,8 @@ def parse_blocks(markdown: str) -> list[Block]:  # noqa: PLR0915 - one pass, one
                 i += 1
                 if lines[i - 1].strip().startswith(marker[0] * len(marker)) and len(body) > 1:
                     break
+            indent = len(fence[1])  # a block of its own: moved to the margin, as code stays
+            body = [_outdent(b, indent) for b in body]
             blocks.append(
                 Block(
                     "".join(body).rstrip("\n"),
@@ -181,6 +184,12 @@ def code_blocks(markdown: str, *, min_chars: int) -> list[CodeBlock]:
         context = "\n\n".join(before)[-800:]
         found.append(CodeBlock(block.code_language, code, context, list(block.headings)))
     return found
+
+
+def _outdent(line: str, width: int) -> str:
+    """Return `line` without up to `width` leading spaces or tabs."""
+    kept = line.lstrip(" \t")
+    return line[min(width, len(line) - len(kept)) :]
 
 
 def _unfence(text: str) -> str:
