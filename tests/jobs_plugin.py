@@ -7,6 +7,7 @@ from pathlib import Path
 
 import procrastinate
 
+from devflow.core.errors import Invalid
 from devflow.core.jobs import Phase, report_progress
 
 blueprint = procrastinate.Blueprint()
@@ -42,3 +43,9 @@ async def two_phases(context: procrastinate.JobContext, pause: float) -> None:
     await asyncio.sleep(pause)
     counts = {"embedded": 4}
     await report_progress(context, phase=Phase("second", "chunks", 4, 4, counts), message="done")
+
+
+@blueprint.task(name="tests:fail_for_good")
+async def fail_for_good(reason: str) -> None:
+    """Fail with DevFlow's own error, once: the task is not retried."""
+    raise Invalid(reason)

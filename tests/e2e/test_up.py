@@ -188,6 +188,9 @@ class TestJobs:
         assert {(j["task"], j["status"]) for j in jobs} == {("tests:count_to", "succeeded")}
         table = devflow.cli("jobs", "list")
         assert str(job_id) in table.stdout
+        missing = devflow.cli("jobs", "show", "987654")
+        assert missing.returncode == 4
+        assert "no job 987654; `devflow jobs list` shows the jobs you can see" in missing.stderr
         wrong = devflow.cli("jobs", "list", "--status", "finished")
         assert wrong.returncode == 2
         assert "choose one of todo, doing" in wrong.stderr

@@ -92,7 +92,16 @@ class TestWorker:
             job = await get_job(session, job_id=job_id)
         assert job.status == "todo"  # scheduled for a retry an hour later
         assert job.attempts == 1
-        assert job.error == "ValueError: bad input"
+        assert job.error == "ValueError: bad input"  # not DevFlow's own: the class says more
+        assert job.message == "attempt 1 failed; it will be retried"
+
+    async def test_a_last_failure_says_failed_with_devflows_own_message(self, db_url, sessions):
+        async with unit_of_work(sessions) as session:
+            job_id = await defer(session, task="tests:fail_for_good", args={"reason": "no pages"})
+        await run_until_idle(db_url)
+        async with unit_of_work(sessions) as session:
+            job = await get_job(session, job_id=job_id)
+        assert (job.status, job.message, job.error) == ("failed", "failed", "no pages")
 
     async def test_jobs_of_a_dead_worker_are_requeued(self, db_url, sessions):
         async with unit_of_work(sessions) as session:

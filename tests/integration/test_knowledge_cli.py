@@ -279,7 +279,7 @@ class TestFolders:
         moved = cli(
             "knowledge", "refresh", "docs", "--from", str(tmp_path / "b" / "docs"), "--no-wait"
         )
-        assert "uploaded 1 files (0 new, 1 changed, 0 unchanged, 0 failed); removed 0" in (
+        assert "uploaded 1 file (0 new, 1 changed, 0 unchanged, 0 failed); removed 0" in (
             moved.stdout
         )
         shutil.rmtree(tmp_path / "a")  # the source now comes from b/docs, and remembers it

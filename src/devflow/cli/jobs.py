@@ -17,6 +17,7 @@ from devflow.core.cli import (
     pace,
     table,
 )
+from devflow.core.errors import NotFound
 
 app = typer.Typer(help="Background jobs.", no_args_is_help=True)
 
@@ -73,7 +74,10 @@ def show(
 ) -> None:
     """Show a job's status, progress and last error."""
     api = client(url, token)
-    job = follow_job(api, job_id, quiet=as_json) if watch else api.get(f"/api/v1/jobs/{job_id}")
+    try:
+        job = follow_job(api, job_id, quiet=as_json) if watch else api.get(f"/api/v1/jobs/{job_id}")
+    except NotFound as exc:
+        raise NotFound(f"{exc}; `devflow jobs list` shows the jobs you can see") from None
     if as_json:
         emit_json(job)
         return

@@ -234,13 +234,12 @@ async def record_outcome(
     try:
         result = await call_next()
     except Exception as exc:
-        summary = "".join(traceback.format_exception_only(exc)).strip()
         await connector.execute_query_async(
             "UPDATE job_progress SET error = %(error)s, message = %(message)s, updated_at = now() "
             "WHERE job_id = %(id)s",
             id=context.job.id,
-            error=summary[-4000:],
-            message=f"attempt {attempt} failed",
+            error=failure_text(exc)[-4000:],
+            message=_failed_attempt(context, attempt),
         )
         raise
     await connector.execute_query_async(
@@ -249,6 +248,23 @@ async def record_outcome(
         id=context.job.id,
     )
     return result
+
+
+def failure_text(exc: BaseException) -> str:
+    """Return what a failed job shows: DevFlow's own failures are written for the user, so their
+    message alone; anything else (a bug, a library's error) with its class, which says more."""
+    if type(exc).__module__.startswith("devflow.") and str(exc):
+        return str(exc)
+    return "".join(traceback.format_exception_only(exc)).strip()
+
+
+def _failed_attempt(context: JobContext, attempt: int) -> str:
+    """Say whether a failed attempt is the job's last: a job that will not run again failed."""
+    task = context.app.tasks.get(context.job.task_name)
+    retry = task.retry_strategy if task is not None else None
+    limit = retry.max_attempts if isinstance(retry, RetryStrategy) else None
+    last = retry is None or (limit is not None and attempt >= limit)
+    return "failed" if last else f"attempt {attempt} failed; it will be retried"
 
 
 async def requeue_stalled_jobs(app: procrastinate.App, *, stalled_after: float) -> int:

@@ -383,7 +383,9 @@ def _report(api: ApiClient, done: dict[str, Any], *, wait: bool, as_json: bool) 
         counts = Counter(u["status"] for u in uploaded)
         said = ", ".join(f"{counts[s]} {s}" for s in ("new", "changed", "unchanged", "failed"))
         console.print(
-            f"  uploaded {len(uploaded)} files ({said}); removed {len(removed)}", highlight=False
+            f"  uploaded {len(uploaded)} file{'' if len(uploaded) == 1 else 's'} ({said}); "
+            f"removed {len(removed)}",
+            highlight=False,
         )
     for failure in [u for u in uploaded or [] if u["status"] == "failed"]:
         console.print(
