@@ -30,6 +30,17 @@ class TestExtraction:
             assert boilerplate not in result.text
         assert result.links == ["https://docs.example.com/x"]
 
+    def test_a_signatures_starred_parameters_are_not_read_as_emphasis(self):
+        # Sphinx sets each parameter in <em>; `*` and `**kw` in italics became `***, ***kw*`.
+        html = b"""<html><body><main><h1>glob</h1><dl><dt>Path.glob(
+        <em class="sig-param"><span class="n">pattern</span></em>,
+        <em class="sig-param"><span class="o">*</span></em>,
+        <em class="sig-param"><span class="o">**</span><span class="n">kw</span></em>)</dt>
+        <dd><p>Glob <em>all</em> files.</p></dd></dl></main></body></html>"""
+        text = extract(html, name="pathlib.html").text
+        assert "*pattern*, *, **kw)" in text
+        assert "Glob *all* files." in text  # other emphasis stays
+
     def test_rst_keeps_headings_and_code_language(self):
         rst = b"Title\n=====\n\nText.\n\nPart\n----\n\n.. code-block:: python\n\n   x = 1\n"
         result = extract(rst, name="guide.rst")

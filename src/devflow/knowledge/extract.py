@@ -289,7 +289,20 @@ def _code_language(pre: Any) -> str:
 def _markdownify(root: Any) -> str:
     from markdownify import ATX, MarkdownConverter
 
-    converter = MarkdownConverter(
+    class Converter(MarkdownConverter):
+        """Emphasis around asterisks is left plain: Sphinx sets a signature's `*` and `**kw`
+        in italics, which read `(pattern, ***, ***kw*)` as Markdown (asterisks are not
+        escaped, so that globs and code read as written)."""
+
+        def convert_em(self, el: Any, text: str, parent_tags: set[str]) -> str:
+            if "*" in text:
+                return text
+            # markdownify makes convert_em at run time, so the type checker cannot see it
+            return str(super().convert_em(el, text, parent_tags))  # type: ignore[misc]
+
+        convert_i = convert_em
+
+    converter = Converter(
         heading_style=ATX,
         bullets="-",
         code_language_callback=_code_language,
