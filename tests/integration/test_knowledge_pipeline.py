@@ -822,6 +822,24 @@ class TestGit:
         assert nul.status_code == 422
         assert "control character" in nul.json()["error"]["message"]
 
+    async def test_a_repository_with_no_file_read_says_empty_and_why(self, api, repo, db_url):
+        unmatched = await add(api, str(repo), include=["*.rst"])
+        await run_jobs(db_url)
+        shown = (await api.get(f"/api/v1/knowledge/sources/{unmatched['id']}")).json()
+        assert shown["status"] == "empty"
+        assert "include *.rst" in shown["last_error"]
+        bare = repo.parent / "binary"
+        bare.mkdir()
+        git(bare, "init", "-q", "-b", "main")
+        (bare / "logo.png").write_bytes(b"\x89PNG")
+        git(bare, "add", "logo.png")
+        git(bare, "-c", "user.email=t@example.com", "-c", "user.name=T", "commit", "-q", "-m", "1")
+        unreadable = await add(api, str(bare))
+        await run_jobs(db_url)
+        shown = (await api.get(f"/api/v1/knowledge/sources/{unreadable['id']}")).json()
+        assert shown["status"] == "empty"
+        assert "no file of a kind DevFlow reads" in shown["last_error"]
+
     async def test_a_ref_is_checked_out(self, api, repo, db_url):
         source = await add(api, str(repo), ref="v2")
         await run_jobs(db_url)

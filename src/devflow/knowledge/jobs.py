@@ -286,6 +286,9 @@ async def _finish(
         if source.document_count == 0 and stats.failed:
             source.status = "failed"
             source.last_error = source.last_error or await _nothing_read(session, source)
+        elif source.document_count == 0 and source.kind != "web" and source.location != "upload":
+            # Nothing failed because nothing was tried: `ready` would claim a searchable source.
+            source.status, source.last_error = "empty", _nothing_chosen(source)
         else:
             source.status = "partial" if stats.failed else "ready"
         source.last_refresh_at = clock.now()
@@ -310,6 +313,27 @@ async def _finish(
     if failure is not None:
         raise IngestionFailed(failure)
     return summary
+
+
+def _nothing_chosen(source: Source) -> str:
+    """Say why a git or folder source has no file to read: its patterns, or its tree."""
+    include = list(source.settings.get("include", []))
+    exclude = list(source.settings.get("exclude", []))
+    if include or exclude:
+        chosen = " and ".join(
+            f"{name} {', '.join(patterns)}"
+            for name, patterns in (("include", include), ("exclude", exclude))
+            if patterns
+        )
+        return (
+            f"no file matched the source's patterns ({chosen}); "
+            "add the source again with patterns that match its files"
+        )
+    return (
+        "the tree has no file of a kind DevFlow reads (Markdown, reStructuredText, HTML, PDF, "
+        "Word, text or source code); "
+        "check the location, or the ref of a git source"
+    )
 
 
 async def _nothing_read(session: AsyncSession, source: Source) -> str:
