@@ -256,6 +256,9 @@ class TestFolders:
         await run_jobs(db_url)
         shown = json.loads(cli("knowledge", "show", "wiki", "--json").stdout)
         assert (shown["status"], shown["document_count"]) == ("ready", 3)
+        assert shown["chunked"] == 3
+        assert shown["last_refresh_at"] is not None
+        assert "last refresh -" not in cli("knowledge", "show", "wiki").stdout
         assert (
             json.loads(cli("search", "quokka", "--mode", "keyword", "--json").stdout)["hits"] == []
         )

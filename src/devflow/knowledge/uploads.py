@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from devflow.core import events, jobs
+from devflow.core import clock, events, jobs
 from devflow.core.auth import Principal, Role
 from devflow.core.errors import Invalid
 from devflow.knowledge.extract import ExtractionError, extract
@@ -95,6 +95,7 @@ async def upload_files(
     for name, (_, data) in zip(names, files, strict=True):
         outcomes.append(await _store_upload(session, source, name, data, settings))
     source.status, source.last_error = "embedding", None
+    source.last_refresh_at = clock.now()
     await _recount(session, source)
     await queue_embedding(session, source=source)
     await events.emit(
@@ -159,6 +160,7 @@ async def retain_files(
     for start in range(0, len(gone), 5000):
         batch = [row.id for row in gone[start : start + 5000]]
         await session.execute(delete(Document).where(Document.id.in_(batch)))
+    source.last_refresh_at = clock.now()  # a re-sync ends here, files gone or not
     if gone:
         # BM25's statistics are rebuilt in the background, as after a source's removal.
         await jobs.defer(session, task=LEXEME_STATS_TASK, args={}, queueing_lock=LEXEME_STATS_TASK)
@@ -177,7 +179,11 @@ async def retain_files(
 
 
 async def _recount(session: AsyncSession, source: Source) -> None:
-    """Count an upload source's files (every document) and those that failed."""
+    """Count an upload source's files (every document), those read and those that failed.
+
+    Each re-sync sends every file again, so the counters describe the whole source, not the
+    last request (`chunked`: the files read into chunks, as a crawl counts its documents).
+    """
     await session.flush()
     total, failed = (
         await session.execute(
@@ -186,6 +192,7 @@ async def _recount(session: AsyncSession, source: Source) -> None:
     ).one()
     source.discovered = source.fetched = int(total)
     source.failed = int(failed)
+    source.chunked = int(total) - int(failed)
     await refresh_counts(session, source_id=source.id)
     await session.refresh(source, ["document_count", "chunk_count"])
 
