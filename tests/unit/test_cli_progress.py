@@ -35,6 +35,8 @@ def job(status: str, phase: str, unit: str, done: int, total: int, **extra: Any)
         "message": "",
         "rate": extra.get("rate"),
         "eta_seconds": extra.get("eta"),
+        "phase_started_at": extra.get("started"),
+        "updated_at": extra.get("updated"),
     }
 
 
@@ -97,3 +99,24 @@ def test_pace_reads_as_people_read_it():
     assert progress.pace(job("doing", "fetch", "pages", 5, 0)) == "5 pages"
     long = job("doing", "embed", "chunks", 1, 10, rate=0.001, eta=9000.0)
     assert progress.pace(long).endswith("ETA 2:30:00")
+
+
+def test_the_elapsed_time_is_the_phases_on_the_server_however_late_the_watch_began(screen):
+    api = ScriptedApi(
+        [
+            job(
+                "succeeded",
+                "embed",
+                "chunks",
+                90,
+                90,
+                rate=5.0,
+                started="2026-12-04T10:00:00+00:00",
+                updated="2026-12-04T10:36:50.400000+00:00",
+            )
+        ]
+    )
+    api.states.insert(0, {**api.states[0], "status": "doing"})
+    progress.follow_job(api, 7, label="docs")  # type: ignore[arg-type]
+    assert "36:50" in screen.getvalue()  # the watch itself took no time at all
+    assert progress.elapsed(job("todo", "", "", 0, 0)) == ""  # queued: no phase yet

@@ -83,8 +83,12 @@ def pace(
     if rate:
         parts.append(f"{rate:,.1f}/s")
     if eta is not None:
-        minutes, seconds = divmod(round(eta), 60)
-        hours, minutes = divmod(minutes, 60)
-        clock = f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
-        parts.append(f"ETA {clock}")
+        parts.append(f"ETA {duration(eta)}")
     return ", ".join(parts)
+
+
+def duration(seconds: float) -> str:
+    """Return a length of time as a clock reads it: `36:50`, `2:30:00`."""
+    minutes, secs = divmod(max(0, round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

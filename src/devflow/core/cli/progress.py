@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from devflow.core import render
 from devflow.core.cli.client import ApiClient
@@ -24,6 +25,16 @@ def pace(job: dict[str, Any]) -> str:
     )
 
 
+def elapsed(job: dict[str, Any]) -> str:
+    """Return how long the job's phase has run by the server's clock (from the phase's start to
+    its last report, the span its rate and ETA are taken over), or "" before a phase starts."""
+    started, updated = job.get("phase_started_at"), job.get("updated_at")
+    if not started or not updated:
+        return ""
+    span = datetime.fromisoformat(updated) - datetime.fromisoformat(started)
+    return render.duration(span.total_seconds())
+
+
 def _units(count: float, unit: str | None) -> str:
     return f"{int(count):,} {unit or ''}".strip()
 
@@ -34,8 +45,8 @@ def follow_job(
     """Show a job's progress until it ends (quiet: only wait) and return it as it ended.
 
     Each phase (ingestion: `fetch`, then `embed`) gets a bar of its own that counts its own
-    unit; a finished phase's bar stays on screen, full. Rate and ETA are the server's (from the
-    phase's start), so they are right however late the watch began.
+    unit; a finished phase's bar stays on screen, full. Rate, ETA and the elapsed time are the
+    server's (from the phase's start), so they are right however late the watch began.
     """
     job: dict[str, Any] = api.get(f"/api/v1/jobs/{job_id}")
     if quiet:
@@ -48,7 +59,8 @@ def follow_job(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.fields[pace]}"),
-        TimeElapsedColumn(),
+        # The server's clock, not the watcher's: a watch begun late shows the phase's time.
+        TextColumn("{task.fields[elapsed]}"),
         console=console,
     ) as bars:
         phase: str | None = None
@@ -64,7 +76,7 @@ def follow_job(
                     bars.update(bar, completed=total, pace=f"done, {_units(total, unit)}")
                     bars.stop_task(bar)
                 phase, unit = job.get("phase"), job.get("unit")
-                bar = bars.add_task("", total=None, pace="")
+                bar = bars.add_task("", total=None, pace="", elapsed="")
             name = label or job["task"]
             bars.update(
                 bar,
@@ -72,6 +84,7 @@ def follow_job(
                 completed=job["done"] or 0,
                 total=job["total"],
                 pace=pace(job),
+                elapsed=elapsed(job),
             )
             if job["status"] in FINAL:
                 return job
