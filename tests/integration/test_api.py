@@ -139,6 +139,16 @@ class TestErrors:
         assert message.startswith("the request is invalid: query: the query is empty")
         assert "Value error" not in response.text
 
+    async def test_a_value_outside_a_choice_is_refused_naming_the_choices(self, api):
+        response = await api.post(
+            "/api/v1/knowledge/search", json={"query": "keys", "mode": "fuzzy"}
+        )
+        assert response.status_code == 422
+        assert response.json()["error"]["message"] == (
+            "the request is invalid: mode: 'fuzzy' is not allowed: "
+            "choose one of hybrid, keyword, semantic"
+        )
+
     async def test_malformed_json_gets_422_not_500(self, api):
         response = await api.post(
             "/api/v1/projects", content=b"{nope", headers={"Content-Type": "application/json"}

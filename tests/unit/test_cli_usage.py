@@ -14,6 +14,8 @@ import pytest
         (["project", "create"], "Missing argument 'name'"),
         (["jobs", "show", "notanint"], "Invalid value for 'job_id'"),
         (["nosuchcmd"], "No such command 'nosuchcmd'"),
+        (["search", "keys", "--mode", "fuzzy"], "choose one of hybrid, keyword, semantic"),
+        (["search", "keys", "--group", "pages"], "choose one of documents, passages"),
     ],
 )
 def test_usage_errors_print_usage_not_a_traceback(argv: list[str], message: str) -> None:

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.markup import escape
@@ -51,6 +51,7 @@ from devflow.knowledge.locations import (
     scheme_of,
 )
 from devflow.knowledge.plaintext import where
+from devflow.knowledge.schemas import SearchGroup, SearchMode
 
 app = typer.Typer(help="Knowledge sources: add, list, show, refresh, remove.", no_args_is_help=True)
 
@@ -517,6 +518,14 @@ def _said(text: str, what: str, example: str) -> str:
     return text
 
 
+def _one_of(value: str, choices: tuple[str, ...], option: str) -> str:
+    if value not in choices:
+        raise typer.BadParameter(
+            f"{value!r}: choose one of {', '.join(choices)}", param_hint=option
+        )
+    return value
+
+
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     source: Annotated[list[str] | None, typer.Option("--source", help="Source name or id.")] = None,
@@ -537,6 +546,8 @@ def search(
 ) -> None:
     """Search the knowledge base."""
     query = _said(query, "query", "say what to look for, e.g. `devflow search 'rotate keys'`")
+    mode = _one_of(mode, get_args(SearchMode), "--mode")
+    group = _one_of(group, get_args(SearchGroup), "--group")
     api = client(url, token)
     body: dict[str, Any] = {"query": query, "mode": mode, "limit": limit, "group": group}
     if project:

@@ -33,7 +33,13 @@ _HTTP_CODES = {
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 
 
-def _plain(message: str) -> str:
+def _plain(error: Mapping[str, Any]) -> str:
+    message = str(error["msg"])
+    if error["type"] in {"literal_error", "enum"}:
+        # Pydantic lists the choices as code ("Input should be 'a', 'b' or 'c'").
+        expected = str(error.get("ctx", {}).get("expected", ""))
+        choices = expected.replace("'", "").replace(" or ", ", ")
+        return f"{error.get('input')!r} is not allowed: choose one of {choices}"
     for prefix in _PREFIXES:
         if message.startswith(prefix):
             return message[len(prefix) :]
@@ -69,7 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
         problems = [
             {
                 "field": ".".join(str(p) for p in err["loc"] if p != "body"),
-                "problem": _plain(err["msg"]),
+                "problem": _plain(err),
             }
             for err in exc.errors()
         ]
