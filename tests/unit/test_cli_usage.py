@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -26,3 +29,33 @@ def test_usage_errors_print_usage_not_a_traceback(argv: list[str], message: str)
     assert message in done.stderr
     assert "Usage: " in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_help_reads_as_paragraphs_wrapped_at_the_terminal_not_at_the_source() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "devflow", "knowledge", "add", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert "adding it again under the same name brings the source up to date" in done.stdout
+
+
+def test_no_commands_help_breaks_a_paragraph_mid_sentence() -> None:
+    import typer
+
+    from devflow.cli.main import app
+
+    def walk(command: Any, path: str) -> Iterator[tuple[str, str]]:
+        yield path, command.help or ""
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, f"{path} {name}")
+
+    broken = [
+        path
+        for path, text in walk(typer.main.get_command(app), "devflow")
+        for block in text.split("\n\n")
+        if "\n" in block and not block.startswith("\b")
+    ]
+    assert broken == []

@@ -12,6 +12,7 @@ from typer.exceptions import TyperException
 from devflow import __version__
 from devflow.cli import jobs, runtime
 from devflow.core.cli import err_console
+from devflow.core.cli.helptext import reflow_help
 from devflow.core.errors import (
     Conflict,
     DevflowError,
@@ -37,6 +38,7 @@ app.add_typer(jobs.app, name="jobs")
 for register in each("cli"):
     register(app)
 mcp_cli.register(app)
+reflow_help(app)
 
 EXIT_CODES: dict[type[DevflowError], int] = {
     Invalid: 2,
