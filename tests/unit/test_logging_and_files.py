@@ -11,7 +11,12 @@ from devflow.core.credentials import Credentials, read_credentials, write_creden
 from devflow.core.embedded_pg import InstanceLock
 from devflow.core.errors import Conflict, Invalid
 from devflow.core.files import prepare_home, restrict_umask
-from devflow.core.logging import ConsoleFormatter, JsonFormatter, request_id_var
+from devflow.core.logging import (
+    ConsoleFormatter,
+    JsonFormatter,
+    configure_logging,
+    request_id_var,
+)
 from devflow.settings import load_settings
 from tests.factories import file_mode
 
@@ -45,6 +50,32 @@ class TestConsoleLogs:
             "uvicorn.error", logging.INFO, __file__, 1, "Started server process [7]", None, None
         )
         assert ConsoleFormatter().format(record) == "info    uvicorn: Started server process [7]"
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    root, queue = logging.getLogger(), logging.getLogger("procrastinate")
+    handlers, level, queue_level = root.handlers[:], root.level, queue.level
+    yield
+    root.handlers[:], root.level = handlers, level
+    queue.setLevel(queue_level)
+
+
+@pytest.mark.usefixtures("restored_logging")
+class TestTheQueuesLines:
+    def test_a_terminal_at_the_default_level_gets_only_its_warnings_and_errors(self):
+        configure_logging(LogSettings(format="console"))
+        queue = logging.getLogger("procrastinate.periodic")
+        assert not queue.isEnabledFor(logging.INFO)  # "Registering task …", "deferred" …
+        assert queue.isEnabledFor(logging.WARNING)
+        assert logging.getLogger("devflow.worker").isEnabledFor(logging.INFO)
+
+    @pytest.mark.parametrize(
+        "settings", [LogSettings(format="json"), LogSettings(format="console", level="DEBUG")]
+    )
+    def test_a_json_log_and_a_debugging_terminal_keep_its_info_lines(self, settings):
+        configure_logging(settings)
+        assert logging.getLogger("procrastinate.worker").isEnabledFor(logging.INFO)
 
 
 class TestCredentialsFile:

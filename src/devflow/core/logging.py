@@ -68,4 +68,12 @@ def configure_logging(settings: LogSettings) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
-    logging.getLogger("procrastinate").setLevel(max(logging.INFO, root.level))
+    # procrastinate narrates at INFO each periodic task it registers (once at import, again for
+    # the app), each deferral and each job's start and end: on `devflow up`'s terminal that read
+    # as every line twice at start, and three lines every 5 minutes from the re-embedding check.
+    # A terminal at the default level gets its warnings and errors (a failed job is an error);
+    # JSON logs, and a terminal at DEBUG, keep its INFO lines.
+    quiet = not use_json and root.level == logging.INFO
+    logging.getLogger("procrastinate").setLevel(
+        logging.WARNING if quiet else max(logging.INFO, root.level)
+    )
