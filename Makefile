@@ -29,6 +29,8 @@ install-test: $(BIN)/python
 	command -v skopeo >/dev/null || (apt-get update -qq && apt-get install -y -qq skopeo)
 	# the CNCF reference registry the OCI tests compare DevFlow with (they skip without it)
 	command -v docker-registry >/dev/null || (apt-get update -qq && apt-get install -y -qq docker-registry) || true
+	# the browser the dashboard's Playwright tests drive (tests/e2e/test_dashboard_browser.py)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 run: install ui-if-node
 	$(BIN)/devflow up$(if $(HOST), --host $(HOST))$(if $(PORT), --port $(PORT))

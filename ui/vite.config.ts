@@ -33,6 +33,8 @@ export default defineConfig({
   test: {
     dir: here(".."),
     include: ["ui/src/**/*.test.{ts,tsx}", "src/devflow/*/ui/**/*.test.{ts,tsx}"],
+    // Playwright's browser tests (ui/e2e/*.spec.ts) run against a live server, not here.
+    exclude: ["**/node_modules/**", "ui/e2e/**"],
     environment: "node",
   },
 });

@@ -75,7 +75,8 @@ export function EmptyState({ title, children }: { title: string; children: React
 
 export function Code({ children }: { children: ReactNode }) {
   return (
-    <code className="rounded bg-slate-100 px-1 py-0.5 font-mono text-[0.85em] dark:bg-slate-800">
+    // Its own text colour: inside faint text (hints), the inherited grey on this shade fails contrast.
+    <code className="rounded bg-slate-100 px-1 py-0.5 font-mono text-[0.85em] text-slate-800 dark:bg-slate-800 dark:text-slate-100">
       {children}
     </code>
   );

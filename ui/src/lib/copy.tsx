@@ -39,7 +39,8 @@ export function Snippet({ title, text, note }: { title: string; text: string; no
         <span>{title}</span>
         <CopyButton value={text} label={`Copy: ${title}`} />
       </figcaption>
-      <pre className="overflow-x-auto whitespace-pre rounded bg-slate-100 p-2 font-mono text-xs dark:bg-slate-800">
+      {/* Focusable: a keyboard user scrolls a long line into view. */}
+      <pre tabIndex={0} className="overflow-x-auto whitespace-pre rounded bg-slate-100 p-2 font-mono text-xs dark:bg-slate-800">
         {text}
       </pre>
       {note ? <p className="text-xs text-slate-500 dark:text-slate-400">{note}</p> : null}

@@ -111,7 +111,7 @@ export function Readme({ text }: { text: string }) {
   return (
     <details className="rounded border border-slate-200 p-2 dark:border-slate-800">
       <summary className="cursor-pointer text-sm font-medium">Description</summary>
-      <pre className="mt-2 max-h-96 overflow-auto whitespace-pre-wrap break-words font-sans text-sm">{text}</pre>
+      <pre tabIndex={0} className="mt-2 max-h-96 overflow-auto whitespace-pre-wrap break-words font-sans text-sm">{text}</pre>
     </details>
   );
 }

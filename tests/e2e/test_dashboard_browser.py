@@ -1,0 +1,149 @@
+"""The dashboard in a real browser: Playwright (ui/e2e/) drives Debian's chromium against a real
+`devflow up` on a temporary home, so `make test` runs the browser tests with the rest.
+
+The server side prepares what the pages show (a published npm package) and hands the specs its
+address, an admin token and a one-time sign-in link; the specs sign in, click, and check.
+Screenshots of every test stay in ui/test-results/ (gitignored) as the run's artifacts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tarfile
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import REPO, make_home, start_up
+
+UI = REPO / "ui"
+CHROMIUM = os.environ.get("DEVFLOW_E2E_CHROMIUM", "/usr/bin/chromium")
+PLAYWRIGHT = UI / "node_modules" / ".bin" / "playwright"
+BUILD = REPO / "src" / "devflow" / "web" / "ui_dist" / "index.html"
+
+
+def missing() -> str | None:
+    """What this machine lacks to run the browser tests, if anything."""
+    if not Path(CHROMIUM).exists():
+        return f"no chromium at {CHROMIUM} (make install-test installs it)"
+    if not PLAYWRIGHT.exists():
+        return "ui/node_modules lacks Playwright (make ui-test installs it)"
+    if not BUILD.exists():
+        return "the dashboard is not built (make ui)"
+    return None
+
+
+def npm_tarball(name: str, version: str) -> bytes:
+    data = json.dumps({"name": name, "version": version, "description": "pads left"}).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        info = tarfile.TarInfo("package/package.json")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def publish_npm(url: str, token: str, repo: str, name: str, version: str) -> None:
+    """Publish as `npm publish` does: one PUT of the package document with its tarball."""
+    headers = {"Authorization": f"Bearer {token}"}
+    created = httpx.post(
+        f"{url}/api/v1/registry/repositories",
+        json={"name": repo, "format": "npm", "visibility": "private"},
+        headers=headers,
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text
+    tarball = npm_tarball(name, version)
+    body = {
+        "_id": name,
+        "name": name,
+        "dist-tags": {"latest": version},
+        "versions": {
+            version: {
+                "name": name,
+                "version": version,
+                "description": "pads left",
+                "dist": {
+                    "shasum": hashlib.sha1(tarball, usedforsecurity=False).hexdigest(),
+                    "integrity": "sha512-"
+                    + base64.b64encode(hashlib.sha512(tarball).digest()).decode(),
+                },
+            }
+        },
+        "_attachments": {
+            f"{name}-{version}.tgz": {
+                "content_type": "application/octet-stream",
+                "data": base64.b64encode(tarball).decode(),
+                "length": len(tarball),
+            }
+        },
+    }
+    answer = httpx.put(f"{url}/npm/{repo}/{name}", json=body, headers=headers, timeout=60)
+    assert answer.status_code in {200, 201}, answer.text
+
+
+def signin_url(printed: str) -> str:
+    match = re.search(r"https?://\S+/auth/signin\?code=\S+", printed)
+    assert match, printed
+    return match.group(0)
+
+
+def test_the_dashboard_works_in_a_real_browser() -> None:
+    reason = missing()
+    if reason:
+        # CI has everything `make test` installs: a missing piece there is a failure.
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    running = start_up(
+        make_home(),
+        extra_env={
+            # Small and deterministic embeddings: uploads become ready in moments.
+            "DEVFLOW_KNOWLEDGE__EMBEDDER": "python:tests.knowledge_site.embedder:make_small",
+        },
+    )
+    # JSON logs of every request: read them as they come, or a full pipe stalls the server.
+    log: list[str] = []
+    assert running.proc.stdout is not None
+    reader = threading.Thread(target=lambda: log.extend(running.proc.stdout or ()), daemon=True)
+    reader.start()
+    try:
+        publish_npm(running.url, running.token, "js", "left-pad-e2e", "1.0.0")
+        link = running.cli("signin-link")
+        assert link.returncode == 0, link.stderr
+        shutil.rmtree(UI / "test-results", ignore_errors=True)
+        run = subprocess.run(
+            [str(PLAYWRIGHT), "test", "--config", "e2e/playwright.config.ts"],
+            cwd=UI,
+            env={
+                **os.environ,
+                "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+                "DEVFLOW_E2E_URL": running.url,
+                "DEVFLOW_E2E_TOKEN": running.token,
+                "DEVFLOW_E2E_SIGNIN_LINK": signin_url(link.stdout),
+                "DEVFLOW_E2E_CHROMIUM": CHROMIUM,
+            },
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        running.proc.send_signal(signal.SIGINT)
+        running.proc.wait(timeout=60)
+        reader.join(timeout=10)
+        running.proc.stdout.close()
+    assert run.returncode == 0, (
+        f"playwright failed (screenshots in ui/test-results/):\n{run.stdout}\n{run.stderr}"
+        f"\n--- devflow up ---\n{''.join(log[-40:])}"
+    )
