@@ -8,16 +8,11 @@ Screenshots of every test stay in ui/test-results/ (gitignored) as the run's art
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
-import json
 import os
 import re
 import shutil
 import signal
 import subprocess
-import tarfile
 import threading
 from pathlib import Path
 
@@ -25,6 +20,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import REPO, make_home, start_up
+from tests.registry_fixtures import npm_document
 
 UI = REPO / "ui"
 CHROMIUM = os.environ.get("DEVFLOW_E2E_CHROMIUM", "/usr/bin/chromium")
@@ -43,16 +39,6 @@ def missing() -> str | None:
     return None
 
 
-def npm_tarball(name: str, version: str) -> bytes:
-    data = json.dumps({"name": name, "version": version, "description": "pads left"}).encode()
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as archive:
-        info = tarfile.TarInfo("package/package.json")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
 def publish_npm(url: str, token: str, repo: str, name: str, version: str) -> None:
     """Publish as `npm publish` does: one PUT of the package document with its tarball."""
     headers = {"Authorization": f"Bearer {token}"}
@@ -63,31 +49,7 @@ def publish_npm(url: str, token: str, repo: str, name: str, version: str) -> Non
         timeout=60,
     )
     assert created.status_code == 201, created.text
-    tarball = npm_tarball(name, version)
-    body = {
-        "_id": name,
-        "name": name,
-        "dist-tags": {"latest": version},
-        "versions": {
-            version: {
-                "name": name,
-                "version": version,
-                "description": "pads left",
-                "dist": {
-                    "shasum": hashlib.sha1(tarball, usedforsecurity=False).hexdigest(),
-                    "integrity": "sha512-"
-                    + base64.b64encode(hashlib.sha512(tarball).digest()).decode(),
-                },
-            }
-        },
-        "_attachments": {
-            f"{name}-{version}.tgz": {
-                "content_type": "application/octet-stream",
-                "data": base64.b64encode(tarball).decode(),
-                "length": len(tarball),
-            }
-        },
-    }
+    body = npm_document(name, version)
     answer = httpx.put(f"{url}/npm/{repo}/{name}", json=body, headers=headers, timeout=60)
     assert answer.status_code in {200, 201}, answer.text
 
