@@ -85,7 +85,14 @@ def test_the_dashboard_works_in_a_real_browser() -> None:
         assert link.returncode == 0, link.stderr
         shutil.rmtree(UI / "test-results", ignore_errors=True)
         run = subprocess.run(
-            [str(PLAYWRIGHT), "test", "--config", "e2e/playwright.config.ts"],
+            # DEVFLOW_E2E_SPECS="e2e/llm.spec.ts ..." runs only those specs (while working on a page).
+            [
+                str(PLAYWRIGHT),
+                "test",
+                "--config",
+                "e2e/playwright.config.ts",
+                *os.environ.get("DEVFLOW_E2E_SPECS", "").split(),
+            ],
             cwd=UI,
             env={
                 **os.environ,
