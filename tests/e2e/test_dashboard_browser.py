@@ -85,7 +85,7 @@ def test_the_dashboard_works_in_a_real_browser() -> None:
         assert link.returncode == 0, link.stderr
         shutil.rmtree(UI / "test-results", ignore_errors=True)
         run = subprocess.run(
-            # DEVFLOW_E2E_SPECS="e2e/llm.spec.ts ..." runs only those specs (while working on a page).
+            # DEVFLOW_E2E_SPECS="llm.spec.ts ..." runs only those specs (work on one page).
             [
                 str(PLAYWRIGHT),
                 "test",
