@@ -12,7 +12,9 @@ from devflow.core.auth import Scope
 from devflow.identity import service
 from devflow.identity.models import ApiToken
 from devflow.identity.schemas import UserCreate
+from devflow.registry import REGISTRY_PUBLISH
 from devflow.settings import load_settings
+from devflow.web.middleware import HotRoutes
 from tests.factories import api_client, bootstrap_admin, running_app
 
 
@@ -102,3 +104,68 @@ class TestAuthentication:
         assert [p["name"] for p in listing["items"]] == ["mine"]
         me = (await api.get("/api/v1/me", headers=as_(erin))).json()
         assert me["username"] == "erin"
+
+
+def hot_routes_of(app: FastAPI) -> HotRoutes:
+    """Return the app's HotRoutes middleware."""
+    if app.middleware_stack is None:  # as Starlette does on the first request
+        app.middleware_stack = app.build_middleware_stack()
+    layer = app.middleware_stack
+    while not isinstance(layer, HotRoutes):
+        layer = layer.app  # type: ignore[union-attr]
+    return layer
+
+
+class TestHotRead:
+    """`GET /api/v1/projects` is answered before FastAPI's router (`core.http.hot_read`): the
+    same answers as the documented FastAPI route, which stays in the OpenAPI document."""
+
+    async def test_the_hot_route_and_the_documented_route_give_the_same_answer(
+        self, app, api, monkeypatch
+    ):
+        assert (await api.post("/api/v1/projects", json={"name": "web"})).status_code == 201
+        hot = await api.get("/api/v1/projects")
+        monkeypatch.setattr(hot_routes_of(app), "routes", ())  # FastAPI's route answers
+        documented = await api.get("/api/v1/projects")
+
+        assert hot.status_code == documented.status_code == 200
+        assert hot.headers["content-type"] == documented.headers["content-type"]
+        assert hot.content == documented.content
+        assert [p["name"] for p in hot.json()["items"]] == ["default", "web"]
+
+    async def test_it_is_served_by_the_plain_route(self, app, api, monkeypatch):
+        (route,) = (r for r in hot_routes_of(app).routes if r.path == "/api/v1/projects")
+        served = []
+
+        async def counted(scope, receive, send):
+            served.append(scope["path"])
+            await plain(scope, receive, send)
+
+        plain = route.app
+        monkeypatch.setattr(route, "app", counted)
+        assert (await api.get("/api/v1/projects")).status_code == 200
+        assert served == ["/api/v1/projects"]
+
+    async def test_errors_keep_the_api_shape(self, api, sessions):
+        anonymous = await api.get("/api/v1/projects", headers={"Authorization": ""})
+        assert anonymous.status_code == 401
+        assert anonymous.headers["www-authenticate"] == 'Bearer realm="devflow"'
+        assert anonymous.json()["error"]["code"] == "unauthenticated"
+        async with sessions.begin() as session:
+            user = await service.create_user(
+                session, principal=None, data=UserCreate(username="frank")
+            )
+            _, secret = await service.issue_token(
+                session, user=user, name="publish-only", scopes=[REGISTRY_PUBLISH]
+            )
+        refused = await api.get("/api/v1/projects", headers=as_(secret))
+        assert refused.status_code == 403
+        assert refused.json()["error"]["details"] == {"required_scope": "read"}
+
+    async def test_the_openapi_document_still_describes_it(self, api):
+        operation = (await api.get("/openapi.json")).json()["paths"]["/api/v1/projects"]["get"]
+        assert operation["operationId"] == "list_projects_api_v1_projects_get"
+        assert operation["summary"] == "List Projects"
+        assert operation["description"] == "List the projects you can see."
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/Page_ProjectRead_"}

@@ -3,20 +3,28 @@
 Routes declare `session: SessionDep`, `principal: PrincipalDep` and, for the process's
 long-lived objects, `services: ServicesDep`; the request owns the transaction, which commits
 after the route returns and before the response is sent. A route that only reads, in one
-statement, may take `ReadSessionDep` instead: no transaction to begin or commit.
+statement, may take `ReadSessionDep` instead: no transaction to begin or commit. A listing that
+needs nothing but the caller and the services, and that clients call all the time, may be
+declared with `hot_read`: served before FastAPI's router, documented by it all the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import Route
 
 from devflow.core.auth import AUTHENTICATOR, Principal
-from devflow.core.errors import PermissionDenied, Unauthenticated
+from devflow.core.errors import DevflowError, PermissionDenied, Unauthenticated, Unavailable
 from devflow.core.services import Services
+
+T = TypeVar("T")
 
 SESSION_COOKIE = "devflow_session"
 # The header a cookie-authenticated write must carry: a cross-site form cannot set one, and a
@@ -135,3 +143,69 @@ async def get_principal(request: Request) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """Build the API's standard error answer: {"error": {"code", "message", "details"}}."""
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def domain_error_response(exc: DevflowError) -> JSONResponse:
+    """Answer a domain error as the API does (with `WWW-Authenticate` or `Retry-After`)."""
+    headers = None
+    if isinstance(exc, Unauthenticated):
+        headers = {"WWW-Authenticate": 'Bearer realm="devflow"'}
+    elif isinstance(exc, Unavailable):
+        headers = {"Retry-After": "5"}
+    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+
+
+HotRead = Callable[[Principal, Services], Awaitable[T]]
+
+
+def hot_read(
+    router: APIRouter, path: str, *, hot: list[Route], response_model: type[T], **options: Any
+) -> Callable[[HotRead[T]], HotRead[T]]:
+    """Declare a GET route of `router` that needs only the caller and the services, twice.
+
+    The FastAPI route documents it (OpenAPI, /docs) and stays the reference; the plain Starlette
+    route appended to `hot` (the domain's `hot_routes`, which `web.middleware.HotRoutes` tries
+    before FastAPI's router) answers it: the same function, the same authentication, the same
+    JSON and error shapes, without FastAPI's route matching, dependency solving and response
+    validation. That nearly halved the server CPU of `GET /api/v1/projects` (0.29 → 0.16 ms per
+    request); a route with parameters or a body stays a plain FastAPI route.
+    """
+    adapter = TypeAdapter(response_model)
+
+    def declare(read: HotRead[T]) -> HotRead[T]:
+        @functools.wraps(read)
+        async def documented(principal: PrincipalDep, services: ServicesDep) -> T:
+            return await read(principal, services)
+
+        # What FastAPI reads to document it: the name and docstring, these parameters.
+        documented.__annotations__ = {
+            "principal": PrincipalDep,
+            "services": ServicesDep,
+            "return": response_model,
+        }
+        del documented.__wrapped__
+        router.get(path, response_model=response_model, **options)(documented)
+
+        async def plain(request: Request) -> Response:
+            try:
+                result = await read(await get_principal(request), services_of(request))
+            except DevflowError as exc:
+                return domain_error_response(exc)
+            return Response(adapter.dump_json(result), media_type="application/json")
+
+        hot.append(Route(router.prefix + path, plain, methods=["GET"], name=read.__name__))
+        return read
+
+    return declare

@@ -34,6 +34,7 @@ DOMAIN = Domain(
     cli=lazy("devflow.identity.cli:register"),
     tools=lazy("devflow.identity.tools:TOOLS"),
     models=lazy("devflow.identity.models"),
+    hot_routes=lazy("devflow.identity.api:HOT_ROUTES"),
 )
 
 __all__ = [

@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
+from starlette.routing import Route
 
 from devflow.core import clock
-from devflow.core.auth import SCOPES
+from devflow.core.auth import SCOPES, Principal
 from devflow.core.config import Settings
 from devflow.core.http import (
     SESSION_COOKIE,
@@ -17,10 +18,12 @@ from devflow.core.http import (
     ServicesDep,
     SessionDep,
     get_principal,
+    hot_read,
     require_request_header,
 )
 from devflow.core.reads import READ_POOL
 from devflow.core.schemas import Page
+from devflow.core.services import Services
 from devflow.identity import service
 from devflow.identity.schemas import (
     MembershipSet,
@@ -38,6 +41,8 @@ from devflow.identity.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
+HOT_ROUTES: list[Route] = []
+"""Served before FastAPI's router (`core.http.hot_read`)."""
 signin_router = APIRouter(tags=["dashboard"])
 
 
@@ -48,8 +53,8 @@ async def me(session: ReadSessionDep, principal: PrincipalDep) -> UserRead:
     return UserRead.model_validate(user)
 
 
-@router.get("/projects", response_model=Page[ProjectRead])
-async def list_projects(principal: PrincipalDep, services: ServicesDep) -> Page[ProjectRead]:
+@hot_read(router, "/projects", hot=HOT_ROUTES, response_model=Page[ProjectRead])
+async def list_projects(principal: Principal, services: Services) -> Page[ProjectRead]:
     """List the projects you can see."""
     projects = await service.list_projects(services.get(READ_POOL), principal=principal)
     return Page(items=projects, total=len(projects))

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException
 
-from devflow.core.errors import DevflowError, Unauthenticated, Unavailable
+from devflow.core.errors import DevflowError
+from devflow.core.http import domain_error_response, error_response
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -46,29 +47,12 @@ def _plain(error: Mapping[str, Any]) -> str:
     return message
 
 
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    details: dict[str, Any] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    """Build the standard error answer."""
-    body = {"error": {"code": code, "message": message, "details": details or {}}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Map domain and validation errors to the standard shape (crashes: see middleware)."""
 
     @app.exception_handler(DevflowError)
     async def domain_error(_: Request, exc: DevflowError) -> JSONResponse:
-        headers = None
-        if isinstance(exc, Unauthenticated):
-            headers = {"WWW-Authenticate": 'Bearer realm="devflow"'}
-        elif isinstance(exc, Unavailable):
-            headers = {"Retry-After": "5"}
-        return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+        return domain_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -24,7 +24,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from devflow.web.errors import error_response
+from devflow.core.http import error_response
 
 DIST = Path(__file__).resolve().parent.parent / "ui_dist"
 """Where `make ui` (Vite) writes the build, inside the package so that the wheel carries it."""
