@@ -14,7 +14,14 @@ def progress(unit: str = "pages", **stats: int) -> _Progress:
     return reporter
 
 
-FETCHED_12 = {"discovered": 294, "fetched": 12, "extracted": 11, "unchanged": 0, "failed": 1}
+FETCHED_12 = {
+    "discovered": 294,
+    "fetched": 12,
+    "extracted": 11,
+    "unchanged": 0,
+    "failed": 1,
+    "embedded": 0,
+}
 
 
 def test_a_crawls_total_never_passes_its_page_limit():
@@ -47,6 +54,34 @@ def test_embedding_is_a_phase_of_its_own_counted_in_chunks():
         "embedded": 120,
     }
     assert message == "embedding: 120 of 9143 chunks (fetched 364 pages, 0 failed)"
+
+
+def test_chunks_embedded_while_fetching_are_counted_in_the_fetch_then_not_left_to_embed():
+    reporter = progress(discovered=364, fetched=200, chunked=200, limit=500)
+    reporter.embedded = 3200
+    phase, message = reporter.job_progress()
+    assert (phase.name, phase.done, phase.total, phase.counts["embedded"]) == (
+        "fetch",
+        200,
+        364,
+        3200,
+    )
+    assert message.endswith("extracted 200, failed 0, chunks embedded 3200)")
+    # The fetch is over: 3,500 chunks had their vectors by then, 5,643 are left.
+    reporter.stats = CrawlStats(discovered=364, fetched=364, chunked=364, limit=500)
+    reporter.embedded = reporter.embedded_while_fetching = 3500
+    reporter.to_embed = 5643
+    reporter.embedded = 3600
+    phase, message = reporter.job_progress()
+    assert (phase.name, phase.done, phase.total, phase.counts["embedded"]) == (
+        "embed",
+        100,
+        5643,
+        3600,
+    )
+    assert message == (
+        "embedding: 100 of 5643 chunks (fetched 364 pages, 0 failed; 3500 embedded while fetching)"
+    )
 
 
 def test_an_embedding_job_counts_chunks_only():

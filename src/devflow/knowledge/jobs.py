@@ -24,7 +24,7 @@ from devflow.core.config import Settings
 from devflow.core.db import unit_of_work
 from devflow.core.jobs import Phase, report_progress, services_of
 from devflow.knowledge.crawl import Crawler, CrawlStats
-from devflow.knowledge.embedding import embed_source, missing_vectors
+from devflow.knowledge.embedding import EmbedAlongside, embed_source, missing_vectors
 from devflow.knowledge.ingest import refresh_counts, refresh_lexeme_stats, remove_unseen
 from devflow.knowledge.local import (
     checkout,
@@ -68,10 +68,14 @@ class _Progress:
         self.project_id: uuid.UUID | None = None
         self.stats = CrawlStats()
         self.embedded = 0
+        self.embedded_while_fetching = 0
         self.to_embed: int | None = None  # set when the embedding phase starts
+        self.alongside: EmbedAlongside | None = None  # embeds while the fetch goes on
 
     async def crawl(self, stats: CrawlStats) -> None:
         self.stats = stats
+        if self.alongside is not None:
+            self.alongside.wake()
         await self.write()
 
     async def embed(self, done: int) -> None:
@@ -83,24 +87,30 @@ class _Progress:
 
         Fetching counts pages or files (the total is what was discovered, never more than the
         crawl's page limit); each is extracted and chunked as it arrives, so extraction is
-        counted within this phase (`extracted`). Embedding counts the chunks it had to embed
-        when it began, so the bar starts again instead of standing full while vectors are made.
+        counted within this phase (`extracted`), and so are the chunks embedded meanwhile.
+        Embedding counts the chunks still to embed when it began, so the bar starts again
+        instead of standing full while vectors are made.
         """
         s = self.stats
         if self.to_embed is not None or self._embed_only:
             total = self.to_embed or None
-            message = f"embedding: {self.embedded} of {total or '?'} chunks"
+            done = self.embedded - self.embedded_while_fetching
+            message = f"embedding: {done} of {total or '?'} chunks"
             counts = {"embedded": self.embedded}
             if not self._embed_only:
-                message += f" (fetched {s.fetched} {self._unit}, {s.failed} failed)"
+                message += f" (fetched {s.fetched} {self._unit}, {s.failed} failed"
+                if self.embedded_while_fetching:
+                    message += f"; {self.embedded_while_fetching} embedded while fetching"
+                message += ")"
                 counts = {**self._fetch_counts(), **counts}
-            return Phase("embed", "chunks", self.embedded, total, counts), message
+            return Phase("embed", "chunks", done, total, counts), message
         total = max(s.discovered, s.fetched)
         if s.limit is not None:
             total = min(total, s.limit)
         message = (
             f"fetching: {s.fetched} of {total or '?'} {self._unit} (discovered {s.discovered}, "
-            f"extracted {s.chunked}, failed {s.failed})"
+            f"extracted {s.chunked}, failed {s.failed}"
+            + (f", chunks embedded {self.embedded})" if self.embedded else ")")
         )
         phase = Phase("fetch", self._unit, s.fetched, total or None, self._fetch_counts())
         return phase, message
@@ -113,6 +123,7 @@ class _Progress:
             "extracted": s.chunked,
             "unchanged": s.unchanged,
             "failed": s.failed,
+            "embedded": self.embedded,
         }
 
     async def write(self, *, force: bool = False) -> None:
@@ -177,8 +188,20 @@ async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
         )
     progress = _Progress(context, sessions, sid, unit="pages" if source.kind == "web" else "files")
     progress.project_id = source.project_id
+    embedder = services.get(EMBEDDER)
+    batch_size = settings.section(KnowledgeSettings).embed_batch_size
     try:
-        stats = await _fetch_all(sessions, source, settings, progress)
+        async with EmbedAlongside(
+            sessions,
+            source_id=sid,
+            embedder=embedder,
+            batch_size=batch_size,
+            progress=progress.embed,
+        ) as alongside:
+            progress.alongside = alongside
+            stats = await _fetch_all(sessions, source, settings, progress)
+        progress.alongside = None
+        progress.embedded_while_fetching = alongside.embedded
     except Exception as exc:
         await _set_status(sessions, sid, status="failed", last_error=str(exc)[:2000])
         raise
@@ -191,15 +214,16 @@ async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
     progress.stats = stats
     await progress.write(force=True)
     await _set_status(sessions, sid, status="embedding")
-    progress.to_embed = await _missing(sessions, sid, services.get(EMBEDDER).model)
+    progress.to_embed = await _missing(sessions, sid, embedder.model)
     await progress.write(force=True)
     try:
         embedded = await embed_source(
             sessions,
             source_id=sid,
-            embedder=services.get(EMBEDDER),
-            batch_size=settings.section(KnowledgeSettings).embed_batch_size,
+            embedder=embedder,
+            batch_size=batch_size,
             progress=progress.embed,
+            done=progress.embedded_while_fetching,
         )
     except Exception as exc:
         await _embedding_failed(sessions, sid, exc)
