@@ -189,19 +189,23 @@ async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
     progress = _Progress(context, sessions, sid, unit="pages" if source.kind == "web" else "files")
     progress.project_id = source.project_id
     embedder = services.get(EMBEDDER)
-    batch_size = settings.section(KnowledgeSettings).embed_batch_size
+    knowledge = settings.section(KnowledgeSettings)
+    batch_size = knowledge.embed_batch_size
     try:
-        async with EmbedAlongside(
-            sessions,
-            source_id=sid,
-            embedder=embedder,
-            batch_size=batch_size,
-            progress=progress.embed,
-        ) as alongside:
-            progress.alongside = alongside
+        if knowledge.embed_during_fetch:
+            async with EmbedAlongside(
+                sessions,
+                source_id=sid,
+                embedder=embedder,
+                batch_size=batch_size,
+                progress=progress.embed,
+            ) as alongside:
+                progress.alongside = alongside
+                stats = await _fetch_all(sessions, source, settings, progress)
+            progress.alongside = None
+            progress.embedded_while_fetching = alongside.embedded
+        else:
             stats = await _fetch_all(sessions, source, settings, progress)
-        progress.alongside = None
-        progress.embedded_while_fetching = alongside.embedded
     except Exception as exc:
         await _set_status(sessions, sid, status="failed", last_error=str(exc)[:2000])
         raise
@@ -230,7 +234,7 @@ async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
         raise
     progress.embedded = embedded
     await progress.write(force=True)
-    if settings.section(KnowledgeSettings).summarize_code_examples:
+    if knowledge.summarize_code_examples:
         await summarize_code_examples(sessions, source_id=sid, llm=services.get(LLM_CLIENT))
     return await _finish(sessions, sid, stats, embedded, removed)
 

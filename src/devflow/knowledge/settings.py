@@ -59,6 +59,11 @@ class KnowledgeSettings(BaseModel):
     )
     fetch_timeout: float = Field(30.0, gt=0, description="Seconds to fetch one page.")
     embed_batch_size: int = Field(64, ge=1, le=4096, description="Chunks embedded per batch.")
+    embed_during_fetch: bool = Field(
+        True,
+        description="Embed a source's chunks while it is still being fetched, in full batches "
+        "(the cores that extraction leaves idle); off, embedding starts after the fetch.",
+    )
     search_candidates: int = Field(
         100, ge=10, le=2000, description="Candidates taken from each retriever before fusion."
     )
