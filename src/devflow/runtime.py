@@ -56,6 +56,15 @@ class FirstStart:
     sign_in_url: str
 
 
+def free_port(host: str) -> int:
+    """Return a port that nothing listens on at `host` now (for `--port 0`)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
 def check_port_free(host: str, port: int) -> None:
     """Raise Conflict when the HTTP port cannot be bound."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -19,6 +19,7 @@ import pytest
         (["nosuchcmd"], "No such command 'nosuchcmd'"),
         (["search", "keys", "--mode", "fuzzy"], "choose one of hybrid, keyword, semantic"),
         (["search", "keys", "--group", "pages"], "choose one of documents, passages"),
+        (["up", "--port", "70000"], "less than or equal to 65535"),
     ],
 )
 def test_usage_errors_print_usage_not_a_traceback(argv: list[str], message: str) -> None:
@@ -59,3 +60,12 @@ def test_no_commands_help_breaks_a_paragraph_mid_sentence() -> None:
         if "\n" in block and not block.startswith("\b")
     ]
     assert broken == []
+
+
+def test_port_0_is_a_free_port_named_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    from devflow.cli.runtime import _settings
+
+    monkeypatch.setenv("DEVFLOW_HOME", os.devnull)  # settings only; nothing is created
+    settings = _settings("127.0.0.1", 0)
+    assert settings.server.port != 0
+    assert settings.base_url == f"http://127.0.0.1:{settings.server.port}"

@@ -18,11 +18,18 @@ config_app = typer.Typer(help="Inspect settings.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema: migrations and checks.", no_args_is_help=True)
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1).")]
-PortOpt = Annotated[int | None, typer.Option("--port", help="Port to listen on (default 3737).")]
+PortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--port", min=0, max=65535, help="Port to listen on (default 3737; 0 picks a free one)."
+    ),
+]
 
 
 def _settings(host: str | None = None, port: int | None = None) -> Settings:
     settings = load_settings()
+    if port == 0:  # chosen here, so the banner, the credentials and the lock name the real one
+        port = runtime.free_port(host or settings.server.host)
     server = settings.server.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
