@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from devflow import identity, knowledge, llm, registry
+from devflow import identity, knowledge, llm, registry, workflows
 from devflow.core.auth import CORE_SCOPES, SCOPES, ScopeCatalog
 from devflow.core.blobs import BLOB_STORE_PROVIDER
 from devflow.core.domain import Domain
@@ -21,6 +21,7 @@ DOMAINS: tuple[Domain, ...] = (
     llm.DOMAIN,
     knowledge.DOMAIN,
     registry.DOMAIN,
+    workflows.DOMAIN,
 )
 
 

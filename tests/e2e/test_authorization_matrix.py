@@ -497,6 +497,26 @@ def _oci_manifest_delete(world: World, _caller: str) -> Request:
     return ("DELETE", f"/v2/beta/img/manifests/{digest}", {"oci": True})
 
 
+def _beta_task(world: World) -> int:
+    """A fresh task of beta's board, made by the admin; return its number."""
+    made = world.admin("POST", f"{V1}/projects/beta/tasks", json={"title": world.unique("t")})
+    number: int = made.json()["number"]
+    return number
+
+
+def _task_route(method: str, tail: str = "", **kwargs: Any) -> Build:
+    def build(world: World, _caller: str) -> Request:
+        return (method, f"{V1}/projects/beta/tasks/{_beta_task(world)}{tail}", kwargs)
+
+    return build
+
+
+def _fresh_column(world: World, _caller: str) -> Request:
+    name = world.unique("col")
+    world.admin("POST", f"{V1}/projects/beta/board/columns", json={"name": name, "state": "open"})
+    return ("DELETE", f"{V1}/projects/beta/board/columns/{name}", {})
+
+
 def _mcp(_world: World, _caller: str) -> Request:
     initialize = {
         "jsonrpc": "2.0",
@@ -801,6 +821,44 @@ DECLARED: dict[str, Case] = {
     "PATCH /v2/{path:path}": Case(registry("write"), _oci_chunk),
     "PUT /v2/{path:path}": Case(registry("write"), _oci_manifest_put),
     "DELETE /v2/{path:path}": Case(registry("admin"), _oci_manifest_delete),
+    # Workflows: tasks and the board of a project.
+    "GET /api/v1/projects/{project}/tasks": Case(member("read"), get(f"{V1}/projects/beta/tasks")),
+    "POST /api/v1/projects/{project}/tasks": Case(
+        member("write"),
+        lambda w, _c: ("POST", f"{V1}/projects/beta/tasks", {"json": {"title": w.unique("t")}}),
+    ),
+    "POST /api/v1/projects/{project}/tasks/next": Case(
+        member("write"), lambda _w, _c: ("POST", f"{V1}/projects/beta/tasks/next", {})
+    ),
+    "GET /api/v1/projects/{project}/tasks/{number}": Case(member("read"), _task_route("GET")),
+    "PATCH /api/v1/projects/{project}/tasks/{number}": Case(
+        member("write"), _task_route("PATCH", json={"version": 1, "priority": "high"})
+    ),
+    "GET /api/v1/projects/{project}/tasks/{number}/comments": Case(
+        member("read"), _task_route("GET", "/comments")
+    ),
+    "POST /api/v1/projects/{project}/tasks/{number}/comments": Case(
+        member("write"), _task_route("POST", "/comments", json={"body": "progress"})
+    ),
+    "GET /api/v1/projects/{project}/tasks/{number}/history": Case(
+        member("read"), _task_route("GET", "/history")
+    ),
+    "GET /api/v1/projects/{project}/board": Case(member("read"), get(f"{V1}/projects/beta/board")),
+    "POST /api/v1/projects/{project}/board/columns": Case(
+        member("admin"),
+        lambda w, _c: (
+            "POST",
+            f"{V1}/projects/beta/board/columns",
+            {"json": {"name": w.unique("col"), "state": "review"}},
+        ),
+    ),
+    "PATCH /api/v1/projects/{project}/board/columns/{column}": Case(
+        member("admin"),
+        lambda _w, _c: ("PATCH", f"{V1}/projects/beta/board/columns/todo", {"json": {}}),
+    ),
+    "DELETE /api/v1/projects/{project}/board/columns/{column}": Case(
+        member("admin"), _fresh_column
+    ),
     # The MCP gateway.
     "* /mcp": Case(signed_in(), _mcp),
 }

@@ -1,0 +1,349 @@
+"""Reading tasks: one statement shapes a task with its column, assignee, parent and blockers;
+listings, filters, keyword search, the board, comments and history.
+
+Every function takes the caller's `Principal` and the project's name and checks the read role.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from devflow.core.auth import Principal
+from devflow.core.errors import NotFound
+from devflow.identity import Project, User
+from devflow.workflows import board
+from devflow.workflows.access import project_for
+from devflow.workflows.models import BoardColumn, Task, TaskChange, TaskComment
+from devflow.workflows.models import TaskDependency as Dep
+from devflow.workflows.schemas import (
+    PRIORITY_NAMES,
+    BoardColumnRead,
+    BoardRead,
+    ChangeRead,
+    CommentRead,
+    Link,
+    TaskDetail,
+    TaskFilter,
+    TaskRead,
+)
+
+BLOCKER = aliased(Task, name="blocker")
+"""A second `Task` in a query: the blocker of a dependency."""
+_Parent = aliased(Task, name="parent_task")
+_Assignee = aliased(User, name="assignee_user")
+_BLOCKED_BY = (
+    select(func.coalesce(func.array_agg(BLOCKER.number), text("'{}'::int[]")))
+    .select_from(Dep)
+    .join(BLOCKER, BLOCKER.id == Dep.blocker_id)
+    .where(Dep.task_id == Task.id)
+    .scalar_subquery()
+)
+_BLOCKED = exists(
+    select(literal(1))
+    .select_from(Dep)
+    .join(BLOCKER, BLOCKER.id == Dep.blocker_id)
+    .where(Dep.task_id == Task.id, BLOCKER.state != "done")
+)
+_ROWS = (
+    select(
+        Task,
+        BoardColumn.name,
+        _Assignee.username,
+        _Parent.number,
+        _BLOCKED_BY.label("blocked_by"),
+        _BLOCKED.label("blocked"),
+    )
+    .join(BoardColumn, BoardColumn.id == Task.column_id)
+    .outerjoin(_Assignee, _Assignee.id == Task.assignee_id)
+    .outerjoin(_Parent, _Parent.id == Task.parent_id)
+)
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def _read(row: Any) -> TaskRead:
+    task, column, assignee, parent, blocked_by, blocked = row
+    return TaskRead(
+        number=task.number,
+        title=task.title,
+        type=task.type,
+        priority=PRIORITY_NAMES[task.priority],
+        labels=list(task.labels),
+        state=task.state,
+        column=column,
+        assignee=assignee,
+        assignee_kind=task.assignee_kind,
+        lease_expires_at=task.lease_expires_at,
+        parent=parent,
+        blocked_by=sorted(blocked_by or []),
+        blocked=bool(blocked),
+        milestone=task.milestone,
+        version=task.version,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+        closed_at=task.closed_at,
+    )
+
+
+async def read_tasks(
+    session: AsyncSession,
+    query: Select[Any],
+) -> list[TaskRead]:
+    """Return the tasks of a query built on `_ROWS`."""
+    return [_read(row) for row in await session.execute(query)]
+
+
+async def detail(session: AsyncSession, task: Task) -> TaskDetail:
+    """Return a task with its text, links, sub-tasks and comment count."""
+    (summary,) = await read_tasks(
+        session, _ROWS.where(Task.id == task.id).execution_options(populate_existing=True)
+    )
+    children = await session.scalars(
+        select(Task.number).where(Task.parent_id == task.id).order_by(Task.number)
+    )
+    comments = await session.scalar(
+        select(func.count()).select_from(TaskComment).where(TaskComment.task_id == task.id)
+    )
+    creator = await session.scalar(select(User.username).where(User.id == task.created_by))
+    return TaskDetail(
+        **summary.model_dump(),
+        body=task.body,
+        done_definition=task.done_definition,
+        links=[Link.model_validate(link) for link in task.links],
+        children=list(children),
+        phase_id=task.phase_id,
+        run_id=task.run_id,
+        created_by=creator,
+        comment_count=comments or 0,
+    )
+
+
+async def find_task(
+    session: AsyncSession, project: Project, number: int, *, lock: bool = False
+) -> Task:
+    """Return task `#number` of the project (locked for update when `lock`).
+
+    Raises:
+        NotFound: no such task.
+    """
+    query = select(Task).where(Task.project_id == project.id, Task.number == number)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    task = await session.scalar(query)
+    if task is None:
+        raise NotFound(
+            f"no task #{number} in project {project.name!r}; `devflow task list` shows them"
+        )
+    return task
+
+
+async def get_task(
+    session: AsyncSession, *, principal: Principal, project: str | None, number: int
+) -> TaskDetail:
+    """Return task `#number`.
+
+    Raises:
+        NotFound: no such project or task, or not the caller's to see.
+    """
+    found = await project_for(session, principal=principal, project=project)
+    return await detail(session, await find_task(session, found, number))
+
+
+def _filtered(query: Select[Any], project: Project, filters: TaskFilter) -> Select[Any]:
+    query = query.where(Task.project_id == project.id)
+    if filters.state is not None:
+        query = query.where(Task.state == filters.state)
+    if filters.column is not None:
+        query = query.where(func.lower(BoardColumn.name) == filters.column.strip().casefold())
+    if filters.assignee is not None:
+        if filters.assignee in {"", "-", "none"}:
+            query = query.where(Task.assignee_id.is_(None))
+        else:
+            query = query.where(func.lower(_Assignee.username) == filters.assignee.casefold())
+    if filters.label is not None:
+        query = query.where(Task.labels.contains([filters.label.strip()]))
+    if filters.type is not None:
+        query = query.where(Task.type == filters.type)
+    if filters.parent is not None:
+        query = query.where(_Parent.number == filters.parent)
+    if filters.blocked is not None:
+        query = query.where(_BLOCKED if filters.blocked else ~_BLOCKED)
+    if filters.q:
+        query = query.where(_matches(filters.q))
+    return query
+
+
+def _matches(q: str) -> ColumnElement[bool]:
+    """Keyword search over a task's title, text and comments (`#12` finds task 12)."""
+    words = q.strip()
+    if words.startswith("#") and words[1:].isdigit() and len(words) < 11:  # noqa: PLR2004
+        return Task.number == int(words[1:])
+    query = func.websearch_to_tsquery("english", words)
+    own = func.to_tsvector("english", Task.title + " " + Task.body + " " + Task.done_definition)
+    in_comments = exists(
+        select(literal(1)).where(
+            TaskComment.task_id == Task.id,
+            func.to_tsvector("english", TaskComment.body).op("@@")(query),
+        )
+    )
+    return or_(own.op("@@")(query), in_comments)
+
+
+async def list_tasks(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    project: str | None,
+    filters: TaskFilter,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[TaskRead], int]:
+    """Return a page of the project's tasks that pass `filters` (newest first; within one
+    column, in board order) and how many pass them."""
+    found = await project_for(session, principal=principal, project=project)
+    query = _filtered(_ROWS, found, filters)
+    counted = _filtered(
+        select(func.count())
+        .select_from(Task)
+        .join(BoardColumn, BoardColumn.id == Task.column_id)
+        .outerjoin(_Assignee, _Assignee.id == Task.assignee_id)
+        .outerjoin(_Parent, _Parent.id == Task.parent_id),
+        found,
+        filters,
+    )
+    total = await session.scalar(counted) or 0
+    order = (Task.rank, Task.number) if filters.column is not None else (Task.number.desc(),)
+    items = await read_tasks(session, query.order_by(*order).offset(offset).limit(limit))
+    return items, total
+
+
+async def show_board(
+    session: AsyncSession, *, principal: Principal, project: str | None, limit: int = 50
+) -> BoardRead:
+    """Return the board: every column in order with its count and first `limit` tasks."""
+    found = await project_for(session, principal=principal, project=project)
+    cols = await board.columns(session, project=found)
+    counts = dict(
+        (
+            await session.execute(
+                select(Task.column_id, func.count())
+                .where(Task.project_id == found.id)
+                .group_by(Task.column_id)
+            )
+        ).all()
+    )
+    ranked = (
+        select(
+            Task.id,
+            func.row_number()
+            .over(partition_by=Task.column_id, order_by=(Task.rank, Task.number))
+            .label("place"),
+        )
+        .where(Task.project_id == found.id)
+        .subquery()
+    )
+    rows = await read_tasks(
+        session,
+        _ROWS.join(ranked, ranked.c.id == Task.id)
+        .where(ranked.c.place <= limit)
+        .order_by(Task.rank, Task.number),
+    )
+    by_column: dict[str, list[TaskRead]] = {}
+    for row in rows:
+        by_column.setdefault(row.column, []).append(row)
+    return BoardRead(
+        project=found.name,
+        columns=[
+            BoardColumnRead(
+                **board.column_view(c, counts.get(c.id, 0)).model_dump(),
+                tasks=by_column.get(c.name, []),
+            )
+            for c in cols
+        ],
+    )
+
+
+async def history(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    project: str | None,
+    number: int,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[list[ChangeRead], int]:
+    """Return a page of a task's changes, oldest first, and how many there are."""
+    found = await project_for(session, principal=principal, project=project)
+    task = await find_task(session, found, number)
+    total = await session.scalar(
+        select(func.count()).select_from(TaskChange).where(TaskChange.task_id == task.id)
+    )
+    rows = await session.execute(
+        select(TaskChange, User.username)
+        .outerjoin(User, User.id == TaskChange.actor_id)
+        .where(TaskChange.task_id == task.id)
+        .order_by(TaskChange.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    items = [
+        ChangeRead(id=c.id, at=c.at, actor=who, field=c.field, old=c.old, new=c.new, note=c.note)
+        for c, who in rows
+    ]
+    return items, total or 0
+
+
+async def list_comments(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    project: str | None,
+    number: int,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[CommentRead], int]:
+    """Return a page of a task's comments, oldest first, and how many there are."""
+    found = await project_for(session, principal=principal, project=project)
+    task = await find_task(session, found, number)
+    total = await session.scalar(
+        select(func.count()).select_from(TaskComment).where(TaskComment.task_id == task.id)
+    )
+    rows = await session.execute(
+        select(TaskComment, User.username)
+        .outerjoin(User, User.id == TaskComment.author_id)
+        .where(TaskComment.task_id == task.id)
+        .order_by(TaskComment.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    items = [
+        CommentRead(id=c.id, author=who, body=c.body, created_at=c.created_at) for c, who in rows
+    ]
+    return items, total or 0
+
+
+def queue_filter(user_id: uuid.UUID, project_id: uuid.UUID) -> ColumnElement[bool]:
+    """The tasks a user may claim: open, not an epic, free or already theirs, unblocked."""
+    return and_(
+        Task.project_id == project_id,
+        Task.state == "open",
+        Task.type != "epic",
+        or_(Task.assignee_id.is_(None), Task.assignee_id == user_id),
+        ~_BLOCKED,
+    )

@@ -1,0 +1,31 @@
+"""Settings of the workflows domain (`DEVFLOW_WORKFLOWS__…`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+
+
+class WorkflowsSettings(BaseModel):
+    """Tasks, the board and claiming work."""
+
+    lease_minutes: float = Field(
+        15,
+        gt=0,
+        le=24 * 60,
+        description="How long a claim (`devflow task next`) holds a task without news from its "
+        "claimant; any update of the task by the claimant renews it. A task whose lease ran "
+        "out goes back to the queue.",
+    )
+    board_tasks: int = Field(
+        50, ge=1, le=1000, description="Tasks shown per column by the board (the rest page)."
+    )
+
+    @property
+    def lease(self) -> timedelta:
+        """The lease as a duration."""
+        return timedelta(minutes=self.lease_minutes)
+
+
+__all__ = ["WorkflowsSettings"]

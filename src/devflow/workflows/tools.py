@@ -1,0 +1,176 @@
+"""Workflows tools for agents: take the next task, read one, update it, create one, search.
+
+The caller is the token's principal: a claim is the caller's, never an argument's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from devflow.core import render
+from devflow.core.errors import Invalid
+from devflow.core.tools import Call, Contribution, ProjectArg, ToolDef
+from devflow.workflows import claims, reads, service
+from devflow.workflows.schemas import (
+    MAX_NUMBER,
+    Priority,
+    State,
+    TaskCreate,
+    TaskDetail,
+    TaskFilter,
+    TaskRead,
+    TaskType,
+    TaskUpdate,
+)
+from devflow.workflows.settings import WorkflowsSettings
+
+NumberArg = Annotated[int, Field(ge=1, le=MAX_NUMBER, description="Task number (12 for #12).")]
+_BODY_CHARS = 4000
+
+
+def _line(task: TaskRead) -> str:
+    who = f" @{task.assignee}" if task.assignee else ""
+    blocked = " blocked" if task.blocked else ""
+    return f"#{task.number} [{task.column}, {task.priority}{blocked}]{who} {task.title}"
+
+
+def _detail(task: TaskDetail) -> str:
+    body = task.body if len(task.body) <= _BODY_CHARS else task.body[:_BODY_CHARS] + " …"
+    head = render.fields(
+        [
+            ("task", f"#{task.number} {task.title}"),
+            ("type", task.type),
+            ("column", f"{task.column} ({task.state})"),
+            ("priority", task.priority),
+            ("assignee", task.assignee),
+            ("lease until", render.when(task.lease_expires_at) if task.lease_expires_at else ""),
+            ("labels", ", ".join(task.labels)),
+            ("parent", f"#{task.parent}" if task.parent else ""),
+            ("blocked by", " ".join(f"#{n}" for n in task.blocked_by)),
+            ("sub-tasks", " ".join(f"#{n}" for n in task.children)),
+            ("links", " ".join(f"{link.kind}:{link.ref}" for link in task.links)),
+            ("comments", task.comment_count),
+            ("version", task.version),
+        ]
+    )
+    done = f"\n\nDone when:\n{task.done_definition}" if task.done_definition else ""
+    return f"{head}\n\n{body}{done}".rstrip()
+
+
+async def task_next(call: Call, project: ProjectArg = None) -> str:
+    """Claim your next task and show it (it stays yours while you update it)."""
+    lease = call.settings.section(WorkflowsSettings).lease
+    task = await claims.claim_next(
+        call.session, principal=call.principal, project=project, lease=lease
+    )
+    return _detail(task) if task else "No task is free to claim."
+
+
+async def task_get(call: Call, number: NumberArg, project: ProjectArg = None) -> str:
+    """Read a task."""
+    task = await reads.get_task(
+        call.session, principal=call.principal, project=project, number=number
+    )
+    return _detail(task)
+
+
+async def task_update(
+    call: Call,
+    number: NumberArg,
+    version: Annotated[
+        int | None, Field(ge=1, description="From task_get; needed to change.")
+    ] = None,
+    column: Annotated[str | None, Field(max_length=64, description="e.g. In review.")] = None,
+    comment: Annotated[str | None, Field(max_length=20_000, description="Progress note.")] = None,
+    summary: Annotated[str | None, Field(max_length=200, description="New title.")] = None,
+    body: Annotated[str | None, Field(max_length=100_000)] = None,
+    project: ProjectArg = None,
+) -> str:
+    """Move a task, change its text, and/or add a progress note."""
+    changes = {k: v for k, v in {"column": column, "title": summary, "body": body}.items() if v}
+    if not changes and not comment:
+        raise Invalid("nothing to do: give column, summary, body or comment")
+    lease = call.settings.section(WorkflowsSettings).lease
+    args = {"principal": call.principal, "project": project, "number": number, "lease": lease}
+    if comment:
+        await service.add_comment(call.session, body=comment, **args)  # type: ignore[arg-type]
+    if changes:
+        if version is None:
+            raise Invalid("give the task's version (task_get shows it) to change it")
+        data = TaskUpdate(version=version, **changes)
+        task = await service.update_task(call.session, data=data, **args)  # type: ignore[arg-type]
+    else:
+        task = await reads.get_task(
+            call.session, principal=call.principal, project=project, number=number
+        )
+    return _detail(task)
+
+
+async def task_create(
+    call: Call,
+    summary: Annotated[str, Field(min_length=1, max_length=200, description="Its title.")],
+    body: Annotated[str, Field(max_length=100_000, description="Markdown.")] = "",
+    done_definition: Annotated[str, Field(max_length=100_000)] = "",
+    type: TaskType = "task",  # noqa: A002 - the task's public field name
+    priority: Priority = "medium",
+    parent: Annotated[int | None, Field(ge=1, le=MAX_NUMBER)] = None,
+    blocked_by: Annotated[list[int], Field(max_length=100)] | None = None,
+    labels: Annotated[list[str], Field(max_length=20)] | None = None,
+    project: ProjectArg = None,
+) -> str:
+    """Create a task for work you found."""
+    data = TaskCreate(
+        title=summary,
+        body=body,
+        done_definition=done_definition,
+        type=type,
+        priority=priority,
+        parent=parent,
+        blocked_by=blocked_by or [],
+        labels=labels or [],
+    )
+    task = await service.create_task(
+        call.session, principal=call.principal, project=project, data=data
+    )
+    return f"Created #{task.number} (version {task.version}).\n\n{_detail(task)}"
+
+
+async def task_search(
+    call: Call,
+    query: Annotated[str, Field(max_length=500, description="Keywords, or #12.")] = "",
+    state: State | None = None,
+    mine: Annotated[bool, Field(description="Only tasks assigned to you.")] = False,
+    project: ProjectArg = None,
+    cursor: Annotated[str | None, Field(description="From the previous answer.")] = None,
+) -> str:
+    """Search tasks and their comments by keywords; or list them by state."""
+    offset = render.decode_cursor(cursor)
+    filters = TaskFilter(
+        q=query or None, state=state, assignee=call.principal.username if mine else None
+    )
+    items, total = await reads.list_tasks(
+        call.session,
+        principal=call.principal,
+        project=project,
+        filters=filters,
+        offset=offset,
+        limit=call.page_size,
+    )
+    if not items:
+        return "No tasks match."
+    nxt = offset + len(items) if total > offset + len(items) else None
+    return "\n".join(_line(t) for t in items) + render.more(nxt)
+
+
+TOOLS = Contribution(
+    tools=[
+        ToolDef("task_next", "Claim your next task on the board.", task_next, read_only=False),
+        ToolDef("task_get", "Read a task (text, blockers, version).", task_get),
+        ToolDef("task_update", "Move a task, edit it, or add a progress note.", task_update, False),
+        ToolDef("task_create", "Create a task.", task_create, read_only=False),
+        ToolDef("task_search", "Search or list tasks.", task_search),
+    ]
+)
+"""The workflows domain's tools for agents."""

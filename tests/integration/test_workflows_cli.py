@@ -1,0 +1,54 @@
+"""`devflow task` and `devflow board` as a user runs them, against a server."""
+
+import json
+
+from tests.integration import test_knowledge_cli as cli_tests
+
+# The server and the CLI runner of the knowledge CLI's tests, as fixtures of this module too.
+cli, server, fake_llm, llm_overrides, knowledge_overrides = (
+    cli_tests.cli,
+    cli_tests.server,
+    cli_tests.fake_llm,
+    cli_tests.llm_overrides,
+    cli_tests.knowledge_overrides,
+)
+
+
+def test_a_task_from_creation_to_close(cli):
+    made = json.loads(cli("task", "create", "Set up CI", "--priority", "high", "--json").stdout)
+    assert made["number"] == 1
+    cli("task", "create", "Deploy", "--blocked-by", "1", "--label", "ops")
+    listed = cli("task", "list").stdout
+    assert "#1" in listed
+    assert "Deploy" in listed
+    board = cli("board").stdout
+    assert "Backlog 2" in board
+    assert "In progress 0" in board
+    claimed = json.loads(cli("task", "next", "--json").stdout)
+    assert (claimed["number"], claimed["assignee"]) == (1, "admin")
+    assert json.loads(cli("task", "next", "--json").stdout) is None  # #2 waits for #1
+    cli("task", "comment", "1", "pipeline green")
+    cli("task", "move", "1", "in review")
+    closed = json.loads(cli("task", "close", "1", "--json").stdout)
+    assert closed["column"] == "Done"
+    assert json.loads(cli("task", "next", "--json").stdout)["number"] == 2
+    shown = cli("task", "show", "1", "--comments", "--history").stdout
+    assert "pipeline green" in shown
+    assert "In review" in shown
+
+
+def test_wip_limits_and_refusals_are_one_line_with_an_exit_code(cli):
+    cli("board", "column-set", "In progress", "--wip", "1")
+    assert "In progress 0/1" in cli("board").stdout
+    cli("task", "create", "one")
+    cli("task", "create", "two")
+    cli("task", "next")
+    refused = cli("task", "next", check=False)
+    assert refused.returncode == 5
+    assert "WIP limit of 1" in refused.stderr
+    missing = cli("task", "show", "9", check=False)
+    assert missing.returncode == 4
+    assert "no task #9" in missing.stderr
+    bad = cli("task", "create", "x", "--priority", "asap", check=False)
+    assert bad.returncode == 2
+    assert "low, medium, high, urgent" in bad.stderr
