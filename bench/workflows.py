@@ -241,16 +241,19 @@ def start_server(url: str, home: Path, port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=(home / "serve.log").open("wb"),
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
+    said = "no answer"
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+            ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1)
+            if ready.status_code == 200:
                 return server
-        except httpx.HTTPError:
-            pass
+            said = ready.text
+        except httpx.HTTPError as exc:
+            said = repr(exc)
         time.sleep(0.2)
     server.kill()
-    raise SystemExit(f"devflow serve did not start; see {home / 'serve.log'}")
+    raise SystemExit(f"devflow serve did not start ({said}); see {home / 'serve.log'}")
 
 
 async def board_run(base: str, token: str, requests: int, clients: int) -> dict[str, float]:
@@ -391,6 +394,7 @@ async def run(args: argparse.Namespace, url: str, home: Path) -> dict[str, Any]:
     print(f"seeded {args.tasks:,} tasks ({edges:,} dependencies); claiming…", flush=True)
     claims = await claim_run(sessions, principals, args.tasks, claims_project.id)
     print(claims, flush=True)
+    await sessions.kw["bind"].dispose()  # its connections, before the server opens its own
     port = free_port()
     server = start_server(url, home, port)
     try:

@@ -109,24 +109,34 @@ async def read_tasks(
     return [_read(row) for row in await session.execute(query)]
 
 
+_Child = aliased(Task, name="child")
+_Creator = aliased(User, name="creator")
+_DETAIL = _ROWS.add_columns(
+    select(func.coalesce(func.array_agg(_Child.number), text("'{}'::int[]")))
+    .where(_Child.parent_id == Task.id)
+    .scalar_subquery(),
+    select(func.count())
+    .select_from(TaskComment)
+    .where(TaskComment.task_id == Task.id)
+    .scalar_subquery(),
+    select(_Creator.username).where(_Creator.id == Task.created_by).scalar_subquery(),
+)
+
+
 async def detail(session: AsyncSession, task: Task) -> TaskDetail:
-    """Return a task with its text, links, sub-tasks and comment count."""
-    (summary,) = await read_tasks(
-        session, _ROWS.where(Task.id == task.id).execution_options(populate_existing=True)
-    )
-    children = await session.scalars(
-        select(Task.number).where(Task.parent_id == task.id).order_by(Task.number)
-    )
-    comments = await session.scalar(
-        select(func.count()).select_from(TaskComment).where(TaskComment.task_id == task.id)
-    )
-    creator = await session.scalar(select(User.username).where(User.id == task.created_by))
+    """Return a task with its text, links, sub-tasks and comment count (one statement)."""
+    row = (
+        await session.execute(
+            _DETAIL.where(Task.id == task.id).execution_options(populate_existing=True)
+        )
+    ).one()
+    children, comments, creator = row[6:]
     return TaskDetail(
-        **summary.model_dump(),
+        **_read(row[:6]).model_dump(),
         body=task.body,
         done_definition=task.done_definition,
         links=[Link.model_validate(link) for link in task.links],
-        children=list(children),
+        children=sorted(children or []),
         phase_id=task.phase_id,
         run_id=task.run_id,
         created_by=creator,
