@@ -30,16 +30,26 @@ async def usage(
     principal: PrincipalDep,
     project: str | None = Query(None, description="One project (default: every one you see)."),
     since: str = Query("7d", description="How far back: 30m, 12h, 7d or 4w."),
-    by: service.GroupBy = Query("model", description="Group by model, feature, day or project."),
+    by: service.GroupBy = Query(
+        "model", description="Group by model, feature, day, project or workflow."
+    ),
+    bucket: service.Bucket | None = Query(
+        None,
+        description="Sum each group per `hour` (periods up to 31 days) or `day` (UTC): a time "
+        "series, one line per group and bucket with calls.",
+    ),
 ) -> UsageReport:
-    """Sum LLM calls, tokens and cost over a period."""
-    start = clock.now() - service.parse_since(since)
+    """Sum LLM calls, tokens and cost over a period, or per hour or day of it."""
+    until = clock.now()
+    start = until - service.parse_since(since)
     lines = await service.usage_report(
-        session, principal=principal, since=start, by=by, project=project
+        session, principal=principal, since=start, by=by, project=project, bucket=bucket
     )
     return UsageReport(
         since=start.isoformat(),
+        until=until.isoformat(),
         by=by,
+        bucket=bucket,
         project=project,
         lines=[UsageLineRead.model_validate(line, from_attributes=True) for line in lines],
         total_cost=sum((line.cost for line in lines), Decimal(0)),

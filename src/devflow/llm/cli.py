@@ -52,7 +52,9 @@ _BUDGET_COLUMNS = [
 def usage(
     project: Annotated[str | None, typer.Option("--project", help="One project.")] = None,
     since: Annotated[str, typer.Option("--since", help="30m, 12h, 7d or 4w.")] = "7d",
-    by: Annotated[str, typer.Option("--by", help="model, feature, day or project.")] = "model",
+    by: Annotated[
+        str, typer.Option("--by", help="model, feature, day, project or workflow.")
+    ] = "model",
     url: UrlOpt = None,
     token: TokenOpt = None,
     timeout: TimeoutOpt = None,

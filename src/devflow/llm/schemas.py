@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -9,9 +10,15 @@ from pydantic import BaseModel, Field
 
 
 class UsageLineRead(BaseModel):
-    """Usage summed over one group (a model, feature, day or project)."""
+    """Usage summed over one group (a model, feature, day, project or workflow)."""
 
-    key: str = Field(description="The group: `provider/model`, a feature, a day or a project.")
+    key: str = Field(
+        description="The group: `provider/model`, a feature, a day, a project or a workflow "
+        "(`(none)`: calls without one)."
+    )
+    bucket: datetime | None = Field(
+        None, description="Start of the hour or day (UTC) of a time series; None without `bucket`."
+    )
     calls: int
     cache_hits: int
     errors: int
@@ -25,7 +32,11 @@ class UsageReport(BaseModel):
     """LLM usage for a period."""
 
     since: str = Field(description="Start of the period (ISO 8601, UTC).")
+    until: str | None = Field(None, description="End of the period: when it was computed (UTC).")
     by: str
+    bucket: str | None = Field(
+        None, description="`hour` or `day`: each line is one group in one bucket; None: totals."
+    )
     project: str | None
     lines: list[UsageLineRead]
     total_cost: Decimal

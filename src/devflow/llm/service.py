@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, func, literal, literal_column, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from devflow.core import clock
 from devflow.core.auth import Principal, Role, Scope
 from devflow.core.errors import DevflowError, Invalid
 from devflow.identity import Project, require_project, visible_project_ids
@@ -24,7 +25,11 @@ if TYPE_CHECKING:
     # The client imports the `openai` SDK (~0.5 s): the server and the CLI load it on first use.
     from devflow.llm.client import LLMClient
 
-GroupBy = Literal["model", "feature", "day", "project"]
+GroupBy = Literal["model", "feature", "day", "project", "workflow"]
+Bucket = Literal["hour", "day"]
+_BUCKETS: dict[str, str] = {"hour": "hour", "day": "day"}  # what date_trunc is given, verbatim
+MAX_HOURLY = timedelta(days=31)
+"""The longest period a report in hourly buckets covers (744 buckets a group)."""
 _SINCE = re.compile(r"^(\d{1,9})([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -58,6 +63,7 @@ class UsageLine:
     tokens_out: int
     cost: Decimal
     avg_latency_ms: float
+    bucket: datetime | None = None  # start of the hour or day (UTC), when asked for a series
 
 
 async def usage_report(
@@ -67,13 +73,24 @@ async def usage_report(
     since: datetime,
     by: GroupBy,
     project: str | None = None,
+    bucket: Bucket | None = None,
 ) -> list[UsageLine]:
     """Sum LLM usage since `since`, grouped `by`, over the projects the caller can see.
 
+    With `bucket`, each group is summed per hour or day (UTC) instead: a time series, ordered
+    by bucket then group, with no line for a bucket without calls.
+
     Raises:
         NotFound, PermissionDenied: `project` is not one the caller can read.
+        Invalid: hourly buckets over more than `MAX_HOURLY`.
     """
     principal.require_scope(Scope.READ)
+    # A minute's grace: `since=31d` was computed a moment before this line.
+    if bucket == "hour" and clock.now() - since > MAX_HOURLY + timedelta(minutes=1):
+        raise Invalid(
+            f"hourly buckets cover at most {MAX_HOURLY.days} days; ask for bucket=day, "
+            "or a shorter since"
+        )
     query_filter: list[ColumnElement[bool]] = [LLMUsage.created_at >= since]
     if project is not None:
         await require_project(session, principal=principal, name=project, role=Role.READ)
@@ -86,7 +103,19 @@ async def usage_report(
         "feature": LLMUsage.feature,
         "day": func.to_char(func.timezone("UTC", LLMUsage.created_at), "YYYY-MM-DD"),
         "project": func.coalesce(LLMUsage.project, "(none)"),
+        "workflow": func.coalesce(LLMUsage.workflow, "(none)"),
     }[by]
+    # PostgreSQL's date_trunc with a zone: buckets are UTC hours and days, whatever the session's
+    # TimeZone, and come back as aware timestamps. Constants inlined, not bound: GROUP BY must see
+    # the same expression as the select list.
+    start: Any = (
+        func.date_trunc(
+            literal_column(f"'{_BUCKETS[bucket]}'"), LLMUsage.created_at, literal_column("'UTC'")
+        )
+        if bucket
+        else null()
+    )
+    groups = (start, key) if bucket else (key,)
     rows = await session.execute(
         select(
             key.label("key"),
@@ -97,14 +126,15 @@ async def usage_report(
             func.coalesce(func.sum(LLMUsage.tokens_out), 0),
             func.coalesce(func.sum(LLMUsage.cost), 0),
             func.coalesce(func.avg(LLMUsage.latency_ms), 0.0),
+            start.label("bucket"),
         )
         .where(*query_filter)
-        .group_by(key)
-        .order_by(key)
+        .group_by(*groups)
+        .order_by(*groups)
     )
     return [
-        UsageLine(str(k), int(n), int(h), int(e), int(ti), int(to), Decimal(c), float(lat))
-        for k, n, h, e, ti, to, c, lat in rows
+        UsageLine(str(k), int(n), int(h), int(e), int(ti), int(to), Decimal(c), float(lat), b)
+        for k, n, h, e, ti, to, c, lat, b in rows
     ]
 
 
