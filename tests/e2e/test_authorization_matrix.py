@@ -517,6 +517,47 @@ def _fresh_column(world: World, _caller: str) -> Request:
     return ("DELETE", f"{V1}/projects/beta/board/columns/{name}", {})
 
 
+def _beta_code(world: World) -> str:
+    """Beta's private git repository `code` (with a README commit), made once by the admin."""
+    if "code" not in world.ids:
+        world.admin("POST", f"{V1}/projects/beta/repos", json={"name": "code", "readme": True})
+        world.ids["code"] = True
+    return "/beta/code.git"
+
+
+def _git(tail: str, **kwargs: Any) -> Build:
+    """A Smart HTTP request to beta's `code`, with Basic credentials as git sends them."""
+
+    def build(world: World, _caller: str) -> Request:
+        return (
+            "POST" if "content" in kwargs else "GET",
+            _beta_code(world) + tail,
+            {**kwargs, "basic": True},
+        )
+
+    return build
+
+
+def _git_rule(role: str) -> Rule:
+    """Beta's private repository: `read` clones and fetches, `write` pushes."""
+    rule = member(role)
+    return Rule({**rule.expect, "other_project": 404}, rule.wrong_scope)
+
+
+def _repo_route(method: str, **kwargs: Any) -> Build:
+    def build(world: World, _caller: str) -> Request:
+        _beta_code(world)
+        return (method, f"{V1}/projects/beta/repos/code", kwargs)
+
+    return build
+
+
+def _fresh_git_repo(world: World, _caller: str) -> Request:
+    name = world.unique("gone-")
+    world.admin("POST", f"{V1}/projects/beta/repos", json={"name": name})
+    return ("DELETE", f"{V1}/projects/beta/repos/{name}", {})
+
+
 def _mcp(_world: World, _caller: str) -> Request:
     initialize = {
         "jsonrpc": "2.0",
@@ -858,6 +899,38 @@ DECLARED: dict[str, Case] = {
     ),
     "DELETE /api/v1/projects/{project}/board/columns/{column}": Case(
         member("admin"), _fresh_column
+    ),
+    # Git hosting: repositories of a project, and Smart HTTP (git's own client sends Basic).
+    "GET /api/v1/projects/{project}/repos": Case(
+        member("read"), lambda w, _c: ("GET", _beta_code(w) and f"{V1}/projects/beta/repos", {})
+    ),
+    "POST /api/v1/projects/{project}/repos": Case(
+        member("write"),
+        lambda w, _c: ("POST", f"{V1}/projects/beta/repos", {"json": {"name": w.unique("r")}}),
+    ),
+    "GET /api/v1/projects/{project}/repos/{name}": Case(member("read"), _repo_route("GET")),
+    "PATCH /api/v1/projects/{project}/repos/{name}": Case(
+        member("admin"), _repo_route("PATCH", json={"description": "the code"})
+    ),
+    "DELETE /api/v1/projects/{project}/repos/{name}": Case(member("admin"), _fresh_git_repo),
+    "GET /{project}/{repo}.git/info/refs": Case(
+        _git_rule("read"), _git("/info/refs", params={"service": "git-upload-pack"})
+    ),
+    "POST /{project}/{repo}.git/git-upload-pack": Case(
+        _git_rule("read"),
+        _git(
+            "/git-upload-pack",
+            content=b"0000",
+            headers={"content-type": "application/x-git-upload-pack-request"},
+        ),
+    ),
+    "POST /{project}/{repo}.git/git-receive-pack": Case(
+        _git_rule("write"),
+        _git(
+            "/git-receive-pack",
+            content=b"0000",
+            headers={"content-type": "application/x-git-receive-pack-request"},
+        ),
     ),
     # The MCP gateway.
     "* /mcp": Case(signed_in(), _mcp),

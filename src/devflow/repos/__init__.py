@@ -1,0 +1,54 @@
+"""Git hosting: repositories in projects, served over Smart HTTP by the system's `git`.
+
+The package is `devflow.repos` (not `devflow.git`, which would read as GitPython's `git`, nor
+`devflow.code`, a standard-library name); its settings are `DEVFLOW_REPOS__…`, its commands
+`devflow repo …`. `DOMAIN` is its manifest. Other domains and the surfaces use only the names
+below: the repository services (each checks the caller's access itself) and the API's shapes.
+"""
+
+from devflow.core.domain import Domain, lazy
+from devflow.repos.access import can_read, require_push, require_read
+from devflow.repos.schemas import RefUpdate, RepoCreate, RepoRead, RepoUpdate, Visibility
+from devflow.repos.service import (
+    clone_url,
+    create_repository,
+    delete_repository,
+    get_repository,
+    list_repositories,
+    read_repository,
+    record_push,
+    require_repository,
+    update_repository,
+)
+from devflow.repos.settings import ReposSettings
+
+DOMAIN = Domain(
+    name="repos",
+    settings=ReposSettings,
+    routers=lazy("devflow.repos.api:ROUTERS"),
+    body_limit=lazy("devflow.repos.api:body_limit"),
+    cli=lazy("devflow.repos.cli:register"),
+    models=lazy("devflow.repos.models"),
+)
+
+__all__ = [
+    "DOMAIN",
+    "RefUpdate",
+    "RepoCreate",
+    "RepoRead",
+    "RepoUpdate",
+    "ReposSettings",
+    "Visibility",
+    "can_read",
+    "clone_url",
+    "create_repository",
+    "delete_repository",
+    "get_repository",
+    "list_repositories",
+    "read_repository",
+    "record_push",
+    "require_push",
+    "require_read",
+    "require_repository",
+    "update_repository",
+]

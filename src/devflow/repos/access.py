@@ -1,0 +1,99 @@
+"""Who may read, push to and administer a repository.
+
+public: anyone, signed in or not; internal: any signed-in user whose token is not restricted to
+another project; private: members of the project. Reading (clone, fetch, show) needs the `read`
+scope, pushing `write` and the write role, changing or deleting the admin role. A caller who may
+not read a repository learns nothing of it: anonymous callers are asked to authenticate (401,
+which makes `git` ask its credential helper), signed-in ones are told it does not exist.
+"""
+
+from __future__ import annotations
+
+from devflow.core.auth import Principal, Role, Scope
+from devflow.core.errors import DevflowError, NotFound, PermissionDenied, Unauthenticated
+from devflow.identity import require_access
+from devflow.repos.models import GitRepository
+from devflow.repos.schemas import Visibility
+
+
+def require_read(
+    principal: Principal | None, repo: GitRepository | None, name: str
+) -> GitRepository:
+    """Return the repository if the caller may read it.
+
+    Raises:
+        Unauthenticated: an anonymous caller and a repository that is missing or not public.
+        NotFound: a signed-in caller who may not see it (or it does not exist).
+        PermissionDenied: a caller who may see it, with a token lacking `read`.
+    """
+    if repo is not None and repo.visibility == Visibility.PUBLIC:
+        return repo
+    if principal is None:
+        raise Unauthenticated(f"repository {name} needs authentication: use a DevFlow token")
+    if repo is None:
+        raise NotFound(f"no repository {name}")
+    if repo.visibility == Visibility.INTERNAL and principal.project_id in {None, repo.project_id}:
+        principal.require_scope(Scope.READ)
+        return repo
+    require_access(principal, repo.project_id, Role.READ, missing=f"no repository {name}")
+    return repo
+
+
+def can_read(principal: Principal | None, repo: GitRepository) -> bool:
+    """Return whether the caller may clone the repository."""
+    try:
+        require_read(principal, repo, repo.name)
+    except DevflowError:
+        return False
+    return True
+
+
+def require_push(
+    principal: Principal | None, repo: GitRepository | None, name: str
+) -> GitRepository:
+    """Return the repository if the caller may push to it.
+
+    Raises:
+        Unauthenticated: no credentials.
+        NotFound: the caller cannot see it.
+        PermissionDenied: a reader without the write role or the `write` scope, or an
+            archived repository.
+    """
+    if principal is None:
+        raise Unauthenticated(f"pushing to {name} needs a DevFlow token with the write scope")
+    repo = require_read(principal, repo, name)
+    require_access(
+        principal,
+        repo.project_id,
+        Role.WRITE,
+        scope=Scope.WRITE,
+        visible=True,  # the caller reads it: refuse, do not hide
+        denied=f"pushing to {name} needs the write role in its project; yours is read-only",
+    )
+    if repo.archived:
+        raise PermissionDenied(
+            f"{name} is archived and read-only; a project admin can unarchive it "
+            "(devflow repo archive --undo)"
+        )
+    return repo
+
+
+def require_admin(principal: Principal, repo: GitRepository | None, name: str) -> GitRepository:
+    """Return the repository if the caller may change or delete it (project admins).
+
+    Raises:
+        NotFound, PermissionDenied: as for reading; a role below admin.
+    """
+    repo = require_read(principal, repo, name)
+    require_access(
+        principal,
+        repo.project_id,
+        Role.ADMIN,
+        scope=Scope.WRITE,
+        visible=True,
+        denied=f"only admins of {name}'s project may change or delete it",
+    )
+    return repo
+
+
+__all__ = ["can_read", "require_admin", "require_push", "require_read"]

@@ -1,0 +1,21 @@
+"""Settings of the git-hosting domain (`DEVFLOW_REPOS__…`)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ReposSettings(BaseModel):
+    """Git repositories: where the `git` program is and how large a push may be."""
+
+    git: str = Field(
+        "git",
+        description="The git program that serves the wire protocol (`git http-backend`) and "
+        "creates repositories; a name looked up on PATH, or a full path.",
+    )
+    max_push_bytes: int = Field(
+        4 * 1024 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Largest request body one push (or fetch negotiation) may send over Smart "
+        "HTTP; a push over it is refused with 413 and leaves the repository unchanged.",
+    )
