@@ -167,3 +167,84 @@ class TestAnswers:
         assert "[2] json" not in prompt
         assert "Python 3.11.2 documentation" not in prompt
         assert "#module-json" not in orjson.dumps(chat[0].body).decode()
+
+
+# Characters outside the Basic Multilingual Plane before the passages: offsets count code points
+# (a UTF-16 client converts), and the document API's `start` counts the same way.
+SNAKES = (
+    "# Snakes 🐍🐍\n\nA page about 🐍 pythons, with emoji before every passage.\n\n"
+    "## Constrictors\n\nThe reticulated python constricts its prey; 🐍 it is the longest "
+    "snake.\n\n- one list item\n- another list item\n\n## Venom\n\nA python has no venom: "
+    "it squeezes.\n\n```python\nprint('🐍 hiss')\n```\n"
+)
+
+
+def norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+async def read_range(api, document_id: str, start: int, end: int) -> str:
+    response = await api.get(
+        f"/api/v1/knowledge/documents/{document_id}",
+        params={"start": start, "length": end - start},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["content"]
+
+
+@pytest.fixture
+async def snakes(api, db_url):
+    source = await add(api, "upload")
+    files = [("files", ("snakes.md", SNAKES.encode()))]
+    uploaded = await api.post(f"/api/v1/knowledge/sources/{source['id']}/files", files=files)
+    assert uploaded.is_success, uploaded.text
+    await run_jobs(db_url)
+    return source
+
+
+class TestPassageOffsets:
+    @pytest.mark.parametrize("group", ["documents", "passages"])
+    async def test_each_passage_says_where_it_is_in_its_document(self, api, snakes, group):
+        found = await search(
+            api,
+            "python venom constricts prey",
+            mode="keyword",
+            group=group,
+            sources=[snakes["id"]],
+        )
+        passages = [p for hit in found["hits"] for p in [hit, *hit["passages"]]]
+        assert len(passages) >= 2
+        for passage in passages:
+            assert 0 <= passage["start"] < passage["end"] <= len(SNAKES)
+            # The range holds the passage's blocks as the document has them (its text may begin
+            # with the overlap from the passage before).
+            shown = await read_range(
+                api, found["hits"][0]["document_id"], **{k: passage[k] for k in ("start", "end")}
+            )
+            assert shown.strip()
+            assert norm(passage["text"]).endswith(norm(shown))
+            assert SNAKES[passage["start"] : passage["end"]] == shown
+
+    async def test_the_range_reads_the_passage_not_its_neighbours(self, api, snakes):
+        found = await search(api, "venom squeezes", mode="keyword", group="passages")
+        (venom,) = [h for h in found["hits"] if h["heading_path"][-1] == "Venom"]
+        shown = SNAKES[venom["start"] : venom["end"]]
+        assert shown.startswith("A python has no venom")
+        assert shown.rstrip().endswith("```")
+        assert "Constrictors" not in shown
+
+    async def test_a_citation_points_at_its_best_passage(self, api, snakes, fake_llm):
+        response = await api.post(
+            "/api/v1/knowledge/answer",
+            json={"question": "Has a python venom?", "stream": False, "sources": [snakes["id"]]},
+        )
+        assert response.status_code == 200, response.text
+        citations = response.json()["citations"]
+        assert citations
+        found = await search(
+            api, "Has a python venom?", group="passages", sources=[snakes["id"]], limit=8
+        )
+        by_chunk = {h["chunk_id"]: h for h in found["hits"]}
+        for citation in citations:
+            best = by_chunk[citation["chunk_id"]]
+            assert (citation["start"], citation["end"]) == (best["start"], best["end"])

@@ -267,6 +267,23 @@ class TestRead:
         assert "(characters 100-150 of" in text(rest)
         assert "Tomatoes need sun" in text(by_path)
 
+    async def test_a_result_says_where_its_passage_is_for_a_read(
+        self, sessions, admin_token, ingested
+    ):
+        async with Client(gateway(sessions, admin_token)) as client:
+            hit = text(await client.call_tool("knowledge_search", {"query": "gravity well"}))
+            where = re.search(r"\(document ([0-9a-f-]{36})\) characters (\d+)-(\d+)\n", hit)
+            assert where, hit
+            document, start, end = where[1], int(where[2]), int(where[3])
+            read = await client.call_tool(
+                "knowledge_read", {"document": document, "start": start, "length": end - start}
+            )
+        body = text(read).split("\n\n", 1)[1]
+        assert f"(characters {start}-{end} of" in text(read)
+        # The range is the passage as the document has it: the hit shows the same words.
+        first_words = " ".join(body.split()[:6])
+        assert first_words in " ".join(hit.split())
+
     async def test_a_long_document_is_capped(self, sessions, admin_token, ingested):
         async with Client(gateway(sessions, admin_token)) as client:
             hit = await client.call_tool("knowledge_search", {"query": "ledger balances"})

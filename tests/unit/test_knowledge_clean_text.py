@@ -185,6 +185,8 @@ class TestAgentOutput:
                 "heading_path": ["json — JSON encoder and decoder", section],
                 "snippet": text,
                 "text": text,
+                "start": 0,
+                "end": len(text),
                 "score": 0.5,
             }
 
@@ -221,6 +223,8 @@ class TestAgentOutput:
             heading_path=["dataclasses"],
             snippet=code,
             text=code,
+            start=0,
+            end=len(code),
             score=1.0,
             content_type="html",
             passages=[
@@ -229,6 +233,8 @@ class TestAgentOutput:
                     heading_path=["dataclasses", "Module contents"],
                     snippet=signature,
                     text=signature,
+                    start=len(code),
+                    end=len(code) + len(signature),
                     score=0.5,
                 )
             ],

@@ -56,6 +56,8 @@ def _citation(number: int, passages: list[SearchHit]) -> Citation:
         title=best.title,
         uri=best.uri,
         heading_path=best.heading_path,
+        start=best.start,
+        end=best.end,
         chunk_ids=[p.chunk_id for p in passages],
     )
 

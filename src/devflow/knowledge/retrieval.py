@@ -460,7 +460,7 @@ async def _hydrate(
         text(
             f"WITH q AS (SELECT {_QUERY_TSQ} AS tsq) "  # noqa: S608 - fixed text (module docstring)
             "SELECT c.id, c.document_id, c.source_id, c.title, c.heading_path, c.text, "
-            "c.content_type, c.language, d.uri, "
+            "c.start_offset, c.end_offset, c.content_type, c.language, d.uri, "
             "CASE WHEN q.tsq IS NOT NULL AND c.tsv @@ q.tsq THEN ts_headline("
             f"'{TS_CONFIG}', c.text, q.tsq, 'StartSel={MARK_START}, StopSel={MARK_END}, "
             "HighlightAll=true') END AS marked "
@@ -486,6 +486,8 @@ async def _hydrate(
                 heading_path=headings,
                 snippet=snippet(row.marked or row.text),
                 text=row.text,
+                start=row.start_offset,
+                end=row.end_offset,
                 score=ranks.shown.get(cid, 0.0),
                 keyword_rank=ranks.keyword.get(cid),
                 semantic_rank=ranks.semantic.get(cid),

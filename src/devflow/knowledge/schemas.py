@@ -215,6 +215,13 @@ _SCORE = (
     "weighed. Not comparable across searches."
 )
 _RANK = "Place among the {} candidates (None: not among them)."
+_START = (
+    "Where the passage starts in its document's `content` (GET /api/v1/knowledge/documents/{id}"
+    "), in characters (Unicode code points). The range covers the blocks the passage was cut "
+    "from (a paragraph or code block longer than a passage is cut into passages sharing its "
+    "range); the passage's text may begin with the end of the passage before it (the overlap)."
+)
+_END = "Where the passage ends in its document's `content` (exclusive; `start` + length)."
 
 
 class SearchPassage(BaseModel):
@@ -224,6 +231,8 @@ class SearchPassage(BaseModel):
     heading_path: list[str] = Field(description=_HEADING_PATH)
     snippet: str = Field(description=_SNIPPET)
     text: str = Field(description="The passage (Markdown).")
+    start: int = Field(description=_START)
+    end: int = Field(description=_END)
     score: float = Field(description=_SCORE)
     keyword_rank: int | None = Field(None, description=_RANK.format("keyword"))
     semantic_rank: int | None = Field(None, description=_RANK.format("semantic"))
@@ -240,6 +249,8 @@ class SearchHit(BaseModel):
     heading_path: list[str] = Field(description=_HEADING_PATH)
     snippet: str = Field(description=_SNIPPET)
     text: str = Field(description="The passage (Markdown).")
+    start: int = Field(description=_START)
+    end: int = Field(description=_END)
     score: float = Field(description=_SCORE)
     keyword_rank: int | None = Field(None, description=_RANK.format("keyword"))
     semantic_rank: int | None = Field(None, description=_RANK.format("semantic"))
@@ -306,6 +317,8 @@ class Citation(BaseModel):
     title: str
     uri: str
     heading_path: list[str] = Field(description="Headings above the best passage.")
+    start: int = Field(description=f"The best passage's start. {_START}")
+    end: int = Field(description=f"The best passage's end. {_END}")
     chunk_ids: list[uuid.UUID] = Field(
         default_factory=list,
         description="Every passage of the document given to the model under this number.",

@@ -94,7 +94,8 @@ def _hit(number: int, hit: knowledge.SearchHit) -> str:
         if len(_FENCE_LINE.findall(body)) % 2:  # cut inside a code block: close it
             body += "\n```"
     lines = [f"[{number}] {_where(hit.title, hit.heading_path)}"]
-    lines += [f"{hit.uri} (document {hit.document_id})", body]
+    # The range lets an agent read around the passage (knowledge_read's start and length).
+    lines += [f"{hit.uri} (document {hit.document_id}) characters {hit.start}-{hit.end}", body]
     if hit.passages:
         lines.append("Also matching in this document:")
         lines += [
