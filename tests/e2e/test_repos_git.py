@@ -324,6 +324,23 @@ class TestHostileInput:
         assert sorted(p.name for p in (folder / "refs" / "heads").iterdir()) == refs_before
         assert httpx.get(f"{server.url}/health").status_code == 200
 
+    def test_a_push_declared_over_the_limit_is_refused_before_it_is_read(self, server):
+        made = _create(server, "capped")
+        with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1]))) as conn:
+            head = (
+                "POST /default/capped.git/git-receive-pack HTTP/1.1\r\n"
+                "Host: x\r\nContent-Type: application/x-git-receive-pack-request\r\n"
+                f"Authorization: Bearer {server.token}\r\n"
+                f"Content-Length: {5 * 1024**3}\r\n\r\n"  # over the 4 GiB default
+            )
+            conn.sendall(head.encode())
+            conn.settimeout(60)
+            answer = conn.recv(65536).decode(errors="replace")
+        assert answer.startswith("HTTP/1.1 413"), answer
+        assert "repos.max_push_bytes" in answer
+        folder = server.home / "repos" / f"{made['id']}.git"
+        assert list((folder / "refs" / "heads").iterdir()) == []
+
 
 def _rss() -> int:
     with Path("/proc/self/statm").open() as statm:

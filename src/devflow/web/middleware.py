@@ -328,7 +328,8 @@ def _too_large(size: int, limit: int) -> str:
     return (
         f"the request body is {size} bytes; this endpoint accepts at most {limit}. Send less, "
         "or raise the limit in the settings (server.max_body_bytes for the API, "
-        "registry.max_upload_bytes and knowledge.max_upload_bytes for uploads)"
+        "registry.max_upload_bytes and knowledge.max_upload_bytes for uploads, "
+        "repos.max_push_bytes for git pushes)"
     )
 
 
