@@ -28,9 +28,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import _IncludedRouter
+from sqlalchemy import text
 from starlette.routing import BaseRoute
 
 from devflow.core.db import create_engine, session_factory, unit_of_work
+from devflow.core.jobs import defer
 from devflow.domains import scope_catalog
 from devflow.identity import service as identity
 from devflow.settings import load_settings
@@ -433,6 +435,36 @@ def _delete_source(world: World, _caller: str) -> Request:
     return ("DELETE", f"/api/v1/knowledge/sources/{source['id']}", {})
 
 
+async def _job_of_beta(db_url: str, status: str) -> int:
+    engine = create_engine(db_url, load_settings(database_url=db_url).database)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            beta = await identity.get_project(session, name="beta")
+            assert beta is not None
+            job_id = await defer(session, task="tests:count_to", args={"n": 1}, project_id=beta.id)
+            await session.execute(
+                text(
+                    "UPDATE procrastinate_jobs SET status = CAST(:s AS procrastinate_job_status) "
+                    "WHERE id = :id"
+                ),
+                {"s": status, "id": job_id},
+            )
+            return job_id
+    finally:
+        await engine.dispose()
+
+
+def _job_action(action: str) -> Build:
+    """Cancel a fresh queued job of beta, or retry a fresh failed one (no worker runs here)."""
+
+    def build(world: World, _caller: str) -> Request:
+        status = "todo" if action == "cancel" else "failed"
+        job_id = asyncio.run(_job_of_beta(world.server.db_url, status))
+        return ("POST", f"{V1}/jobs/{job_id}/{action}", {})
+
+    return build
+
+
 def _revoke_victim(world: World, _caller: str) -> Request:
     victim = asyncio.run(_issue(world.server.db_url, "admin", ("read",)))
     return ("DELETE", f"/api/v1/tokens/{_token_id(world, victim)}", {})
@@ -651,6 +683,8 @@ DECLARED: dict[str, Case] = {
     "GET /api/v1/jobs/{job_id}": Case(
         member("read"), lambda w, _c: ("GET", f"{V1}/jobs/{w.ids['job']}", {})
     ),
+    "POST /api/v1/jobs/{job_id}/cancel": Case(member("write"), _job_action("cancel")),
+    "POST /api/v1/jobs/{job_id}/retry": Case(member("write"), _job_action("retry")),
     "GET /api/v1/events": Case(listing(), get(f"{V1}/events", stream=True)),
     # The LLM gateway.
     "GET /api/v1/llm/usage": Case(listing(), get(f"{V1}/llm/usage")),

@@ -195,6 +195,30 @@ class TestJobs:
         assert wrong.returncode == 2
         assert "choose one of todo, doing" in wrong.stderr
 
+    def test_a_job_is_cancelled_and_retried_by_the_cli(self, devflow, tmp_path):
+        running = defer_directly(devflow, "tests:count_to", {"n": 1, "gate": str(tmp_path / "x")})
+        with api(devflow) as client:
+            wait_for(lambda: client.get(f"/api/v1/jobs/{running}").json()["status"] == "doing")
+        cancelled = devflow.cli("jobs", "cancel", str(running))
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert f"job {running} tests:count_to is running: asked to stop" in cancelled.stdout
+        stopped = json.loads(devflow.cli("jobs", "show", str(running), "--watch", "--json").stdout)
+        assert (stopped["status"], stopped["message"]) == ("aborted", "cancelled while running")
+        again = devflow.cli("jobs", "cancel", str(running))
+        assert again.returncode == 5
+        assert f"job {running} already ended (aborted)" in again.stderr
+
+        failing = defer_directly(devflow, "tests:fail_for_good", {"reason": "broken on purpose"})
+        devflow.cli("jobs", "show", str(failing), "--watch")
+        retried = devflow.cli("jobs", "retry", str(failing), "--watch", "--json")
+        assert retried.returncode == 0, retried.stderr
+        job = json.loads(retried.stdout)
+        assert (job["status"], job["error"]) == ("failed", "broken on purpose")
+        assert job["attempts"] >= 2
+        unknown = devflow.cli("jobs", "retry", "987654")
+        assert unknown.returncode == 4
+        assert "no job 987654; `devflow jobs list` shows the jobs you can see" in unknown.stderr
+
 
 class TestRefusals:
     def test_a_second_up_on_the_same_home_is_refused(self, devflow):

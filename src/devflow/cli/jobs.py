@@ -1,4 +1,4 @@
-"""Background jobs: status and progress."""
+"""Background jobs: status and progress, cancel and retry."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ app = typer.Typer(help="Background jobs.", no_args_is_help=True)
 
 STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborting", "aborted")
 _STATES = ", ".join(STATUSES)
+
+
+def _not_found_hint(exc: NotFound) -> NotFound:
+    return NotFound(f"{exc}; `devflow jobs list` shows the jobs you can see")
 
 
 @app.command("list")
@@ -77,7 +81,7 @@ def show(
     try:
         job = follow_job(api, job_id, quiet=as_json) if watch else api.get(f"/api/v1/jobs/{job_id}")
     except NotFound as exc:
-        raise NotFound(f"{exc}; `devflow jobs list` shows the jobs you can see") from None
+        raise _not_found_hint(exc) from None
     if as_json:
         emit_json(job)
         return
@@ -91,3 +95,60 @@ def show(
         console.print(f"[red]last error:[/] {job['error']}", highlight=False)
     if job["status"] == "failed":
         raise typer.Exit(1)
+
+
+@app.command("cancel")
+def cancel(
+    job_id: Annotated[int, typer.Argument(help="Job id.", min=1)],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel a job: a queued one at once; a running one is asked to stop, and stops at its
+    next step (`aborting`, then `aborted`)."""
+    try:
+        job = client(url, token).post(f"/api/v1/jobs/{job_id}/cancel")
+    except NotFound as exc:
+        raise _not_found_hint(exc) from None
+    if as_json:
+        emit_json(job)
+        return
+    if job["status"] == "aborting":
+        console.print(
+            f"job {job_id} {job['task']} is running: asked to stop "
+            f"(`devflow jobs show {job_id} --watch` follows it)",
+            highlight=False,
+        )
+    else:
+        console.print(f"job {job_id} {job['task']}: [bold]{job['status']}[/]", highlight=False)
+
+
+@app.command("retry")
+def retry(
+    job_id: Annotated[int, typer.Argument(help="Job id of a failed job.", min=1)],
+    watch: Annotated[bool, typer.Option("--watch", help="Follow it until it ends.")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Queue a failed job again, as its next attempt."""
+    api = client(url, token)
+    try:
+        job = api.post(f"/api/v1/jobs/{job_id}/retry")
+    except NotFound as exc:
+        raise _not_found_hint(exc) from None
+    if watch:
+        job = follow_job(api, job_id, quiet=as_json)
+    if as_json:
+        emit_json(job)
+        return
+    if watch:
+        console.print(f"job {job_id} {job['task']}: [bold]{job['status']}[/]", highlight=False)
+        if job["status"] == "failed":
+            raise typer.Exit(1)
+        return
+    console.print(
+        f"job {job_id} {job['task']} is queued again; "
+        f"`devflow jobs show {job_id} --watch` follows it",
+        highlight=False,
+    )

@@ -63,22 +63,42 @@ async def emit(
     return event
 
 
+EMIT_SQL = (
+    "WITH e AS (INSERT INTO event (created_at, type, project_id, payload) "  # noqa: S608 - constants
+    "VALUES (now(), %(type)s, %(project_id)s, %(payload)s) RETURNING id) "
+    f"SELECT pg_notify('{CHANNEL}', id::text) FROM e"
+)
+"""`emit` for a connection outside SQLAlchemy (a worker's procrastinate connector, which
+commits each statement): the row and its NOTIFY in one statement. Parameters: `type`,
+`project_id` and `payload` (JSON)."""
+
+
+def _of_types(patterns: Sequence[str]) -> ColumnElement[bool]:
+    """Match event types: exactly, by a prefix (`knowledge.*`) or by a suffix (`*.progress`)."""
+    exact = [p for p in patterns if not p.startswith("*") and not p.endswith("*")]
+    conditions: list[ColumnElement[bool]] = [Event.type.in_(exact)] if exact else []
+    conditions += [Event.type.startswith(p[:-1]) for p in patterns if p.endswith("*")]
+    conditions += [
+        Event.type.endswith(p[1:]) for p in patterns if p.startswith("*") and not p.endswith("*")
+    ]
+    return or_(*conditions)
+
+
 def visible_events(
     *,
     project_ids: Sequence[uuid.UUID] | None,
     types: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> Select[Event]:
-    """Return a query for the events a caller may see (`project_ids=None` means every event)."""
+    """Return a query for the events a caller may see (`project_ids=None` means every event),
+    of `types` if any are named, leaving out those of `exclude` (both as `_of_types` matches)."""
     query = select(Event).order_by(Event.id)
     if project_ids is not None:
         query = query.where(Event.project_id.in_(project_ids))
     if types:
-        prefixes = [t.removesuffix("*") for t in types if t.endswith("*")]
-        exact = [t for t in types if not t.endswith("*")]
-        conditions: list[ColumnElement[bool]] = [Event.type.in_(exact)] if exact else []
-        conditions += [Event.type.startswith(p) for p in prefixes]
-
-        query = query.where(or_(*conditions))
+        query = query.where(_of_types(types))
+    if exclude:
+        query = query.where(~_of_types(exclude))
     return query
 
 

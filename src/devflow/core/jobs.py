@@ -9,26 +9,30 @@ put back in the queue by any live worker (`requeue_stalled_jobs`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString, NoReturn
 
 import orjson
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
+from procrastinate.job_context import AbortReason
 from psycopg.types.json import Jsonb
 from sqlalchemy import BigInteger, ForeignKey, String, Text, func, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from devflow.core import clock
+from devflow.core import clock, events
 from devflow.core.config import JobSettings
 from devflow.core.db import Base
-from devflow.core.errors import NotFound
+from devflow.core.errors import Conflict, NotFound
+from devflow.core.progress_events import PROGRESS_EVENT, ProgressEvents
 from devflow.core.services import Services
 
 log = logging.getLogger(__name__)
@@ -183,6 +187,55 @@ class Phase:
     counts: dict[str, int] | None = None
 
 
+_PROGRESS_EVENTS = "devflow.progress_events"
+
+
+def _progress_events(context: JobContext) -> ProgressEvents:
+    """Return this job's throttle (each job's context has its own copy of the extra context)."""
+    found = context.additional_context.get(_PROGRESS_EVENTS)
+    if isinstance(found, ProgressEvents):
+        return found
+    connector = context.app.connector
+
+    async def send(payload: dict[str, Any], project_id: uuid.UUID | None) -> None:
+        await connector.execute_query_async(
+            events.EMIT_SQL,
+            type=PROGRESS_EVENT,
+            project_id=project_id,
+            payload=Jsonb(payload),
+        )
+
+    made = ProgressEvents(send)
+    context.additional_context[_PROGRESS_EVENTS] = made
+    return made
+
+
+def _progress_payload(context: JobContext, row: dict[str, Any]) -> dict[str, Any]:
+    """Return a progress row as a `job.progress` payload: the fields the API shows a job with."""
+    rate, eta = (None, None)
+    if row["phase"] is not None:
+        rate, eta = _pace(row["done"], row["total"], row["phase_started_at"], row["updated_at"])
+    when = {
+        key: row[key].isoformat() if row[key] is not None else None
+        for key in ("phase_started_at", "updated_at")
+    }
+    return {
+        "job_id": context.job.id,
+        "task": context.job.task_name,
+        "attempts": row["attempts"],
+        "done": row["done"],
+        "total": row["total"],
+        "message": row["message"],
+        "error": row["error"],
+        "phase": row["phase"],
+        "unit": row["unit"],
+        "counts": row["counts"],
+        "rate": rate,
+        "eta_seconds": eta,
+        **when,
+    }
+
+
 async def report_progress(
     context: JobContext,
     *,
@@ -193,10 +246,11 @@ async def report_progress(
 ) -> None:
     """Record a running job's progress (committed at once, outside the task's own work): a
     count and a message, or a phase, whose count replaces `done` and `total`. A phase's clock
-    starts when its name first appears, so that its rate and ETA count its own unit."""
+    starts when its name first appears, so that its rate and ETA count its own unit. The
+    dashboard hears of it through a `job.progress` event (throttled: `ProgressEvents`)."""
     if phase is not None:
         done, total = phase.done, phase.total
-    await context.app.connector.execute_query_async(
+    row = await context.app.connector.execute_query_one_async(
         "INSERT INTO job_progress (job_id, done, total, message, attempts, phase, unit, counts, "
         "phase_started_at, updated_at) VALUES (%(id)s, %(done)s, %(total)s, %(message)s, "
         "%(attempts)s, %(phase)s, %(unit)s, %(counts)s, now(), now()) "
@@ -204,7 +258,7 @@ async def report_progress(
         "message = EXCLUDED.message, unit = EXCLUDED.unit, counts = EXCLUDED.counts, "
         "phase_started_at = CASE WHEN job_progress.phase IS NOT DISTINCT FROM EXCLUDED.phase "
         "THEN coalesce(job_progress.phase_started_at, now()) ELSE now() END, "
-        "phase = EXCLUDED.phase, updated_at = now()",
+        "phase = EXCLUDED.phase, updated_at = now() RETURNING *",
         id=context.job.id,
         done=done,
         total=total,
@@ -214,12 +268,14 @@ async def report_progress(
         unit=phase.unit if phase else None,
         counts=Jsonb(phase.counts) if phase and phase.counts is not None else None,
     )
+    await _progress_events(context).report(_progress_payload(context, row), row["project_id"])
 
 
 async def record_outcome(
     call_next: Callable[[], Awaitable[Any]], context: JobContext, worker: object
 ) -> Any:
-    """Worker middleware: count attempts and keep the error of a failed attempt."""
+    """Worker middleware: count attempts, keep the error of a failed attempt, say how a
+    cancelled one stopped, and send the attempt's final `job.progress` event."""
     del worker
     connector = context.app.connector
     attempt = context.job.attempts + 1
@@ -233,21 +289,51 @@ async def record_outcome(
     )
     try:
         result = await call_next()
+    except asyncio.CancelledError:
+        # procrastinate cancels an async task whose job was cancelled while it ran (or whose
+        # worker is shutting down): the task stops at its next await.
+        await _ended(
+            context,
+            "UPDATE job_progress SET message = %(message)s, updated_at = now() "
+            "WHERE job_id = %(id)s RETURNING *",
+            message=_stopped(context),
+        )
+        raise
     except Exception as exc:
-        await connector.execute_query_async(
+        await _ended(
+            context,
             "UPDATE job_progress SET error = %(error)s, message = %(message)s, updated_at = now() "
-            "WHERE job_id = %(id)s",
-            id=context.job.id,
+            "WHERE job_id = %(id)s RETURNING *",
             error=failure_text(exc)[-4000:],
             message=_failed_attempt(context, attempt),
         )
         raise
-    await connector.execute_query_async(
+    await _ended(
+        context,
         "UPDATE job_progress SET error = NULL, message = CASE WHEN message = 'running' "
-        "THEN 'done' ELSE message END, updated_at = now() WHERE job_id = %(id)s",
-        id=context.job.id,
+        "THEN 'done' ELSE message END, updated_at = now() WHERE job_id = %(id)s RETURNING *",
     )
     return result
+
+
+async def _ended(context: JobContext, query: LiteralString, **params: Any) -> None:
+    """Record how an attempt ended and send its final `job.progress` event."""
+    row = await context.app.connector.execute_query_one_async(
+        query,
+        id=context.job.id,
+        **params,
+    )
+    await _progress_events(context).close(_progress_payload(context, row), row["project_id"])
+
+
+def _stopped(context: JobContext) -> str:
+    """Say why a running attempt was cancelled."""
+    reason = context.abort_reason()
+    if reason is AbortReason.USER_REQUEST:
+        return "cancelled while running"
+    if reason is AbortReason.SHUTDOWN:
+        return "interrupted: its worker stopped"
+    return "interrupted"
 
 
 def failure_text(exc: BaseException) -> str:
@@ -284,12 +370,18 @@ async def requeue_stalled_jobs(app: procrastinate.App, *, stalled_after: float) 
     name="core:prune_finished_jobs", queueing_lock="core:prune_finished_jobs", pass_context=True
 )
 async def prune_finished_jobs(context: JobContext, timestamp: int) -> None:
-    """Delete jobs that ended more than 30 days ago, with their progress rows."""
+    """Delete jobs that ended more than 30 days ago, with their progress rows, and progress
+    events older than a day."""
     del timestamp
     await context.app.job_manager.delete_old_jobs(nb_hours=24 * 30, include_failed=True)
     await context.app.connector.execute_query_async(
         "DELETE FROM job_progress p WHERE NOT EXISTS "
         "(SELECT 1 FROM procrastinate_jobs j WHERE j.id = p.job_id)"
+    )
+    # Progress events serve live views; the job's row keeps where it ended.
+    await context.app.connector.execute_query_async(
+        "DELETE FROM event WHERE type = %(type)s AND created_at < now() - interval '1 day'",
+        type=PROGRESS_EVENT,
     )
 
 
@@ -318,8 +410,13 @@ class JobView:
     """Seconds the phase still needs at that rate, counted from the last report."""
 
 
+# A running job asked to stop is `aborting` until its task notices (procrastinate 3 keeps it
+# `doing` with `abort_requested`; its enum's own `aborting` is no longer used). The same
+# expression filters by status in `list_jobs`.
 _JOB_COLUMNS = (
-    "SELECT j.id, j.task_name, j.status::text, j.attempts, j.scheduled_at, "
+    "SELECT j.id, j.task_name, j.attempts, j.scheduled_at, "
+    "(CASE WHEN j.abort_requested AND j.status = 'doing' THEN 'aborting' "
+    "ELSE j.status::text END) AS status, "
     "p.done, p.total, p.message, p.error, p.project_id, p.updated_at, p.attempts AS pa, "
     "p.phase, p.unit, p.counts, p.phase_started_at "
     "FROM procrastinate_jobs j LEFT JOIN job_progress p ON p.job_id = j.id "
@@ -384,7 +481,10 @@ async def list_jobs(
         clauses.append("p.project_id = ANY(:projects)")
         params["projects"] = project_ids
     if status is not None:
-        clauses.append("j.status::text = :status")
+        clauses.append(
+            "(CASE WHEN j.abort_requested AND j.status = 'doing' THEN 'aborting' "
+            "ELSE j.status::text END) = :status"
+        )
         params["status"] = status
     if task is not None:
         if task.endswith("*"):
@@ -418,15 +518,141 @@ async def get_job(session: AsyncSession, *, job_id: int) -> JobView:
     return _view(row)
 
 
+CANCELLABLE = frozenset({"todo", "doing"})
+RETRYABLE = frozenset({"failed"})
+
+
+async def cancel_job(session: AsyncSession, *, job: JobView, actor_id: uuid.UUID | None) -> JobView:
+    """Cancel a job as procrastinate does: a queued one at once (`cancelled`), a running one is
+    asked to stop (`aborting` until its task notices, then `aborted`); the caller checked who
+    may. Recorded as a `job.cancelled` event.
+
+    Raises:
+        Conflict: the job already ended, or it ended meanwhile.
+    """
+    if job.status == "aborting":
+        return job  # asked already: asking again changes nothing
+    if job.status not in CANCELLABLE:
+        raise Conflict(
+            f"job {job.id} already ended ({job.status}); only a queued or running job can be "
+            "cancelled" + ("; retry it instead" if job.status in RETRYABLE else ""),
+            details={"status": job.status},
+        )
+    cancelled = await session.scalar(
+        text("SELECT procrastinate_cancel_job_v1(:id, true, false)"), {"id": job.id}
+    )
+    if cancelled is None:
+        await _refused_meanwhile(session, job, "cancelled")
+    # Read again: a worker may have taken the job between the look and the cancel.
+    running = (await get_job(session, job_id=job.id)).status == "aborting"
+    await _set_message(
+        session, job.id, "asked to stop: cancelled" if running else "cancelled before it ran"
+    )
+    await events.emit(
+        session,
+        type="job.cancelled",
+        payload={"job_id": job.id, "task": job.task, "running": running},
+        project_id=job.project_id,
+        actor_id=actor_id,
+    )
+    return await get_job(session, job_id=job.id)
+
+
+async def retry_job(session: AsyncSession, *, job: JobView, actor_id: uuid.UUID | None) -> JobView:
+    """Queue a failed job again as its next attempt (procrastinate's manual retry, which counts
+    it as one); the caller checked who may. Recorded as a `job.retried` event.
+
+    Raises:
+        Conflict: the job has not failed (it is queued, running or ended otherwise), or another
+            job holding its queueing lock already waits.
+    """
+    if job.status not in RETRYABLE:
+        raise Conflict(_not_retryable(job), details={"status": job.status})
+    lock_holder = await session.scalar(
+        text(
+            "SELECT w.id FROM procrastinate_jobs j JOIN procrastinate_jobs w "
+            "ON w.queueing_lock = j.queueing_lock AND w.status = 'todo' WHERE j.id = :id"
+        ),
+        {"id": job.id},
+    )
+    if lock_holder is not None:
+        raise Conflict(
+            f"job {lock_holder} already waits to do the same work as job {job.id}; "
+            f"follow it with `devflow jobs show {lock_holder} --watch`",
+            details={"waiting_job": int(lock_holder)},
+        )
+    try:
+        async with session.begin_nested():
+            await session.execute(
+                text("SELECT procrastinate_retry_job_v2(:id, now(), NULL, NULL, NULL)"),
+                {"id": job.id},
+            )
+    except DBAPIError:
+        await _refused_meanwhile(session, job, "retried")
+    await session.execute(
+        text(
+            "UPDATE job_progress SET done = 0, total = NULL, phase = NULL, unit = NULL, "
+            "phase_started_at = NULL WHERE job_id = :id"
+        ),
+        {"id": job.id},
+    )
+    await _set_message(session, job.id, "queued again")
+    retried = await get_job(session, job_id=job.id)
+    await events.emit(
+        session,
+        type="job.retried",
+        payload={"job_id": job.id, "task": job.task, "attempts": retried.attempts},
+        project_id=job.project_id,
+        actor_id=actor_id,
+    )
+    return retried
+
+
+def _not_retryable(job: JobView) -> str:
+    why = {
+        "todo": "it is queued already and runs when a worker is free",
+        "doing": "it is running; cancel it first",
+        "aborting": "it is stopping; retry it once it has",
+        "succeeded": "it succeeded",
+    }.get(
+        job.status,
+        f"it was {job.status} and stays so; start its work again where it began (refresh the "
+        "source, publish again …)",
+    )
+    return f"only a failed job can be retried, and job {job.id} has not failed: {why}"
+
+
+async def _refused_meanwhile(session: AsyncSession, job: JobView, verb: str) -> NoReturn:
+    now = await get_job(session, job_id=job.id)
+    raise Conflict(
+        f"job {job.id} could not be {verb}: it became {now.status} meanwhile",
+        details={"status": now.status},
+    )
+
+
+async def _set_message(session: AsyncSession, job_id: int, message: str) -> None:
+    # A job deferred by procrastinate itself (a periodic one) has no progress row until it runs.
+    await session.execute(
+        text(
+            "INSERT INTO job_progress (job_id, message, updated_at) VALUES (:id, :message, now()) "
+            "ON CONFLICT (job_id) DO UPDATE SET message = EXCLUDED.message, updated_at = now()"
+        ),
+        {"id": job_id, "message": message},
+    )
+
+
 __all__ = [
+    "PROGRESS_EVENT",
     "JobProgress",
     "JobView",
     "Phase",
     "blueprint",
+    "cancel_job",
     "create_job_app",
     "defer",
     "get_job",
     "list_jobs",
     "report_progress",
+    "retry_job",
     "retry_strategy",
 ]

@@ -257,6 +257,42 @@ async def get_visible_job(
     return job
 
 
+def may_control_job(principal: Principal, job: jobs.JobView) -> bool:
+    """Return whether the caller may cancel or retry `job`: a `write` token and the write role
+    in the job's project (an instance-wide job: an instance admin)."""
+    if not principal.has_scope(Scope.WRITE):
+        return False
+    if job.project_id is None:
+        return principal.is_instance_admin
+    role = role_in(principal, job.project_id)
+    return role is not None and role.allows(Role.WRITE)
+
+
+async def get_controllable_job(
+    session: AsyncSession, *, principal: Principal, job_id: int
+) -> jobs.JobView:
+    """Return a job the caller may cancel or retry (`may_control_job`).
+
+    Raises:
+        NotFound: no such job, or not the caller's to see.
+        PermissionDenied: the token lacks `write`, or the caller's role is too low.
+    """
+    job = await get_visible_job(session, principal=principal, job_id=job_id)
+    principal.require_scope(Scope.WRITE)
+    if job.project_id is None and not may_control_job(principal, job):
+        raise PermissionDenied(
+            f"job {job_id} is instance-wide: only an instance admin with an `admin` token may "
+            "cancel or retry it"
+        )
+    if not may_control_job(principal, job):
+        role = role_in(principal, job.project_id) if job.project_id else None
+        raise PermissionDenied(
+            f"your role in job {job_id}'s project is {role.value if role else 'none'}; "
+            "cancelling or retrying its jobs needs write (a project admin can give it)"
+        )
+    return job
+
+
 # -- users ----------------------------------------------------------------------------------------
 
 

@@ -5,10 +5,13 @@ document in its own transaction, then embeds what is new. Progress is written to
 counters (discovered, fetched, chunked, embedded, failed), to the job's progress row and, at start
 and end, as events. The job holds the source's lock, so one source is never ingested twice at once;
 a retried or resumed job continues from the persisted frontier and skips what it already stored.
+A job a user cancels while it runs stops at its next await and leaves its source `failed` (or
+`partial` with what it stored) saying so.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -16,6 +19,7 @@ from typing import Any
 
 import procrastinate
 from procrastinate import JobContext
+from procrastinate.job_context import AbortReason
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -173,6 +177,14 @@ async def _set_status(
 @blueprint.task(name="knowledge:ingest_source", pass_context=True)
 async def ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
     """Fetch, extract, chunk, store and embed a source (resumes where a killed run stopped)."""
+    try:
+        return await _ingest_source(context, source_id)
+    except asyncio.CancelledError:
+        await source_cancelled(context, uuid.UUID(source_id))
+        raise
+
+
+async def _ingest_source(context: JobContext, source_id: str) -> dict[str, int]:
     services = services_of(context)
     settings, sessions = services.settings, services.sessions
     sid = uuid.UUID(source_id)
@@ -385,9 +397,36 @@ async def _nothing_read(session: AsyncSession, source: Source) -> str:
     )
 
 
+async def source_cancelled(context: JobContext, sid: uuid.UUID) -> None:
+    """A source whose indexing a user cancelled while it ran says so (procrastinate stops the
+    task at its next await); one stopped with its worker stays as it is and resumes."""
+    if context.abort_reason() is not AbortReason.USER_REQUEST:
+        return
+    async with unit_of_work(services_of(context).sessions) as session:
+        source = await session.get(Source, sid, with_for_update=True)
+        if source is None or source.status not in {"running", "embedding"}:
+            return
+        source.status = "partial" if source.document_count else "failed"
+        source.last_error = "indexing was cancelled; refresh the source to index it again"
+        await events.emit(
+            session,
+            type="knowledge.source.cancelled",
+            payload={"source_id": str(sid), "status": source.status},
+            project_id=source.project_id,
+        )
+
+
 @blueprint.task(name="knowledge:embed_source", pass_context=True)
 async def embed_source_job(context: JobContext, source_id: str) -> dict[str, int]:
     """Embed a source's chunks that have no vector of the configured model (uploads, re-embeds)."""
+    try:
+        return await _embed_source(context, source_id)
+    except asyncio.CancelledError:
+        await source_cancelled(context, uuid.UUID(source_id))
+        raise
+
+
+async def _embed_source(context: JobContext, source_id: str) -> dict[str, int]:
     services = services_of(context)
     settings, sessions = services.settings, services.sessions
     sid = uuid.UUID(source_id)

@@ -1,19 +1,24 @@
-"""Jobs: a listing with filters, and one job's status and progress."""
+"""Jobs: a listing with filters, one job's status and progress, cancel and retry."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from devflow.core import jobs
-from devflow.core.auth import Scope
+from devflow.core.auth import Principal, Scope
 from devflow.core.http import PrincipalDep, SessionDep
 from devflow.core.schemas import MAX_ID, Page
-from devflow.identity import get_visible_job, visible_project_ids
+from devflow.identity import (
+    get_controllable_job,
+    get_visible_job,
+    may_control_job,
+    visible_project_ids,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 
@@ -45,6 +50,43 @@ class JobRead(BaseModel):
     eta_seconds: float | None = Field(
         description="Seconds this phase still needs at `rate`, counted from `updated_at`."
     )
+    actions: list[Literal["cancel", "retry"]] = Field(
+        description="What the caller may do with the job now: `cancel` a queued or running "
+        "one, `retry` a failed one (the write role in its project; instance-wide jobs: "
+        "instance admins)."
+    )
+
+
+def _read(job: jobs.JobView, principal: Principal) -> JobRead:
+    actions: list[Literal["cancel", "retry"]] = []
+    if may_control_job(principal, job):
+        if job.status in jobs.CANCELLABLE:
+            actions.append("cancel")
+        if job.status in jobs.RETRYABLE:
+            actions.append("retry")
+    return JobRead.model_validate({**vars(job), "actions": actions})
+
+
+_SHOWN = 40  # characters of a refused id repeated in the answer
+
+
+def _job_id(value: object) -> object:
+    """Refuse what cannot be a job's id in words that say what one is."""
+    if isinstance(value, str) and not (
+        value.isascii()
+        and value.isdigit()
+        and len(value) <= len(str(MAX_ID))
+        and 1 <= int(value) <= MAX_ID
+    ):
+        shown = value if len(value) <= _SHOWN else value[:_SHOWN] + "…"
+        raise ValueError(
+            f"{shown!r} is not a job id: a job id is a whole number from 1 to {MAX_ID} "
+            "(`devflow jobs list` shows them)"
+        )
+    return value
+
+
+JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="The job's id."), BeforeValidator(_job_id)]
 
 
 JobStatus = Literal["todo", "doing", "succeeded", "failed", "cancelled", "aborting", "aborted"]
@@ -71,14 +113,29 @@ async def list_jobs(
         before=before,
         limit=limit,
     )
-    items = [JobRead.model_validate(job, from_attributes=True) for job in found]
+    items = [_read(job, principal) for job in found]
     return Page(items=items, total=len(items))
 
 
 @router.get("/jobs/{job_id}", response_model=JobRead)
-async def get_job(
-    session: SessionDep, principal: PrincipalDep, job_id: int = Path(ge=1, le=MAX_ID)
-) -> JobRead:
+async def get_job(session: SessionDep, principal: PrincipalDep, job_id: JobId) -> JobRead:
     """Return a job's status, progress and last error."""
     job = await get_visible_job(session, principal=principal, job_id=job_id)
-    return JobRead.model_validate(job, from_attributes=True)
+    return _read(job, principal)
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobRead)
+async def cancel_job(session: SessionDep, principal: PrincipalDep, job_id: JobId) -> JobRead:
+    """Cancel a job: a queued one at once (`cancelled`); a running one is asked to stop
+    (`aborting` until its task notices, then `aborted`). Needs the write role in its project."""
+    job = await get_controllable_job(session, principal=principal, job_id=job_id)
+    cancelled = await jobs.cancel_job(session, job=job, actor_id=principal.user_id)
+    return _read(cancelled, principal)
+
+
+@router.post("/jobs/{job_id}/retry", response_model=JobRead)
+async def retry_job(session: SessionDep, principal: PrincipalDep, job_id: JobId) -> JobRead:
+    """Queue a failed job again as its next attempt. Needs the write role in its project."""
+    job = await get_controllable_job(session, principal=principal, job_id=job_id)
+    retried = await jobs.retry_job(session, job=job, actor_id=principal.user_id)
+    return _read(retried, principal)
