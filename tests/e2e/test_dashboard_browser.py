@@ -8,15 +8,18 @@ Screenshots of every test stay in ui/test-results/ (gitignored) as the run's art
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from tests.e2e.conftest import REPO, make_home, start_up
@@ -54,6 +57,24 @@ def publish_npm(url: str, token: str, repo: str, name: str, version: str) -> Non
     assert answer.status_code in {200, 201}, answer.text
 
 
+def queue_jobs(home: Path) -> None:
+    """Queue real jobs for the Jobs page's spec (tasks of tests/jobs_plugin.py, instance-wide):
+    one that fails at once, to retry, and one held in the queue for a day, to cancel."""
+    state = json.loads((home / "pg.json").read_text())
+    url = f"postgresql://devflow:{state['password']}@127.0.0.1:{state['port']}/devflow"
+    jobs = [
+        ("tests:fail_for_good", {"reason": "the e2e job fails on purpose"}, None),
+        ("tests:count_to", {"n": 1}, datetime.now(UTC) + timedelta(days=1)),
+    ]
+    with psycopg.connect(url, autocommit=True) as conn:
+        for task, args, scheduled_at in jobs:
+            conn.execute(
+                "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW('default', %s, 0, NULL, NULL, "
+                "%s::jsonb, %s)::procrastinate_job_to_defer_v1])",
+                (task, json.dumps(args), scheduled_at),
+            )
+
+
 def signin_url(printed: str) -> str:
     match = re.search(r"https?://\S+/auth/signin\?code=\S+", printed)
     assert match, printed
@@ -72,6 +93,8 @@ def test_the_dashboard_works_in_a_real_browser() -> None:
         extra_env={
             # Small and deterministic embeddings: uploads become ready in moments.
             "DEVFLOW_KNOWLEDGE__EMBEDDER": "python:tests.knowledge_site.embedder:make_small",
+            # Jobs the Jobs page's spec retries and cancels.
+            "DEVFLOW_JOBS__EXTRA_MODULES": '["tests.jobs_plugin"]',
         },
     )
     # JSON logs of every request: read them as they come, or a full pipe stalls the server.
@@ -81,6 +104,7 @@ def test_the_dashboard_works_in_a_real_browser() -> None:
     reader.start()
     try:
         publish_npm(running.url, running.token, "js", "left-pad-e2e", "1.0.0")
+        queue_jobs(running.home)
         link = running.cli("signin-link")
         assert link.returncode == 0, link.stderr
         shutil.rmtree(UI / "test-results", ignore_errors=True)

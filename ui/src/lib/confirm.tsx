@@ -22,19 +22,22 @@ export function Field({ label, hint, children }: { label: string; hint?: ReactNo
 }
 
 /** A button that asks first: "Delete X?" with the destructive choice and Cancel (focused, so
- * Enter on a second press does not destroy anything). */
+ * Enter on a second press does not destroy anything); `dismiss` names that way out where
+ * "Cancel" would read as the action itself (cancelling a job). */
 export function ConfirmButton({
   label,
   question,
   confirm,
   onConfirm,
   busy = false,
+  dismiss = "Cancel",
 }: {
   label: string;
   question: string;
   confirm: string;
   onConfirm: () => void;
   busy?: boolean;
+  dismiss?: string;
 }) {
   const [asking, setAsking] = useState(false);
   const cancel = useRef<HTMLButtonElement>(null);
@@ -63,7 +66,7 @@ export function ConfirmButton({
         {confirm}
       </button>
       <button type="button" ref={cancel} className={SECONDARY} onClick={() => setAsking(false)}>
-        Cancel
+        {dismiss}
       </button>
     </span>
   );

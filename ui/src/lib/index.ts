@@ -18,4 +18,4 @@ export { BUTTON, ConfirmButton, Field, INPUT, SECONDARY } from "./confirm";
 export { safeHref } from "./text";
 export { useEvents, useLiveStatus, useRefetchOn } from "./live";
 export { useSession } from "./session";
-export type { DevflowEvent, Job, Page, Project, SessionInfo, User } from "./types";
+export type { DevflowEvent, Job, JobAction, Page, Project, SessionInfo, User } from "./types";

@@ -44,7 +44,11 @@ export interface Job {
   unit: string | null;
   rate: number | null;
   eta_seconds: number | null;
+  /** What the session may do with the job now (the API decides: status, role, scopes). */
+  actions: JobAction[];
 }
+
+export type JobAction = "cancel" | "retry";
 
 /** One frame of GET /api/v1/events. */
 export interface DevflowEvent {

@@ -1,6 +1,8 @@
 import { formatWhen } from "../lib/format";
-import { ProgressBar, StatusBadge } from "../lib/components";
+import { ConfirmButton, SECONDARY } from "../lib/confirm";
+import { ErrorMessage, ProgressBar, StatusBadge } from "../lib/components";
 import type { Job } from "../lib/types";
+import { useJobAction } from "./jobs";
 
 export function JobProgress({ job }: { job: Job }) {
   return (
@@ -12,6 +14,41 @@ export function JobProgress({ job }: { job: Job }) {
       rate={job.rate}
       etaSeconds={job.eta_seconds}
     />
+  );
+}
+
+/** Retry and cancel, as the API allows them to this session for this job; a refusal shows the
+ * API's message (it stays when the job's actions change meanwhile). */
+function JobActions({ job }: { job: Job }) {
+  const action = useJobAction(job.id);
+  const busy = action.isPending;
+  return (
+    <div className="space-y-2">
+      <div className="flex flex-wrap gap-2">
+        {job.actions.includes("retry") ? (
+          <button
+            type="button"
+            className={SECONDARY}
+            disabled={busy}
+            aria-label={`Retry job ${job.id}`}
+            onClick={() => action.mutate("retry")}
+          >
+            Retry
+          </button>
+        ) : null}
+        {job.actions.includes("cancel") ? (
+          <ConfirmButton
+            label={`Cancel job ${job.id}`}
+            question={`Cancel job ${job.id}${job.status === "doing" ? " while it runs" : ""}?`}
+            confirm="Cancel job"
+            dismiss="Keep it"
+            busy={busy}
+            onConfirm={() => action.mutate("cancel")}
+          />
+        ) : null}
+      </div>
+      {action.error ? <ErrorMessage error={action.error} /> : null}
+    </div>
   );
 }
 
@@ -33,7 +70,10 @@ export function JobRow({ job }: { job: Job }) {
         ) : null}
       </td>
       <td className="py-2 pr-3 tabular-nums">{job.attempts}</td>
-      <td className="py-2 text-xs">{formatWhen(job.updated_at)}</td>
+      <td className="py-2 pr-3 text-xs">{formatWhen(job.updated_at)}</td>
+      <td className="py-2">
+        <JobActions job={job} />
+      </td>
     </tr>
   );
 }

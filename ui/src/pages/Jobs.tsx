@@ -4,7 +4,7 @@ import { Code, EmptyState, ErrorMessage } from "../lib/components";
 import { JobRow } from "./JobRow";
 import { useJobs, type JobFilter } from "./jobs";
 
-const STATUSES = ["", "todo", "doing", "succeeded", "failed", "cancelled", "aborted"];
+const STATUSES = ["", "todo", "doing", "succeeded", "failed", "cancelled", "aborting", "aborted"];
 
 export function Jobs() {
   const [params, setParams] = useSearchParams();
@@ -69,7 +69,8 @@ export function Jobs() {
               <th scope="col" className="py-1 pr-3">Status</th>
               <th scope="col" className="py-1 pr-3">Progress</th>
               <th scope="col" className="py-1 pr-3">Attempts</th>
-              <th scope="col" className="py-1">Updated</th>
+              <th scope="col" className="py-1 pr-3">Updated</th>
+              <th scope="col" className="py-1">Actions</th>
             </tr>
           </thead>
           <tbody>

@@ -1,12 +1,10 @@
-import { useState } from "react";
 import { Link } from "react-router-dom";
 
 import { useContributions } from "../lib/contribution";
 import { Card, Code, EmptyState, ErrorMessage, Stat } from "../lib/components";
 import { formatWhen } from "../lib/format";
-import { useEvents } from "../lib/live";
 import { useSession } from "../lib/session";
-import type { DevflowEvent } from "../lib/types";
+import { useRecentActivity } from "./activity";
 import { JobProgress } from "./JobRow";
 import { useJobs } from "./jobs";
 
@@ -14,20 +12,23 @@ const RECENT = 20;
 
 function RecentActivity() {
   const { projects, project } = useSession();
-  const [events, setEvents] = useState<DevflowEvent[]>([]);
+  const activity = useRecentActivity(project, RECENT);
   const projectId = projects.find((p) => p.name === project)?.id;
-  useEvents((event) => setEvents((shown) => [event, ...shown].slice(0, RECENT)));
   const names = new Map(projects.map((p) => [p.id, p.name]));
-  const shown = events.filter((e) => projectId === undefined || e.project_id === projectId);
+  const shown = activity.events.filter((e) => projectId === undefined || e.project_id === projectId);
   return (
     <Card title="Recent activity">
-      {shown.length === 0 ? (
+      {activity.error ? (
+        <ErrorMessage error={activity.error} retry={() => void activity.refetch()} />
+      ) : null}
+      {activity.isSuccess && shown.length === 0 ? (
         <p className="text-sm text-slate-500 dark:text-slate-400">
-          What happens from now on appears here as it happens: sources indexed, packages
-          published, projects created.
+          Nothing has happened here yet. Sources indexed, packages published, projects created and
+          jobs cancelled or retried appear here as they happen.
         </p>
-      ) : (
-        <ul className="space-y-1 text-sm">
+      ) : null}
+      {shown.length > 0 ? (
+        <ul aria-label="Recent activity" className="space-y-1 text-sm">
           {shown.map((event) => (
             <li key={event.id} className="flex justify-between gap-2">
               <span>
@@ -40,7 +41,7 @@ function RecentActivity() {
             </li>
           ))}
         </ul>
-      )}
+      ) : null}
     </Card>
   );
 }

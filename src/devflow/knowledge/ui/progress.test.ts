@@ -43,6 +43,7 @@ const job: Job = {
   unit: "chunks",
   rate: 12.5,
   eta_seconds: 6,
+  actions: [],
 };
 
 describe("sourceProgress", () => {
