@@ -62,6 +62,15 @@ def _stalled_requests(token: str) -> list[tuple[str, str, dict[str, str], bytes]
             {"Authorization": _basic(token), "Content-Type": "application/octet-stream"},
             b"partial layer",
         ),
+        (
+            "POST",
+            "/default/code.git/git-receive-pack",
+            {
+                "Authorization": _basic(token),
+                "Content-Type": "application/x-git-receive-pack-request",
+            },
+            b"00a4",  # the start of a push's first command line
+        ),
     ]
 
 
@@ -104,6 +113,8 @@ def server(pg_server, template_url, tmp_path_factory):
     with running_server(pg_server, tmp_path_factory.mktemp("home"), settings=settings) as running:
         running.create_repo("py", "pypi")
         running.create_repo("js", "npm")
+        with running.api() as api:  # a git repository, for pushes
+            api.post("/api/v1/projects/default/repos", json={"name": "code"}).raise_for_status()
         yield running
 
 
