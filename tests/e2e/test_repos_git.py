@@ -20,10 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
-from devflow.core.db import libpq_url
 from tests.registry_fixtures import RegistryServer, running_server
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -88,9 +86,11 @@ def _commit(work: Path, name: str, text: str) -> None:
 
 
 def _events(server: RegistryServer, kind: str) -> list[dict]:
-    with psycopg.connect(libpq_url(server.db_url)) as conn:
-        rows = conn.execute("SELECT payload FROM event WHERE type = %s ORDER BY id", (kind,))
-        return [row[0] for row in rows]
+    """The payloads of the events of `kind` so far, as the SSE stream gives them."""
+    with server.api() as api:
+        answer = api.get("/api/v1/events", params={"type": kind, "since": 0, "follow": False})
+    frames = [line[6:] for line in answer.text.splitlines() if line.startswith("data: ")]
+    return [json.loads(frame)["payload"] for frame in frames]
 
 
 class TestCloneAndPush:
@@ -197,6 +197,29 @@ class TestAccess:
         refused = git("push", "origin", "HEAD:main", cwd=clone, token=reader, check=False)
         assert refused.returncode != 0
         assert "remote: pushing to default/guarded needs the write role" in refused.stderr
+
+    def test_an_internal_repository_is_cloned_by_any_signed_in_user_only(self, server, tmp_path):
+        _create(server, "inner", visibility="internal", readme=True)
+        url = f"{server.url}/default/inner.git"
+        outsider = server.make_user("outsider1")
+        git("clone", "-q", url, "mine", cwd=tmp_path, token=outsider)
+        assert (tmp_path / "mine" / "README.md").exists()
+        anonymous = git("clone", url, "theirs", cwd=tmp_path, check=False)
+        assert anonymous.returncode != 0
+
+    def test_a_writer_with_a_read_only_token_is_told_the_scope_it_lacks(self, server, tmp_path):
+        _create(server, "scoped", readme=True)
+        writer = server.make_user("writer1", project_role="write")
+        with server.api(writer) as api:
+            made = api.post("/api/v1/tokens", json={"name": "ro", "scopes": ["read"]})
+        read_only = made.json()["token"]
+        url = f"{server.url}/default/scoped.git"
+        git("clone", "-q", url, cwd=tmp_path, token=read_only)
+        clone = tmp_path / "scoped"
+        _commit(clone, "x.txt", "x\n")
+        refused = git("push", "origin", "HEAD:main", cwd=clone, token=read_only, check=False)
+        assert "remote: this token lacks the 'write' scope" in refused.stderr
+        git("push", "-q", "origin", "HEAD:main", cwd=clone, token=writer)
 
     def test_a_stranger_is_told_a_private_repository_does_not_exist(self, server, tmp_path):
         _create(server, "hidden")
