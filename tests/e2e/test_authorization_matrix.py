@@ -628,6 +628,8 @@ DECLARED: dict[str, Case] = {
     "* /docs/assets": Case(anyone(), get("/docs/assets/swagger-ui.css")),
     "GET /health": Case(anyone(), get("/health")),
     "GET /ready": Case(anyone(), get("/ready")),
+    # The effective configuration: instance-wide, and it says where everything is.
+    "GET /api/v1/settings": Case(instance_admin(), get(f"{V1}/settings")),
     # The dashboard: its page and assets are public; what it shows comes from the API.
     "GET /": Case(anyone(), get("/")),
     "* /assets": Case(anyone(), get("/assets/matrix.js")),

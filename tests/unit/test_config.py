@@ -1,6 +1,9 @@
-import pytest
+import json
 
-from devflow.core.config import describe_settings, mask_url
+import pytest
+from pydantic import SecretStr
+
+from devflow.core.config import SET_AT_START, describe_settings, mask_url
 from devflow.core.errors import Invalid
 from devflow.settings import load_settings
 
@@ -50,6 +53,48 @@ class TestSecretsAreMasked:
         assert rows["database_url"].value == "postgresql://app:***@db:5432/devflow"
         assert rows["database_url"].source == "environment"
         assert all("s3cret" not in str(r.value) for r in rows.values())
+
+    def test_a_provider_key_set_through_the_environment_is_masked(self, monkeypatch):
+        monkeypatch.setenv("DEVFLOW_LLM__PROVIDERS__AOSENTRY__BASE_URL", "https://llm.example/v1")
+        monkeypatch.setenv("DEVFLOW_LLM__PROVIDERS__AOSENTRY__API_KEY", "sk-live-s3cret")
+        monkeypatch.setenv(
+            "DEVFLOW_LLM__PROVIDERS__AOSENTRY__HEADERS",
+            '{"Authorization": "Bearer hdr-s3cret", "X-Api-Key": "k-s3cret", "X-Team": "blue"}',
+        )
+        rows = {r.key: r for r in describe_settings(load_settings())}
+        providers = rows["llm.providers"]
+        assert (providers.source, providers.secret) == ("environment", True)
+        aosentry = providers.value["aosentry"]
+        assert aosentry["api_key"] == "***"
+        assert aosentry["headers"] == {"Authorization": "***", "X-Api-Key": "***", "X-Team": "blue"}
+        assert aosentry["base_url"] == "https://llm.example/v1"
+        assert all("s3cret" not in repr(r.value) for r in rows.values())
+        assert not rows["llm.aliases"].secret
+
+    def test_every_value_is_plain_data(self):
+        rows = describe_settings(load_settings())
+        assert json.loads(json.dumps([r.value for r in rows])) == [r.value for r in rows]
+
+    def test_a_value_given_by_the_starting_command_says_so(self):
+        settings = load_settings(database_url="postgresql://app:pw@db/devflow")
+        settings = settings.model_copy(
+            update={"server": settings.server.model_copy(update={"port": 4000})}
+        )
+        rows = {r.key: r for r in describe_settings(settings)}
+        assert (rows["server.port"].source, rows["server.port"].value) == (SET_AT_START, 4000)
+        assert rows["server.host"].source == "default"
+        assert rows["database_url"].source == SET_AT_START
+        assert rows["database_url"].value == "postgresql://app:***@db/devflow"
+        assert rows["database_url"].secret
+
+    def test_a_secret_inside_a_section_given_as_json_is_masked(self, monkeypatch):
+        monkeypatch.setenv(
+            "DEVFLOW_BLOBS", '{"backend": "s3", "s3_bucket": "b", "s3_secret_access_key": "zz9"}'
+        )
+        rows = {r.key: r for r in describe_settings(load_settings())}
+        assert rows["blobs.s3_secret_access_key"].value == "***"
+        assert rows["blobs.s3_secret_access_key"].source == "environment"
+        assert isinstance(load_settings().blobs.s3_secret_access_key, SecretStr)
 
     def test_mask_url_leaves_passwordless_urls_alone(self):
         assert mask_url("postgresql://db/devflow") == "postgresql://db/devflow"

@@ -9,15 +9,19 @@ are validated once at start and passed down explicitly: there is no module-level
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devflow.core.errors import Invalid
+
+if TYPE_CHECKING:
+    from devflow.core.auth import Principal
 
 ENV_PREFIX = "DEVFLOW_"
 ENV_FILE = ".env"
@@ -382,17 +386,33 @@ def mask_url(url: str) -> str:
 
 @dataclass(frozen=True)
 class SettingRow:
-    """One leaf of the settings tree, for `devflow config show`."""
+    """One leaf of the settings tree, for `devflow config show` and `GET /api/v1/settings`."""
 
     key: str
     env: str
     value: Any
     source: str
     description: str
+    secret: bool = False  # the value holds a secret, shown masked
+
+
+SET_AT_START = "set at start"
+"""The source of a value given by the command that started the process (`--port`, the embedded
+PostgreSQL's URL of `devflow up`) rather than read from the environment or `.env`."""
+
+# A string in a mapping under such a key is a credential whatever its type says (an LLM
+# provider's `headers`: Authorization, api-key, x-api-key, Cookie …).
+_SENSITIVE = re.compile(r"auth|key|token|secret|passw|cookie|credential|session", re.IGNORECASE)
 
 
 def describe_settings(settings: Settings) -> list[SettingRow]:
-    """List every leaf setting with its effective value (secrets masked) and where it came from."""
+    """List every leaf setting with its effective value (secrets masked) and where it came from.
+
+    A leaf's source is the environment or `.env` when a variable names it, one of its entries
+    (`DEVFLOW_LLM__PROVIDERS__AOSENTRY__API_KEY` sets `llm.providers`) or its section as JSON;
+    else `SET_AT_START` when the starting command gave it; else `default`. Secrets (`SecretStr`,
+    anywhere in the value, and credential-like entries of a mapping) are masked.
+    """
     dotenv = _read_dotenv(Path(ENV_FILE))
     environ = {k.upper(): v for k, v in os.environ.items()}
     rows: list[SettingRow] = []
@@ -405,26 +425,58 @@ def describe_settings(settings: Settings) -> list[SettingRow]:
                 walk(value, path)
                 continue
             env = ENV_PREFIX + "__".join(path).upper()
+            names = [ENV_PREFIX + "__".join(path[:i]).upper() for i in range(1, len(path) + 1)]
             source = "default"
-            if env in dotenv:
-                source = f"{ENV_FILE}"
-            if env in environ:
+            if name in model.model_fields_set:
+                source = SET_AT_START
+            if _names_any(dotenv, names):
+                source = ENV_FILE
+            if _names_any(environ, names):
                 source = "environment"
+            masked: list[bool] = []
+            shown = _display(value, masked=masked)
             rows.append(
-                SettingRow(".".join(path), env, _display(value), source, field.description or "")
+                SettingRow(".".join(path), env, shown, source, field.description or "", any(masked))
             )
 
     walk(settings, [])
     return rows
 
 
-def _display(value: Any) -> Any:
+def effective_settings(settings: Settings, *, principal: Principal) -> list[SettingRow]:
+    """Return `describe_settings(settings)` to an instance admin: the whole configuration, even
+    masked, says where the database, the blobs and the providers are.
+
+    Raises:
+        PermissionDenied: the caller is not an instance admin with an unrestricted admin token.
+    """
+    principal.require_instance_admin()
+    return describe_settings(settings)
+
+
+def _names_any(variables: dict[str, str], names: list[str]) -> bool:
+    """Return whether a variable sets the leaf (`names[-1]`), an entry below it, or one of its
+    sections (`names[:-1]`, as JSON)."""
+    leaf = names[-1]
+    return any(n in variables for n in names) or any(v.startswith(leaf + "__") for v in variables)
+
+
+def _display(value: Any, *, masked: list[bool], key: str = "") -> Any:
+    """Return `value` as JSON-ready data with every secret in it masked (noted in `masked`)."""
+    if isinstance(value, BaseModel):
+        value = {name: getattr(value, name) for name in type(value).model_fields}
+    if isinstance(value, dict):
+        return {str(k): _display(v, masked=masked, key=str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_display(v, masked=masked) for v in value]
     if isinstance(value, SecretStr):
+        masked.append(True)
         secret = value.get_secret_value()
         return mask_url(secret) if "://" in secret else "***"
-    if isinstance(value, Path):
-        return str(value)
-    return value
+    if isinstance(value, str) and _SENSITIVE.search(key):
+        masked.append(True)
+        return "***"
+    return str(value) if isinstance(value, Path) else value
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:

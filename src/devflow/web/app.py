@@ -21,7 +21,7 @@ from devflow.mcp.http import McpEndpoint
 from devflow.web import docs
 from devflow.web.errors import install_error_handlers
 from devflow.web.middleware import HotRoutes, RequestContextMiddleware, RequestGuard
-from devflow.web.routes import dashboard, events, health, jobs
+from devflow.web.routes import config, dashboard, events, health, jobs
 
 
 def _body_limits(settings: Settings) -> Callable[[str], int]:
@@ -94,7 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         per_client=settings.server.max_bodies_per_client,
     )
     app.add_middleware(RequestContextMiddleware, access_log=settings.log.access_log)
-    for router in (health.router, jobs.router, events.router):
+    for router in (health.router, jobs.router, events.router, config.router):
         app.include_router(router)
     for routers in each("routers"):
         for router in routers:
