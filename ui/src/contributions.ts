@@ -3,17 +3,21 @@
 import { collect, type Contribution } from "./lib/contribution";
 import { Jobs } from "./pages/Jobs";
 import { Overview } from "./pages/Overview";
+import { Settings } from "./pages/Settings";
 
-/** The shell's own pages: the platform's, not a domain's (jobs and events belong to core). */
+/** The shell's own pages: the platform's, not a domain's (jobs, events and the settings tree
+ * belong to core). */
 export const shell: Contribution = {
   domain: "shell",
   routes: [
     { path: "/", Component: Overview },
     { path: "/jobs", Component: Jobs },
+    { path: "/settings", Component: Settings },
   ],
   nav: [
     { to: "/", label: "Overview", order: 0 },
     { to: "/jobs", label: "Jobs", order: 900 },
+    { to: "/settings", label: "Settings", order: 950 },
   ],
 };
 
