@@ -297,7 +297,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"## Workflows: claiming and the board — {report['started']:%Y-%m-%d %H:%M} UTC",
         "",
-        f"- Command: `python bench/workflows.py {' '.join(report['argv'])}`".replace(" `", "`"),
+        f"- Command: `{' '.join(['python bench/workflows.py', *report['argv']])}`",
         (
             f"- Machine: {machine.cores} cores ({machine.cpu_model}), "
             f"{machine.ram_gib:.1f} GiB RAM; {machine.system}; Python {machine.python}"

@@ -7,7 +7,7 @@ Every function takes the caller's `Principal` and the project's name and checks 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -61,50 +62,48 @@ _BLOCKED = exists(
 )
 _ROWS = (
     select(
-        Task,
-        BoardColumn.name,
-        _Assignee.username,
-        _Parent.number,
+        Task.number,
+        Task.title,
+        Task.type,
+        Task.priority,
+        Task.labels,
+        Task.state,
+        BoardColumn.name.label("column"),
+        _Assignee.username.label("assignee"),
+        Task.assignee_kind,
+        Task.lease_expires_at,
+        _Parent.number.label("parent"),
         _BLOCKED_BY.label("blocked_by"),
         _BLOCKED.label("blocked"),
+        Task.milestone,
+        Task.version,
+        Task.created_at,
+        Task.updated_at,
+        Task.closed_at,
     )
     .join(BoardColumn, BoardColumn.id == Task.column_id)
     .outerjoin(_Assignee, _Assignee.id == Task.assignee_id)
     .outerjoin(_Parent, _Parent.id == Task.parent_id)
 )
+_COLUMNS = len(_ROWS.selected_columns)
+_Q = TypeVar("_Q", bound=Select[*tuple[Any, ...]])
 
 
 # -- reading --------------------------------------------------------------------------------------
 
 
 def _read(row: Any) -> TaskRead:
-    task, column, assignee, parent, blocked_by, blocked = row
-    return TaskRead(
-        number=task.number,
-        title=task.title,
-        type=task.type,
-        priority=PRIORITY_NAMES[task.priority],
-        labels=list(task.labels),
-        state=task.state,
-        column=column,
-        assignee=assignee,
-        assignee_kind=task.assignee_kind,
-        lease_expires_at=task.lease_expires_at,
-        parent=parent,
-        blocked_by=sorted(blocked_by or []),
-        blocked=bool(blocked),
-        milestone=task.milestone,
-        version=task.version,
-        created_at=task.created_at,
-        updated_at=task.updated_at,
-        closed_at=task.closed_at,
-    )
+    # Built without validation: every value comes from a column of the right type. A board
+    # of 250 tasks took a third of its time validating them again.
+    fields = dict(zip(TaskRead.model_fields, row, strict=True))
+    fields["priority"] = PRIORITY_NAMES[fields["priority"]]
+    fields["labels"] = list(fields["labels"])
+    fields["blocked_by"] = sorted(fields["blocked_by"] or [])
+    fields["blocked"] = bool(fields["blocked"])
+    return TaskRead.model_construct(**fields)
 
 
-async def read_tasks(
-    session: AsyncSession,
-    query: Select[Any],
-) -> list[TaskRead]:
+async def read_tasks(session: AsyncSession, query: Select[*tuple[Any, ...]]) -> list[TaskRead]:
     """Return the tasks of a query built on `_ROWS`."""
     return [_read(row) for row in await session.execute(query)]
 
@@ -130,9 +129,9 @@ async def detail(session: AsyncSession, task: Task) -> TaskDetail:
             _DETAIL.where(Task.id == task.id).execution_options(populate_existing=True)
         )
     ).one()
-    children, comments, creator = row[6:]
+    children, comments, creator = row[_COLUMNS:]
     return TaskDetail(
-        **_read(row[:6]).model_dump(),
+        **_read(row[:_COLUMNS]).model_dump(),
         body=task.body,
         done_definition=task.done_definition,
         links=[Link.model_validate(link) for link in task.links],
@@ -175,7 +174,7 @@ async def get_task(
     return await detail(session, await find_task(session, found, number))
 
 
-def _filtered(query: Select[Any], project: Project, filters: TaskFilter) -> Select[Any]:
+def _filtered(query: _Q, project: Project, filters: TaskFilter) -> _Q:
     query = query.where(Task.project_id == project.id)
     if filters.state is not None:
         query = query.where(Task.state == filters.state)
@@ -258,21 +257,22 @@ async def show_board(
             )
         ).all()
     )
-    ranked = (
-        select(
-            Task.id,
-            func.row_number()
-            .over(partition_by=Task.column_id, order_by=(Task.rank, Task.number))
-            .label("place"),
-        )
-        .where(Task.project_id == found.id)
-        .subquery()
+    # The first `limit` of each column, read through its (column_id, rank) index.
+    firsts = (
+        select(Task.id)
+        .where(Task.column_id == BoardColumn.id)
+        .order_by(Task.rank, Task.number)
+        .limit(limit)
+        .lateral("firsts")
+    )
+    shown = (
+        select(firsts.c.id)
+        .select_from(BoardColumn)
+        .join(firsts, true())
+        .where(BoardColumn.project_id == found.id)
     )
     rows = await read_tasks(
-        session,
-        _ROWS.join(ranked, ranked.c.id == Task.id)
-        .where(ranked.c.place <= limit)
-        .order_by(Task.rank, Task.number),
+        session, _ROWS.where(Task.id.in_(shown)).order_by(Task.rank, Task.number)
     )
     by_column: dict[str, list[TaskRead]] = {}
     for row in rows:
