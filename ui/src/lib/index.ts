@@ -13,6 +13,8 @@ export {
 } from "./components";
 export type { Contribution, NavEntry, OverviewCard, PageRoute } from "./contribution";
 export { formatBytes, formatCount, formatDuration, formatWhen, shortDigest } from "./format";
+export { focusPassage, Markdown } from "./markdown";
+export type { MarkdownProps, ReferenceTarget } from "./markdown";
 export { CopyButton, Snippet } from "./copy";
 export { BUTTON, ConfirmButton, Field, INPUT, SECONDARY } from "./confirm";
 export { safeHref } from "./text";
