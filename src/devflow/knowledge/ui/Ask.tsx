@@ -1,15 +1,16 @@
 /** Ask the knowledge base: the answer streams in (POST /api/v1/knowledge/answer, Server-Sent
- * Events), its `[n]` references link to the cited documents at their passage. */
+ * Events) and is shown as sanitized Markdown (an answer quotes untrusted documents); its `[n]`
+ * references link to the citations, which open the cited documents at their passage. */
 
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { Link } from "react-router-dom";
 
-import { api, ApiError, ErrorMessage, useSession, BUTTON, Field, INPUT } from "@devflow/ui";
+import { api, ApiError, ErrorMessage, Markdown, useSession, BUTTON, Field, INPUT } from "@devflow/ui";
 
 import { Address, KnowledgeHeader, SourceFilter, useSources } from "./parts";
 import { passageLink } from "./Search";
 import { readSse } from "./sse";
-import { splitCitations, where } from "./text";
+import { where } from "./text";
 import type { Citation } from "./types";
 
 interface Answer {
@@ -72,7 +73,12 @@ export function Ask() {
     }
   }
 
-  const known = new Set(answer?.citations.map((c) => c.number));
+  // `[n]` in the answer links to citation n below (a number the answer was not given stays text).
+  const numbers = (answer?.citations ?? []).map((c) => c.number).join(",");
+  const references = useCallback(
+    (n: number) => (numbers.split(",").includes(String(n)) ? `citation-${n}` : null),
+    [numbers],
+  );
   return (
     <div className="space-y-4">
       <KnowledgeHeader title="Ask" />
@@ -101,19 +107,9 @@ export function Ask() {
       {answer ? (
         <section aria-label="Answer" aria-busy={!answer.done} className="max-w-3xl space-y-3">
           {answer.text || !answer.done ? (
-          <div className="whitespace-pre-wrap rounded-lg border border-slate-200 bg-white p-4 text-sm leading-relaxed dark:border-slate-800 dark:bg-slate-900">
-            {answer.text
-              ? splitCitations(answer.text, known).map((part, i) =>
-                  part.kind === "cite" ? (
-                    <a key={i} href={`#citation-${part.number ?? 0}`} className="align-super text-xs text-indigo-600 underline dark:text-indigo-300">
-                      {part.text}
-                    </a>
-                  ) : (
-                    part.text
-                  ),
-                )
-              : "…"}
-          </div>
+            <div className="rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
+              {answer.text ? <Markdown text={answer.text} references={references} /> : <p className="text-sm">…</p>}
+            </div>
           ) : null}
           {answer.citations.length ? (
             <ol className="space-y-2 text-sm" aria-label="Citations">
@@ -121,9 +117,9 @@ export function Ask() {
                 const link = passageLink(c.document_id, c);
                 return (
                   <li key={c.number} id={`citation-${c.number}`} className="flex gap-2">
-                    <span className="tabular-nums text-slate-500">[{c.number}]</span>
+                    <span className="tabular-nums text-slate-600 dark:text-slate-400">[{c.number}]</span>
                     <div className="min-w-0">
-                      <Link to={link.to} className="underline">
+                      <Link to={link} className="underline">
                         {where(c.title, c.heading_path) || c.uri}
                       </Link>
                       <div>

@@ -1,46 +1,56 @@
-/** One document's text, with the passage a search result or citation points at marked and
- * scrolled to. The text is shown as text (Markdown source, never rendered as HTML). */
+/** One document, rendered as sanitized Markdown (`Markdown` from the shell: no raw HTML, no
+ * script, only http(s) and mailto links, no image loaded), with the passage a search result or
+ * citation points at (`?start=&end=`, the API's offsets) marked and scrolled to. A plain-text
+ * file is shown as text. */
 
 import { useQuery } from "@tanstack/react-query";
-import { useEffect, useRef } from "react";
-import { useLocation, useParams, useSearchParams } from "react-router-dom";
+import { useEffect, useMemo, useRef } from "react";
+import { useParams, useSearchParams } from "react-router-dom";
 
-import { api, ErrorMessage, formatCount } from "@devflow/ui";
+import { api, ErrorMessage, focusPassage, formatCount, Markdown, safeHref, SECONDARY } from "@devflow/ui";
 
 import { Address, KnowledgeHeader } from "./parts";
-import { locatePassage } from "./text";
+import { locatePassage, utf16Range } from "./text";
 import type { DocumentContent } from "./types";
 
-/** Where the pointed-at passage starts and ends in `content` (null: not found). */
-function passageRange(content: string, passage: string, heading: string): [number, number] | null {
-  const start = locatePassage(content, passage, heading ? [heading] : []);
+/** The heading's section, for links that name a heading and no range: from the heading to the
+ * next one (UTF-16 indexes), or null when it is not found. */
+function headingRange(content: string, heading: string): [number, number] | null {
+  const start = locatePassage(content, "", [heading]);
   if (start < 0) return null;
-  // To the next heading, or the passage's own length when it was found by its text.
-  const nextHeading = content.slice(start + 1).search(/\n#{1,6}[ \t]/);
-  const toHeading = nextHeading < 0 ? content.length : start + 1 + nextHeading;
-  const end = passage ? Math.min(content.length, start + Math.max(passage.length, 1), toHeading) : toHeading;
-  return [start, Math.max(end, start + 1)];
+  const next = content.slice(start + 1).search(/\n#{1,6}[ \t]/);
+  return [start, next < 0 ? content.length : start + 1 + next];
 }
+
+function offset(value: string | null): number | null {
+  return value !== null && /^\d{1,9}$/.test(value) ? Number(value) : null;
+}
+
+/** The marked range, in UTF-16 indexes of `content`: the URL's `start`/`end` (code points, as
+ * the API counts), else the section of its `heading`, else none. */
+export function passageRange(content: string, params: URLSearchParams): [number, number] | null {
+  const start = offset(params.get("start"));
+  const end = offset(params.get("end"));
+  if (start !== null && end !== null && end > start) {
+    const range = utf16Range(content, start, end);
+    return range[1] > range[0] ? range : null;
+  }
+  const heading = params.get("heading");
+  return heading ? headingRange(content, heading) : null;
+}
+
+const FRAME = "rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900";
 
 export function DocumentView() {
   const { id = "" } = useParams();
   const [params] = useSearchParams();
-  const passage = (useLocation().state as { passage?: string } | null)?.passage ?? "";
-  const heading = params.get("heading") ?? "";
-  const marked = useRef<HTMLElement>(null);
   const document = useQuery({
     queryKey: ["knowledge", "document", id],
     queryFn: () => api.get<DocumentContent>(`/api/v1/knowledge/documents/${encodeURIComponent(id)}`),
   });
   const content = document.data?.content ?? "";
-  const range = content && (passage || heading) ? passageRange(content, passage, heading) : null;
-
-  useEffect(() => {
-    if (range && marked.current) {
-      marked.current.scrollIntoView({ block: "center" });
-      marked.current.focus({ preventScroll: true });
-    }
-  }, [range?.[0], range?.[1]]); // eslint-disable-line react-hooks/exhaustive-deps -- scroll once per passage
+  const range = useMemo(() => (content ? passageRange(content, params) : null), [content, params]);
+  const plain = document.data?.content_type === "text";
 
   return (
     <div className="space-y-4">
@@ -53,27 +63,49 @@ export function DocumentView() {
             <span>{document.data.content_type}</span>
             {document.data.language ? <span>{document.data.language}</span> : null}
             <span>{formatCount(document.data.total_chars)} characters</span>
-          </div>
-          <pre className="max-w-full overflow-x-auto whitespace-pre-wrap break-words rounded-lg border border-slate-200 bg-white p-4 font-mono text-sm leading-relaxed dark:border-slate-800 dark:bg-slate-900">
             {range ? (
-              <>
-                {content.slice(0, range[0])}
-                <mark
-                  ref={marked}
-                  tabIndex={-1}
-                  aria-label="The passage"
-                  className="rounded bg-amber-100 text-inherit outline-none focus:ring-2 focus:ring-amber-400 dark:bg-amber-900/50"
-                >
-                  {content.slice(range[0], range[1])}
-                </mark>
-                {content.slice(range[1])}
-              </>
-            ) : (
-              content
-            )}
-          </pre>
+              <button type="button" className={SECONDARY} onClick={() => focusPassage()}>
+                Go to the passage
+              </button>
+            ) : null}
+          </div>
+          {plain ? (
+            <PlainText content={content} range={range} />
+          ) : (
+            <article aria-label="Document" className={FRAME}>
+              <Markdown text={content} base={safeHref(document.data.uri)} highlight={range} />
+            </article>
+          )}
         </>
       ) : null}
     </div>
+  );
+}
+
+/** A plain-text file as it is, the passage in a <mark>. */
+function PlainText({ content, range }: { content: string; range: readonly [number, number] | null }) {
+  const marked = useRef<HTMLElement>(null);
+  useEffect(() => {
+    if (range && marked.current) focusPassage(marked.current.parentElement ?? undefined);
+  }, [range]);
+  return (
+    <pre tabIndex={0} className={`max-w-full overflow-x-auto whitespace-pre-wrap break-words font-mono text-sm leading-relaxed ${FRAME}`}>
+      {range ? (
+        <>
+          {content.slice(0, range[0])}
+          <mark
+            ref={marked}
+            tabIndex={-1}
+            data-passage="first"
+            className="scroll-mt-24 rounded bg-amber-100 text-inherit outline-none focus:ring-2 focus:ring-amber-400 dark:bg-amber-900/50"
+          >
+            {content.slice(range[0], range[1])}
+          </mark>
+          {content.slice(range[1])}
+        </>
+      ) : (
+        content
+      )}
+    </pre>
   );
 }

@@ -9,7 +9,7 @@ import { api, EmptyState, ErrorMessage, useSession, BUTTON, Field, INPUT } from 
 
 import { Address, KnowledgeHeader, Snippet, SourceFilter, useSources } from "./parts";
 import { where } from "./text";
-import type { SearchGroup, SearchHit, SearchMode, SearchPassage, SearchResults } from "./types";
+import type { SearchGroup, SearchHit, SearchMode, SearchResults } from "./types";
 
 const MODES: SearchMode[] = ["hybrid", "keyword", "semantic"];
 const GROUPS: SearchGroup[] = ["documents", "passages"];
@@ -18,15 +18,10 @@ function oneOf<T extends string>(value: string | null, allowed: T[]): T {
   return allowed.find((a) => a === value) ?? (allowed[0] as T);
 }
 
-/** The document view, at this passage. */
-export function passageLink(documentId: string, passage: SearchPassage | { heading_path: string[]; text?: string }) {
-  const params = new URLSearchParams();
-  const heading = passage.heading_path[passage.heading_path.length - 1];
-  if (heading) params.set("heading", heading);
-  return {
-    to: `/knowledge/documents/${documentId}${params.size ? `?${params.toString()}` : ""}`,
-    state: { passage: "text" in passage ? passage.text : undefined },
-  };
+/** The document view, at this passage (its range in the URL: a link can be shared). */
+export function passageLink(documentId: string, passage: { start: number; end: number }): string {
+  const params = new URLSearchParams({ start: String(passage.start), end: String(passage.end) });
+  return `/knowledge/documents/${encodeURIComponent(documentId)}?${params.toString()}`;
 }
 
 function Score({ score }: { score: number }) {
@@ -43,7 +38,7 @@ function Hit({ hit }: { hit: SearchHit }) {
     <li className="space-y-1 rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
       <div className="flex flex-wrap items-baseline justify-between gap-2">
         <h2 className="font-medium">
-          <Link to={link.to} state={link.state} className="underline-offset-2 hover:underline">
+          <Link to={link} className="underline-offset-2 hover:underline">
             {hit.title || hit.uri}
           </Link>
         </h2>
@@ -61,7 +56,7 @@ function Hit({ hit }: { hit: SearchHit }) {
             const more = passageLink(hit.document_id, p);
             return (
               <li key={p.chunk_id}>
-                <Link to={more.to} state={more.state} className="text-xs text-slate-600 underline dark:text-slate-400">
+                <Link to={more} className="text-xs text-slate-600 underline dark:text-slate-400">
                   {where("", p.heading_path) || "Passage"}
                 </Link>{" "}
                 <Score score={p.score} />

@@ -1,5 +1,6 @@
 /** The knowledge hub's part of the dashboard: its pages (sources, add, search, a document, ask)
- * and the overview's counts. Everything crawled or uploaded is untrusted and shown as text. */
+ * and the overview's counts. Everything crawled or uploaded is untrusted: shown as text, or as
+ * sanitized Markdown (the shell's `Markdown`). */
 
 import { Code, ErrorMessage, Stat, type Contribution } from "@devflow/ui";
 

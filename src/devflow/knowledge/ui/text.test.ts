@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { locatePassage, safeHref, splitCitations, splitSnippet, where } from "./text";
+import { locatePassage, safeHref, splitSnippet, utf16Range, where } from "./text";
 
 describe("splitSnippet", () => {
   it("marks the words the API bolded and keeps the rest as text", () => {
@@ -87,13 +87,17 @@ describe("locatePassage", () => {
   });
 });
 
-describe("splitCitations", () => {
-  it("links the numbers of known citations only", () => {
-    expect(splitCitations("Retries back off [1][3]. See <b>[9]</b>", new Set([1, 3]))).toEqual([
-      { kind: "text", text: "Retries back off " },
-      { kind: "cite", text: "[1]", number: 1 },
-      { kind: "cite", text: "[3]", number: 3 },
-      { kind: "text", text: ". See <b>[9]</b>" },
-    ]);
+describe("utf16Range", () => {
+  it("counts code points as the API does, whatever JavaScript counts", () => {
+    const text = "🐍🐍 snakes: 🐍 pythons";
+    // Python: text.index("pythons") == 13; JavaScript: 16 (each 🐍 is two UTF-16 units).
+    expect(utf16Range(text, 13, 20)).toEqual([text.indexOf("pythons"), text.length]);
+    expect(text.slice(...utf16Range(text, 3, 9))).toBe("snakes");
+  });
+
+  it("is the identity on text without surrogates, clamped to the text", () => {
+    expect(utf16Range("plain text", 6, 10)).toEqual([6, 10]);
+    expect(utf16Range("plain", 3, 99)).toEqual([3, 5]);
+    expect(utf16Range("🐍", 5, 9)).toEqual([2, 2]);
   });
 });

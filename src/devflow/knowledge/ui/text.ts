@@ -51,8 +51,29 @@ export function where(title: string, headings: string[]): string {
   return parts.join(" › ");
 }
 
+/** A range of code points (the API's offsets: Python's string indexes) as UTF-16 indexes
+ * (JavaScript's): a character outside the Basic Multilingual Plane (an emoji) is one code point
+ * and two UTF-16 units. Clamped to the text. */
+export function utf16Range(text: string, start: number, end: number): [number, number] {
+  if (!/[\uD800-\uDFFF]/.test(text)) {
+    const from = Math.min(Math.max(start, 0), text.length);
+    return [from, Math.min(Math.max(end, from), text.length)];
+  }
+  let points = 0;
+  let at = 0;
+  let from = -1;
+  while (at < text.length) {
+    if (points === start) from = at;
+    if (points >= end) break;
+    at += (text.codePointAt(at) ?? 0) > 0xffff ? 2 : 1;
+    points += 1;
+  }
+  return [from < 0 ? at : from, at];
+}
+
 /** Where in a document's Markdown a passage starts: its first line found as it is, else the
- * heading it sits under, else -1. Search gives a passage's text, not its offset. */
+ * heading it sits under, else -1. For links that name a heading, not a range (made before
+ * search gave passages' offsets). */
 export function locatePassage(content: string, passage: string, headings: string[] = []): number {
   const first = passage
     .split("\n")
@@ -74,26 +95,4 @@ export function locatePassage(content: string, passage: string, headings: string
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-export interface AnswerPart {
-  kind: "text" | "cite";
-  text: string;
-  number?: number;
-}
-
-/** Cut an answer into text and its citation references (`[1]`, `[2]`), which the page links
- * to the cited documents; only numbers in `known` become references. */
-export function splitCitations(answer: string, known: Set<number>): AnswerPart[] {
-  const parts: AnswerPart[] = [];
-  let at = 0;
-  for (const match of answer.matchAll(/\[(\d{1,3})\]/g)) {
-    const number = Number(match[1]);
-    if (!known.has(number)) continue;
-    if (match.index > at) parts.push({ kind: "text", text: answer.slice(at, match.index) });
-    parts.push({ kind: "cite", text: match[0], number });
-    at = match.index + match[0].length;
-  }
-  if (at < answer.length) parts.push({ kind: "text", text: answer.slice(at) });
-  return parts;
 }

@@ -43,6 +43,10 @@ export interface SearchPassage {
   heading_path: string[];
   snippet: string;
   text: string;
+  /** Where the passage lies in its document's content: code points (Python's string indexes),
+   * see `utf16Range`. */
+  start: number;
+  end: number;
   score: number;
 }
 
@@ -71,6 +75,8 @@ export interface Citation {
   title: string;
   uri: string;
   heading_path: string[];
+  start: number;
+  end: number;
   chunk_ids: string[];
 }
 
