@@ -529,6 +529,12 @@ def _oci_manifest_delete(world: World, _caller: str) -> Request:
     return ("DELETE", f"/v2/beta/img/manifests/{digest}", {"oci": True})
 
 
+def _oci_untag(world: World, _caller: str) -> Request:
+    tag = world.unique("untag")
+    _oci_push(world, "beta/img", tag)
+    return ("DELETE", f"{V1}/registry/oci/beta/img/tags/{tag}", {})
+
+
 def _beta_task(world: World) -> int:
     """A fresh task of beta's board, made by the admin; return its number."""
     made = world.admin("POST", f"{V1}/projects/beta/tasks", json={"title": world.unique("t")})
@@ -839,6 +845,16 @@ DECLARED: dict[str, Case] = {
     "GET /api/v1/registry/oci/{name:path}/charts": Case(
         registry("read"), get(f"{V1}/registry/oci/beta/img/charts")
     ),
+    "GET /api/v1/registry/oci/{name:path}/tags": Case(
+        registry("read"), get(f"{V1}/registry/oci/beta/img/tags")
+    ),
+    "GET /api/v1/registry/oci/{name:path}/images": Case(
+        registry("read"), get(f"{V1}/registry/oci/beta/img/images")
+    ),
+    "GET /api/v1/registry/oci/{name:path}/manifests/{reference}": Case(
+        registry("read"), get(f"{V1}/registry/oci/beta/img/manifests/v1")
+    ),
+    "DELETE /api/v1/registry/oci/{name:path}/tags/{tag}": Case(registry("admin"), _oci_untag),
     # The registry's PyPI protocol.
     "GET /pypi/{repo}/simple": Case(anyone(), get("/pypi/beta-py/simple", follow_redirects=False)),
     "GET /pypi/{repo}/simple/": Case(registry("read"), get("/pypi/beta-py/simple/", basic=True)),

@@ -84,21 +84,28 @@ def require_publish(principal: Principal | None, repo: Repository | None, name: 
     return repo
 
 
-def require_admin(principal: Principal | None, repo: Repository | None, name: str) -> Repository:
+def require_admin(
+    principal: Principal | None, repo: Repository | None, name: str, *, denied: str | None = None
+) -> Repository:
     """Return the repository if the caller may delete from it (project admins and owners).
+
+    Args:
+        denied: what a reader or writer is told (default: versions are yanked, not deleted).
 
     Raises:
         Unauthenticated, NotFound, PermissionDenied: as for publishing.
     """
-    repo = require_publish(principal, repo, name)
-    assert principal is not None  # noqa: S101 - require_publish refuses anonymous callers
+    if principal is None:
+        raise Unauthenticated(f"changing {name!r} needs a token with 'registry:publish'")
+    repo = require_read(principal, repo, name)
     require_access(
         principal,
         repo.project_id,
         Role.ADMIN,
         scope=REGISTRY_PUBLISH,
-        visible=True,
-        denied=f"only admins of {repo.name!r}'s project may delete; versions are immutable, "
+        visible=True,  # the caller reads it: refuse, do not hide
+        denied=denied
+        or f"only admins of {repo.name!r}'s project may delete; versions are immutable, "
         "yank or deprecate them instead",
     )
     return repo

@@ -18,6 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from devflow.core import clock
 from devflow.core.auth import Principal
 from devflow.registry import access, blobs
+from devflow.registry.formats.oci import views
 from devflow.registry.formats.oci._common import (
     INDEX_TYPES,
     MANIFEST_LIMIT,
@@ -257,11 +258,9 @@ async def delete_manifest(
     del request
     reference = rest[0]
     repo = access.require_admin(principal, await find_repository(session, name), name)
+    assert principal is not None  # noqa: S101 - require_admin refuses anonymous callers
     if ":" not in reference:
-        gone = await session.execute(
-            delete(OciTag).where(OciTag.repository_id == repo.id, OciTag.name == reference)
-        )
-        if not getattr(gone, "rowcount", 0):
+        if await views.remove_tag(session, repo=repo, tag=reference, principal=principal) is None:
             raise OciError("MANIFEST_UNKNOWN", f"no tag {reference!r} in {name}", http_status=404)
         return Response(status_code=202)
     manifest = await resolve_manifest(session, repo, reference)

@@ -13,7 +13,7 @@ from devflow.core.auth import Principal
 from devflow.core.errors import DevflowError
 
 # _tokens registers /v2/ and /v2/token, _listings /v2/_catalog, before the catch-all route below.
-from devflow.registry.formats.oci import _listings, _manifests, _tokens, _uploads, charts
+from devflow.registry.formats.oci import _listings, _manifests, _tokens, _uploads, charts, views
 from devflow.registry.formats.oci._common import (
     Handler,
     OciError,
@@ -25,6 +25,8 @@ from devflow.registry.formats.oci._common import (
 )
 from devflow.registry.http import runtime, write_unit
 
+# views first: its manifest route takes a tag called `charts` before the charts listing does.
+router.include_router(views.rest)
 router.include_router(charts.rest)
 
 # -- dispatch -------------------------------------------------------------------------------------

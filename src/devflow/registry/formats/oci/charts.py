@@ -50,18 +50,19 @@ class ChartRead(BaseModel):
     )
 
 
-async def _config(store: BlobStore, sha256: str) -> tuple[dict[str, Any], str | None]:
+async def read_config(store: BlobStore, sha256: str) -> tuple[dict[str, Any], str | None]:
+    """Return a manifest's config blob as a JSON object (up to 1 MiB), or why it cannot be read."""
     size = await store.size(sha256)
     if size is None:
-        return {}, "the chart's config blob is missing from storage"
+        return {}, "the config blob is missing from storage"
     if size > _CONFIG_LIMIT:
-        return {}, f"the chart's config is larger than {_CONFIG_LIMIT} bytes"
+        return {}, f"the config is larger than {_CONFIG_LIMIT} bytes"
     try:
         doc = orjson.loads(await store.read_all(sha256))
     except orjson.JSONDecodeError:
-        return {}, "the chart's config is not valid JSON"
+        return {}, "the config is not valid JSON"
     if not isinstance(doc, dict):
-        return {}, "the chart's config is not a JSON object"
+        return {}, "the config is not a JSON object"
     return doc, None
 
 
@@ -94,25 +95,31 @@ async def list_charts(
         .order_by(OciTag.name)
     ):
         tags[digest].append(tag)
-    charts = []
-    for manifest in manifests:
-        doc, problem = await _config(store, manifest.blobs[0]) if manifest.blobs else ({}, None)
-        charts.append(
-            ChartRead(
-                name=_text(doc, "name") or repository.rsplit("/", 1)[-1],
-                version=_text(doc, "version") or "",
-                app_version=_text(doc, "appVersion"),
-                description=_text(doc, "description") or "",
-                api_version=_text(doc, "apiVersion"),
-                type=_text(doc, "type"),
-                digest=manifest.digest,
-                tags=tags.get(manifest.digest, []),
-                created_at=manifest.created_at,
-                problem=problem,
-            )
-        )
+    charts = [
+        await chart_of(store, manifest, tags.get(manifest.digest, []), repository)
+        for manifest in manifests
+    ]
     charts.sort(key=lambda c: c.name)  # stable: newest first within a name
     return charts
+
+
+async def chart_of(
+    store: BlobStore, manifest: OciManifest, tags: list[str], repository: str
+) -> ChartRead:
+    """Return the chart a Helm manifest holds: its Chart.yaml, read from the config blob."""
+    doc, problem = await read_config(store, manifest.blobs[0]) if manifest.blobs else ({}, None)
+    return ChartRead(
+        name=_text(doc, "name") or repository.rsplit("/", 1)[-1],
+        version=_text(doc, "version") or "",
+        app_version=_text(doc, "appVersion"),
+        description=_text(doc, "description") or "",
+        api_version=_text(doc, "apiVersion"),
+        type=_text(doc, "type"),
+        digest=manifest.digest,
+        tags=tags,
+        created_at=manifest.created_at,
+        problem=problem,
+    )
 
 
 rest = APIRouter(prefix="/api/v1/registry/oci", tags=["registry"])
@@ -133,4 +140,13 @@ async def charts(
     return Page(items=items, total=len(items))
 
 
-__all__ = ["HELM_CHART", "HELM_CONFIG", "HELM_PROVENANCE", "ChartRead", "list_charts", "rest"]
+__all__ = [
+    "HELM_CHART",
+    "HELM_CONFIG",
+    "HELM_PROVENANCE",
+    "ChartRead",
+    "chart_of",
+    "list_charts",
+    "read_config",
+    "rest",
+]
