@@ -535,6 +535,14 @@ def _oci_untag(world: World, _caller: str) -> Request:
     return ("DELETE", f"{V1}/registry/oci/beta/img/tags/{tag}", {})
 
 
+def _remove_member(world: World, _caller: str) -> Request:
+    """A fresh reader of beta, to be taken out of it."""
+    username = world.unique("leaver")
+    world.admin("POST", f"{V1}/users", json={"username": username})
+    world.admin("PUT", f"{V1}/projects/beta/members", json={"username": username, "role": "read"})
+    return ("DELETE", f"{V1}/projects/beta/members/{username}", {})
+
+
 def _beta_task(world: World) -> int:
     """A fresh task of beta's board, made by the admin; return its number."""
     made = world.admin("POST", f"{V1}/projects/beta/tasks", json={"title": world.unique("t")})
@@ -660,6 +668,7 @@ DECLARED: dict[str, Case] = {
             {"json": {"username": "reader", "role": "read"}},
         ),
     ),
+    "DELETE /api/v1/projects/{name}/members/{username}": Case(member("admin"), _remove_member),
     "POST /api/v1/users": Case(
         instance_admin(),
         lambda w, _c: ("POST", f"{V1}/users", {"json": {"username": w.unique("u")}}),

@@ -85,6 +85,17 @@ async def set_member(
     )
 
 
+@router.delete("/projects/{name}/members/{username}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_member(
+    name: str, username: str, session: SessionDep, principal: PrincipalDep
+) -> None:
+    """Take a user out of the project (project admins and owners; only owners remove an owner).
+    The last owner (in a project without one, the last admin) stays: 409 says what to do."""
+    await service.remove_membership(
+        session, principal=principal, project_name=name, username=username
+    )
+
+
 @router.post("/users", response_model=UserRead, status_code=status.HTTP_201_CREATED)
 async def create_user(data: UserCreate, session: SessionDep, principal: PrincipalDep) -> UserRead:
     """Create a user (instance admins)."""

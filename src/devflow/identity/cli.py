@@ -153,6 +153,18 @@ def project_add_member(
     console.print(f"{username} is now {role.value} in {name}")
 
 
+@project_app.command("remove-member")
+def project_remove_member(
+    name: Annotated[str, typer.Argument(help="Project name.")],
+    username: Annotated[str, typer.Argument(help="User to take out of it.")],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Take a user out of a project (its last owner stays: make another owner first)."""
+    client(url, token).request("DELETE", f"/api/v1/projects/{name}/members/{username}")
+    console.print(f"{username} is no longer a member of {name}")
+
+
 @user_app.command("create")
 def user_create(
     username: Annotated[str, typer.Argument(help="Lower-case user name.")],

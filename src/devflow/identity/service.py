@@ -468,6 +468,7 @@ async def set_membership(
         membership = Membership(project_id=project.id, user_id=user.id, role=role)
         session.add(membership)
     else:
+        await _keep_a_manager(session, project, membership, role)
         membership.role = role
     await session.flush()
     _identity_changed(session)
@@ -479,6 +480,76 @@ async def set_membership(
         payload={"username": user.username, "role": role.value},
     )
     return membership
+
+
+async def remove_membership(
+    session: AsyncSession, *, principal: Principal, project_name: str, username: str
+) -> None:
+    """Take a user out of a project (project admins and owners; only owners remove an owner).
+
+    Raises:
+        NotFound: no such project (or not the caller's to see), user, or membership.
+        PermissionDenied: the caller's role or token scope is not enough.
+        Conflict: the user is the project's last owner (or, with no owner, its last admin).
+    """
+    project = await require_project(
+        session, principal=principal, name=project_name, role=Role.ADMIN
+    )
+    user = await require_user(session, username=username)
+    membership = await session.get(Membership, (project.id, user.id))
+    if membership is None:
+        raise NotFound(f"{username!r} is not a member of {project.name!r}")
+    role = Role(membership.role)
+    if role is Role.OWNER and role_in(principal, project.id) is not Role.OWNER:
+        raise PermissionDenied(
+            f"{username!r} is an owner of {project.name!r}: only an owner may remove them"
+        )
+    await _keep_a_manager(session, project, membership, None)
+    await session.delete(membership)
+    await session.flush()
+    _identity_changed(session)
+    await events.emit(
+        session,
+        type="project.member_removed",
+        project_id=project.id,
+        actor_id=principal.user_id,
+        payload={"username": user.username, "role": role.value},
+    )
+
+
+async def _keep_a_manager(
+    session: AsyncSession, project: Project, membership: Membership, new_role: Role | None
+) -> None:
+    """Refuse a change that would leave a project without an owner (or, in one that has no
+    owner, without an admin): nobody but an instance admin could manage its members then."""
+    current = Role(membership.role)
+    if new_role is not None and new_role.allows(current):
+        return  # the same role or a higher one
+    # One change of a project's managers at a time: two admins removing each other at once
+    # would each see the other stay.
+    await session.execute(select(Project.id).where(Project.id == project.id).with_for_update())
+    others = set(
+        await session.scalars(
+            select(Membership.role).where(
+                Membership.project_id == project.id, Membership.user_id != membership.user_id
+            )
+        )
+    )
+    owners = Role.OWNER in others
+    if current is Role.OWNER and not owners:
+        last = "owner"
+    elif current is Role.ADMIN and not owners and Role.ADMIN not in others:
+        last = "admin"
+    else:
+        return
+    user = await session.get_one(User, membership.user_id)
+    change = "removed" if new_role is None else f"made {new_role.value}"
+    raise Conflict(
+        f"{user.username!r} is the last {last} of {project.name!r} and cannot be {change}: "
+        f"make another member {last} first (devflow project add-member {project.name} <user> "
+        f"--role {last}, or the project's page in the dashboard)",
+        details={"fix": f"PUT /api/v1/projects/{project.name}/members with role {last}"},
+    )
 
 
 # -- tokens ---------------------------------------------------------------------------------------
