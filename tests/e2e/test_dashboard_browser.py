@@ -1,13 +1,16 @@
 """The dashboard in a real browser: Playwright (ui/e2e/) drives Debian's chromium against a real
 `devflow up` on a temporary home, so `make test` runs the browser tests with the rest.
 
-The server side prepares what the pages show (a published npm package) and hands the specs its
-address, an admin token and a one-time sign-in link; the specs sign in, click, and check.
+The server side prepares what the pages show (a published npm package, a pushed image) and hands
+the specs its address, an admin token and a one-time sign-in link; the specs sign in, click, and
+check.
 Screenshots of every test stay in ui/test-results/ (gitignored) as the run's artifacts.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import os
 import re
@@ -75,6 +78,40 @@ def queue_jobs(home: Path) -> None:
             )
 
 
+def push_oci(url: str, token: str, name: str, tags: list[str]) -> None:
+    """Push a one-layer image as `docker push` does: its blobs, then its manifest per tag."""
+    auth = httpx.BasicAuth("me", token)
+    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+    layer = gzip.compress(b"hello from the dashboard's browser tests\n", mtime=0)
+    descriptors = []
+    for data, media_type in (
+        (config, "application/vnd.oci.image.config.v1+json"),
+        (layer, "application/vnd.oci.image.layer.v1.tar+gzip"),
+    ):
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        answer = httpx.post(
+            f"{url}/v2/{name}/blobs/uploads/",
+            params={"digest": digest},
+            content=data,
+            auth=auth,
+            timeout=60,
+        )
+        assert answer.status_code == 201, answer.text
+        descriptors.append({"mediaType": media_type, "digest": digest, "size": len(data)})
+    media_type = "application/vnd.oci.image.manifest.v1+json"
+    manifest = {"schemaVersion": 2, "mediaType": media_type, "config": descriptors[0]}
+    body = json.dumps({**manifest, "layers": descriptors[1:]}).encode()
+    for tag in tags:
+        answer = httpx.put(
+            f"{url}/v2/{name}/manifests/{tag}",
+            content=body,
+            headers={"Content-Type": media_type},
+            auth=auth,
+            timeout=60,
+        )
+        assert answer.status_code == 201, answer.text
+
+
 def signin_url(printed: str) -> str:
     match = re.search(r"https?://\S+/auth/signin\?code=\S+", printed)
     assert match, printed
@@ -104,6 +141,7 @@ def test_the_dashboard_works_in_a_real_browser() -> None:
     reader.start()
     try:
         publish_npm(running.url, running.token, "js", "left-pad-e2e", "1.0.0")
+        push_oci(running.url, running.token, "default/web-e2e", ["v1", "old"])
         queue_jobs(running.home)
         link = running.cli("signin-link")
         assert link.returncode == 0, link.stderr

@@ -1,13 +1,13 @@
-/** Projects: the list and create; a project's members with their roles (add and change; the
- * API has no removal yet). */
+/** Projects: the list and create; a project's members with their roles (add, change, remove;
+ * the API keeps a project's last owner and says how to name another). */
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router-dom";
 
-import { api, BUTTON, EmptyState, ErrorMessage, Field, INPUT, useSession } from "@devflow/ui";
+import { api, BUTTON, ConfirmButton, EmptyState, ErrorMessage, Field, INPUT, useSession } from "@devflow/ui";
 
-import { ROLES, type ProjectDetail } from "./types";
+import { ROLES, type Member, type ProjectDetail } from "./types";
 
 function CreateProject() {
   const client = useQueryClient();
@@ -134,6 +134,38 @@ function RoleSelect({ project, username, role }: { project: string; username: st
   );
 }
 
+/** A member with their role and, for those who manage the project, role change and removal;
+ * a refusal (the last owner) shows under the row. */
+function MemberRow({ project, member, manages }: { project: string; member: Member; manages: boolean }) {
+  const client = useQueryClient();
+  const remove = useMutation({
+    mutationFn: () => api.delete(`/api/v1/projects/${encodeURIComponent(project)}/members/${encodeURIComponent(member.username)}`),
+    onSuccess: () => client.invalidateQueries({ queryKey: ["project", project] }),
+  });
+  return (
+    <li className="space-y-2 py-2 text-sm">
+      <div className="flex flex-wrap items-center justify-between gap-2">
+        <span className="font-medium">{member.username}</span>
+        {manages ? (
+          <span className="flex flex-wrap items-center gap-2">
+            <RoleSelect project={project} username={member.username} role={member.role} />
+            <ConfirmButton
+              label={`Remove ${member.username} from ${project}`}
+              question={`Remove ${member.username} from ${project}?`}
+              confirm="Remove"
+              busy={remove.isPending}
+              onConfirm={() => remove.mutate()}
+            />
+          </span>
+        ) : (
+          <span>{member.role}</span>
+        )}
+      </div>
+      {remove.error ? <ErrorMessage error={remove.error} /> : null}
+    </li>
+  );
+}
+
 export function ProjectView() {
   const name = useParams().name ?? "";
   const client = useQueryClient();
@@ -165,21 +197,18 @@ export function ProjectView() {
             </h2>
             <ul className="divide-y divide-slate-200 dark:divide-slate-800">
               {detail.data.members.map((m) => (
-                <li key={m.user_id} className="flex flex-wrap items-center justify-between gap-2 py-2 text-sm">
-                  <span className="font-medium">{m.username}</span>
-                  {manages ? <RoleSelect project={name} username={m.username} role={m.role} /> : <span>{m.role}</span>}
-                </li>
+                <MemberRow key={m.user_id} project={name} member={m} manages={manages} />
               ))}
             </ul>
             {manages ? (
               <>
                 <SetMember project={name} onDone={() => client.invalidateQueries({ queryKey: ["project", name] })} />
                 <p className="text-xs text-slate-500 dark:text-slate-400">
-                  Removing a member is not in the API yet; give them the read role meanwhile.
+                  A project keeps at least one owner: make someone else owner before the last one leaves.
                 </p>
               </>
             ) : (
-              <p className="text-xs text-slate-500 dark:text-slate-400">Project owners and admins add members and change roles.</p>
+              <p className="text-xs text-slate-500 dark:text-slate-400">Project owners and admins add and remove members and change roles.</p>
             )}
           </section>
         </>

@@ -1,5 +1,5 @@
-/** One repository: where clients reach it, its packages (or, for OCI, its Helm charts), its
- * visibility, and delete. */
+/** One repository: where clients reach it, its packages (or, for OCI, its tags, manifests and
+ * Helm charts), its visibility, and delete. */
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
@@ -18,6 +18,7 @@ import {
   type Page,
 } from "@devflow/ui";
 
+import { Images, Tags } from "./Oci";
 import { Breadcrumbs, Digest, FORMAT_LABEL, packagePath, RepositorySnippets } from "./parts";
 import { firstPublish } from "./snippets";
 import { HELM_CONFIG, type Chart, type Package, type Repository } from "./types";
@@ -80,7 +81,7 @@ function Charts({ repo }: { repo: Repository }) {
       {charts.error ? <ErrorMessage error={charts.error} /> : null}
       {charts.data?.items.length === 0 ? (
         <EmptyState title="No Helm charts here">
-          Images pushed with docker are pulled by tag (below); charts pushed with <Code>helm push</Code> are listed here.
+          Images pushed with docker are listed by tag above; charts pushed with <Code>helm push</Code> are listed here.
         </EmptyState>
       ) : null}
       <ul className="divide-y divide-slate-200 dark:divide-slate-800">
@@ -177,7 +178,15 @@ export function RepositoryView({ name }: { name: string }) {
             </h2>
             <RepositorySnippets repository={repo} />
           </section>
-          {repo.format === "oci" ? <Charts repo={repo} /> : <Packages repo={repo} />}
+          {repo.format === "oci" ? (
+            <>
+              <Tags repo={repo} />
+              <Images repo={repo} />
+              <Charts repo={repo} />
+            </>
+          ) : (
+            <Packages repo={repo} />
+          )}
         </>
       ) : null}
     </div>

@@ -1,6 +1,7 @@
 /** The package registry's part of the dashboard: repositories per format, a repository (its
- * snippets, packages or Helm charts), a package (versions, files, yank, delete), and the
- * overview's count. Package metadata is untrusted and shown as text. */
+ * snippets, packages, or OCI tags, manifests and Helm charts), a package (versions, files, yank,
+ * delete), an OCI manifest, and the overview's count. Package metadata is untrusted and shown as
+ * text. */
 
 import { useQuery } from "@tanstack/react-query";
 
@@ -8,6 +9,7 @@ import { useParams } from "react-router-dom";
 
 import { api, Code, ErrorMessage, Stat, useRefetchOn, type Contribution, type Page } from "@devflow/ui";
 
+import { ManifestView } from "./Oci";
 import { PackageView } from "./PackageView";
 import { Repositories } from "./Repositories";
 import { RepositoryView } from "./RepositoryView";
@@ -55,10 +57,13 @@ function PackagesCard({ project }: { project: string | null }) {
   );
 }
 
-/** `/registry/repositories/<name…>[/-/packages/<package>]`: OCI names hold '/', so one splat
- * route reads both. */
+/** `/registry/repositories/<name…>[/-/packages/<package> | /-/manifests/<tag or digest>]`: OCI
+ * names hold '/', so one splat route reads them all. */
 function RegistryRoute() {
   const target = splitRegistryPath(useParams()["*"] ?? "");
+  if (target.manifest !== null) {
+    return <ManifestView key={`${target.repository}@${target.manifest}`} repository={target.repository} reference={target.manifest} />;
+  }
   if (target.pkg !== null) return <PackageView key={`${target.repository}/${target.pkg}`} repository={target.repository} name={target.pkg} />;
   return <RepositoryView key={target.repository} name={target.repository} />;
 }

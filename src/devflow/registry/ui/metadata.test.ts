@@ -61,7 +61,7 @@ describe("untrusted package metadata", () => {
 
 describe("splitRegistryPath", () => {
   it("reads an OCI name with slashes and a scoped npm package", () => {
-    expect(splitRegistryPath("default/charts/web")).toEqual({ repository: "default/charts/web", pkg: null });
-    expect(splitRegistryPath("js/-/packages/%40acme%2Fwidget")).toEqual({ repository: "js", pkg: "@acme/widget" });
+    expect(splitRegistryPath("default/charts/web")).toEqual({ repository: "default/charts/web", pkg: null, manifest: null });
+    expect(splitRegistryPath("js/-/packages/%40acme%2Fwidget")).toEqual({ repository: "js", pkg: "@acme/widget", manifest: null });
   });
 });

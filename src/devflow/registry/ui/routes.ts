@@ -1,9 +1,17 @@
 /** The registry's client paths, read back. */
 
-/** `<repository…>/-/packages/<package>` → its parts (`-` is never a repository name segment). */
-export function splitRegistryPath(splat: string): { repository: string; pkg: string | null } {
-  const marker = "/-/packages/";
-  const at = splat.indexOf(marker);
+export interface RegistryTarget {
+  repository: string;
+  pkg: string | null;
+  /** An OCI manifest's tag or digest. */
+  manifest: string | null;
+}
+
+const MARKERS = { pkg: "/-/packages/", manifest: "/-/manifests/" } as const;
+
+/** `<repository…>/-/packages/<package>` or `<repository…>/-/manifests/<tag or digest>` → its
+ * parts (`-` is never a repository name segment). */
+export function splitRegistryPath(splat: string): RegistryTarget {
   const decode = (value: string) => {
     try {
       return decodeURIComponent(value);
@@ -12,6 +20,16 @@ export function splitRegistryPath(splat: string): { repository: string; pkg: str
     }
   };
   const trim = (value: string) => value.replace(/\/+$/, "");
-  if (at < 0) return { repository: decode(trim(splat)), pkg: null };
-  return { repository: decode(splat.slice(0, at)), pkg: decode(trim(splat.slice(at + marker.length))) };
+  for (const [kind, marker] of Object.entries(MARKERS) as [keyof typeof MARKERS, string][]) {
+    const at = splat.indexOf(marker);
+    if (at >= 0) {
+      const rest = decode(trim(splat.slice(at + marker.length)));
+      return {
+        repository: decode(splat.slice(0, at)),
+        pkg: kind === "pkg" ? rest : null,
+        manifest: kind === "manifest" ? rest : null,
+      };
+    }
+  }
+  return { repository: decode(trim(splat)), pkg: null, manifest: null };
 }

@@ -90,9 +90,53 @@ function ociSnippets(repo: Repository, origin: string, tag: string | null): Snip
     },
     {
       title: "Helm charts",
-      text: `helm registry login ${host} -u me --password-stdin <<<"$TOKEN"\nhelm push <chart>-<version>.tgz oci://${host}/${project}\nhelm install <release> oci://${host}/${repo.name} --version <version>`,
+      text: `helm registry login ${host} -u me --password-stdin <<<"$TOKEN"\nhelm push <chart>-<version>.tgz oci://${host}/${project}\nhelm pull oci://${host}/${repo.name} --version <version>\nhelm install <release> oci://${host}/${repo.name} --version <version>`,
       ...(insecure ? { note: "Over plain http, add --plain-http to helm." } : {}),
     },
+    skopeoSnippet(repo, url, `:${tag ?? "latest"}`, tag ?? "latest"),
+  ];
+}
+
+/** `skopeo copy` of an image (`:tag` or `@digest`) into a local OCI layout, no daemon needed. */
+function skopeoSnippet(repo: Repository, url: URL, reference: string, localTag: string): Snippet {
+  const insecure = url.protocol === "http:" ? " --src-tls-verify=false" : "";
+  const local = repo.name.split("/").pop() ?? repo.name;
+  return {
+    title: "Copy with skopeo",
+    text: `skopeo copy --src-creds "me:$TOKEN"${insecure} docker://${url.host}/${repo.name}${reference} oci:${local}:${localTag}`,
+    note: "Into an OCI layout folder; docker-archive:, dir: or another registry's docker:// work the same way.",
+  };
+}
+
+/** How to fetch one manifest: by digest (what it is forever) and by tag (what it is now);
+ * `helm pull` for a chart. */
+export function manifestSnippets(
+  repo: Repository,
+  origin: string,
+  manifest: { digest: string; tags: string[]; kind: string; chartVersion: string | null },
+): Snippet[] {
+  const url = new URL(origin);
+  const host = url.host;
+  const insecure = url.protocol === "http:";
+  const tag = manifest.tags[0] ?? null;
+  if (manifest.kind === "chart") {
+    const version = manifest.chartVersion ?? tag ?? "<version>";
+    return [
+      {
+        title: "Pull with helm",
+        text: `helm registry login ${host} -u me --password-stdin <<<"$TOKEN"\nhelm pull oci://${host}/${repo.name} --version ${version}${insecure ? " --plain-http" : ""}`,
+      },
+      skopeoSnippet(repo, url, `@${manifest.digest}`, version),
+    ];
+  }
+  const byTag = tag ? `\ndocker pull ${host}/${repo.name}:${tag}` : "";
+  return [
+    {
+      title: "Pull with docker",
+      text: `echo "$TOKEN" | docker login ${host} -u me --password-stdin\ndocker pull ${host}/${repo.name}@${manifest.digest}${byTag}`,
+      ...(insecure ? { note: `Over plain http, docker needs "${host}" in insecure-registries.` } : {}),
+    },
+    skopeoSnippet(repo, url, `@${manifest.digest}`, tag ?? "latest"),
   ];
 }
 

@@ -67,3 +67,74 @@ export interface Chart {
 }
 
 export const HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json";
+
+/** What an OCI manifest holds. */
+export type ManifestKind = "image" | "index" | "chart" | "artifact";
+
+/** GET /api/v1/registry/oci/<name>/tags */
+export interface OciTag {
+  name: string;
+  digest: string;
+  media_type: string;
+  kind: ManifestKind;
+  artifact_type: string | null;
+  /** Bytes stored: the manifest and its blobs, each counted once. */
+  size: number;
+  created_at: string;
+  pushed_at: string;
+}
+
+/** GET /api/v1/registry/oci/<name>/images */
+export interface OciImage {
+  digest: string;
+  media_type: string;
+  kind: ManifestKind;
+  artifact_type: string | null;
+  size: number;
+  tags: string[];
+  created_at: string;
+  subject: string | null;
+  indexes: string[];
+}
+
+export interface Descriptor {
+  digest: string;
+  media_type: string | null;
+  size: number | null;
+  annotations: Record<string, string>;
+}
+
+export interface Platform {
+  os: string | null;
+  architecture: string | null;
+  variant: string | null;
+  os_version: string | null;
+}
+
+export interface IndexEntry extends Descriptor {
+  platform: Platform | null;
+  artifact_type: string | null;
+}
+
+/** GET /api/v1/registry/oci/<name>/manifests/<tag or digest> */
+export interface ManifestDetail {
+  repository: string;
+  digest: string;
+  media_type: string;
+  kind: ManifestKind;
+  artifact_type: string | null;
+  size: number;
+  manifest_size: number;
+  tags: string[];
+  created_at: string;
+  subject: string | null;
+  annotations: Record<string, string>;
+  config: Descriptor | null;
+  layers: Descriptor[];
+  manifests: IndexEntry[];
+  platform: Platform | null;
+  image_created: string | null;
+  chart: Chart | null;
+  referrers: { digest: string; media_type: string; artifact_type: string | null; size: number; created_at: string }[];
+  problem: string | null;
+}
