@@ -25,6 +25,7 @@ import httpx
 import psycopg
 import pytest
 
+from devflow.testing import FakeOpenAI
 from tests.e2e.conftest import REPO, make_home, start_up
 from tests.registry_fixtures import npm_document
 
@@ -32,6 +33,9 @@ UI = REPO / "ui"
 CHROMIUM = os.environ.get("DEVFLOW_E2E_CHROMIUM", "/usr/bin/chromium")
 PLAYWRIGHT = UI / "node_modules" / ".bin" / "playwright"
 BUILD = REPO / "src" / "devflow" / "web" / "ui_dist" / "index.html"
+# The LLM provider key the server gets through its environment: the Settings page's spec checks
+# that it never reaches the browser.
+LLM_KEY = "sk-e2e-0123456789-never-in-the-browser"
 
 
 def missing() -> str | None:
@@ -112,6 +116,18 @@ def push_oci(url: str, token: str, name: str, tags: list[str]) -> None:
         assert answer.status_code == 201, answer.text
 
 
+def llm_env(fake: FakeOpenAI) -> dict[str, str]:
+    """Point the server's provider at a fake gateway that prices its answers, so that the LLM
+    page's spec has calls with a cost to chart (it makes them with `POST /api/v1/llm/ping`)."""
+    return {
+        "DEVFLOW_LLM__PROVIDERS__AOSENTRY__BASE_URL": fake.base_url,
+        "DEVFLOW_LLM__PROVIDERS__AOSENTRY__API_KEY": LLM_KEY,
+        "DEVFLOW_LLM__ALIASES": json.dumps(
+            {"chat": ["aosentry/fake-chat"], "embed": ["aosentry/fake-embed"]}
+        ),
+    }
+
+
 def signin_url(printed: str) -> str:
     match = re.search(r"https?://\S+/auth/signin\?code=\S+", printed)
     assert match, printed
@@ -125,11 +141,15 @@ def test_the_dashboard_works_in_a_real_browser() -> None:
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
+    llm = FakeOpenAI(
+        api_key=LLM_KEY, prices={"fake-chat": (0.002, 0.004), "fake-embed": (0.0001, 0.0)}
+    ).start()
     running = start_up(
         make_home(),
         extra_env={
             # Small and deterministic embeddings: uploads become ready in moments.
             "DEVFLOW_KNOWLEDGE__EMBEDDER": "python:tests.knowledge_site.embedder:make_small",
+            **llm_env(llm),
             # Jobs the Jobs page's spec retries and cancels.
             "DEVFLOW_JOBS__EXTRA_MODULES": '["tests.jobs_plugin"]',
         },
@@ -163,6 +183,7 @@ def test_the_dashboard_works_in_a_real_browser() -> None:
                 "DEVFLOW_E2E_TOKEN": running.token,
                 "DEVFLOW_E2E_SIGNIN_LINK": signin_url(link.stdout),
                 "DEVFLOW_E2E_CHROMIUM": CHROMIUM,
+                "DEVFLOW_E2E_LLM_KEY": LLM_KEY,
             },
             capture_output=True,
             text=True,
@@ -174,6 +195,7 @@ def test_the_dashboard_works_in_a_real_browser() -> None:
         running.proc.wait(timeout=60)
         reader.join(timeout=10)
         running.proc.stdout.close()
+        llm.stop()
     assert run.returncode == 0, (
         f"playwright failed (screenshots in ui/test-results/):\n{run.stdout}\n{run.stderr}"
         f"\n--- devflow up ---\n{''.join(log[-40:])}"
