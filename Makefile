@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?=
 PORT ?=
 
-.PHONY: run install install-test test lint types pytest ui ui-if-node ui-test bench fuzz clean
+.PHONY: run install install-test test lint types pytest ui ui-if-node ui-test bench bench-ui fuzz clean
 
 # The dashboard (ui/ and every domain's src/devflow/<domain>/ui/) builds into the package.
 UI_DIST := src/devflow/web/ui_dist
@@ -69,6 +69,14 @@ bench: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/platform_bench.py
 
+# The dashboard's benchmark (bench/ui.py: first-load size, Lighthouse, live updates) against the
+# current build. Lighthouse is pinned apart from the dashboard's packages, in bench/lighthouse/.
+bench/lighthouse/node_modules/.package-lock.json: bench/lighthouse/package-lock.json
+	cd bench/lighthouse && npm ci --no-audit --no-fund
+
+bench-ui: install-test ui bench/lighthouse/node_modules/.package-lock.json
+	$(BIN)/python bench/ui.py
+
 # The API fuzzing of tests/integration/test_api_fuzz.py at length: CI runs it with a small budget
 # and a fixed seed; this runs many more examples from a random seed (a failure prints the seed,
 # replay it with `make fuzz FUZZ_SEED=<seed>` and the same FUZZ_EXAMPLES).
@@ -81,4 +89,5 @@ fuzz: $(BIN)/python
 		$(BIN)/pytest -q tests/integration/test_api_fuzz.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache ui/node_modules $(UI_DIST)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache ui/node_modules $(UI_DIST) \
+		bench/lighthouse/node_modules
