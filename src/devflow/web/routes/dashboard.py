@@ -1,7 +1,8 @@
 """The dashboard: the single-page app built from ui/ and every domain's ui/ folder, served by
 DevFlow itself (same origin: the session cookie works and no CORS is needed).
 
-- `/assets/…` are the build's content-hashed files: cached for a year, immutable.
+- `/assets/…` are the build's content-hashed files: cached for a year, immutable, and sent as
+  the `.br` or `.gz` twin the build wrote beside each when the browser accepts it.
 - `/` and every client-side route answer `index.html`, revalidated on each visit (`no-cache`),
   so a new build is picked up at once.
 - A client-side route is a GET for HTML (a browser's navigation) whose first path segment no
@@ -14,10 +15,13 @@ DevFlow itself (same origin: the session cookie works and no CORS is needed).
 
 from __future__ import annotations
 
+import mimetypes
+import stat
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse
 from starlette.routing import Mount
@@ -56,15 +60,50 @@ _NOT_BUILT = (
 )
 
 
+def accepted_encodings(header: str) -> set[str]:
+    """Return the content codings an `Accept-Encoding` header accepts (those not given q=0)."""
+    accepted = set()
+    for item in header.split(","):
+        name, _, params = item.strip().partition(";")
+        quality = params.strip().removeprefix("q=").strip() if params else "1"
+        try:
+            if name.strip() and float(quality) > 0:
+                accepted.add(name.strip().lower())
+        except ValueError:
+            continue
+    return accepted
+
+
 class _Assets(StaticFiles):
     """The build's hashed files: a name changes whenever its content does, so cache forever."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
+        response = await self._compressed(path, scope) or await super().get_response(path, scope)
         if response.status_code == 200:  # noqa: PLR2004
             response.headers["Cache-Control"] = IMMUTABLE
         response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Vary"] = "Accept-Encoding"
         return response
+
+    async def _compressed(self, path: str, scope: Scope) -> Response | None:
+        """The `.br` or `.gz` twin of `path` the build wrote, if the browser accepts it."""
+        accepted = accepted_encodings(Headers(scope=scope).get("accept-encoding", ""))
+        for coding, suffix in _CODINGS:
+            if coding not in accepted:
+                continue
+            full, found = self.lookup_path(path + suffix)
+            if found is not None and stat.S_ISREG(found.st_mode):
+                media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+                return FileResponse(
+                    full,
+                    stat_result=found,
+                    media_type=media_type,
+                    headers={"Content-Encoding": coding},
+                )
+        return None
+
+
+_CODINGS = (("br", ".br"), ("gzip", ".gz"))
 
 
 # The first path segments the server answers itself: a browser navigating there gets the
