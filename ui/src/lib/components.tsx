@@ -37,8 +37,12 @@ export function Stat({
       <p className="text-3xl font-semibold tabular-nums">
         {loading || value === undefined ? "…" : formatCount(value)}
       </p>
-      {value === 0 && empty ? (
-        <p className="mt-1 text-sm text-slate-500 dark:text-slate-400">{empty}</p>
+      {/* The hint's two lines are kept while the count loads: the card does not grow and push
+          the page down when it comes (layout shift, Lighthouse). */}
+      {empty ? (
+        <p className="mt-1 min-h-10 text-sm text-slate-500 dark:text-slate-400">
+          {value === 0 ? empty : null}
+        </p>
       ) : null}
     </Card>
   );

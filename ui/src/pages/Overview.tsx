@@ -34,10 +34,10 @@ function RecentActivity() {
               <span>
                 <span className="font-mono text-xs">{event.type}</span>
                 {event.project_id ? (
-                  <span className="ml-2 text-slate-500">{names.get(event.project_id)}</span>
+                  <span className="ml-2 text-slate-500 dark:text-slate-400">{names.get(event.project_id)}</span>
                 ) : null}
               </span>
-              <span className="text-xs text-slate-500">{formatWhen(event.created_at)}</span>
+              <span className="text-xs text-slate-500 dark:text-slate-400">{formatWhen(event.created_at)}</span>
             </li>
           ))}
         </ul>
@@ -69,7 +69,7 @@ function Running() {
           <li key={job.id}>
             <p className="mb-1 text-sm">
               <span className="font-mono text-xs">{job.task}</span>{" "}
-              <span className="text-slate-500">#{job.id}</span>
+              <span className="text-slate-500 dark:text-slate-400">#{job.id}</span>
             </p>
             <JobProgress job={job} />
           </li>
