@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -256,8 +257,11 @@ def start_server(url: str, home: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit(f"devflow serve did not start ({said}); see {home / 'serve.log'}")
 
 
-async def board_run(base: str, token: str, requests: int, clients: int) -> dict[str, float]:
-    """GET the board `requests` times from `clients` at once; return latency percentiles."""
+async def board_run(
+    base: str, token: str, requests: int, clients: int, server: psutil.Process
+) -> dict[str, float]:
+    """GET the board `requests` times from `clients` at once; return latency percentiles and
+    the server's CPU time per request (its own process; PostgreSQL's not counted)."""
     headers = {"Authorization": f"Bearer {token}"}
     url = f"{base}/api/v1/projects/board/board"
     latencies: list[float] = []
@@ -277,9 +281,11 @@ async def board_run(base: str, token: str, requests: int, clients: int) -> dict[
                 response.raise_for_status()
                 sizes.append(len(response.content))
 
+        cpu = sum(server.cpu_times()[:2])
         began = time.perf_counter()
         await asyncio.gather(*(one() for _ in range(clients)))
         elapsed = time.perf_counter() - began
+        cpu = sum(server.cpu_times()[:2]) - cpu
     return {
         "clients": clients,
         "requests": len(latencies),
@@ -288,6 +294,7 @@ async def board_run(base: str, token: str, requests: int, clients: int) -> dict[
         "p95": percentile(latencies, 95) * 1000,
         "p99": percentile(latencies, 99) * 1000,
         "kib": statistics.mean(sizes) / 1024,
+        "cpu_ms": cpu / len(latencies) * 1000,
     }
 
 
@@ -340,13 +347,16 @@ def markdown(report: dict[str, Any]) -> str:
             "over 5 columns, 50 per column shown"
         ),
         "",
-        "| clients | requests | req/s | p50 (ms) | p95 (ms) | p99 (ms) | answer (KiB) |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        (
+            "| clients | requests | req/s | p50 (ms) | p95 (ms) | p99 (ms) | server CPU (ms/req) "
+            "| answer (KiB) |"
+        ),
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         (
             f"| {b['clients']} | {b['requests']} | {b['rps']:,.0f} | {b['p50']:.1f} | "
-            f"{b['p95']:.1f} | {b['p99']:.1f} | {b['kib']:.0f} |"
+            f"{b['p95']:.1f} | {b['p99']:.1f} | {b['cpu_ms']:.1f} | {b['kib']:.0f} |"
         )
         for b in report["board"]
     ]
@@ -399,7 +409,13 @@ async def run(args: argparse.Namespace, url: str, home: Path) -> dict[str, Any]:
     server = start_server(url, home, port)
     try:
         board = [
-            await board_run(f"http://127.0.0.1:{port}", token, args.requests, clients)
+            await board_run(
+                f"http://127.0.0.1:{port}",
+                token,
+                args.requests,
+                clients,
+                psutil.Process(server.pid),
+            )
             for clients in (1, 10)
         ]
     finally:
