@@ -32,6 +32,10 @@ def test_a_task_from_creation_to_close(cli):
     closed = json.loads(cli("task", "close", "1", "--json").stdout)
     assert closed["column"] == "Done"
     assert json.loads(cli("task", "next", "--json").stdout)["number"] == 2
+    edited = json.loads(
+        cli("task", "edit", "2", "--blocked-by", "0", "--label", "infra", "--json").stdout
+    )
+    assert (edited["blocked_by"], edited["labels"]) == ([], ["infra"])
     shown = cli("task", "show", "1", "--comments", "--history").stdout
     assert "pipeline green" in shown
     assert "In review" in shown

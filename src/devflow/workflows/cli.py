@@ -18,8 +18,8 @@ from devflow.core.cli import table as print_table
 from devflow.core.errors import Conflict, Invalid
 
 task_app = typer.Typer(
-    help="Tasks on the project's board: create, list, show, move, assign, comment, close, and "
-    "claim the next one.",
+    help="Tasks on the project's board: create, list, show, edit, move, assign, comment, close, "
+    "and claim the next one.",
     no_args_is_help=True,
 )
 board_app = typer.Typer(
@@ -246,6 +246,53 @@ def _value(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+@task_app.command("edit")
+def edit(
+    number: NumberArg,
+    title: Annotated[str | None, typer.Option(help="New title.")] = None,
+    body: Annotated[str | None, typer.Option(help="New Markdown text.")] = None,
+    done: Annotated[str | None, typer.Option("--done", help="New done definition.")] = None,
+    priority: Annotated[str | None, typer.Option(help="low, medium, high or urgent.")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="task, bug, feature, epic.")] = None,
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="Its labels from now on; repeat.")
+    ] = None,
+    blocked_by: Annotated[
+        list[int] | None,
+        typer.Option("--blocked-by", help="Its blocking tasks from now on; repeat; 0: none."),
+    ] = None,
+    parent: Annotated[int | None, typer.Option(help="Parent task; 0 removes it.", min=0)] = None,
+    milestone: Annotated[str | None, typer.Option(help="Milestone; '' removes it.")] = None,
+    project: ProjectOpt = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a task's fields; those not given stay as they are.
+
+    Example: devflow task edit 12 --priority urgent --blocked-by 3 --blocked-by 4
+    """
+    if priority is not None:
+        _choice("--priority", priority, ("low", "medium", "high", "urgent"))
+    if type_ is not None:
+        _choice("--type", type_, ("task", "bug", "feature", "epic"))
+    fields = {
+        "title": title,
+        "body": body,
+        "done_definition": done,
+        "priority": priority,
+        "type": type_,
+        "labels": label,
+        "blocked_by": [n for n in blocked_by if n] if blocked_by is not None else None,
+        "parent": parent,
+        "milestone": milestone,
+    }
+    changes = {k: v for k, v in fields.items() if v is not None}
+    if not changes:
+        raise Invalid("nothing to change: give at least one option (`devflow task edit --help`)")
+    _done(_patch(client(url, token), project, number, changes), as_json, "changed")
 
 
 @task_app.command("move")
