@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -444,6 +445,7 @@ def main() -> None:
         figures = asyncio.run(run(args, url, home))
     finally:
         pg.stop()
+        shutil.rmtree(home, ignore_errors=True)
     argv = [a for a in sys.argv[1:] if a != "--no-record"]
     report = {
         **figures,
