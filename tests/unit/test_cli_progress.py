@@ -120,3 +120,13 @@ def test_the_elapsed_time_is_the_phases_on_the_server_however_late_the_watch_beg
     progress.follow_job(api, 7, label="docs")  # type: ignore[arg-type]
     assert "36:50" in screen.getvalue()  # the watch itself took no time at all
     assert progress.elapsed(job("todo", "", "", 0, 0)) == ""  # queued: no phase yet
+
+
+def test_a_job_that_ended_before_the_watch_shows_its_last_phase_as_it_ended(screen):
+    api = ScriptedApi([job("succeeded", "embed", "chunks", 4, 4, rate=8.0, eta=0.0)])
+    ended = progress.follow_job(api, 7, label="docs")  # type: ignore[arg-type]
+    assert ended["status"] == "succeeded"
+    assert api.calls == 1
+    shown = screen.getvalue()
+    assert "docs embed" in shown
+    assert "4/4 chunks, 8.0/s" in shown

@@ -53,8 +53,8 @@ def follow_job(
         while job["status"] not in FINAL:
             time.sleep(_POLL_SECONDS)
             job = api.get(f"/api/v1/jobs/{job_id}")
-    if job["status"] in FINAL:
         return job
+    # A job that ended before the watch began still shows its last phase, as it ended.
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
