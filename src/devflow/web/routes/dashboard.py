@@ -108,13 +108,20 @@ _CODINGS = (("br", ".br"), ("gzip", ".gz"))
 
 # The first path segments the server answers itself: a browser navigating there gets the
 # server's answer, never the app. A new top-level route of the server (a protocol such as
-# `/git`) is added here; tests/integration/test_dashboard.py fails until it is.
+# `/git`) is added here; tests/integration/test_dashboard.py fails until it is. Git hosting's
+# `/<project>/<repo>.git/…` is the server's too, told by its second segment (`is_server_path`).
 SERVER_PATHS = frozenset(
     {
         "api", "auth", "assets", "docs", "redoc", "openapi.json", "health", "ready", "mcp",
         "pypi", "npm", "v2",
     }
 )  # fmt: skip
+
+
+def is_server_path(path: str) -> bool:
+    """Return whether the server, not the dashboard, answers `path` (whatever it finds there)."""
+    segments = path.strip("/").split("/", 2)
+    return segments[0] in SERVER_PATHS or (len(segments) > 1 and segments[1].endswith(".git"))
 
 
 def install(app: FastAPI, dist: Path) -> None:
@@ -127,10 +134,9 @@ def install(app: FastAPI, dist: Path) -> None:
         return FileResponse(index, media_type="text/html", headers=PAGE_HEADERS)
 
     async def not_found(request: Request, exc: HTTPException) -> Response:
-        first = request.url.path.strip("/").split("/", 1)[0]
         if (
             request.method in {"GET", "HEAD"}
-            and first not in SERVER_PATHS
+            and not is_server_path(request.url.path)
             and "text/html" in request.headers.get("accept", "")
         ):
             return await page()
