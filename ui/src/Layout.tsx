@@ -35,7 +35,12 @@ function LiveIndicator() {
   const status = useLiveStatus();
   const text = status === "live" ? "live" : status === "reconnecting" ? "reconnecting…" : "connecting…";
   return (
-    <span className="text-xs text-slate-500 dark:text-slate-400" aria-live="polite">
+    // A fixed width: "connecting…" turning "live" must not re-wrap the header on a narrow
+    // screen and push the page down (layout shift, bench/ui.py's Lighthouse on mobile).
+    <span
+      className="inline-block w-28 text-xs text-slate-500 dark:text-slate-400"
+      aria-live="polite"
+    >
       <span
         aria-hidden="true"
         className={`mr-1 inline-block h-2 w-2 rounded-full ${status === "live" ? "bg-emerald-500" : "bg-amber-500"}`}
@@ -58,7 +63,7 @@ function ProjectSwitcher() {
     <label className="text-sm">
       <span className="mr-1">Project</span>
       <select
-        className="rounded border border-slate-300 bg-white px-1 py-0.5 dark:border-slate-700 dark:bg-slate-900"
+        className="w-36 rounded border border-slate-300 bg-white px-1 py-0.5 dark:border-slate-700 dark:bg-slate-900"
         value={project ?? ""}
         onChange={(event) => setProject(event.target.value || null)}
       >
