@@ -284,6 +284,24 @@ class TestClaiming:
         await _create(sessions, owner, "bob's", assignee="bob")
         assert await _claim(sessions, owner) is None
 
+    async def test_only_a_member_of_the_project_can_be_assigned(self, sessions, owner):
+        async with unit_of_work(sessions) as session:
+            await make_user(session, "stranger")  # a user of the instance, not of the project
+        for name in ("stranger", "nobody"):  # the same answer: no user is revealed
+            with pytest.raises(NotFound, match=f"no user '{name}' in project"):
+                await _create(sessions, owner, "theirs", assignee=name)
+        task = await _create(sessions, owner, "mine")
+        with pytest.raises(NotFound, match="devflow project add-member"):
+            await _update(sessions, owner, task.number, version=task.version, assignee="stranger")
+        async with unit_of_work(sessions) as session:
+            await identity.set_membership(
+                session, principal=owner, project_name=P, username="stranger", role=Role.READ
+            )
+        assigned = await _update(
+            sessions, owner, task.number, version=task.version, assignee="stranger"
+        )
+        assert assigned.assignee == "stranger"
+
     async def test_claims_respect_the_wip_limit(self, sessions, owner):
         for title in "ab":
             await _create(sessions, owner, title)

@@ -331,6 +331,33 @@ async def require_user(session: AsyncSession, *, username: str) -> User:
     return user
 
 
+async def require_member(session: AsyncSession, *, project: Project, username: str) -> User:
+    """Return a user who belongs to `project` (a member, or an instance admin), by name.
+
+    For what another domain hands to a user of a project (a task's assignee): a name that is no
+    member is NotFound whether or not the user exists elsewhere, so it reveals no other users.
+
+    Raises:
+        NotFound: no such user in the project.
+    """
+    user = await session.scalar(
+        select(User).where(func.lower(User.username) == username.strip().lower())
+    )
+    if user is not None and not user.is_admin:
+        member = await session.scalar(
+            select(Membership.user_id).where(
+                Membership.project_id == project.id, Membership.user_id == user.id
+            )
+        )
+        user = user if member is not None else None
+    if user is None:
+        raise NotFound(
+            f"no user {username!r} in project {project.name!r}; a project admin adds one with "
+            f"`devflow project add-member {project.name} USER --role write`"
+        )
+    return user
+
+
 async def count_users(session: AsyncSession) -> int:
     """Return how many users exist (zero means first start)."""
     return int(await session.scalar(select(func.count()).select_from(User)) or 0)

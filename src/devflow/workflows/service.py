@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock, events
 from devflow.core.auth import Principal, Role
-from devflow.core.errors import Conflict, Invalid, NotFound
-from devflow.identity import Project, User
+from devflow.core.errors import Conflict, Invalid
+from devflow.identity import Project, User, require_member
 from devflow.workflows import board
 from devflow.workflows.access import project_for
 from devflow.workflows.models import BoardColumn, Task, TaskChange, TaskComment, TaskCounter
@@ -102,7 +102,11 @@ async def create_task(
     cols = await board.columns(session, project=found)
     column = board.find_column(cols, data.column) if data.column else board.first_of(cols, "open")
     await board.check_wip(session, column=column)
-    assignee = await _user(session, data.assignee) if data.assignee else None
+    assignee = (
+        await require_member(session, project=found, username=data.assignee)
+        if data.assignee
+        else None
+    )
     parent = await find_task(session, found, data.parent) if data.parent else None
     blockers = [await find_task(session, found, n) for n in dict.fromkeys(data.blocked_by)]
     now = clock.now()
@@ -143,15 +147,6 @@ async def create_task(
 
 def _labels(labels: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(label.strip() for label in labels))
-
-
-async def _user(session: AsyncSession, username: str) -> User:
-    user = await session.scalar(
-        select(User).where(func.lower(User.username) == username.strip().casefold())
-    )
-    if user is None:
-        raise NotFound(f"no user {username!r} to assign")
-    return user
 
 
 async def _emit(
@@ -232,7 +227,7 @@ async def _apply(
     """Set one field of `task` from `data`, recording it; return whether it changed."""
     value = getattr(data, field)
     if field == "assignee":
-        return await _assign(session, task, principal, value)
+        return await _assign(session, project, task, principal, value)
     if field == "parent":
         return await _set_parent(session, project, task, principal, value or None)
     if field == "blocked_by":
@@ -283,9 +278,13 @@ def _set(
 
 
 async def _assign(
-    session: AsyncSession, task: Task, principal: Principal, username: str | None
+    session: AsyncSession, project: Project, task: Task, principal: Principal, username: str | None
 ) -> bool:
-    user = await _user(session, username) if username and username.strip() else None
+    user = (
+        await require_member(session, project=project, username=username)
+        if username and username.strip()
+        else None
+    )
     new_id = user.id if user else None
     if new_id == task.assignee_id:
         return False
