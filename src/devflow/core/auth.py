@@ -100,6 +100,15 @@ SCOPES: Key[ScopeCatalog] = Key("scopes")
 """The process's scope catalog, among its services."""
 
 
+class Visibility(StrEnum):
+    """Who may read a thing of a project (a package repository, a git repository): anyone, any
+    signed-in user whose token is not restricted to another project, or the project's members."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+    PRIVATE = "private"
+
+
 class Role(StrEnum):
     """A user's role in a project, from most to least powerful."""
 

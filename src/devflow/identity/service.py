@@ -25,6 +25,7 @@ from devflow.core.auth import (
     Scope,
     ScopeCatalog,
     ScopeDef,
+    Visibility,
     generate_token,
     hash_token,
     token_problem,
@@ -927,3 +928,37 @@ def require_access(
             denied or f"your role in {where} is {yours}; this needs {role.value}"
         )
     return held
+
+
+def require_readable(
+    principal: Principal | None,
+    visibility: str | None,
+    project_id: uuid.UUID | None,
+    *,
+    scope: ScopeDef,
+    missing: str,
+    anonymous: str,
+) -> None:
+    """Check that the caller may read a thing of a project that has a `Visibility` (a package
+    repository, a git repository): public to anyone; internal to any signed-in caller whose
+    token is not restricted to another project, with `scope`; private to the project's members
+    (`require_access`). `visibility` (a `Visibility` value) None: the thing does not exist.
+
+    A caller who may not read it learns nothing of it: anonymous callers are asked to
+    authenticate (`anonymous`), signed-in ones are told it does not exist (`missing`).
+
+    Raises:
+        Unauthenticated: no caller, and the thing is missing or not public.
+        NotFound: a signed-in caller who may not see it (or it does not exist).
+        PermissionDenied: a caller who may see it, with a token lacking `scope`.
+    """
+    if visibility == Visibility.PUBLIC:
+        return
+    if principal is None:
+        raise Unauthenticated(anonymous)
+    if visibility is None or project_id is None:
+        raise NotFound(missing)
+    if visibility == Visibility.INTERNAL and principal.project_id in {None, project_id}:
+        principal.require_scope(scope)  # any signed-in user: no role needed
+        return
+    require_access(principal, project_id, Role.READ, scope=scope, missing=missing)

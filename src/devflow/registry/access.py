@@ -9,21 +9,11 @@ authenticate (401) and a signed-in one is told it does not exist.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-from devflow.core.auth import Principal, Role
-from devflow.core.errors import DevflowError, NotFound, Unauthenticated
-from devflow.identity import require_access
+from devflow.core.auth import Principal, Role, Visibility
+from devflow.core.errors import DevflowError, Unauthenticated
+from devflow.identity import require_access, require_readable
 from devflow.registry.models import Repository
 from devflow.registry.scopes import REGISTRY_PUBLISH, REGISTRY_READ
-
-
-class Visibility(StrEnum):
-    """Who may read a repository."""
-
-    PUBLIC = "public"
-    INTERNAL = "internal"
-    PRIVATE = "private"
 
 
 def require_read(principal: Principal | None, repo: Repository | None, name: str) -> Repository:
@@ -34,22 +24,15 @@ def require_read(principal: Principal | None, repo: Repository | None, name: str
         NotFound: a signed-in caller who may not see it (or it does not exist).
         PermissionDenied: a caller who may see it, with a token lacking `registry:read`.
     """
-    if repo is not None and repo.visibility == Visibility.PUBLIC:
-        return repo
-    if principal is None:
-        raise Unauthenticated(f"repository {name!r} needs authentication: send a DevFlow token")
-    if repo is None:
-        raise NotFound(f"no repository {name!r}")
-    if repo.visibility == Visibility.INTERNAL and principal.project_id in {None, repo.project_id}:
-        principal.require_scope(REGISTRY_READ)  # any signed-in user: no role needed
-        return repo
-    require_access(
+    require_readable(
         principal,
-        repo.project_id,
-        Role.READ,
+        repo.visibility if repo is not None else None,
+        repo.project_id if repo is not None else None,
         scope=REGISTRY_READ,
         missing=f"no repository {name!r}",
+        anonymous=f"repository {name!r} needs authentication: send a DevFlow token",
     )
+    assert repo is not None  # noqa: S101 - require_readable refuses a missing one
     return repo
 
 

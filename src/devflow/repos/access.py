@@ -10,10 +10,9 @@ which makes `git` ask its credential helper), signed-in ones are told it does no
 from __future__ import annotations
 
 from devflow.core.auth import Principal, Role, Scope
-from devflow.core.errors import DevflowError, NotFound, PermissionDenied, Unauthenticated
-from devflow.identity import require_access
+from devflow.core.errors import DevflowError, PermissionDenied, Unauthenticated
+from devflow.identity import require_access, require_readable
 from devflow.repos.models import GitRepository
-from devflow.repos.schemas import Visibility
 
 
 def require_read(
@@ -26,16 +25,15 @@ def require_read(
         NotFound: a signed-in caller who may not see it (or it does not exist).
         PermissionDenied: a caller who may see it, with a token lacking `read`.
     """
-    if repo is not None and repo.visibility == Visibility.PUBLIC:
-        return repo
-    if principal is None:
-        raise Unauthenticated(f"repository {name} needs authentication: use a DevFlow token")
-    if repo is None:
-        raise NotFound(f"no repository {name}")
-    if repo.visibility == Visibility.INTERNAL and principal.project_id in {None, repo.project_id}:
-        principal.require_scope(Scope.READ)
-        return repo
-    require_access(principal, repo.project_id, Role.READ, missing=f"no repository {name}")
+    require_readable(
+        principal,
+        repo.visibility if repo is not None else None,
+        repo.project_id if repo is not None else None,
+        scope=Scope.READ,
+        missing=f"no repository {name}",
+        anonymous=f"repository {name} needs authentication: use a DevFlow token",
+    )
+    assert repo is not None  # noqa: S101 - require_readable refuses a missing one
     return repo
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+
+from devflow.core.auth import Visibility
 
 NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$"
 """A repository's name: what the URL `/<project>/<name>.git` and every command show."""
@@ -18,14 +19,6 @@ _NAME = re.compile(NAME_PATTERN)
 _BRANCH = re.compile(
     r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*\.lock$)[A-Za-z0-9._/-]{1,200}(?<![/.])$"
 )
-
-
-class Visibility(StrEnum):
-    """Who may read a repository: anyone, any signed-in user, or the project's members."""
-
-    PUBLIC = "public"
-    INTERNAL = "internal"
-    PRIVATE = "private"
 
 
 def name_problem(name: str) -> str | None:
