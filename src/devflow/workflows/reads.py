@@ -22,7 +22,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from devflow.core.auth import Principal
 from devflow.core.errors import NotFound
@@ -301,22 +301,14 @@ async def history(
     """Return a page of a task's changes, oldest first, and how many there are."""
     found = await project_for(session, principal=principal, project=project)
     task = await find_task(session, found, number)
-    total = await session.scalar(
-        select(func.count()).select_from(TaskChange).where(TaskChange.task_id == task.id)
-    )
-    rows = await session.execute(
-        select(TaskChange, User.username)
-        .outerjoin(User, User.id == TaskChange.actor_id)
-        .where(TaskChange.task_id == task.id)
-        .order_by(TaskChange.id)
-        .offset(offset)
-        .limit(limit)
+    rows, total = await _page_of_task(
+        session, TaskChange, TaskChange.actor_id, task.id, offset=offset, limit=limit
     )
     items = [
         ChangeRead(id=c.id, at=c.at, actor=who, field=c.field, old=c.old, new=c.new, note=c.note)
         for c, who in rows
     ]
-    return items, total or 0
+    return items, total
 
 
 async def list_comments(
@@ -331,21 +323,41 @@ async def list_comments(
     """Return a page of a task's comments, oldest first, and how many there are."""
     found = await project_for(session, principal=principal, project=project)
     task = await find_task(session, found, number)
-    total = await session.scalar(
-        select(func.count()).select_from(TaskComment).where(TaskComment.task_id == task.id)
-    )
-    rows = await session.execute(
-        select(TaskComment, User.username)
-        .outerjoin(User, User.id == TaskComment.author_id)
-        .where(TaskComment.task_id == task.id)
-        .order_by(TaskComment.id)
-        .offset(offset)
-        .limit(limit)
+    rows, total = await _page_of_task(
+        session, TaskComment, TaskComment.author_id, task.id, offset=offset, limit=limit
     )
     items = [
         CommentRead(id=c.id, author=who, body=c.body, created_at=c.created_at) for c, who in rows
     ]
-    return items, total or 0
+    return items, total
+
+
+_Row = TypeVar("_Row", TaskChange, TaskComment)
+
+
+async def _page_of_task(
+    session: AsyncSession,
+    entity: type[_Row],
+    user_id: InstrumentedAttribute[uuid.UUID | None],
+    task_id: uuid.UUID,
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[list[tuple[_Row, str | None]], int]:
+    """Return a page of a task's rows of `entity` (oldest first) with the name of the user in
+    `user_id`, and how many rows the task has."""
+    total = await session.scalar(
+        select(func.count()).select_from(entity).where(entity.task_id == task_id)
+    )
+    rows = await session.execute(
+        select(entity, User.username)
+        .outerjoin(User, User.id == user_id)
+        .where(entity.task_id == task_id)
+        .order_by(entity.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [(row, who) for row, who in rows], total or 0
 
 
 def queue_filter(user_id: uuid.UUID, project_id: uuid.UUID) -> ColumnElement[bool]:
