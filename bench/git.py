@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -42,6 +41,8 @@ from typing import Any
 
 import httpx
 import psutil
+
+from registry import process, revision
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -69,22 +70,6 @@ def git_env(home: Path) -> dict[str, str]:
 
 def git(*args: str, cwd: Path, env: dict[str, str]) -> None:
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
-
-
-@contextmanager
-def process(args: list[str], log: Path, **kwargs: Any) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, **kwargs)
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
 
 
 def wait_port(port: int, timeout: float = 120) -> None:
@@ -326,17 +311,6 @@ def measure(
             )
         )
     return {"server": name, "clone": statistics.median(clones), "push": statistics.median(pushes)}
-
-
-def revision() -> str:
-    out = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return out.stdout.strip() or "unknown"
 
 
 def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
