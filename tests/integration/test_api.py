@@ -1,33 +1,13 @@
 """The HTTP surface in-process: auth, error shape, request ids, readiness, OpenAPI."""
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import psycopg
 import pytest
-from fastapi import FastAPI
 
 from devflow.settings import load_settings
 from devflow.web import create_app
-from tests.factories import api_client, bootstrap_admin, running_app
-
-
-@pytest.fixture
-async def app(db_url) -> AsyncIterator[FastAPI]:
-    async with running_app(load_settings(database_url=db_url)) as application:
-        yield application
-
-
-@pytest.fixture
-async def admin_token(sessions) -> str:
-    return await bootstrap_admin(sessions)
-
-
-@pytest.fixture
-async def api(app, admin_token) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(app, admin_token) as client:
-        yield client
 
 
 class TestHealth:

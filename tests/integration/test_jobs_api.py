@@ -13,43 +13,22 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 
 from devflow.core.db import libpq_url, unit_of_work
 from devflow.core.jobs import create_job_app, defer, job_context
 from devflow.identity import service as identity
 from devflow.identity.schemas import ProjectCreate
-from devflow.settings import load_settings
 from tests import jobs_plugin
 from tests.factories import (
     api_client,
-    bootstrap_admin,
     make_user,
     open_test_services,
     run_jobs,
-    running_app,
 )
 
 J = "/api/v1/jobs"
 T = TypeVar("T")
-
-
-@pytest.fixture
-async def app(db_url) -> AsyncIterator[FastAPI]:
-    async with running_app(load_settings(database_url=db_url)) as application:
-        yield application
-
-
-@pytest.fixture
-async def admin_token(sessions) -> str:
-    return await bootstrap_admin(sessions)
-
-
-@pytest.fixture
-async def api(app, admin_token) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(app, admin_token) as client:
-        yield client
 
 
 async def job_in(sessions, task: str, args: dict[str, Any], project: str | None = "default"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import mcp_types
-import pytest
 from mcp import Client
 
 from devflow.core.db import unit_of_work
@@ -14,7 +13,7 @@ from devflow.mcp.identity import TokenIdentity
 from devflow.mcp.registry import Runtime
 from devflow.mcp.server import build_server
 from devflow.settings import load_settings
-from tests.factories import bootstrap_admin, make_user, services_on
+from tests.factories import make_user, services_on
 
 TOOLS = {"task_next", "task_get", "task_update", "task_create", "task_search"}
 
@@ -30,11 +29,6 @@ def text(result: mcp_types.CallToolResult) -> str:
     block = result.content[0]
     assert isinstance(block, mcp_types.TextContent)
     return block.text
-
-
-@pytest.fixture
-async def admin_token(sessions) -> str:
-    return await bootstrap_admin(sessions)
 
 
 async def test_the_tools_are_few_and_small(sessions, admin_token):

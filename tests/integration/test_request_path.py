@@ -1,10 +1,6 @@
 """The cheap request path keeps the answers: authentication in a unit of work of its own, read
 sessions without a transaction, and the project listing read through the driver."""
 
-from collections.abc import AsyncIterator
-
-import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -13,21 +9,7 @@ from devflow.identity import service
 from devflow.identity.models import ApiToken
 from devflow.identity.schemas import UserCreate
 from devflow.registry import REGISTRY_PUBLISH
-from devflow.settings import load_settings
 from devflow.web.middleware import HotRoutes
-from tests.factories import api_client, bootstrap_admin, running_app
-
-
-@pytest.fixture
-async def app(db_url) -> AsyncIterator[FastAPI]:
-    async with running_app(load_settings(database_url=db_url)) as application:
-        yield application
-
-
-@pytest.fixture
-async def api(app, sessions) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(app, await bootstrap_admin(sessions)) as client:
-        yield client
 
 
 async def new_user(sessions, username: str) -> tuple[str, str]:

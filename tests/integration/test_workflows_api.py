@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from devflow.core.db import unit_of_work
 from devflow.identity import service as identity
-from devflow.settings import load_settings
-from tests.factories import api_client, bootstrap_admin, make_user, running_app
+from tests.factories import api_client, make_user
 
 T = "/api/v1/projects/default/tasks"
 B = "/api/v1/projects/default/board"
-
-
-@pytest.fixture
-async def app(db_url) -> AsyncIterator[FastAPI]:
-    async with running_app(load_settings(database_url=db_url)) as application:
-        yield application
-
-
-@pytest.fixture
-async def admin_token(sessions) -> str:
-    return await bootstrap_admin(sessions)
-
-
-@pytest.fixture
-async def api(app, admin_token) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(app, admin_token) as client:
-        yield client
 
 
 async def _new(api, title="a task", **fields):
