@@ -32,6 +32,20 @@ from devflow.core.db import Base
 STATES = ("open", "in_progress", "review", "done")
 """What a column means for the tasks in it; claiming takes `open` tasks into `in_progress`."""
 
+GATES = ("approval", "validation")
+"""Why a task of a run waits: a human's approval to enter its phase, or the check of its work."""
+
+RUN_STATES = (
+    "pending",
+    "running",
+    "paused",
+    "awaiting_approval",
+    "succeeded",
+    "failed",
+    "cancelled",
+)
+"""A run's states; the last three are final."""
+
 
 class BoardColumn(Base):
     """A column of a project's board, in `position` order, mapping to a state."""
@@ -111,8 +125,12 @@ class Task(Base):
         ForeignKey("task.id", ondelete="SET NULL"), index=True
     )
     milestone: Mapped[str | None] = mapped_column(String(100))
-    phase_id: Mapped[uuid.UUID | None]
-    run_id: Mapped[uuid.UUID | None]
+    run_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("workflow_run.id", ondelete="SET NULL"), index=True
+    )
+    phase: Mapped[str | None] = mapped_column(String(64))  # an id of its run's definition
+    phase_cap: Mapped[int | None] = mapped_column(SmallInteger)  # the phase's max_agents
+    gate: Mapped[str | None] = mapped_column(String(16))  # GATES: not claimable until it clears
     links: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
@@ -165,12 +183,118 @@ class TaskChange(Base):
     note: Mapped[str | None] = mapped_column(String(200))
 
 
+class WorkflowDefinition(Base):
+    """One version of a project's workflow definition; a run keeps the version it started with."""
+
+    __tablename__ = "workflow_definition"
+    __table_args__ = (UniqueConstraint("project_id", "name", "version"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(Text)  # the YAML as given
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONB)  # WorkflowSpec, normalised
+    origin: Mapped[str] = mapped_column(String(16))  # upload, repository, builtin
+    origin_ref: Mapped[str | None] = mapped_column(String(400))  # repo@commit:path
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class RunCounter(Base):
+    """The last run number of a project (gapless, like `TaskCounter`)."""
+
+    __tablename__ = "run_counter"
+
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_number: Mapped[int] = mapped_column(Integer)
+
+
+class WorkflowRun(Base):
+    """A run of a definition version towards a goal (`run 3` within its project)."""
+
+    __tablename__ = "workflow_run"
+    __table_args__ = (UniqueConstraint("project_id", "number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    definition_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflow_definition.id"))
+    goal: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    repository: Mapped[str | None] = mapped_column(String(100))
+    base_branch: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    paused_from: Mapped[str | None] = mapped_column(String(20))
+    result: Mapped[str | None] = mapped_column(Text)  # Markdown summary with evidence
+    outcome: Mapped[str | None] = mapped_column(Text)  # why it failed or was cancelled
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    finished_at: Mapped[datetime | None]
+
+
+class RunApproval(Base):
+    """A human decision a run waits for: a task entering a gated phase, a review, the result."""
+
+    __tablename__ = "run_approval"
+    __table_args__ = (
+        Index("ix_run_approval_pending", "run_id", postgresql_where=text("state = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflow_run.id", ondelete="CASCADE"))
+    task_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # phase, review, result
+    phase: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # approved, rejected
+    requested_at: Mapped[datetime] = mapped_column(default=clock.now)
+    due_at: Mapped[datetime | None]
+    on_timeout: Mapped[str] = mapped_column(String(16), default="reject")
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class RunStep(Base):
+    """A transition of a run the engine carries out exactly once (its row is the proof)."""
+
+    __tablename__ = "run_step"
+    __table_args__ = (
+        Index("ix_run_step_pending", "not_before", postgresql_where=text("state = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workflow_run.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime] = mapped_column(default=clock.now)
+    output: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    done_at: Mapped[datetime | None]
+
+
 __all__ = [
+    "GATES",
+    "RUN_STATES",
     "STATES",
     "BoardColumn",
+    "RunApproval",
+    "RunCounter",
+    "RunStep",
     "Task",
     "TaskChange",
     "TaskComment",
     "TaskCounter",
     "TaskDependency",
+    "WorkflowDefinition",
+    "WorkflowRun",
 ]

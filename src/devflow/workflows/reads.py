@@ -29,7 +29,7 @@ from devflow.core.errors import NotFound
 from devflow.identity import Project, User
 from devflow.workflows import board
 from devflow.workflows.access import project_for
-from devflow.workflows.models import BoardColumn, Task, TaskChange, TaskComment
+from devflow.workflows.models import BoardColumn, Task, TaskChange, TaskComment, WorkflowRun
 from devflow.workflows.models import TaskDependency as Dep
 from devflow.workflows.schemas import (
     PRIORITY_NAMES,
@@ -76,6 +76,9 @@ _ROWS = (
         _BLOCKED_BY.label("blocked_by"),
         _BLOCKED.label("blocked"),
         Task.milestone,
+        WorkflowRun.number.label("run"),
+        Task.phase,
+        Task.gate,
         Task.version,
         Task.created_at,
         Task.updated_at,
@@ -84,6 +87,7 @@ _ROWS = (
     .join(BoardColumn, BoardColumn.id == Task.column_id)
     .outerjoin(_Assignee, _Assignee.id == Task.assignee_id)
     .outerjoin(_Parent, _Parent.id == Task.parent_id)
+    .outerjoin(WorkflowRun, WorkflowRun.id == Task.run_id)
 )
 _COLUMNS = len(_ROWS.selected_columns)
 _Q = TypeVar("_Q", bound=Select[*tuple[Any, ...]])
@@ -136,8 +140,6 @@ async def detail(session: AsyncSession, task: Task) -> TaskDetail:
         done_definition=task.done_definition,
         links=[Link.model_validate(link) for link in task.links],
         children=sorted(children or []),
-        phase_id=task.phase_id,
-        run_id=task.run_id,
         created_by=creator,
         comment_count=comments or 0,
     )

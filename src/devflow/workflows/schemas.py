@@ -13,6 +13,8 @@ MAX_NUMBER = 2**31 - 1  # a task number or version: PostgreSQL's integer
 TaskType = Literal["task", "bug", "feature", "epic"]
 Priority = Literal["low", "medium", "high", "urgent"]
 State = Literal["open", "in_progress", "review", "done"]
+Gate = Literal["approval", "validation"]
+PhaseId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 LinkKind = Literal["branch", "commit", "url", "pull_request"]
 PRIORITIES: dict[str, int] = {"low": 1, "medium": 2, "high": 3, "urgent": 4}
 PRIORITY_NAMES = {v: k for k, v in PRIORITIES.items()}
@@ -96,8 +98,10 @@ class TaskCreate(_Strict):
     milestone: Milestone | None = None
     column: ColumnName | None = None
     links: Links = Field(default_factory=list)
-    phase_id: uuid.UUID | None = None
-    run_id: uuid.UUID | None = None
+    run: Number | None = Field(None, description="The run it is part of (its number).")
+    phase: PhaseId | None = Field(
+        None, description="A phase of the run's workflow; default: the run's first phase."
+    )
 
 
 class TaskUpdate(_Strict):
@@ -117,8 +121,7 @@ class TaskUpdate(_Strict):
     blocked_by: BlockedBy | None = None
     milestone: Milestone | None = None
     links: Links | None = None
-    phase_id: uuid.UUID | None = None
-    run_id: uuid.UUID | None = None
+    phase: PhaseId | None = Field(None, description="Move it to this phase of its run.")
     column: ColumnName | None = Field(None, description="Move it to this column.")
     before: Number | None = Field(None, description="Place it just before this task.")
     after: Number | None = Field(None, description="Place it just after this task.")
@@ -141,6 +144,12 @@ class TaskRead(BaseModel):
     blocked_by: list[int]
     blocked: bool = Field(description="Some task in `blocked_by` is not done yet.")
     milestone: str | None
+    run: int | None = Field(description="The run it is part of (its number).")
+    phase: str | None = Field(description="Its phase in that run's workflow.")
+    gate: Gate | None = Field(
+        description="Why it cannot be taken yet: `approval` (waiting for a human to let it "
+        "into its phase) or `validation` (its work is being checked)."
+    )
     version: int
     created_at: datetime
     updated_at: datetime
@@ -154,8 +163,6 @@ class TaskDetail(TaskRead):
     done_definition: str
     links: list[Link]
     children: list[int]
-    phase_id: uuid.UUID | None
-    run_id: uuid.UUID | None
     created_by: str | None
     comment_count: int
 

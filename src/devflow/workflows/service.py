@@ -31,6 +31,7 @@ from devflow.workflows.access import project_for
 from devflow.workflows.models import BoardColumn, Task, TaskChange, TaskComment, TaskCounter
 from devflow.workflows.models import TaskDependency as Dep
 from devflow.workflows.reads import BLOCKER, detail, find_task
+from devflow.workflows.runs.place import runs_place
 from devflow.workflows.schemas import (
     PRIORITIES,
     PRIORITY_NAMES,
@@ -107,6 +108,7 @@ async def create_task(
         if data.assignee
         else None
     )
+    place = await runs_place(session, found, data.run, data.phase) if data.run else None
     parent = await find_task(session, found, data.parent) if data.parent else None
     blockers = [await find_task(session, found, n) for n in dict.fromkeys(data.blocked_by)]
     now = clock.now()
@@ -126,8 +128,9 @@ async def create_task(
         assignee_kind="user" if assignee else None,
         parent_id=parent.id if parent else None,
         milestone=data.milestone or None,
-        phase_id=data.phase_id,
-        run_id=data.run_id,
+        run_id=place.run_id if place else None,
+        phase=place.phase if place else None,
+        phase_cap=place.cap if place else None,
         links=[link.model_dump() for link in data.links],
         version=1,
         created_by=principal.user_id,
@@ -213,7 +216,7 @@ async def update_task(
     return await detail(session, task)
 
 
-_PLAIN = ("title", "body", "done_definition", "type", "milestone", "phase_id", "run_id")
+_PLAIN = ("title", "body", "done_definition", "type", "milestone")
 
 
 async def _apply(

@@ -1,0 +1,1 @@
+"""Workflow definitions: the YAML shape (`spec`), validation, versions, built-ins."""
