@@ -7,9 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -137,6 +139,10 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
     closed_at: Mapped[datetime | None]
+    # Set at creation by `similar.flag_duplicates`: the open task whose text is closest to this
+    # one's when it passes `workflows.duplicate_threshold`, and that cosine similarity.
+    duplicate_of: Mapped[int | None] = mapped_column(Integer)  # a task number of the project
+    duplicate_score: Mapped[float | None] = mapped_column(Float)
 
 
 class TaskDependency(Base):
@@ -282,6 +288,44 @@ class RunStep(Base):
     done_at: Mapped[datetime | None]
 
 
+class TaskEmbedding(Base):
+    """The vector of a task's text (title, body, done definition) under one embedding model.
+
+    `text_hash` is the SHA-256 of the text embedded, so an update that leaves the text as it was
+    embeds nothing. No vector index: every read is filtered to one project, whose tasks are few
+    enough to compare exactly (see `workflows.similar`).
+    """
+
+    __tablename__ = "task_embedding"
+
+    task_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("task.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(200))
+    dimension: Mapped[int] = mapped_column(Integer)
+    text_hash: Mapped[str] = mapped_column(String(64))
+    vector: Mapped[Any] = mapped_column(Vector())
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class TaskCommentEmbedding(Base):
+    """The vector of one comment: comments are never edited, so it is made once (and replaced by
+    `similar.embed_missing` when the configured model changes)."""
+
+    __tablename__ = "task_comment_embedding"
+
+    comment_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("task_comment.id", ondelete="CASCADE"), primary_key=True
+    )
+    task_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("task.id", ondelete="CASCADE"), index=True
+    )
+    model: Mapped[str] = mapped_column(String(200))
+    dimension: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[Any] = mapped_column(Vector())
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
 __all__ = [
     "GATES",
     "RUN_STATES",
@@ -293,8 +337,10 @@ __all__ = [
     "Task",
     "TaskChange",
     "TaskComment",
+    "TaskCommentEmbedding",
     "TaskCounter",
     "TaskDependency",
+    "TaskEmbedding",
     "WorkflowDefinition",
     "WorkflowRun",
 ]
