@@ -21,6 +21,16 @@ class WorkflowsSettings(BaseModel):
     board_tasks: int = Field(
         50, ge=1, le=1000, description="Tasks shown per column by the board (the rest page)."
     )
+    # Chosen by bench/task_duplicates.py on bench/data/task_duplicates.jsonl with the built-in
+    # local embedder (bench/RESULTS.md); another embedding model wants its own threshold.
+    duplicate_threshold: float = Field(
+        0.63,
+        ge=0,
+        le=1,
+        description="Cosine similarity from which a new task is flagged `possible duplicate of "
+        "#N`: the closest task of the project (of the same run phase, for a task of a run) that "
+        "is not done. 1 flags only identical texts.",
+    )
 
     @property
     def lease(self) -> timedelta:
