@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
+import procrastinate
 import pytest
 from sqlalchemy import func, select
 
 from devflow.core.db import unit_of_work
 from devflow.core.errors import Invalid, NotFound
 from devflow.core.events import Event
+from devflow.core.jobs import job_context
 from devflow.identity import Project
 from devflow.identity import service as identity
 from devflow.identity.schemas import ProjectCreate
+from devflow.settings import load_settings
 from devflow.workflows import TaskCreate, TaskUpdate, add_comment, create_task, update_task
 from devflow.workflows.models import (
     Task,
@@ -27,10 +31,11 @@ from devflow.workflows.similar import (
     embed_comment,
     embed_missing,
     flag_duplicates,
+    jobs,
     refresh_task,
     search_tasks,
 )
-from tests.factories import make_user
+from tests.factories import make_user, services_on
 from tests.knowledge_site.embedder import BrokenEmbedder, shared_local
 
 LEASE = timedelta(minutes=15)
@@ -201,6 +206,31 @@ class TestDuplicates:
             assert await embed_missing(session, embedder=SmallHashingEmbedder()) == 2
             models = set(await session.scalars(select(TaskCommentEmbedding.model)))
             assert models == {"test:hashing-64"}
+
+
+class TestBackfillJob:
+    async def test_the_job_embeds_what_is_missing_with_the_process_embedder(
+        self, sessions, owner, embedder, monkeypatch
+    ):
+        monkeypatch.setenv(
+            "DEVFLOW_KNOWLEDGE__EMBEDDER", "python:tests.knowledge_site.embedder:shared_local"
+        )
+        await _create(sessions, owner, None, *LOGIN)  # created while no embedder answered
+        await _create(sessions, owner, None, *LOGIN_AGAIN)
+        context = SimpleNamespace(
+            additional_context=job_context(services_on(sessions, load_settings()))
+        )
+        assert await jobs.embed_tasks(context, 0) == 2  # type: ignore[arg-type]
+        assert await jobs.embed_tasks(context, 0) == 0  # type: ignore[arg-type]
+
+    def test_it_runs_every_five_minutes_one_at_a_time(self):
+        blueprint = procrastinate.Blueprint()
+        jobs.register(blueprint)
+        task = blueprint.tasks[jobs.JOB]
+        assert task.queueing_lock == jobs.JOB
+        assert [p.cron for p in blueprint.periodic_registry.periodic_tasks.values()] == [
+            "*/5 * * * *"
+        ]
 
 
 class TestFreshness:
