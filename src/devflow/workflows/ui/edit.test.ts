@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+
+import { changes, draftOf, parseLabels, shown } from "./edit";
+import type { TaskDetail } from "./types";
+
+const task: TaskDetail = {
+  number: 4,
+  title: "Fix login",
+  type: "bug",
+  priority: "high",
+  labels: ["auth", "web"],
+  state: "open",
+  column: "Todo",
+  assignee: null,
+  assignee_kind: null,
+  lease_expires_at: null,
+  parent: null,
+  blocked_by: [],
+  blocked: false,
+  milestone: null,
+  run: null,
+  phase: null,
+  gate: null,
+  version: 3,
+  created_at: "2026-01-01T00:00:00Z",
+  updated_at: "2026-01-01T00:00:00Z",
+  closed_at: null,
+  body: "text",
+  done_definition: "",
+  links: [],
+  children: [],
+  created_by: "admin",
+  comment_count: 0,
+};
+
+describe("changes", () => {
+  it("is empty for an untouched draft", () => {
+    expect(changes(task, draftOf(task))).toEqual({});
+  });
+  it("holds only the changed fields", () => {
+    const draft = { ...draftOf(task), title: " Fix the login ", labels: "auth, web, auth , ui", assignee: "ann" };
+    expect(changes(task, draft)).toEqual({ title: "Fix the login", labels: ["auth", "web", "ui"], assignee: "ann" });
+  });
+  it("clears a field with an empty string", () => {
+    const assigned = { ...task, assignee: "ann", milestone: "v1" };
+    expect(changes(assigned, { ...draftOf(assigned), assignee: "", milestone: "" })).toEqual({ assignee: "", milestone: "" });
+  });
+});
+
+describe("labels and history values", () => {
+  it("splits labels on commas without blanks or repeats", () => {
+    expect(parseLabels(" a, ,b,a ")).toEqual(["a", "b"]);
+  });
+  it("shows nothing as a dash and lists joined", () => {
+    expect(shown(null)).toBe("—");
+    expect(shown([])).toBe("—");
+    expect(shown(["a", "b"])).toBe("a, b");
+    expect(shown(3)).toBe("3");
+  });
+});
