@@ -16,6 +16,7 @@ from rich.table import Table
 from devflow.core.cli import ApiClient, JsonOpt, TokenOpt, UrlOpt, client, console, emit_json
 from devflow.core.cli import table as print_table
 from devflow.core.errors import Conflict, Invalid
+from devflow.workflows.runs import cli as runs_cli
 
 task_app = typer.Typer(
     help="Tasks on the project's board: create, list, show, edit, move, assign, comment, close, "
@@ -40,6 +41,7 @@ def register(root: typer.Typer) -> None:
     """Add this domain's commands to the root `devflow` command."""
     root.add_typer(task_app, name="task")
     root.add_typer(board_app, name="board")
+    runs_cli.register(root)
 
 
 def _project(api: ApiClient, project: str | None) -> str:
@@ -71,6 +73,7 @@ def _show(task: dict[str, Any]) -> None:
         ("blocked by", " ".join(f"#{n}" for n in task["blocked_by"])),
         ("sub-tasks", " ".join(f"#{n}" for n in task.get("children", []))),
         ("milestone", task.get("milestone") or ""),
+        ("run", _run_of(task)),
         ("lease until", task.get("lease_expires_at") or ""),
         ("links", " ".join(f"{x['kind']}:{x['ref']}" for x in task.get("links", []))),
         ("version", str(task["version"])),
@@ -82,6 +85,15 @@ def _show(task: dict[str, Any]) -> None:
         console.print(f"\n{escape(task['body'])}", highlight=False)
     if task.get("done_definition"):
         console.print(f"\n[bold]Done when:[/]\n{escape(task['done_definition'])}", highlight=False)
+
+
+def _run_of(task: dict[str, Any]) -> str:
+    """`3, phase fix (waits for approval)`: its run, phase and gate; '' for no run."""
+    if not task.get("run"):
+        return ""
+    gate = {"approval": "waits for approval", "validation": "its work is being checked"}
+    held = f" ({gate.get(task['gate'], task['gate'])})" if task.get("gate") else ""
+    return f"{task['run']}, phase {task.get('phase') or '-'}{held}"
 
 
 def _patch(
@@ -118,6 +130,13 @@ def create(
     assign: Annotated[str | None, typer.Option("--assign", help="User name.")] = None,
     column: Annotated[str | None, typer.Option(help="Column (default: the first).")] = None,
     milestone: Annotated[str | None, typer.Option(help="Milestone name.")] = None,
+    run: Annotated[
+        int | None, typer.Option("--run", help="Part of this run (`devflow run list`).", min=1)
+    ] = None,
+    phase: Annotated[
+        str | None,
+        typer.Option(help="A phase of that run's workflow (default: its first)."),
+    ] = None,
     project: ProjectOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -127,7 +146,11 @@ def create(
 
     Example: devflow task create "Fix the login redirect" --type bug --priority high
     --label auth --blocked-by 3
+
+    In a run: devflow task create "Cover the redirect" --run 3 --phase fix
     """
+    if phase is not None and run is None:
+        raise Invalid("--phase needs --run N: a phase belongs to a run's workflow")
     _choice("--priority", priority, ("low", "medium", "high", "urgent"))
     _choice("--type", type_, ("task", "bug", "feature", "epic"))
     api = client(url, token)
@@ -143,6 +166,8 @@ def create(
         "assignee": assign,
         "column": column,
         "milestone": milestone,
+        "run": run,
+        "phase": phase,
     }
     made = api.post(f"{_base(api, project)}/tasks", json=data)
     _done(made, as_json, "created")
@@ -161,6 +186,8 @@ def list_(
     label: Annotated[str | None, typer.Option(help="A label.")] = None,
     type_: Annotated[str | None, typer.Option("--type", help="task, bug, feature, epic.")] = None,
     parent: Annotated[int | None, typer.Option(help="Sub-tasks of this task.", min=1)] = None,
+    run: Annotated[int | None, typer.Option("--run", help="Tasks of this run.", min=1)] = None,
+    phase: Annotated[str | None, typer.Option(help="Tasks in this phase of a run.")] = None,
     search: Annotated[
         str | None, typer.Option("--search", "-s", help="Keywords in text and comments.")
     ] = None,
@@ -182,6 +209,8 @@ def list_(
         "label": label,
         "type": type_,
         "parent": parent,
+        "run": run,
+        "phase": phase,
         "q": search,
         "limit": limit,
         "offset": offset,
@@ -202,6 +231,8 @@ def list_(
         for t in page["items"]
     ]
     columns = ["number", "title", "column", "priority", "type", "assignee", "labels", "blocked_by"]
+    if any(t.get("run") for t in page["items"]):
+        columns += ["run", "phase"]
     print_table(rows, columns, title=f"{len(rows)} of {page['total']} tasks")
 
 
