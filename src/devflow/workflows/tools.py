@@ -1,4 +1,5 @@
-"""Workflows tools for agents: take the next task, read one, update it, create one, search.
+"""Workflows tools for agents: take the next task, read one, update it, create one, search;
+read the run a task is part of, and submit a run's result.
 
 The caller is the token's principal: a claim is the caller's, never an argument's.
 """
@@ -13,6 +14,10 @@ from devflow.core import render
 from devflow.core.errors import Invalid
 from devflow.core.tools import Call, Contribution, ProjectArg, ToolDef
 from devflow.workflows import claims, reads, service
+from devflow.workflows.definitions.service import get_definition
+from devflow.workflows.definitions.spec import Phase, WorkflowSpec
+from devflow.workflows.runs import service as runs
+from devflow.workflows.runs.schemas import ResultSubmit, RunDetail
 from devflow.workflows.schemas import (
     MAX_NUMBER,
     Priority,
@@ -27,6 +32,7 @@ from devflow.workflows.schemas import (
 from devflow.workflows.settings import WorkflowsSettings
 
 NumberArg = Annotated[int, Field(ge=1, le=MAX_NUMBER, description="Task number (12 for #12).")]
+RunArg = Annotated[int, Field(ge=1, le=MAX_NUMBER, description="Run number.")]
 _BODY_CHARS = 4000
 
 
@@ -50,6 +56,13 @@ def _detail(task: TaskDetail) -> str:
             ("parent", f"#{task.parent}" if task.parent else ""),
             ("blocked by", " ".join(f"#{n}" for n in task.blocked_by)),
             ("sub-tasks", " ".join(f"#{n}" for n in task.children)),
+            ("run", f"{task.run}, phase {task.phase}" if task.run else ""),
+            (
+                "held",
+                {"approval": "until approved", "validation": "while checked"}.get(
+                    task.gate or "", ""
+                ),
+            ),
             ("links", " ".join(f"{link.kind}:{link.ref}" for link in task.links)),
             ("comments", task.comment_count),
             ("version", task.version),
@@ -118,9 +131,13 @@ async def task_create(
     parent: Annotated[int | None, Field(ge=1, le=MAX_NUMBER)] = None,
     blocked_by: Annotated[list[int], Field(max_length=100)] | None = None,
     labels: Annotated[list[str], Field(max_length=20)] | None = None,
+    run: RunArg | None = None,
+    phase: Annotated[
+        str | None, Field(max_length=64, description="Of the run; default: its first.")
+    ] = None,
     project: ProjectArg = None,
 ) -> str:
-    """Create a task for work you found."""
+    """Create a task for work you found (in a run's phase with `run`)."""
     data = TaskCreate(
         title=summary,
         body=body,
@@ -130,6 +147,8 @@ async def task_create(
         parent=parent,
         blocked_by=blocked_by or [],
         labels=labels or [],
+        run=run,
+        phase=phase,
     )
     task = await service.create_task(
         call.session, principal=call.principal, project=project, data=data
@@ -164,6 +183,105 @@ async def task_search(
     return "\n".join(_line(t) for t in items) + render.more(nxt)
 
 
+def _phase_text(phase: Phase, spec: WorkflowSpec) -> str:
+    limits = phase.constraints
+    check = phase.validation
+    names = {p.id: p.name for p in spec.phases}
+    return render.fields(
+        [
+            ("phase", f"{phase.id} ({phase.name})"),
+            ("instructions", phase.instructions.strip()),
+            ("done when", phase.done_definition.strip()),
+            ("allowed paths", ", ".join(limits.allowed_paths)),
+            ("forbidden commands", ", ".join(limits.forbidden_commands)),
+            (
+                "checked by",
+                {"command": f"`{check.command}`", "reviewer": "a reviewer"}.get(check.kind, ""),
+            ),
+            ("leads to", ", ".join(f"{n} ({names.get(n, n)})" for n in phase.next)),
+        ]
+    )
+
+
+def _run_text(run: RunDetail) -> str:
+    goal = run.goal if len(run.goal) <= _BODY_CHARS else run.goal[:_BODY_CHARS] + " …"
+    waiting = [
+        f"approval {a.id}: {a.kind} {a.phase or ''} {f'task #{a.task}' if a.task else ''}".rstrip()
+        for a in run.approvals
+        if a.state == "pending"
+    ]
+    phases = [
+        f"{p.id}: " + (", ".join(f"{s} {n}" for s, n in p.tasks.items()) or "no tasks")
+        for p in run.phases
+    ]
+    result = "submitted" if run.result else "none yet (run_result when the goal is met)"
+    head = render.fields(
+        [
+            ("run", f"{run.number} ({run.workflow} v{run.workflow_version}, {run.state})"),
+            ("repository", f"{run.repository} {run.base_branch or ''}".strip()),
+            ("params", ", ".join(f"{k}={v}" for k, v in run.params.items())),
+            ("phases", "; ".join(phases)),
+            ("waiting for a person", "; ".join(waiting)),
+            ("result", result),
+            ("outcome", run.outcome),
+        ]
+    )
+    return f"{head}\n\nGoal:\n{goal}"
+
+
+async def run_info(
+    call: Call,
+    task: Annotated[
+        int | None, Field(ge=1, le=MAX_NUMBER, description="A task: read its run and phase.")
+    ] = None,
+    run: RunArg | None = None,
+    project: ProjectArg = None,
+) -> str:
+    """Read a run: goal, approvals waiting; with `task`, its phase's instructions too."""
+    who, session = call.principal, call.session
+    phase_id = None
+    if task is not None:
+        found = await reads.get_task(session, principal=who, project=project, number=task)
+        if found.run is None:
+            raise Invalid(f"task #{task} is not part of a run")
+        run, phase_id = found.run, found.phase
+    if run is None:
+        raise Invalid("give task (a task of a run) or run (a run's number)")
+    detail = await runs.get_run(session, principal=who, project=project, number=run)
+    text = _run_text(detail)
+    if phase_id is None:
+        return text
+    definition = await get_definition(
+        session, who, project, detail.workflow, detail.workflow_version
+    )
+    spec = WorkflowSpec.model_validate(definition.spec)
+    phase = spec.phase(phase_id)
+    return f"{_phase_text(phase, spec)}\n\n{text}" if phase else text
+
+
+async def run_result(
+    call: Call,
+    run: RunArg,
+    summary: Annotated[
+        str, Field(min_length=1, max_length=100_000, description="Markdown, with evidence.")
+    ],
+    project: ProjectArg = None,
+) -> str:
+    """Submit a run's result when its goal is met."""
+    detail = await runs.submit_result(
+        call.session,
+        principal=call.principal,
+        project=project,
+        number=run,
+        data=ResultSubmit(summary=summary),
+    )
+    follows = {
+        "running": "its check runs now; run_info tells the outcome",
+        "awaiting_approval": "a person decides whether it is accepted",
+    }.get(detail.state, "")
+    return f"Result of run {run} submitted; the run is {detail.state}. {follows}".strip()
+
+
 TOOLS = Contribution(
     tools=[
         ToolDef("task_next", "Claim your next task on the board.", task_next, read_only=False),
@@ -171,6 +289,8 @@ TOOLS = Contribution(
         ToolDef("task_update", "Move a task, edit it, or add a progress note.", task_update, False),
         ToolDef("task_create", "Create a task.", task_create, read_only=False),
         ToolDef("task_search", "Search or list tasks.", task_search),
+        ToolDef("run_info", "Read the run (and phase) of a task, or a run.", run_info),
+        ToolDef("run_result", "Submit a run's result.", run_result, read_only=False),
     ]
 )
 """The workflows domain's tools for agents."""
