@@ -326,6 +326,23 @@ class TaskCommentEmbedding(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
+# Full-text indexes for `similar.search` (the planner matches these expressions in its queries):
+# a keyword search reads the matching rows instead of parsing every task and comment of the
+# project. The task's title weighs most ('A'); its text and done definition are unweighted.
+# (`text` constants: a literal column first would keep the index from finding its table.)
+_task = Task.__table__.c
+_ENGLISH = text("'english'")
+TASK_DOCUMENT = func.setweight(func.to_tsvector(_ENGLISH, _task.title), text("'A'")).op("||")(
+    func.to_tsvector(_ENGLISH, _task.body.op("||")(text("' '")).op("||")(_task.done_definition))
+)
+Index("ix_task_document", TASK_DOCUMENT, postgresql_using="gin")
+Index(
+    "ix_task_comment_document",
+    func.to_tsvector(_ENGLISH, TaskComment.__table__.c.body),
+    postgresql_using="gin",
+)
+
+
 __all__ = [
     "GATES",
     "RUN_STATES",

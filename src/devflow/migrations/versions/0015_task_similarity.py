@@ -1,5 +1,6 @@
-"""Task similarity: vectors of tasks and comments (for duplicates and hybrid search), and a
-task's duplicate flag (`duplicate_of`, a task number, with its similarity).
+"""Task similarity: vectors of tasks and comments (for duplicates and hybrid search), full-text
+indexes of their text (for its keyword half), and a task's duplicate flag (`duplicate_of`, a
+task number, with its similarity).
 
 Revision ID: 0015
 Revises: 0014
@@ -16,6 +17,11 @@ revision: str = "0015"
 down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+TASK_DOCUMENT = (
+    "(setweight(to_tsvector('english', title), 'A') || "
+    "to_tsvector('english', (body || ' ') || done_definition))"
+)
 
 
 def upgrade() -> None:
@@ -60,6 +66,19 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_task_comment_embedding_task_id"), "task_comment_embedding", ["task_id"]
     )
+    # The expressions `similar.search` matches on (models.TASK_DOCUMENT).
+    op.create_index(
+        "ix_task_document",
+        "task",
+        [sa.literal_column(TASK_DOCUMENT)],
+        postgresql_using="gin",
+    )
+    op.create_index(
+        "ix_task_comment_document",
+        "task_comment",
+        [sa.literal_column("to_tsvector('english', body)")],
+        postgresql_using="gin",
+    )
     # Nullable with no default: adding them rewrites nothing.
     op.add_column("task", sa.Column("duplicate_of", sa.Integer(), nullable=True))
     op.add_column("task", sa.Column("duplicate_score", sa.Float(), nullable=True))
@@ -68,6 +87,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("task", "duplicate_score")
     op.drop_column("task", "duplicate_of")
+    op.drop_index("ix_task_comment_document", table_name="task_comment")
+    op.drop_index("ix_task_document", table_name="task")
     op.drop_index(op.f("ix_task_comment_embedding_task_id"), table_name="task_comment_embedding")
     op.drop_table("task_comment_embedding")
     op.drop_table("task_embedding")
