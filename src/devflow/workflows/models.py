@@ -347,6 +347,7 @@ __all__ = [
     "GATES",
     "RUN_STATES",
     "STATES",
+    "TASK_DOCUMENT",
     "BoardColumn",
     "RunApproval",
     "RunCounter",

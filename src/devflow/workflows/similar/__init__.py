@@ -7,6 +7,7 @@ Vectors come from the process's embedder (`devflow.knowledge.EMBEDDER`), the kno
 - `refresh_task` (after an update: embeds only a changed text), `embed_comment` (after a
   comment's flush), `embed_missing` (the backfill: new model, failed embedder, old tasks)
 - `search_tasks`, `TaskHit`
+- `jobs.register(blueprint)`: the periodic `workflows:embed_tasks` backfill
 """
 
 from devflow.workflows.similar.duplicates import DuplicateFlag, closest_open_task, flag_duplicates
