@@ -250,6 +250,17 @@ class TestFreshness:
             assert after != before
             assert not await refresh_task(session, embedder=None, task=task)
 
+    async def test_a_failed_re_embedding_leaves_no_stale_vector_for_the_backfill_to_miss(
+        self, sessions, owner, embedder
+    ):
+        await _create(sessions, owner, embedder, *LOGIN)
+        async with unit_of_work(sessions) as session:
+            task = await _row(session, P, 1)
+            task.title = "Something else entirely"
+            assert not await refresh_task(session, embedder=BrokenEmbedder(), task=task)
+            assert await session.get(TaskEmbedding, task.id) is None
+            assert await embed_missing(session, embedder=embedder) == 1
+
 
 class TestSearch:
     @pytest.fixture

@@ -108,6 +108,8 @@ async def refresh_task(session: AsyncSession, *, embedder: Embedder | None, task
         embedder, title=task.title, body=task.body, done_definition=task.done_definition
     )
     if vector is None:
+        if stored is not None:  # stale now: dropped, so that `embed_missing` makes it again
+            await session.execute(delete(TaskEmbedding).where(TaskEmbedding.task_id == task.id))
         return False
     await store_task_vector(session, task, vector)
     return True
