@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import _IncludedRouter
-from sqlalchemy import text
+from sqlalchemy import select, text
 from starlette.routing import BaseRoute
 
 from devflow.core.db import create_engine, session_factory, unit_of_work
@@ -38,6 +38,8 @@ from devflow.identity import service as identity
 from devflow.settings import load_settings
 from devflow.testing import FakeOpenAI
 from devflow.web import create_app
+from devflow.workflows.models import RunStep
+from devflow.workflows.runs import engine as run_engine
 from tests.registry_fixtures import RegistryServer, build_wheel, npm_document, running_server
 
 # -- the callers ----------------------------------------------------------------------------------
@@ -557,6 +559,88 @@ def _task_route(method: str, tail: str = "", **kwargs: Any) -> Build:
     return build
 
 
+RUNS = "/api/v1/projects/beta/runs"
+# A run's first phase takes work at once; a task let into `gated` waits for a person.
+MATRIX_FLOW = """
+name: matrix
+phases:
+  - id: work
+    name: Work
+    next: [gated]
+  - id: gated
+    name: Gated
+    approval:
+      required: true
+"""
+
+
+async def _drive(db_url: str) -> None:
+    """Carry out the engine's pending steps, as a worker would (none runs here)."""
+    settings = load_settings(database_url=db_url)
+    engine = create_engine(db_url, settings.database)
+    try:
+        sessions = session_factory(engine)
+        async with sessions() as session:
+            steps = list(
+                await session.scalars(
+                    select(RunStep.id).where(RunStep.state == "pending", RunStep.kind == "start")
+                )
+            )
+        for step in steps:
+            await run_engine.carry_out(sessions, settings, step)
+    finally:
+        await engine.dispose()
+
+
+def _matrix_flow(world: World) -> str:
+    """Beta's `matrix` workflow, applied once by the admin."""
+    if "matrix" not in world.ids:
+        world.admin("POST", f"{V1}/projects/beta/workflows", json={"source": MATRIX_FLOW})
+        world.ids["matrix"] = True
+    return "matrix"
+
+
+def _start_run(world: World, _caller: str) -> Request:
+    body = {"workflow": _matrix_flow(world), "goal": world.unique("goal")}
+    return ("POST", RUNS, {"json": body})
+
+
+def _beta_run(world: World, *, started: bool = False) -> int:
+    """A fresh run of beta's `matrix` workflow by the admin (running once `started`)."""
+    _matrix_flow(world)
+    made = world.admin("POST", RUNS, json={"workflow": "matrix", "goal": world.unique("goal")})
+    number: int = made.json()["number"]
+    if started:
+        asyncio.run(_drive(world.server.db_url))
+    return number
+
+
+def _run_route(action: str, *, state: str = "pending", **kwargs: Any) -> Build:
+    """POST …/runs/N/`action` to a fresh run in `state` (pending, paused or running)."""
+
+    def build(world: World, _caller: str) -> Request:
+        number = _beta_run(world, started=state == "running")
+        if state == "paused":
+            world.admin("POST", f"{RUNS}/{number}/pause")
+        return ("POST", f"{RUNS}/{number}/{action}", kwargs)
+
+    return build
+
+
+def _run_approval(world: World, _caller: str) -> Request:
+    """Approve the fresh approval a task waits for to enter the gated phase of a fresh run."""
+    number = _beta_run(world, started=True)
+    world.admin(
+        "POST", f"{V1}/projects/beta/tasks", json={"title": "in", "run": number, "phase": "gated"}
+    )
+    (approval,) = world.admin("GET", f"{RUNS}/{number}").json()["approvals"]
+    return (
+        "POST",
+        f"{RUNS}/{number}/approvals/{approval['id']}",
+        {"json": {"decision": "approve"}},
+    )
+
+
 def _fresh_column(world: World, _caller: str) -> Request:
     name = world.unique("col")
     world.admin("POST", f"{V1}/projects/beta/board/columns", json={"name": name, "state": "open"})
@@ -960,6 +1044,27 @@ DECLARED: dict[str, Case] = {
     ),
     "DELETE /api/v1/projects/{project}/board/columns/{column}": Case(
         member("admin"), _fresh_column
+    ),
+    # Workflows: runs of a project's workflows.
+    "GET /api/v1/projects/{project}/runs": Case(member("read"), get(RUNS)),
+    "POST /api/v1/projects/{project}/runs": Case(member("write"), _start_run),
+    "GET /api/v1/projects/{project}/runs/{number}": Case(
+        member("read"), lambda w, _c: ("GET", f"{RUNS}/{_beta_run(w)}", {})
+    ),
+    "POST /api/v1/projects/{project}/runs/{number}/pause": Case(
+        member("write"), _run_route("pause")
+    ),
+    "POST /api/v1/projects/{project}/runs/{number}/resume": Case(
+        member("write"), _run_route("resume", state="paused")
+    ),
+    "POST /api/v1/projects/{project}/runs/{number}/cancel": Case(
+        member("write"), _run_route("cancel")
+    ),
+    "POST /api/v1/projects/{project}/runs/{number}/result": Case(
+        member("write"), _run_route("result", state="running", json={"summary": "done"})
+    ),
+    "POST /api/v1/projects/{project}/runs/{number}/approvals/{approval}": Case(
+        member("write"), _run_approval
     ),
     # Git hosting: repositories of a project, and Smart HTTP (git's own client sends Basic).
     "GET /api/v1/projects/{project}/repos": Case(
