@@ -2,8 +2,8 @@
  * approvals waiting for a decision (approve or reject, with a comment), the result, and pause,
  * resume and cancel. Live through `run.*` and `task.*` events.
  *
- * Built against the runs API's planned shape (types.ts `Run`): GET …/runs and …/runs/{n},
- * POST …/runs/{n}/pause|resume|cancel and …/runs/{n}/approvals/{id}. */
+ * The runs API (src/devflow/workflows/runs/api.py): GET …/runs and …/runs/{n}, POST
+ * …/runs/{n}/pause|resume|cancel and …/runs/{n}/approvals/{id}, each answering with the run. */
 
 import { useInfiniteQuery, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
@@ -184,7 +184,8 @@ export function RunView() {
     setActing(true);
     setError(null);
     try {
-      await api.post<Run>(`${runPath(project, number)}/${action}`);
+      const changed = await api.post<Run>(`${runPath(project, number)}/${action}`);
+      client.setQueryData([...workflowsKey(project), "run", number], changed);
     } catch (caught) {
       setError(caught);
     } finally {
@@ -219,7 +220,7 @@ export function RunView() {
           {r.finished_at ? ` · finished ${formatWhen(r.finished_at)}` : ""}
         </span>
       </div>
-      <p className="whitespace-pre-wrap">{r.goal}</p>
+      <Markdown text={r.goal} />
       {canWrite && ACTIVE.includes(r.state) ? (
         <div className="flex flex-wrap items-center gap-2">
           {r.state === "paused" ? (
@@ -281,7 +282,8 @@ export function RunView() {
           <ul className="space-y-1 text-sm">
             {decided.map((a) => (
               <li key={a.id}>
-                <strong>{a.state}</strong> · {approvalSubject(a)} · asked {formatWhen(a.requested_at)}
+                <strong>{a.state}</strong> · {approvalSubject(a)}
+                {a.decided_by ? ` by ${a.decided_by}` : ""} · {formatWhen(a.decided_at ?? a.requested_at)}
                 {a.comment ? ` — ${a.comment}` : ""}
               </li>
             ))}
@@ -352,7 +354,8 @@ function ApprovalForm({
     setBusy(true);
     setError(null);
     try {
-      await api.post(`${runPath(project, run)}/approvals/${approval.id}`, { decision, comment });
+      const changed = await api.post<Run>(`${runPath(project, run)}/approvals/${approval.id}`, { decision, comment });
+      client.setQueryData([...workflowsKey(project), "run", run], changed);
       setComment("");
     } catch (caught) {
       setError(caught);

@@ -1,5 +1,5 @@
 /** The workflows API's shapes the pages read (src/devflow/workflows/schemas.py; /docs has them
- * all). Runs follow the planned shape of the runs API (see runs.ts). */
+ * all). Runs: src/devflow/workflows/runs/schemas.py. */
 
 export type TaskType = "task" | "bug" | "feature" | "epic";
 export type Priority = "low" | "medium" | "high" | "urgent";
@@ -116,9 +116,12 @@ export interface Approval {
   kind: "phase" | "review" | "result";
   phase: string | null;
   task: number | null;
-  state: string;
+  state: "pending" | "approved" | "rejected" | "cancelled";
   requested_at: string;
   due_at: string | null;
+  on_timeout?: "approve" | "reject";
+  decided_by?: string | null;
+  decided_at?: string | null;
   comment: string | null;
 }
 
@@ -133,6 +136,7 @@ export interface Run {
   outcome: string | null;
   phases?: RunPhase[];
   approvals?: Approval[];
+  created_by?: string | null;
   created_at: string;
   finished_at: string | null;
 }
