@@ -17,6 +17,7 @@ from devflow.repos.service import (
     list_repositories,
     read_repository,
     record_push,
+    repository_folder,
     require_repository,
     update_repository,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "list_repositories",
     "read_repository",
     "record_push",
+    "repository_folder",
     "require_push",
     "require_read",
     "require_repository",

@@ -8,6 +8,7 @@ function changes them only after the checks, and the edge's transaction commits 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock, events
 from devflow.core.auth import Principal, Role
+from devflow.core.config import Settings
 from devflow.core.errors import Conflict
 from devflow.identity import Project, require_project
 from devflow.repos import access
@@ -40,6 +42,11 @@ async def get_repository(session: AsyncSession, *, project: str, name: str) -> G
         .join(Project, Project.id == GitRepository.project_id)
         .where(Project.name == project, GitRepository.name == name)
     )
+
+
+def repository_folder(settings: Settings, repo: GitRepository) -> Path:
+    """The bare repository's folder on this machine (for a local `git clone`, never served)."""
+    return Storage.of(settings).path(repo.id)
 
 
 async def require_repository(

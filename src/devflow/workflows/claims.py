@@ -15,18 +15,20 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from devflow.core import clock, events
 from devflow.core.auth import Principal, Role
 from devflow.identity import Project, User
-from devflow.workflows import board, reads, service
+from devflow.workflows import board, history, reads
 from devflow.workflows.access import project_for
 from devflow.workflows.models import Task
 from devflow.workflows.schemas import TaskDetail
 
 _RELEASE_BATCH = 500
+_CAP_TRIES = 20  # phases at their cap passed over before a claim gives up
 
 
 async def claim_next(
@@ -47,21 +49,14 @@ async def claim_next(
     cols = await board.columns(session, project=found)
     target = board.first_of(cols, "in_progress")
     await board.check_wip(session, column=target)
-    task = await session.scalar(
-        select(Task)
-        .where(reads.queue_filter(principal.user_id, found.id))
-        .order_by(Task.priority.desc(), Task.number)
-        .limit(1)
-        .with_for_update(skip_locked=True, of=Task)
-        .execution_options(populate_existing=True)
-    )
+    task = await _take(session, principal, found)
     if task is None:
         return None
     if task.assignee_id != principal.user_id:
-        service.record(session, task, principal, "assignee", None, principal.username, "claimed")
+        history.record(session, task, principal, "assignee", None, principal.username, "claimed")
     task.assignee_id = principal.user_id
     task.assignee_kind = "user"
-    await service.move_to(session, task, principal, target, cols, note="claimed")
+    await history.move_to(session, task, principal, target, cols, note="claimed")
     task.lease_expires_at = now + lease
     task.version += 1
     task.updated_at = now
@@ -79,6 +74,49 @@ async def claim_next(
         },
     )
     return await reads.detail(session, task)
+
+
+_BUSY = aliased(Task, name="busy")
+_UNDER_CAP = or_(
+    Task.phase_cap.is_(None),
+    select(func.count())
+    .select_from(_BUSY)
+    .where(_BUSY.run_id == Task.run_id, _BUSY.phase == Task.phase, _BUSY.state == "in_progress")
+    .scalar_subquery()
+    < Task.phase_cap,
+)
+
+
+async def _take(session: AsyncSession, principal: Principal, project: Project) -> Task | None:
+    """Lock the first task of the caller's queue whose phase is under its cap of tasks in
+    progress. The cap is counted again under a lock on (run, phase), so two claimants at once
+    cannot both take the last place; a task found at its cap is passed over."""
+    passed: list[uuid.UUID] = []
+    for _ in range(_CAP_TRIES):
+        task = await session.scalar(
+            select(Task)
+            .where(reads.queue_filter(principal.user_id, project.id), _UNDER_CAP)
+            .where(Task.id.not_in(passed) if passed else true())
+            .order_by(Task.priority.desc(), Task.number)
+            .limit(1)
+            .with_for_update(skip_locked=True, of=Task)
+            .execution_options(populate_existing=True)
+        )
+        if task is None or task.phase_cap is None:
+            return task
+        key = f"workflows:phase:{task.run_id}:{task.phase}"
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+        busy = await session.scalar(
+            select(func.count())
+            .select_from(Task)
+            .where(
+                Task.run_id == task.run_id, Task.phase == task.phase, Task.state == "in_progress"
+            )
+        )
+        if (busy or 0) < task.phase_cap:
+            return task
+        passed.append(task.id)
+    return None
 
 
 async def release_expired(
@@ -107,7 +145,7 @@ async def release_expired(
         queue = [c for c in cols if c.state == "open"]
         claimant = await session.scalar(select(User.username).where(User.id == task.assignee_id))
         note = f"lease expired at {task.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC"
-        service.record(session, task, None, "assignee", claimant, None, note)
+        history.record(session, task, None, "assignee", claimant, None, note)
         task.assignee_id = None
         task.assignee_kind = None
         task.lease_expires_at = None
@@ -121,7 +159,7 @@ async def release_expired(
             task.rank = board.rank_between(None, first)
             if column.id != old.id:
                 task.column_id, task.state = column.id, column.state
-                service.record(session, task, None, "column", old.name, column.name, note)
+                history.record(session, task, None, "column", old.name, column.name, note)
         task.version += 1
         task.updated_at = moment
         await session.flush()

@@ -177,27 +177,33 @@ async def get_task(
 
 
 def _filtered(query: _Q, project: Project, filters: TaskFilter) -> _Q:
-    query = query.where(Task.project_id == project.id)
-    if filters.state is not None:
-        query = query.where(Task.state == filters.state)
-    if filters.column is not None:
-        query = query.where(func.lower(BoardColumn.name) == filters.column.strip().casefold())
+    query = query.where(Task.project_id == project.id, *_equal_to(filters))
     if filters.assignee is not None:
         if filters.assignee in {"", "-", "none"}:
             query = query.where(Task.assignee_id.is_(None))
         else:
             query = query.where(func.lower(_Assignee.username) == filters.assignee.casefold())
-    if filters.label is not None:
-        query = query.where(Task.labels.contains([filters.label.strip()]))
-    if filters.type is not None:
-        query = query.where(Task.type == filters.type)
-    if filters.parent is not None:
-        query = query.where(_Parent.number == filters.parent)
     if filters.blocked is not None:
         query = query.where(_BLOCKED if filters.blocked else ~_BLOCKED)
     if filters.q:
         query = query.where(_matches(filters.q))
     return query
+
+
+def _equal_to(filters: TaskFilter) -> list[ColumnElement[bool]]:
+    """The filters that keep tasks whose field is the given value."""
+    given = {
+        Task.state: filters.state,
+        func.lower(BoardColumn.name): filters.column and filters.column.strip().casefold(),
+        Task.type: filters.type,
+        _Parent.number: filters.parent,
+        WorkflowRun.number: filters.run,
+        Task.phase: filters.phase,
+    }
+    conditions = [field == value for field, value in given.items() if value is not None]
+    if filters.label is not None:
+        conditions.append(Task.labels.contains([filters.label.strip()]))
+    return conditions
 
 
 def _matches(q: str) -> ColumnElement[bool]:
@@ -234,7 +240,8 @@ async def list_tasks(
         .select_from(Task)
         .join(BoardColumn, BoardColumn.id == Task.column_id)
         .outerjoin(_Assignee, _Assignee.id == Task.assignee_id)
-        .outerjoin(_Parent, _Parent.id == Task.parent_id),
+        .outerjoin(_Parent, _Parent.id == Task.parent_id)
+        .outerjoin(WorkflowRun, WorkflowRun.id == Task.run_id),
         found,
         filters,
     )
@@ -362,12 +369,22 @@ async def _page_of_task(
     return [(row, who) for row, who in rows], total or 0
 
 
+_RUN_GOES_ON = exists(
+    select(literal(1)).where(
+        WorkflowRun.id == Task.run_id, WorkflowRun.state.in_(("running", "awaiting_approval"))
+    )
+)
+
+
 def queue_filter(user_id: uuid.UUID, project_id: uuid.UUID) -> ColumnElement[bool]:
-    """The tasks a user may claim: open, not an epic, free or already theirs, unblocked."""
+    """The tasks a user may claim: open, not an epic, free or already theirs, unblocked, not
+    held by a gate, and not part of a run that is paused, pending or over."""
     return and_(
         Task.project_id == project_id,
         Task.state == "open",
         Task.type != "epic",
         or_(Task.assignee_id.is_(None), Task.assignee_id == user_id),
+        Task.gate.is_(None),
+        or_(Task.run_id.is_(None), _RUN_GOES_ON),
         ~_BLOCKED,
     )

@@ -46,10 +46,16 @@ def _no_nul(value: Any) -> Any:
     if isinstance(value, list):
         for item in value:
             _no_nul(item)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
     return value
 
 
-class _Strict(BaseModel):
+class StrictInput(BaseModel):
+    """An input shape: unknown fields and NUL characters are refused."""
+
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="before")
@@ -58,7 +64,7 @@ class _Strict(BaseModel):
         return _no_nul(value)
 
 
-class Link(_Strict):
+class Link(StrictInput):
     """A link from a task to a branch, a commit, a pull request or any URL."""
 
     kind: LinkKind
@@ -83,7 +89,7 @@ BlockedBy = Annotated[
 Links = Annotated[list[Link], Field(max_length=50)]
 
 
-class TaskCreate(_Strict):
+class TaskCreate(StrictInput):
     """A new task (it starts in the board's first open column, unless `column` says)."""
 
     title: Title
@@ -104,7 +110,7 @@ class TaskCreate(_Strict):
     )
 
 
-class TaskUpdate(_Strict):
+class TaskUpdate(StrictInput):
     """A change to a task: only the fields given change. `version` is the one you saw."""
 
     version: int = Field(ge=1, le=MAX_NUMBER, description="The task's version you last read.")
@@ -167,7 +173,7 @@ class TaskDetail(TaskRead):
     comment_count: int
 
 
-class CommentCreate(_Strict):
+class CommentCreate(StrictInput):
     """A comment or progress note."""
 
     body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
@@ -194,7 +200,7 @@ class ChangeRead(BaseModel):
     note: str | None
 
 
-class ColumnCreate(_Strict):
+class ColumnCreate(StrictInput):
     """A new board column (project admins)."""
 
     name: ColumnName
@@ -205,7 +211,7 @@ class ColumnCreate(_Strict):
     )
 
 
-class ColumnUpdate(_Strict):
+class ColumnUpdate(StrictInput):
     """A change to a column; `wip_limit: 0` removes the limit."""
 
     name: ColumnName | None = None
@@ -249,3 +255,5 @@ class TaskFilter(BaseModel):
     parent: int | None = None
     q: str | None = None
     blocked: bool | None = None
+    run: int | None = None
+    phase: str | None = None

@@ -22,16 +22,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from devflow.core import clock, events
+from devflow.core import clock
 from devflow.core.auth import Principal, Role
 from devflow.core.errors import Conflict, Invalid
 from devflow.identity import Project, User, require_member
 from devflow.workflows import board
 from devflow.workflows.access import project_for
-from devflow.workflows.models import BoardColumn, Task, TaskChange, TaskComment, TaskCounter
+from devflow.workflows.history import emit_task, move_to, record
+from devflow.workflows.models import Task, TaskComment, TaskCounter
 from devflow.workflows.models import TaskDependency as Dep
 from devflow.workflows.reads import BLOCKER, detail, find_task
-from devflow.workflows.runs.place import runs_place
+from devflow.workflows.runs import gates
+from devflow.workflows.runs.place import find_run_of, phase_of, runs_place, spec_of
 from devflow.workflows.schemas import (
     PRIORITIES,
     PRIORITY_NAMES,
@@ -40,32 +42,6 @@ from devflow.workflows.schemas import (
     TaskDetail,
     TaskUpdate,
 )
-
-# -- history --------------------------------------------------------------------------------------
-
-
-def record(
-    session: AsyncSession,
-    task: Task,
-    actor: Principal | None,
-    field: str,
-    old: Any,
-    new: Any,
-    note: str | None = None,
-) -> None:
-    """Add one change to the task's history (in the caller's transaction)."""
-    session.add(
-        TaskChange(
-            task_id=task.id,
-            actor_id=actor.user_id if actor else None,
-            at=clock.now(),
-            field=field,
-            old=old,
-            new=new,
-            note=note,
-        )
-    )
-
 
 # -- creating -------------------------------------------------------------------------------------
 
@@ -94,27 +70,37 @@ async def create_task(
     session: AsyncSession, *, principal: Principal, project: str | None, data: TaskCreate
 ) -> TaskDetail:
     """Create a task (write role); it starts in `data.column` or the board's first open column.
+    A task of a run joins `data.phase` (default: the run's first); a gated phase holds it until
+    someone approves.
 
     Raises:
-        NotFound: an unknown column, assignee, parent or blocker.
-        Conflict: the column is at its WIP limit.
+        NotFound: an unknown column, assignee, parent, blocker or run.
+        Invalid: a phase the run's workflow does not have.
+        Conflict: the column is at its WIP limit; the run has ended.
     """
     found = await project_for(session, principal=principal, project=project, role=Role.WRITE)
-    cols = await board.columns(session, project=found)
+    return await detail(session, await insert_task(session, found, principal, data))
+
+
+async def insert_task(
+    session: AsyncSession, project: Project, actor: Principal | None, data: TaskCreate
+) -> Task:
+    """Create a task in `project` on behalf of `actor` (None: the run engine), unchecked."""
+    cols = await board.columns(session, project=project)
     column = board.find_column(cols, data.column) if data.column else board.first_of(cols, "open")
     await board.check_wip(session, column=column)
     assignee = (
-        await require_member(session, project=found, username=data.assignee)
+        await require_member(session, project=project, username=data.assignee)
         if data.assignee
         else None
     )
-    place = await runs_place(session, found, data.run, data.phase) if data.run else None
-    parent = await find_task(session, found, data.parent) if data.parent else None
-    blockers = [await find_task(session, found, n) for n in dict.fromkeys(data.blocked_by)]
+    place = await runs_place(session, project, data.run, data.phase) if data.run else None
+    parent = await find_task(session, project, data.parent) if data.parent else None
+    blockers = [await find_task(session, project, n) for n in dict.fromkeys(data.blocked_by)]
     now = clock.now()
     task = Task(
-        project_id=found.id,
-        number=await _next_number(session, found),
+        project_id=project.id,
+        number=await _next_number(session, project),
         title=data.title,
         body=data.body,
         done_definition=data.done_definition,
@@ -128,12 +114,9 @@ async def create_task(
         assignee_kind="user" if assignee else None,
         parent_id=parent.id if parent else None,
         milestone=data.milestone or None,
-        run_id=place.run_id if place else None,
-        phase=place.phase if place else None,
-        phase_cap=place.cap if place else None,
         links=[link.model_dump() for link in data.links],
         version=1,
-        created_by=principal.user_id,
+        created_by=actor.user_id if actor else None,
         created_at=now,
         updated_at=now,
         closed_at=now if column.state == "done" else None,
@@ -142,31 +125,16 @@ async def create_task(
     await session.flush()
     # A new task blocks nothing yet, so its blockers cannot close a cycle.
     session.add_all(Dep(task_id=task.id, blocker_id=b.id) for b in blockers)
-    record(session, task, principal, "created", None, task.number)
+    record(session, task, actor, "created", None, task.number)
     await session.flush()
-    await _emit(session, principal, found, "task.created", task, {"title": task.title})
-    return await detail(session, task)
+    await emit_task(session, actor, project, "task.created", task, {"title": task.title})
+    if place is not None:
+        await gates.enter_phase(session, place.run, place.phase, task, actor)
+    return task
 
 
 def _labels(labels: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(label.strip() for label in labels))
-
-
-async def _emit(
-    session: AsyncSession,
-    principal: Principal | None,
-    project: Project,
-    kind: str,
-    task: Task,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    await events.emit(
-        session,
-        type=kind,
-        project_id=project.id,
-        actor_id=principal.user_id if principal else None,
-        payload={"number": task.number, "version": task.version, **(extra or {})},
-    )
 
 
 # -- changing -------------------------------------------------------------------------------------
@@ -210,7 +178,7 @@ async def update_task(
         task.version += 1
         task.updated_at = clock.now()
         await session.flush()
-        await _emit(session, principal, found, "task.updated", task, {"fields": changed})
+        await emit_task(session, principal, found, "task.updated", task, {"fields": changed})
     else:
         await session.flush()
     return await detail(session, task)
@@ -235,7 +203,38 @@ async def _apply(
         return await _set_parent(session, project, task, principal, value or None)
     if field == "blocked_by":
         return await _set_blockers(session, project, task, principal, value or [])
+    if field == "phase":
+        return await _set_phase(session, task, principal, value)
     return _apply_value(session, task, principal, field, value)
+
+
+async def _set_phase(
+    session: AsyncSession, task: Task, principal: Principal, phase_id: str | None
+) -> bool:
+    """Move a task of a run to another phase its current one leads to (`next`)."""
+    if phase_id is None or phase_id == task.phase:
+        return False
+    if task.run_id is None:
+        raise Invalid(
+            f"task #{task.number} is not part of a run, so it has no phase; create a task "
+            "in the run instead (`devflow task create --run N --phase P`)"
+        )
+    gates.refuse_if_gated(task)
+    run = await find_run_of(session, task)
+    spec = await spec_of(session, run)
+    target = phase_of(spec, run, phase_id)
+    current = spec.phase(task.phase or "")
+    if current is not None and target.id not in current.next:
+        allowed = ", ".join(current.next) or "none"
+        raise Conflict(
+            f"phase {current.id!r} leads to {allowed}, not {target.id!r}: create a new task "
+            f"in {target.id!r} instead, or move this one to a phase it leads to",
+            details={"phase": current.id, "next": list(current.next)},
+        )
+    old = task.phase
+    await gates.enter_phase(session, run, target, task, principal)
+    record(session, task, principal, "phase", old, target.id)
+    return True
 
 
 def _apply_value(
@@ -457,38 +456,16 @@ async def _move(
         raise Invalid("give before or after, not both")
     if column.id == task.column_id and before is None and after is None:
         return False
+    if column.id != task.column_id:
+        gates.refuse_if_gated(task)
+        if column.state == "done" and task.run_id is not None and task.phase is not None:
+            run = await find_run_of(session, task)
+            spec = await spec_of(session, run)
+            phase = phase_of(spec, run, task.phase)
+            if await gates.check_before_done(session, project, run, phase, task, principal):
+                return True
     await move_to(session, task, principal, column, cols, before=before, after=after)
     return True
-
-
-async def move_to(
-    session: AsyncSession,
-    task: Task,
-    principal: Principal | None,
-    column: BoardColumn,
-    cols: list[BoardColumn],
-    *,
-    before: Task | None = None,
-    after: Task | None = None,
-    note: str | None = None,
-) -> None:
-    """Put `task` into `column` (checking its WIP limit when it comes from elsewhere), keeping
-    its state, closing time and lease in step with the column's state."""
-    old = next(c for c in cols if c.id == task.column_id)
-    if column.id != old.id:
-        await board.check_wip(session, column=column)
-    task.rank = await board.place(session, column=column, before=before, after=after)
-    if column.id == old.id:
-        return
-    task.column_id = column.id
-    task.state = column.state
-    if column.state == "done" and task.closed_at is None:
-        task.closed_at = clock.now()
-    elif column.state != "done":
-        task.closed_at = None
-    if column.state != "in_progress":
-        task.lease_expires_at = None
-    record(session, task, principal, "column", old.name, column.name, note)
 
 
 def _renew(task: Task, principal: Principal, lease: timedelta) -> None:
@@ -516,7 +493,7 @@ async def add_comment(
     session.add(comment)
     _renew(task, principal, lease)
     await session.flush()
-    await _emit(session, principal, found, "task.commented", task, {"comment_id": comment.id})
+    await emit_task(session, principal, found, "task.commented", task, {"comment_id": comment.id})
     return CommentRead(
         id=comment.id, author=principal.username, body=comment.body, created_at=comment.created_at
     )

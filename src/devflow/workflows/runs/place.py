@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from devflow.core.errors import Conflict, Invalid, NotFound
 from devflow.identity import Project
 from devflow.workflows.definitions.spec import Phase, WorkflowSpec
-from devflow.workflows.models import WorkflowDefinition, WorkflowRun
+from devflow.workflows.models import Task, WorkflowDefinition, WorkflowRun
 
 ACTIVE = ("pending", "running", "paused", "awaiting_approval")
 """The states in which a run takes new tasks."""
@@ -55,6 +55,13 @@ async def find_run(
             details={"run": number},
         )
     return run
+
+
+async def find_run_of(session: AsyncSession, task: Task) -> WorkflowRun:
+    """Return the run a task is part of (locked for update: its state may change)."""
+    return await session.get_one(
+        WorkflowRun, task.run_id, with_for_update=True, populate_existing=True
+    )
 
 
 async def spec_of(session: AsyncSession, run: WorkflowRun) -> WorkflowSpec:
@@ -102,4 +109,12 @@ async def runs_place(
     return Placement(run=run, spec=spec, phase=phase)
 
 
-__all__ = ["ACTIVE", "Placement", "find_run", "phase_of", "runs_place", "spec_of"]
+__all__ = [
+    "ACTIVE",
+    "Placement",
+    "find_run",
+    "find_run_of",
+    "phase_of",
+    "runs_place",
+    "spec_of",
+]
