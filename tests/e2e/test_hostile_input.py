@@ -15,6 +15,8 @@ from tests.registry_fixtures import RegistryServer, npm_document, running_server
 
 HUGE = "9" * 30
 NUL = "a\x00b"
+RUNS = "/api/v1/projects/default/runs"
+BUG = {"report": "it crashes", "repository": "app"}  # bug-fix's required parameters
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,24 @@ RAW_TARGETS = [
     ("GET", "/v2/default/../../x/manifests/latest"),
     ("GET", "/api/v1/knowledge/code-examples?q="),
     ("GET", "/api/v1/knowledge/code-examples?q=%20%20"),
+    ("GET", "/api/v1/projects/default/runs/" + HUGE),
+    ("GET", "/api/v1/projects/default/runs/0"),
+    ("GET", "/api/v1/projects/default/runs/987654321"),
+    ("GET", "/api/v1/projects/default/runs/a%00b"),
+    ("POST", "/api/v1/projects/default/runs/" + HUGE + "/pause"),
+    ("POST", "/api/v1/projects/default/runs/-1/cancel"),
+    ("POST", "/api/v1/projects/default/runs/987654321/resume"),
+    ("POST", "/api/v1/projects/default/runs/1/approvals/" + HUGE),
+    ("GET", "/api/v1/projects/default/runs?state=finished"),
+    ("GET", "/api/v1/projects/default/runs?state=%00"),
+    ("GET", "/api/v1/projects/default/runs?workflow=a%00b"),
+    ("GET", "/api/v1/projects/default/runs?workflow=" + "w" * 5000),
+    ("GET", "/api/v1/projects/default/runs?offset=" + HUGE),
+    ("GET", "/api/v1/projects/default/runs?limit=" + HUGE),
+    ("GET", "/api/v1/projects/a%00b/runs"),
+    ("GET", "/api/v1/projects/" + "p" * 5000 + "/runs"),
+    ("GET", "/api/v1/projects/default/tasks?run=" + HUGE),
+    ("GET", "/api/v1/projects/default/tasks?phase=a%00b"),
 ]
 
 
@@ -131,6 +151,27 @@ JSON_CASES = [
     ("PUT", "/npm/js/left-pad", npm_document("left-pad", "../../x")),
     ("PUT", "/npm/js/-/package/left-pad/dist-tags/latest", "1.0.0\x00"),
     ("PUT", "/npm/js/-/user/org.couchdb.user:" + "x", {"name": NUL, "password": NUL}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": NUL, "params": BUG}),
+    ("POST", RUNS, {"workflow": NUL, "goal": "x", "params": BUG}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x", "params": {**BUG, "report": NUL}}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x", "params": {**BUG, NUL: "x"}}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x", "params": {**BUG, "report": {"a": 1}}}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x", "params": {**BUG, "report": [1]}}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x", "params": {**BUG, "severity": "huge"}}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x", "params": {**BUG, "extra": int(HUGE)}}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x", "params": {"repository": "app"}}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x", "params": {f"p{i}": i for i in range(51)}}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x", "params": "report=x"}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x" * 20_001, "params": BUG}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": " ", "params": BUG}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x", "params": BUG, "version": int(HUGE)}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x", "params": BUG, "version": 99}),
+    ("POST", RUNS, {"workflow": "../../etc", "goal": "x"}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x", "params": BUG, "repository": "nope"}),
+    ("POST", RUNS, {"workflow": "bug-fix", "goal": "x", "params": BUG, "state": "succeeded"}),
+    ("POST", RUNS + "/1/result", {"summary": NUL}),
+    ("POST", RUNS + "/1/approvals/1", {"decision": "maybe"}),
+    ("POST", RUNS + "/1/approvals/1", {"decision": "approve", "comment": NUL}),
 ]
 
 
@@ -158,6 +199,7 @@ class TestJsonBodies:
                 api.get("/api/v1/registry/repositories/js/packages").json()["total"],
                 api.get("/api/v1/llm/budgets").json(),
                 len(api.get("/api/v1/tokens").json()["items"]),
+                api.get(RUNS).json()["total"],
             )
 
 
