@@ -3,9 +3,9 @@
  * phase's lane with the run's first task, the approval waiting, and takes an approval with a
  * comment (the API agrees), then is paused, resumed and cancelled; axe-core on the page. A worker (`devflow up` runs one) gives the
  * run its first task. */
-import AxeBuilder from "@axe-core/playwright";
 import type { APIResponse } from "@playwright/test";
 
+import { noSeriousViolations } from "./axe";
 import { expect, signIn, test, unique } from "./fixtures";
 
 const token = process.env.DEVFLOW_E2E_TOKEN ?? "";
@@ -57,11 +57,7 @@ test("a run shows its phases and the approval it waits for, and takes an approva
   const waiting = page.getByRole("region", { name: "Approvals waiting" });
   await expect(waiting.getByRole("button", { name: "Approve" })).toBeVisible();
   await expect(page.getByRole("region", { name: "Phase Plan" }).getByRole("link")).toHaveCount(1);
-  const results = await new AxeBuilder({ page }).analyze();
-  const serious = results.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => ({ id: v.id, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 5) }));
-  expect(serious).toEqual([]);
+  await noSeriousViolations(page);
 
   await waiting.getByLabel("Comment").fill("Go ahead");
   await waiting.getByRole("button", { name: "Approve" }).click();

@@ -3,9 +3,9 @@
  * column at its WIP limit refusing a card, a stale move showing the API's message and putting
  * the card back, and a task's comment and stale edit. Each test makes a project of its own with
  * the admin token (a rerun against the same server starts afresh). */
-import AxeBuilder from "@axe-core/playwright";
 import type { APIResponse, Locator, Page } from "@playwright/test";
 
+import { noSeriousViolations } from "./axe";
 import { expect, signIn, test, unique } from "./fixtures";
 
 const token = process.env.DEVFLOW_E2E_TOKEN ?? "";
@@ -44,14 +44,6 @@ async function columnOrder(page: Page, name: string, column: string): Promise<nu
     await page.request.get(`/api/v1/projects/${name}/tasks`, { headers, params: { column } }),
   );
   return answer.items.map((t) => t.number);
-}
-
-async function noSeriousViolations(page: Page): Promise<void> {
-  const results = await new AxeBuilder({ page }).analyze();
-  const serious = results.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => ({ id: v.id, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 5) }));
-  expect(serious).toEqual([]);
 }
 
 function column(page: Page, name: string): Locator {
