@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import MAX_OFFSET, Page
 from devflow.workflows import board, claims, reads, service
+from devflow.workflows.definitions import api as definitions_api
 from devflow.workflows.schemas import (
     MAX_NUMBER,
     BoardRead,
@@ -233,5 +234,5 @@ async def delete_column(
     await board.delete_column(session, principal=principal, project=project, ref=column)
 
 
-ROUTERS = (router,)
+ROUTERS = (router, *definitions_api.ROUTERS)
 """The routers this module serves (the domain manifest names them)."""

@@ -16,6 +16,7 @@ from rich.table import Table
 from devflow.core.cli import ApiClient, JsonOpt, TokenOpt, UrlOpt, client, console, emit_json
 from devflow.core.cli import table as print_table
 from devflow.core.errors import Conflict, Invalid
+from devflow.workflows.definitions import cli as definitions_cli
 from devflow.workflows.runs import cli as runs_cli
 
 task_app = typer.Typer(
@@ -41,6 +42,7 @@ def register(root: typer.Typer) -> None:
     """Add this domain's commands to the root `devflow` command."""
     root.add_typer(task_app, name="task")
     root.add_typer(board_app, name="board")
+    definitions_cli.register(root)
     runs_cli.register(root)
 
 

@@ -21,6 +21,13 @@ class WorkflowsSettings(BaseModel):
     board_tasks: int = Field(
         50, ge=1, le=1000, description="Tasks shown per column by the board (the rest page)."
     )
+    definition_max_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest workflow definition (YAML) accepted by upload, validation or "
+        "import from a repository; a larger one is refused naming its file.",
+    )
     # Chosen by bench/task_duplicates.py on bench/data/task_duplicates.jsonl with the built-in
     # local embedder (bench/RESULTS.md); another embedding model wants its own threshold.
     duplicate_threshold: float = Field(

@@ -125,7 +125,11 @@ class WorkflowSpec(_Spec):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra={"$id": "https://devflow.dev/schemas/workflow.json"},
+        title="DevFlow workflow definition",
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://devflow.dev/schemas/workflow.json",
+        },
     )
 
     name: Ident
