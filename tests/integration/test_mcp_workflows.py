@@ -61,7 +61,9 @@ async def test_an_agent_creates_claims_reports_and_finishes_a_task(sessions, adm
         )
         assert "column: In review (review)" in text(moved), text(moved)
         found = await client.call_tool("task_search", {"query": "half way"})
-        assert text(found).startswith("#1 [In review")
+        # Found through its comment, which the hit names.
+        assert text(found).startswith("#1 [review] "), text(found)
+        assert "comment: half way" in text(found)
         nothing = await client.call_tool("task_next", {})
         assert text(nothing) == "No task is free to claim."
 

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import MAX_OFFSET, Page
-from devflow.workflows import board, claims, reads, service
+from devflow.knowledge import EMBEDDER, KnowledgeSettings
+from devflow.workflows import board, claims, reads, service, similar
 from devflow.workflows.definitions import api as definitions_api
+from devflow.workflows.runs import api as runs_api
 from devflow.workflows.schemas import (
     MAX_NUMBER,
     BoardRead,
@@ -28,6 +30,7 @@ from devflow.workflows.schemas import (
     TaskUpdate,
 )
 from devflow.workflows.settings import WorkflowsSettings
+from devflow.workflows.similar import MAX_QUERY_CHARS, TaskHit
 
 router = APIRouter(prefix="/api/v1/projects/{project}", tags=["workflows"])
 
@@ -54,6 +57,8 @@ async def list_tasks(
     parent: Annotated[int | None, Query(ge=1, le=MAX_NUMBER)] = None,
     blocked: Annotated[bool | None, Query()] = None,
     q: Annotated[str | None, Query(max_length=500, description="Keywords, or #12.")] = None,
+    run: Annotated[int | None, Query(ge=1, le=MAX_NUMBER, description="A run's number.")] = None,
+    phase: Annotated[str | None, Query(max_length=64, description="A phase id.")] = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> Page[TaskRead]:
@@ -68,6 +73,8 @@ async def list_tasks(
         parent=parent,
         blocked=blocked,
         q=q,
+        run=run,
+        phase=phase,
     )
     items, total = await reads.list_tasks(
         session, principal=principal, project=project, filters=filters, offset=offset, limit=limit
@@ -77,10 +84,48 @@ async def list_tasks(
 
 @router.post("/tasks", response_model=TaskDetail, status_code=status.HTTP_201_CREATED)
 async def create_task(
-    project: ProjectPath, data: TaskCreate, session: SessionDep, principal: PrincipalDep
+    project: ProjectPath,
+    data: TaskCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    services: ServicesDep,
 ) -> TaskDetail:
-    """Create a task (write role); it gets the project's next number."""
-    return await service.create_task(session, principal=principal, project=project, data=data)
+    """Create a task (write role); it gets the project's next number, and `duplicate_of` when
+    its text is close in meaning to a task that is not done."""
+    return await service.create_task(
+        session,
+        principal=principal,
+        project=project,
+        data=data,
+        embedder=services.get(EMBEDDER),
+        duplicate_threshold=_settings(services).duplicate_threshold,
+    )
+
+
+@router.get("/tasks/search", response_model=list[TaskHit])
+async def search_tasks(
+    project: ProjectPath,
+    session: SessionDep,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="Words.")],
+    state: Annotated[State | None, Query()] = None,
+    run: Annotated[int | None, Query(ge=1, le=MAX_NUMBER, description="A run's number.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[TaskHit]:
+    """Search tasks and their comments by words and by meaning (read role), best first; a hit
+    found through a comment says which."""
+    return await similar.search_tasks(
+        session,
+        principal=principal,
+        project=project,
+        query=q,
+        embedder=services.get(EMBEDDER),
+        settings=services.settings.section(KnowledgeSettings),
+        limit=limit,
+        state=state,
+        run=run,
+    )
 
 
 @router.post(
@@ -125,6 +170,7 @@ async def update_task(
         number=number,
         data=data,
         lease=_settings(services).lease,
+        embedder=services.get(EMBEDDER),
     )
 
 
@@ -163,6 +209,7 @@ async def add_comment(
         number=number,
         body=data.body,
         lease=_settings(services).lease,
+        embedder=services.get(EMBEDDER),
     )
 
 
@@ -234,5 +281,5 @@ async def delete_column(
     await board.delete_column(session, principal=principal, project=project, ref=column)
 
 
-ROUTERS = (router, *definitions_api.ROUTERS)
+ROUTERS = (router, *definitions_api.ROUTERS, *runs_api.ROUTERS)
 """The routers this module serves (the domain manifest names them)."""

@@ -13,8 +13,10 @@ from devflow.core.jobs import services_of
 from devflow.workflows.claims import release_expired
 from devflow.workflows.runs import engine
 from devflow.workflows.runs.queue import STEP_TASK, enqueue_job
+from devflow.workflows.similar import jobs as similar_jobs
 
 blueprint = procrastinate.Blueprint()
+similar_jobs.register(blueprint)
 
 _LATE = timedelta(minutes=1)  # a step this late has lost its job (or its job is stuck)
 

@@ -79,6 +79,8 @@ _ROWS = (
         WorkflowRun.number.label("run"),
         Task.phase,
         Task.gate,
+        Task.duplicate_of,
+        Task.duplicate_score,
         Task.version,
         Task.created_at,
         Task.updated_at,

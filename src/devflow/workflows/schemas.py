@@ -156,6 +156,10 @@ class TaskRead(BaseModel):
         description="Why it cannot be taken yet: `approval` (waiting for a human to let it "
         "into its phase) or `validation` (its work is being checked)."
     )
+    duplicate_of: int | None = Field(
+        description="Possibly a duplicate of this task: their texts are close in meaning."
+    )
+    duplicate_score: float | None = Field(description="How close, 0 to 1 (cosine).")
     version: int
     created_at: datetime
     updated_at: datetime

@@ -26,7 +26,8 @@ from devflow.core import clock
 from devflow.core.auth import Principal, Role
 from devflow.core.errors import Conflict, Invalid
 from devflow.identity import Project, User, require_member
-from devflow.workflows import board
+from devflow.knowledge import Embedder
+from devflow.workflows import board, similar
 from devflow.workflows.access import project_for
 from devflow.workflows.history import emit_task, move_to, record
 from devflow.workflows.models import Task, TaskComment, TaskCounter
@@ -42,6 +43,7 @@ from devflow.workflows.schemas import (
     TaskDetail,
     TaskUpdate,
 )
+from devflow.workflows.settings import DUPLICATE_THRESHOLD
 
 # -- creating -------------------------------------------------------------------------------------
 
@@ -67,11 +69,18 @@ async def _next_number(session: AsyncSession, project: Project) -> int:
 
 
 async def create_task(
-    session: AsyncSession, *, principal: Principal, project: str | None, data: TaskCreate
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    project: str | None,
+    data: TaskCreate,
+    embedder: Embedder | None = None,
+    duplicate_threshold: float = DUPLICATE_THRESHOLD,
 ) -> TaskDetail:
     """Create a task (write role); it starts in `data.column` or the board's first open column.
     A task of a run joins `data.phase` (default: the run's first); a gated phase holds it until
-    someone approves.
+    someone approves. With the process's `embedder`, a task close to an open one is flagged
+    `duplicate_of` it (see `similar`).
 
     Raises:
         NotFound: an unknown column, assignee, parent, blocker or run.
@@ -79,7 +88,11 @@ async def create_task(
         Conflict: the column is at its WIP limit; the run has ended.
     """
     found = await project_for(session, principal=principal, project=project, role=Role.WRITE)
-    return await detail(session, await insert_task(session, found, principal, data))
+    task = await insert_task(session, found, principal, data)
+    await similar.flag_duplicates(
+        session, embedder=embedder, task=task, threshold=duplicate_threshold, principal=principal
+    )
+    return await detail(session, task)
 
 
 async def insert_task(
@@ -148,10 +161,12 @@ async def update_task(
     number: int,
     data: TaskUpdate,
     lease: timedelta,
+    embedder: Embedder | None = None,
 ) -> TaskDetail:
     """Change the fields `data` sets, if the task is still at `data.version`.
 
-    An update by the task's claimant renews its claim's lease.
+    An update by the task's claimant renews its claim's lease; a changed text is embedded again
+    (with the process's `embedder`) for search and duplicate flags.
 
     Raises:
         Conflict: the task changed since that version (`details.current_version`), a
@@ -179,6 +194,8 @@ async def update_task(
         task.updated_at = clock.now()
         await session.flush()
         await emit_task(session, principal, found, "task.updated", task, {"fields": changed})
+        if {"title", "body", "done_definition"} & set(changed):
+            await similar.refresh_task(session, embedder=embedder, task=task)
     else:
         await session.flush()
     return await detail(session, task)
@@ -485,8 +502,10 @@ async def add_comment(
     number: int,
     body: str,
     lease: timedelta,
+    embedder: Embedder | None = None,
 ) -> CommentRead:
-    """Add a comment or progress note (write role); the claimant's comment renews its lease."""
+    """Add a comment or progress note (write role); the claimant's comment renews its lease.
+    With the process's `embedder`, search finds it by meaning too."""
     found = await project_for(session, principal=principal, project=project, role=Role.WRITE)
     task = await find_task(session, found, number, lock=True)
     comment = TaskComment(task_id=task.id, author_id=principal.user_id, body=body)
@@ -494,6 +513,7 @@ async def add_comment(
     _renew(task, principal, lease)
     await session.flush()
     await emit_task(session, principal, found, "task.commented", task, {"comment_id": comment.id})
+    await similar.embed_comment(session, embedder=embedder, comment=comment)
     return CommentRead(
         id=comment.id, author=principal.username, body=comment.body, created_at=comment.created_at
     )

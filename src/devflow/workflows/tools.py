@@ -13,7 +13,8 @@ from pydantic import Field
 from devflow.core import render
 from devflow.core.errors import Invalid
 from devflow.core.tools import Call, Contribution, ProjectArg, ToolDef
-from devflow.workflows import claims, reads, service
+from devflow.knowledge import EMBEDDER, KnowledgeSettings
+from devflow.workflows import claims, reads, service, similar
 from devflow.workflows.definitions.service import get_definition
 from devflow.workflows.definitions.spec import Phase, WorkflowSpec
 from devflow.workflows.runs import service as runs
@@ -30,6 +31,7 @@ from devflow.workflows.schemas import (
     TaskUpdate,
 )
 from devflow.workflows.settings import WorkflowsSettings
+from devflow.workflows.similar import TaskHit
 
 NumberArg = Annotated[int, Field(ge=1, le=MAX_NUMBER, description="Task number (12 for #12).")]
 RunArg = Annotated[int, Field(ge=1, le=MAX_NUMBER, description="Run number.")]
@@ -151,9 +153,20 @@ async def task_create(
         phase=phase,
     )
     task = await service.create_task(
-        call.session, principal=call.principal, project=project, data=data
+        call.session,
+        principal=call.principal,
+        project=project,
+        data=data,
+        embedder=call.services.get(EMBEDDER),
+        duplicate_threshold=call.settings.section(WorkflowsSettings).duplicate_threshold,
     )
-    return f"Created #{task.number} (version {task.version}).\n\n{_detail(task)}"
+    flag = (
+        f" Possible duplicate of #{task.duplicate_of} (similarity {task.duplicate_score:.2f}):"
+        " read it before you start."
+        if task.duplicate_of is not None and task.duplicate_score is not None
+        else ""
+    )
+    return f"Created #{task.number} (version {task.version}).{flag}\n\n{_detail(task)}"
 
 
 async def task_search(
@@ -164,7 +177,21 @@ async def task_search(
     project: ProjectArg = None,
     cursor: Annotated[str | None, Field(description="From the previous answer.")] = None,
 ) -> str:
-    """Search tasks and their comments by keywords; or list them by state."""
+    """Search tasks and their comments by words and meaning; or list them by state."""
+    if query and not mine:
+        hits = await similar.search_tasks(
+            call.session,
+            principal=call.principal,
+            project=project,
+            query=query,
+            embedder=call.services.get(EMBEDDER),
+            settings=call.settings.section(KnowledgeSettings),
+            limit=call.page_size,
+            state=state,
+        )
+        if not hits:
+            return "No tasks match."
+        return "\n".join(_hit(h) for h in hits)
     offset = render.decode_cursor(cursor)
     filters = TaskFilter(
         q=query or None, state=state, assignee=call.principal.username if mine else None
@@ -181,6 +208,11 @@ async def task_search(
         return "No tasks match."
     nxt = offset + len(items) if total > offset + len(items) else None
     return "\n".join(_line(t) for t in items) + render.more(nxt)
+
+
+def _hit(hit: TaskHit) -> str:
+    via = f" — comment: {hit.comment}" if hit.comment else ""
+    return f"#{hit.number} [{hit.state}] {hit.title}{via}"
 
 
 def _phase_text(phase: Phase, spec: WorkflowSpec) -> str:
