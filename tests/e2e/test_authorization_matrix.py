@@ -19,6 +19,8 @@ import base64
 import hashlib
 import itertools
 import json
+import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -688,6 +690,45 @@ def _fresh_git_repo(world: World, _caller: str) -> Request:
     return ("DELETE", f"{V1}/projects/beta/repos/{name}", {})
 
 
+FLOW = "name: {name}\nphases:\n  - id: work\n    name: Work\n"
+
+
+def _beta_flows(world: World) -> str:
+    """Beta's repository `flows` with one definition in .devflow/workflows, pushed once by the
+    admin straight into the bare repository (git hosting keeps it under its id)."""
+    if "flows" not in world.ids:
+        made = world.admin(
+            "POST", f"{V1}/projects/beta/repos", json={"name": "flows", "readme": True}
+        ).json()
+        bare = world.server.home / "repos" / f"{made['id']}.git"
+        work = world.ids["dists"] / "flows"
+        env = {
+            **os.environ,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_AUTHOR_NAME": "a",
+            "GIT_AUTHOR_EMAIL": "a@example.com",
+            "GIT_COMMITTER_NAME": "a",
+            "GIT_COMMITTER_EMAIL": "a@example.com",
+        }
+        subprocess.run(["git", "clone", "-q", str(bare), str(work)], env=env, check=True)
+        (work / ".devflow" / "workflows").mkdir(parents=True)
+        (work / ".devflow" / "workflows" / "flow.yml").write_text(FLOW.format(name="flow"))
+        for args in (["add", "-A"], ["commit", "-qm", "flow"], ["push", "-q", "origin", "HEAD"]):
+            subprocess.run(["git", *args], cwd=work, env=env, check=True)
+        world.ids["flows"] = True
+    return "flows"
+
+
+def _apply_flow(world: World, _caller: str) -> Request:
+    body = FLOW.format(name=world.unique("flow-"))
+    return (
+        "POST",
+        f"{V1}/projects/beta/workflows",
+        {"content": body, "headers": {"Content-Type": "application/yaml"}},
+    )
+
+
 def _mcp(_world: World, _caller: str) -> Request:
     initialize = {
         "jsonrpc": "2.0",
@@ -1065,6 +1106,34 @@ DECLARED: dict[str, Case] = {
     ),
     "POST /api/v1/projects/{project}/runs/{number}/approvals/{approval}": Case(
         member("write"), _run_approval
+    ),
+    # Workflow definitions: the schema is public documentation; checking one needs a sign-in.
+    "GET /api/v1/workflows/schema": Case(anyone(), get(f"{V1}/workflows/schema")),
+    "POST /api/v1/workflows/validate": Case(
+        signed_in(),
+        lambda _w, _c: (
+            "POST",
+            f"{V1}/workflows/validate",
+            {"content": FLOW.format(name="x"), "headers": {"Content-Type": "application/yaml"}},
+        ),
+    ),
+    "GET /api/v1/projects/{project}/workflows": Case(
+        member("read"), get(f"{V1}/projects/beta/workflows")
+    ),
+    "POST /api/v1/projects/{project}/workflows": Case(member("write"), _apply_flow),
+    "GET /api/v1/projects/{project}/workflows/{name}": Case(
+        member("read"), get(f"{V1}/projects/beta/workflows/bug-fix")
+    ),
+    "GET /api/v1/projects/{project}/workflows/{name}/versions": Case(
+        member("read"), get(f"{V1}/projects/beta/workflows/bug-fix/versions")
+    ),
+    "POST /api/v1/projects/{project}/workflows/import": Case(
+        member("write"),
+        lambda w, _c: (
+            "POST",
+            f"{V1}/projects/beta/workflows/import",
+            {"json": {"repository": _beta_flows(w)}},
+        ),
     ),
     # Git hosting: repositories of a project, and Smart HTTP (git's own client sends Basic).
     "GET /api/v1/projects/{project}/repos": Case(

@@ -82,6 +82,15 @@ RAW_TARGETS = [
     ("DELETE", "/api/v1/projects/default/members/..%2F..%2Fadmin"),
     ("DELETE", "/api/v1/projects/default/members/" + "u" * 5000),
     ("DELETE", "/api/v1/projects/default/members/nobody-here"),
+    ("GET", "/api/v1/projects/default/workflows?offset=" + HUGE),
+    ("GET", "/api/v1/projects/default/workflows?limit=" + HUGE),
+    ("GET", "/api/v1/projects/default/workflows/a%00b"),
+    ("GET", "/api/v1/projects/default/workflows/..%2F..%2Fetc%2Fpasswd"),
+    ("GET", "/api/v1/projects/default/workflows/Bad%20Name"),
+    ("GET", "/api/v1/projects/default/workflows/" + "w" * 5000),
+    ("GET", "/api/v1/projects/default/workflows/bug-fix?version=" + HUGE),
+    ("GET", "/api/v1/projects/default/workflows/bug-fix/versions?offset=" + HUGE),
+    ("GET", "/api/v1/projects/a%00b/workflows"),
     ("GET", "/api/v1/events?follow=false&latest=" + HUGE),
     ("GET", "/api/v1/events?since=" + HUGE),
     ("GET", "/api/v1/knowledge/documents?uri=x&start=" + HUGE),
@@ -201,6 +210,63 @@ class TestJsonBodies:
                 len(api.get("/api/v1/tokens").json()["items"]),
                 api.get(RUNS).json()["total"],
             )
+
+
+WORKFLOWS = "/api/v1/projects/default/workflows"
+FLOW = "name: flow\nphases:\n  - id: work\n    name: Work\n"
+YAML = "application/yaml"
+
+
+class TestWorkflowDefinitions:
+    @pytest.mark.parametrize("path", [WORKFLOWS, "/api/v1/workflows/validate"])
+    @pytest.mark.parametrize(
+        ("body", "content_type", "status"),
+        [
+            (b"", YAML, 422),
+            (b"   \n", YAML, 422),
+            (FLOW.encode() + b"#" * 300_000, YAML, 422),  # over workflows.definition_max_bytes
+            (b"#" * 2_000_000, YAML, 413),  # over server.max_body_bytes: refused unread
+            (FLOW.replace("flow", "fl\x00ow").encode(), YAML, 422),
+            (b'{"source": "name: a\\u0000b"}', "application/json", 400),
+            (b'{"source": 12}', "application/json", 422),
+            (b'{"sauce": "x"}', "application/json", 422),
+            (b"[1, 2]", "application/json", 422),
+            (FLOW.replace("name: flow", "name: ../../etc").encode(), YAML, 422),
+            (b"\xff\xfe not utf-8", YAML, 422),
+            (b"a: &a [*a]", YAML, 422),
+            (b"[" * 100_000, YAML, 422),
+            (FLOW.encode(), "text/plain", 415),
+            (FLOW.encode(), "multipart/form-data; boundary=x", 415),
+            (FLOW.encode(), "", 415),
+        ],
+    )
+    def test_is_a_clear_client_error_and_stores_nothing(
+        self, server, path, body, content_type, status
+    ):
+        with server.api() as api:
+            before = api.get(WORKFLOWS).json()["total"]
+            headers = {"Content-Type": content_type} if content_type else {}
+            response = api.post(path, content=body, headers=headers)
+            assert response.status_code == status, (body[:60], response.text[:300])
+            assert response.json()["error"]["message"]
+            assert api.get(WORKFLOWS).json()["total"] == before
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"repository": "../../etc"},
+            {"repository": "code", "ref": "--upload-pack=touch /tmp/x"},
+            {"repository": "code", "ref": "../../HEAD"},
+            {"repository": "a\x00b"},
+            {"repository": "r" * 5000},
+            {"repository": "code", "ref": "x" * 5000},
+            {},
+        ],
+    )
+    def test_an_import_of_a_hostile_repository_or_ref_is_refused(self, server, body):
+        with server.api() as api:
+            response = api.post(f"{WORKFLOWS}/import", json=body)
+        assert 400 <= response.status_code < 500, response.text
 
 
 class TestProtocolBodies:
