@@ -19,6 +19,7 @@ import {
   hasFilter,
   keeps,
   listingQuery,
+  nextOffset,
   PAGE,
   placement,
   withoutTask,
@@ -198,7 +199,11 @@ export function BoardPage() {
             filter={filter}
             canWrite={canWrite}
             dragging={dragging}
-            setDragging={setDragging}
+            setDragging={(next) => {
+              // A drag ends any keyboard move: the focus no longer follows a card.
+              if (next) setFocus(null);
+              setDragging(next);
+            }}
             focus={focus}
             first={column === columns[0]}
             last={column === columns[columns.length - 1]}
@@ -250,10 +255,7 @@ function BoardColumnView({
         signal,
       ),
     initialPageParam: 0,
-    getNextPageParam: (lastPage, all) => {
-      const loaded = all.reduce((sum, page) => sum + page.items.length, 0);
-      return loaded < lastPage.total ? loaded : undefined;
-    },
+    getNextPageParam: nextOffset,
   });
   const list = useRef<HTMLOListElement>(null);
   const [over, setOver] = useState<number | null>(null);

@@ -24,6 +24,7 @@ import {
   type Page,
 } from "@devflow/ui";
 
+import { nextOffset } from "./board";
 import { pages, projectPath, runPath, useWorkflowEvents, workflowsKey } from "./data";
 import { TaskBadges } from "./parts";
 import { RUN_STATES, type Approval, type Run, type RunPhase, type RunState, type Task } from "./types";
@@ -79,10 +80,7 @@ export function RunList() {
     queryFn: ({ pageParam, signal }) =>
       api.get<Page<Run>>(`${projectPath(project)}/runs`, { state, offset: pageParam, limit: RUNS_PAGE }, signal),
     initialPageParam: 0,
-    getNextPageParam: (last, all) => {
-      const loaded = all.reduce((sum, page) => sum + page.items.length, 0);
-      return loaded < last.total ? loaded : undefined;
-    },
+    getNextPageParam: nextOffset,
   });
   useWorkflowEvents(project, ["run."]);
   const items = runs.data?.pages.flatMap((page) => page.items) ?? [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { dropIndex, filterFrom, flatten, keeps, listingQuery, placement, withoutTask, withTaskAt, type Pages } from "./board";
+import { dropIndex, filterFrom, flatten, keeps, listingQuery, nextOffset, placement, withoutTask, withTaskAt, type Pages } from "./board";
 import type { Task } from "./types";
 
 function task(number: number, extra: Partial<Task> = {}): Task {
@@ -87,5 +87,15 @@ describe("filters", () => {
     expect(keeps(task(1), { priority: "high" })).toBe(false);
     expect(keeps(task(1, { run: 3 }), { run: "3" })).toBe(true);
     expect(keeps(task(1), { run: "3" })).toBe(false);
+  });
+});
+
+describe("nextOffset", () => {
+  it("asks for the next page until every item is loaded", () => {
+    const page = (n: number) => ({ items: Array.from({ length: n }), total: 120 });
+    expect(nextOffset(page(50), [page(50)])).toBe(50);
+    expect(nextOffset(page(50), [page(50), page(50)])).toBe(100);
+    expect(nextOffset(page(20), [page(50), page(50), page(20)])).toBeUndefined();
+    expect(nextOffset({ items: [], total: 0 }, [{ items: [], total: 0 }])).toBeUndefined();
   });
 });

@@ -62,6 +62,12 @@ export interface Pages {
   pageParams: unknown[];
 }
 
+/** The offset of a listing's next page, or undefined when every item is loaded. */
+export function nextOffset<P extends { items: unknown[]; total: number }>(last: P, all: P[]): number | undefined {
+  const loaded = all.reduce((sum, page) => sum + page.items.length, 0);
+  return loaded < last.total ? loaded : undefined;
+}
+
 export function flatten(data: Pages | undefined): Task[] {
   return data ? data.pages.flatMap((page) => page.items) : [];
 }
