@@ -56,3 +56,16 @@ def test_wip_limits_and_refusals_are_one_line_with_an_exit_code(cli):
     bad = cli("task", "create", "x", "--priority", "asap", check=False)
     assert bad.returncode == 2
     assert "low, medium, high, urgent" in bad.stderr
+
+
+def test_search_finds_a_task_by_a_comment_and_by_meaning(cli):
+    cli("task", "create", "Login page crashes on submit", "--body", "Stack trace attached.")
+    cli("task", "create", "Write the release notes for 2.0")
+    cli("task", "comment", "2", "waiting on the changelog from the API team")
+    by_comment = json.loads(cli("task", "search", "changelog", "--json").stdout)
+    assert by_comment[0]["number"] == 2
+    assert "changelog" in by_comment[0]["comment"]
+    by_meaning = json.loads(cli("task", "search", "sign-in form error", "--json").stdout)
+    assert by_meaning[0]["number"] == 1
+    shown = cli("task", "search", "release").stdout
+    assert "#2" in shown

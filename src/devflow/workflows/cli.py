@@ -238,6 +238,37 @@ def list_(
     print_table(rows, columns, title=f"{len(rows)} of {page['total']} tasks")
 
 
+@task_app.command("search")
+def search_(
+    query: Annotated[str, typer.Argument(help="Words, or what you mean; `#12` finds task 12.")],
+    state: Annotated[str | None, typer.Option(help="open, in_progress, review or done.")] = None,
+    run: Annotated[int | None, typer.Option("--run", help="Tasks of this run.", min=1)] = None,
+    limit: Annotated[int, typer.Option(help="How many.", min=1, max=100)] = 20,
+    project: ProjectOpt = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search tasks and their comments by words and by meaning, best first (a hit found
+    through a comment shows it). `task list --search` filters by keywords only."""
+    if state is not None:
+        _choice("--state", state, _STATES)
+    api = client(url, token)
+    params = {"q": query, "state": state, "run": run, "limit": limit}
+    hits = api.get(
+        f"{_base(api, project)}/tasks/search",
+        params={k: v for k, v in params.items() if v is not None},
+    )
+    if as_json:
+        emit_json(hits)
+        return
+    rows = [
+        {**h, "number": f"#{h['number']}", "score": f"{h['score']:.2f}", "comment": h["comment"]}
+        for h in hits
+    ]
+    print_table(rows, ["number", "title", "state", "score", "comment"], title=f"{len(rows)} found")
+
+
 @task_app.command("show")
 def show(
     number: NumberArg,
