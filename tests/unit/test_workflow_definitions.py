@@ -106,6 +106,14 @@ class TestParsing:
         assert only["field"] == "phases[1].validation"
         assert only["line"] == 12
 
+    def test_a_schema_error_and_a_bad_link_are_reported_together(self):
+        source = GOOD.replace("next: [check]", "next: [nope]").replace("60", "soon")
+        errors = _errors(source)
+        assert [e["field"] for e in errors] == [
+            "phases[0].next[0]",
+            "phases[1].approval.timeout_minutes",
+        ]
+
     def test_several_problems_are_all_listed_in_file_order(self):
         source = GOOD.replace("id: build", "id: B").replace("name: Check", "name: [1]")
         errors = _errors(source)

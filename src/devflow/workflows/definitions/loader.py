@@ -103,7 +103,7 @@ def parse(
         what = "empty" if data is None else _kind(data)
         message = f"a workflow definition is a mapping (name, phases, …), not {what}"
         raise refuse([error(file, *marks.at(()), (), message)])
-    problems = _schema_problems(data, marks) or _reference_problems(data, marks)
+    problems = _schema_problems(data, marks) + _reference_problems(data, marks)
     if not problems:
         try:
             return WorkflowSpec.model_validate(data)
@@ -175,28 +175,39 @@ def _problem(found: SchemaError, marks: Marks) -> Problem:
 
 
 def _reference_problems(data: dict[str, Any], marks: Marks) -> list[Problem]:
-    """Duplicate phase ids and parameter names, and `next` naming no phase."""
+    """Duplicate phase ids and parameter names, and `next` naming no phase (found also where
+    the schema refused something else, so one pass shows both)."""
     found: list[Problem] = []
-    phases = data.get("phases", [])
+    phases = _mappings(data.get("phases"))
     found += _duplicates(phases, "phases", "id", "phase id", marks)
-    found += _duplicates(data.get("parameters", []), "parameters", "name", "parameter", marks)
-    ids = [p["id"] for p in phases]
-    for i, phase in enumerate(phases):
-        for j, target in enumerate(phase.get("next", [])):
-            if target not in ids:
+    found += _duplicates(
+        _mappings(data.get("parameters")), "parameters", "name", "parameter", marks
+    )
+    ids = list(dict.fromkeys(p["id"] for _, p in phases if isinstance(p.get("id"), str)))
+    for i, phase in phases:
+        targets = phase.get("next")
+        for j, target in enumerate(targets if isinstance(targets, list) else []):
+            if isinstance(target, str) and target not in ids:
                 path: Path = ("phases", i, "next", j)
                 message = f"no phase {target!r}; the phases are {', '.join(ids)}"
                 found.append(Problem(*marks.at(path), path, message))
     return found
 
 
+def _mappings(items: object) -> list[tuple[int, dict[str, Any]]]:
+    listed = items if isinstance(items, list) else []
+    return [(i, item) for i, item in enumerate(listed) if isinstance(item, dict)]
+
+
 def _duplicates(
-    items: Iterable[dict[str, Any]], where: str, key: str, what: str, marks: Marks
+    items: Iterable[tuple[int, dict[str, Any]]], where: str, key: str, what: str, marks: Marks
 ) -> list[Problem]:
     found: list[Problem] = []
     first: dict[str, int] = {}
-    for i, item in enumerate(items):
-        value = item[key]
+    for i, item in items:
+        value = item.get(key)
+        if not isinstance(value, str):
+            continue
         if value in first:
             path: Path = (where, i, key)
             line = marks.at((where, first[value], key))[0]
