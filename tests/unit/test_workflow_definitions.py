@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -161,6 +163,16 @@ class TestRefusedText:
     def test_a_date_is_kept_as_the_text_written(self):
         spec = parse(GOOD.replace("Ship a release.", "2026-12-04"))
         assert spec.description == "2026-12-04"
+
+
+class TestDocs:
+    def test_the_example_in_docs_workflows_md_validates(self):
+        docs = (Path(__file__).parents[2] / "docs" / "workflows.md").read_text(encoding="utf-8")
+        section = docs.split("## Workflow definitions", 1)[1]
+        example = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+        assert example is not None
+        spec = parse(example.group(1), file="docs/workflows.md")
+        assert [p.id for p in spec.phases] == ["changelog", "bump", "sign-off"]
 
 
 class TestBuiltins:
