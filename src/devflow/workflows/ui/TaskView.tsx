@@ -192,7 +192,13 @@ function EditTask({
     setDraft({ ...draft, [key]: event.target.value });
 
   async function save(): Promise<void> {
-    const body = changes(base, draft);
+    let body: Record<string, unknown>;
+    try {
+      body = changes(base, draft);
+    } catch (caught) {
+      setError(caught instanceof Error ? caught : new Error(String(caught)));
+      return;
+    }
     if (Object.keys(body).length === 0) {
       onDone();
       return;
@@ -266,6 +272,12 @@ function EditTask({
         </Field>
         <Field label="Milestone">
           <input className={INPUT} value={draft.milestone} onChange={set("milestone")} />
+        </Field>
+        <Field label="Blocked by" hint="Task numbers: #3, #7.">
+          <input className={INPUT} value={draft.blocked_by} onChange={set("blocked_by")} />
+        </Field>
+        <Field label="Parent" hint="A task number; empty: none.">
+          <input className={INPUT} value={draft.parent} onChange={set("parent")} />
         </Field>
       </div>
       <Field label="Description" hint="Markdown.">

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { changes, draftOf, parseLabels, shown } from "./edit";
+import { changes, draftOf, parseLabels, parseNumbers, shown } from "./edit";
 import type { TaskDetail } from "./types";
 
 const task: TaskDetail = {
@@ -44,6 +44,26 @@ describe("changes", () => {
   it("clears a field with an empty string", () => {
     const assigned = { ...task, assignee: "ann", milestone: "v1" };
     expect(changes(assigned, { ...draftOf(assigned), assignee: "", milestone: "" })).toEqual({ assignee: "", milestone: "" });
+  });
+});
+
+describe("blockers and parent", () => {
+  it("reads task numbers with or without #", () => {
+    expect(parseNumbers("#3, 7 #3  9")).toEqual([3, 7, 9]);
+    expect(parseNumbers("")).toEqual([]);
+    expect(parseNumbers("3, x")).toBeNull();
+    expect(parseNumbers("#0")).toBeNull();
+  });
+  it("sends blockers as numbers and an emptied parent as 0", () => {
+    const child = { ...task, parent: 2, blocked_by: [5] };
+    expect(draftOf(child).blocked_by).toBe("#5");
+    expect(changes(child, { ...draftOf(child), blocked_by: "#5, 6", parent: "" })).toEqual({ blocked_by: [5, 6], parent: 0 });
+    expect(changes(child, { ...draftOf(child), blocked_by: "" })).toEqual({ blocked_by: [] });
+    expect(changes(child, { ...draftOf(child), blocked_by: "5", parent: "2" })).toEqual({});
+  });
+  it("refuses what is not task numbers, naming the field", () => {
+    expect(() => changes(task, { ...draftOf(task), blocked_by: "soon" })).toThrow(/^Blocked by: /);
+    expect(() => changes(task, { ...draftOf(task), parent: "#2 #3" })).toThrow(/^Parent: /);
   });
 });
 
