@@ -136,6 +136,8 @@ async def _files(git: _Git, commit: str, full: str, max_bytes: int) -> list[tupl
     """The definition files at `commit`: (path, text), by path."""
     code, out = await git.run("ls-tree", "-l", "-z", commit, f"{FOLDER}/")
     entries = [e for e in out.decode("utf-8", "replace").split("\0") if e] if code == 0 else []
+    if len(entries) > MAX_FILES:
+        raise Invalid(f"{full} has more than {MAX_FILES} entries in {FOLDER}; split them up")
     found: list[tuple[str, str]] = []
     errors: list[dict[str, Any]] = []
     for entry in entries:
@@ -159,8 +161,6 @@ async def _files(git: _Git, commit: str, full: str, max_bytes: int) -> list[tupl
             f"{full} has no {FOLDER}/*.yml or *.yaml at {commit[:12]}",
             details={"errors": [], "commit": commit},
         )
-    if len(found) > MAX_FILES:
-        raise Invalid(f"{full} has more than {MAX_FILES} workflow definitions in {FOLDER}")
     return found
 
 
