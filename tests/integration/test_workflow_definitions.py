@@ -326,6 +326,9 @@ def test_the_workflow_commands_against_a_server(cli, tmp_path):
     applied = json.loads(cli("workflow", "apply", "release.yml", "--json").stdout)
     assert [(a["name"], a["version"], a["created"]) for a in applied] == [("release", 1, True)]
     assert "unchanged release version 1" in cli("workflow", "apply", "release.yml").stdout
+    (tmp_path / "release.yml").write_text(V2)
+    dry = cli("workflow", "apply", "release.yml", "--dry-run").stdout
+    assert "release: valid; would store version 2" in dry
     (tmp_path / "bad.yml").write_text(V1.replace("[check]", "[x]"))
     refused = cli("workflow", "apply", "bad.yml", check=False)
     assert refused.returncode == 1
