@@ -54,7 +54,7 @@ function card(page: Page, number: number): Locator {
   return page.getByRole("article", { name: new RegExp(`^#${number} `) });
 }
 
-test("cards move by drag and drop and from the keyboard, live, within WIP limits", async ({ page }) => {
+test("a task made on the board moves by drag and drop and from the keyboard, live, within WIP limits", async ({ page }) => {
   await signIn(page);
   const { name } = await project(page, ["Write the spec", "Fix login", "Ship it"]);
   await page.goto(`/board/${name}`);
@@ -62,6 +62,15 @@ test("cards move by drag and drop and from the keyboard, live, within WIP limits
   await expect(column(page, "Todo").getByRole("article")).toHaveCount(3);
   // A mark on this document: a reload would lose it.
   await page.evaluate(() => document.documentElement.setAttribute("data-e2e-loaded", "board"));
+
+  // A new task from the board lands in the column chosen.
+  await page.getByRole("button", { name: "New task" }).click();
+  const form = page.getByRole("form", { name: "New task" });
+  await form.getByLabel("Title").fill("Write the docs");
+  await form.getByLabel("Column").selectOption("Backlog");
+  await form.getByRole("button", { name: "Create" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Created #4 Write the docs in Backlog" })).toBeVisible();
+  await expect(column(page, "Backlog").getByRole("article", { name: /^#4 Write the docs/ })).toBeVisible();
 
   // Between columns: the API moves it too.
   await card(page, 1).dragTo(column(page, "In progress"));
@@ -94,13 +103,17 @@ test("cards move by drag and drop and from the keyboard, live, within WIP limits
   expect((await read(page, name, 3)).column).toBe("Todo");
 
   // Filters narrow every column.
-  await page.getByLabel("Priority").selectOption("high");
+  await page.getByRole("search").getByLabel("Priority").selectOption("high");
   await expect(page.getByRole("article")).toHaveText([/^#2 Fix login/]);
   await expect(page.locator("html")).toHaveAttribute("data-e2e-loaded", "board");
   await card(page, 2).getByRole("button", { name: "Move #2" }).click();
   await expect(card(page, 2).getByRole("button", { name: "Move #2 to the previous column" })).toBeVisible();
   await noSeriousViolations(page);
   await page.screenshot({ path: test.info().outputPath("board.png"), fullPage: true });
+
+  // The header's project switcher takes the page to that project's board.
+  await page.getByRole("banner").getByLabel("Project").selectOption("default");
+  await expect(page.getByRole("heading", { level: 1, name: "Board · default" })).toBeVisible();
 });
 
 test("a move from a stale board shows the API's message and puts the card back", async ({ page }) => {

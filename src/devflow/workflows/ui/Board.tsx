@@ -28,8 +28,9 @@ import {
   type FilterKey,
   type Pages,
 } from "./board";
-import { pages, projectPath, taskPath, useWorkflowEvents, workflowsKey } from "./data";
+import { pages, projectPath, taskPath, useFollowProject, useWorkflowEvents, workflowsKey } from "./data";
 import { Filters } from "./Filters";
+import { NewTask } from "./NewTask";
 import { TaskBadges } from "./parts";
 import type { Board as BoardData, Column, Task, TaskDetail } from "./types";
 
@@ -86,9 +87,11 @@ export function BoardPage() {
     queryFn: () => api.get<BoardData>(`${projectPath(project)}/board`, { limit: 1 }),
   });
   useWorkflowEvents(project, ["task.", "board."]);
+  useFollowProject(project, pages.board);
   const [dragging, setDragging] = useState<Dragging | null>(null);
   const [moved, setMoved] = useState<Moved | null>(null);
   const [focus, setFocus] = useState<number | null>(null);
+  const columns = board.data?.columns ?? [];
 
   function setFilter(key: FilterKey, value: string): void {
     const next = new URLSearchParams(params);
@@ -145,8 +148,6 @@ export function BoardPage() {
     }
   }
 
-  const columns = board.data?.columns ?? [];
-
   function keyMove(task: Task, from: string, direction: "up" | "down" | "left" | "right"): void {
     const at = columns.findIndex((c) => c.name === from);
     const cards = flatten(client.getQueryData<Pages>(columnKey(project, from, filter)));
@@ -169,7 +170,8 @@ export function BoardPage() {
           Runs
         </Link>
       </div>
-      <Filters filter={filter} onChange={setFilter} />
+      {canWrite ? <NewTask key={project} project={project} columns={columns} /> : null}
+      <Filters key={project} filter={filter} onChange={setFilter} />
       {canWrite ? (
         <p id="board-keys" className="text-xs text-slate-600 dark:text-slate-400">
           Drag a card, or focus it and press Alt with an arrow key (or use its Move buttons).

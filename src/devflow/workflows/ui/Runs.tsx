@@ -25,7 +25,7 @@ import {
 } from "@devflow/ui";
 
 import { nextOffset } from "./board";
-import { pages, projectPath, runPath, useWorkflowEvents, workflowsKey } from "./data";
+import { pages, projectPath, runPath, useFollowProject, useWorkflowEvents, workflowsKey } from "./data";
 import { TaskBadges } from "./parts";
 import { RUN_STATES, type Approval, type Run, type RunPhase, type RunState, type Task } from "./types";
 
@@ -83,6 +83,7 @@ export function RunList() {
     getNextPageParam: nextOffset,
   });
   useWorkflowEvents(project, ["run."]);
+  useFollowProject(project, pages.runs);
   const items = runs.data?.pages.flatMap((page) => page.items) ?? [];
   return (
     <div className="space-y-4">

@@ -1,5 +1,8 @@
 /** Paths, query keys and the live refresh shared by the workflows pages. */
 
+import { useEffect, useRef } from "react";
+import { useNavigate } from "react-router-dom";
+
 import { useRefetchOn, useSession, type DevflowEvent } from "@devflow/ui";
 
 const enc = encodeURIComponent;
@@ -46,4 +49,16 @@ export function useWorkflowEvents(
       more(event),
     300,
   );
+}
+
+/** Follow the header's project switcher: when the user picks another project there, show that
+ * project's `page` (the address names the project, so the page would not change by itself). */
+export function useFollowProject(shown: string, page: (project: string) => string): void {
+  const { project } = useSession();
+  const navigate = useNavigate();
+  const previous = useRef(project);
+  useEffect(() => {
+    if (project !== previous.current && project !== null && project !== shown) navigate(page(project));
+    previous.current = project;
+  }, [project, shown, page, navigate]);
 }
