@@ -1050,6 +1050,9 @@ DECLARED: dict[str, Case] = {
     "DELETE /v2/{path:path}": Case(registry("admin"), _oci_manifest_delete),
     # Workflows: tasks and the board of a project.
     "GET /api/v1/projects/{project}/tasks": Case(member("read"), get(f"{V1}/projects/beta/tasks")),
+    "GET /api/v1/projects/{project}/tasks/search": Case(
+        member("read"), get(f"{V1}/projects/beta/tasks/search?q=deploy")
+    ),
     "POST /api/v1/projects/{project}/tasks": Case(
         member("write"),
         lambda w, _c: ("POST", f"{V1}/projects/beta/tasks", {"json": {"title": w.unique("t")}}),

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from devflow.core.auth import Principal, Role
 from devflow.core.config import Settings
 from devflow.core.errors import Invalid, NotFound
-from devflow.repos import ReposSettings, require_repository
+from devflow.repos import ReposSettings, repository_folder, require_repository
 from devflow.workflows.access import project_for
 from devflow.workflows.definitions.loader import error, parse, refuse
 from devflow.workflows.definitions.schemas import DefinitionApplied, ImportRead
@@ -81,8 +81,7 @@ async def import_from_repository(
     owner, _, name = repo.rpartition("/")
     owner = owner or found.name
     hosted = await require_repository(session, principal=principal, project=owner, name=name)
-    # Where git hosting keeps it (repos/AGENTS.md: by its id, never by a name).
-    git = _Git(settings.section(ReposSettings).git, settings.home / "repos" / f"{hosted.id}.git")
+    git = _Git(settings.section(ReposSettings).git, repository_folder(settings, hosted))
     full = f"{owner}/{name}"
     commit = await _commit(git, ref or hosted.default_branch, full)
     files = await _files(git, commit, full, _max_bytes(settings))
