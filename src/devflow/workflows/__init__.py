@@ -7,15 +7,33 @@ caller's `Principal` and checks the caller's role in the project itself; none co
   `add_comment`, `list_comments`, `history`
 - `show_board`, `create_column`, `update_column`, `delete_column`
 - `claim_next` (exactly one claimant per task, with a lease), `release_expired`
+- `search_tasks` (words and meaning over tasks and comments)
+- `apply_definition`, `list_definitions`, `get_definition`, `validate_definition`
+- `start_run`, `list_runs`, `get_run`, `pause_run`, `resume_run`, `cancel_run`,
+  `submit_result`, `decide` (an approval)
 - `DOMAIN`: the manifest (routes, jobs, commands, tools, settings, models)
-
-Workflow definitions and runs come next in this domain (issue 16).
 """
 
 from devflow.core.domain import Domain, lazy
 from devflow.workflows.board import create_column, delete_column, update_column
 from devflow.workflows.claims import claim_next, release_expired
+from devflow.workflows.definitions.service import (
+    apply_definition,
+    get_definition,
+    list_definitions,
+    validate_definition,
+)
 from devflow.workflows.reads import get_task, history, list_comments, list_tasks, show_board
+from devflow.workflows.runs.service import (
+    cancel_run,
+    decide,
+    get_run,
+    list_runs,
+    pause_run,
+    resume_run,
+    start_run,
+    submit_result,
+)
 from devflow.workflows.schemas import (
     BoardRead,
     ChangeRead,
@@ -31,6 +49,7 @@ from devflow.workflows.schemas import (
 )
 from devflow.workflows.service import add_comment, create_task, update_task
 from devflow.workflows.settings import WorkflowsSettings
+from devflow.workflows.similar import search_tasks
 
 DOMAIN = Domain(
     name="workflows",
@@ -57,16 +76,29 @@ __all__ = [
     "TaskUpdate",
     "WorkflowsSettings",
     "add_comment",
+    "apply_definition",
+    "cancel_run",
     "claim_next",
     "create_column",
     "create_task",
+    "decide",
     "delete_column",
+    "get_definition",
+    "get_run",
     "get_task",
     "history",
     "list_comments",
+    "list_definitions",
+    "list_runs",
     "list_tasks",
+    "pause_run",
     "release_expired",
+    "resume_run",
+    "search_tasks",
     "show_board",
+    "start_run",
+    "submit_result",
     "update_column",
     "update_task",
+    "validate_definition",
 ]
