@@ -18,6 +18,9 @@ Everything runs on 127.0.0.1 in a temporary folder, on an embedded PostgreSQL mi
    served by `devflow serve` (one process); `GET /api/v1/projects/{project}/board` (the
    default 50 tasks per column, with counts) `--requests` times from one client, then from 10
    at once: p50/p95/p99. Target: p95 under 50 ms.
+3. Duplicate detection: the labelled pairs of bench/data/task_duplicates.jsonl embedded with the
+   built-in local embedder, flagged at the configured `workflows.duplicate_threshold`:
+   precision and recall (bench/task_duplicates.py sweeps the thresholds and chose it).
 
 Figures are printed and, unless --no-record, appended as a dated section to bench/RESULTS.md.
 """
@@ -361,6 +364,18 @@ def markdown(report: dict[str, Any]) -> str:
         )
         for b in report["board"]
     ]
+    d = report["duplicates"]
+    lines += [
+        "",
+        (
+            f"### Duplicate detection: {d['pairs']} labelled pairs ({d['positives']} duplicates), "
+            f"built-in local embedder, threshold {d['threshold']:.2f}"
+        ),
+        "",
+        "| precision | recall |",
+        "|---:|---:|",
+        f"| {d['precision']:.3f} | {d['recall']:.3f} |",
+    ]
     one = report["board"][0]
     lines += [
         "",
@@ -423,7 +438,27 @@ async def run(args: argparse.Namespace, url: str, home: Path) -> dict[str, Any]:
         server.terminate()
         server.wait(30)
     print(board, flush=True)
-    return {"claims": claims, "board": board, "edges": edges}
+    return {"claims": claims, "board": board, "edges": edges, "duplicates": await duplicates()}
+
+
+async def duplicates() -> dict[str, Any]:
+    """Precision and recall of the duplicate flag at the configured threshold."""
+    import numpy as np
+
+    from devflow.workflows.settings import DUPLICATE_THRESHOLD
+    from task_duplicates import load_pairs, make_embedder, measure, similarities
+
+    pairs = load_pairs()
+    scores = await similarities(make_embedder(None), pairs)
+    labels = np.array([p.duplicate for p in pairs], dtype=bool)
+    found = measure(scores, labels, DUPLICATE_THRESHOLD)
+    return {
+        "pairs": len(pairs),
+        "positives": int(labels.sum()),
+        "threshold": found.threshold,
+        "precision": found.precision,
+        "recall": found.recall,
+    }
 
 
 def main() -> None:
