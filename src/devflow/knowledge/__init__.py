@@ -6,7 +6,8 @@ the session and the caller's `Principal` and checks permissions itself; none com
 - `add_source`, `list_sources`, `get_source`, `find_source`, `refresh_source`, `remove_source`
 - `upload_files` (into an upload source), `retain_files` (the rest of a re-sync),
   `list_documents`, `read_document`
-- `search` (hybrid / keyword / semantic), `code_examples`
+- `search` (hybrid / keyword / semantic), `code_examples`; `fuse` and `relevance`, how it merges
+  rankings and scales the scores it shows, for other domains' searches to match it
 - `plan_answer` (retrieve), then `answer_events` (a cited answer through `devflow.llm`, as
   events, holding no database connection)
 - `EMBEDDER`: the process's configured `Embedder`, among its services
@@ -24,7 +25,7 @@ from devflow.knowledge.answer import (
 )
 from devflow.knowledge.embedding import close_embedder, make_embedder
 from devflow.knowledge.ports import EMBEDDER, Embedder, Reranker
-from devflow.knowledge.retrieval import code_examples, search
+from devflow.knowledge.retrieval import code_examples, fuse, relevance, search
 from devflow.knowledge.schemas import (
     AnswerRequest,
     Citation,
@@ -88,12 +89,14 @@ __all__ = [
     "answer_events",
     "code_examples",
     "find_source",
+    "fuse",
     "get_source",
     "list_documents",
     "list_sources",
     "plan_answer",
     "read_document",
     "refresh_source",
+    "relevance",
     "remove_source",
     "retain_files",
     "search",

@@ -5,8 +5,7 @@ PostgreSQL full text, the title weighing most; semantic retrieval compares the q
 with the project's task and comment vectors exactly (see `duplicates` for why no index). A task
 counts with its best evidence: its own text or its best comment, per retriever. The two rankings
 are fused as `devflow.knowledge.search` fuses its own, with the same settings (`fusion`,
-`keyword_weight`, `semantic_weight`, `rrf_k`); `_fuse` and `_relevance` are small copies of the
-knowledge hub's, which does not export them.
+`keyword_weight`, `semantic_weight`, `rrf_k`) and the same `fuse` and `relevance`.
 
 Semantic candidates under `SEMANTIC_FLOOR` are dropped: a vector search always returns its
 nearest tasks, and a query about nothing in the project should find nothing.
@@ -17,9 +16,8 @@ fixed (the filter clauses chosen by which filters a search has, and the text-sea
 
 from __future__ import annotations
 
-import statistics
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import text
@@ -27,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import Principal
 from devflow.core.errors import Invalid
-from devflow.knowledge import Embedder, KnowledgeSettings
+from devflow.knowledge import Embedder, KnowledgeSettings, fuse, relevance
 from devflow.workflows.access import project_for
 
 MAX_QUERY_CHARS = 2000
@@ -123,7 +121,7 @@ async def search_tasks(
         rows = await _semantic(session, where, params, vector, embedder)
         semantic, semantic_comments = _best_per_task([r for r in rows if r[2] >= SEMANTIC_FLOOR])
     knowledge = settings or KnowledgeSettings()
-    fused = _fuse(
+    fused = fuse(
         [(keyword, knowledge.keyword_weight), (semantic, knowledge.semantic_weight)],
         method=knowledge.fusion,
         k=knowledge.rrf_k,
@@ -221,42 +219,6 @@ def _best_per_task(rows: list[_Row]) -> tuple[Scored, dict[uuid.UUID, int]]:
     return ranked, comments
 
 
-def _fuse(
-    rankings: list[tuple[Scored, float]], *, method: Literal["rrf", "zscore"], k: int
-) -> Scored:
-    """Fuse rankings as `devflow.knowledge`'s retrieval does (rrf, or standardised scores where
-    a task missing from a ranking counts as its lowest candidate there)."""
-    scores: dict[uuid.UUID, float] = {}
-    if method == "rrf":
-        for ranked, weight in rankings:
-            for rank, (tid, _) in enumerate(ranked, start=1):
-                scores[tid] = scores.get(tid, 0.0) + weight / (k + rank)
-    else:
-        standardised = [(_standardise(ranked), weight) for ranked, weight in rankings if ranked]
-        every = {tid for z, _ in standardised for tid in z}
-        for z, weight in standardised:
-            floor = min(z.values())
-            for tid in every:
-                scores[tid] = scores.get(tid, 0.0) + weight * z.get(tid, floor)
-    return sorted(scores.items(), key=lambda item: (-item[1], str(item[0])))
-
-
-def _standardise(ranked: Scored) -> dict[uuid.UUID, float]:
-    values = [score for _, score in ranked]
-    mean = statistics.fmean(values)
-    std = statistics.pstdev(values, mu=mean) or 1.0
-    return {tid: (score - mean) / std for tid, score in ranked}
-
-
-def _relevance(ranked: Scored) -> dict[uuid.UUID, float]:
-    """Scores as shown: scaled from the weakest hit (0) to the best (1), as knowledge shows."""
-    if not ranked:
-        return {}
-    values = [score for _, score in ranked]
-    low, span = min(values), max(values) - min(values)
-    return {tid: round((s - low) / span, 6) if span else 1.0 for tid, s in ranked}
-
-
 async def _hits(
     session: AsyncSession,
     fused: Scored,
@@ -283,7 +245,7 @@ async def _hits(
         if wanted
         else []
     )
-    shown = _relevance(fused)
+    shown = relevance(fused)
     hits = []
     for tid, _ in fused:
         row = tasks.get(tid)
