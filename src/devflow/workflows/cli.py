@@ -16,6 +16,7 @@ from rich.table import Table
 from devflow.core.cli import ApiClient, JsonOpt, TokenOpt, UrlOpt, client, console, emit_json
 from devflow.core.cli import table as print_table
 from devflow.core.errors import Conflict, Invalid
+from devflow.workflows.cli_common import ProjectOpt, check_choice, print_facts, project_path
 from devflow.workflows.definitions import cli as definitions_cli
 from devflow.workflows.runs import cli as runs_cli
 
@@ -30,12 +31,10 @@ board_app = typer.Typer(
     invoke_without_command=True,
 )
 
-ProjectOpt = Annotated[
-    str | None,
-    typer.Option("--project", "-p", help="Project (default: your token's, else default)."),
-]
 NumberArg = Annotated[int, typer.Argument(help="Task number (12 for #12).", min=1)]
 _STATES = ("open", "in_progress", "review", "done")
+_PRIORITIES = ("low", "medium", "high", "urgent")
+_TYPES = ("task", "bug", "feature", "epic")
 
 
 def register(root: typer.Typer) -> None:
@@ -44,17 +43,6 @@ def register(root: typer.Typer) -> None:
     root.add_typer(board_app, name="board")
     definitions_cli.register(root)
     runs_cli.register(root)
-
-
-def _project(api: ApiClient, project: str | None) -> str:
-    if project:
-        return project
-    restricted: str | None = api.get("/api/v1/session").get("project")
-    return restricted or "default"
-
-
-def _base(api: ApiClient, project: str | None) -> str:
-    return f"/api/v1/projects/{_project(api, project)}"
 
 
 def _summary(task: dict[str, Any]) -> str:
@@ -80,9 +68,7 @@ def _show(task: dict[str, Any]) -> None:
         ("links", " ".join(f"{x['kind']}:{x['ref']}" for x in task.get("links", []))),
         ("version", str(task["version"])),
     ]
-    for name, value in facts:
-        if value:
-            console.print(f"  {name}: {escape(value)}", highlight=False)
+    print_facts(facts)
     if task.get("body"):
         console.print(f"\n{escape(task['body'])}", highlight=False)
     if task.get("done_definition"):
@@ -102,7 +88,7 @@ def _patch(
     api: ApiClient, project: str | None, number: int, changes: dict[str, Any]
 ) -> dict[str, Any]:
     """Change task `number` at the version just read."""
-    base = _base(api, project)
+    base = project_path(api, project)
     current = api.get(f"{base}/tasks/{number}")
     changed: dict[str, Any] = api.request(
         "PATCH", f"{base}/tasks/{number}", json={"version": current["version"], **changes}
@@ -153,8 +139,8 @@ def create(
     """
     if phase is not None and run is None:
         raise Invalid("--phase needs --run N: a phase belongs to a run's workflow")
-    _choice("--priority", priority, ("low", "medium", "high", "urgent"))
-    _choice("--type", type_, ("task", "bug", "feature", "epic"))
+    check_choice("--priority", priority, _PRIORITIES)
+    check_choice("--type", type_, _TYPES)
     api = client(url, token)
     data = {
         "title": title,
@@ -171,13 +157,8 @@ def create(
         "run": run,
         "phase": phase,
     }
-    made = api.post(f"{_base(api, project)}/tasks", json=data)
+    made = api.post(f"{project_path(api, project)}/tasks", json=data)
     _done(made, as_json, "created")
-
-
-def _choice(option: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise Invalid(f"{option} {value!r} is not one of {', '.join(choices)}")
 
 
 @task_app.command("list")
@@ -202,7 +183,7 @@ def list_(
 ) -> None:
     """List tasks, newest first (in board order with --column)."""
     if state is not None:
-        _choice("--state", state, _STATES)
+        check_choice("--state", state, _STATES)
     api = client(url, token)
     params = {
         "state": state,
@@ -218,7 +199,8 @@ def list_(
         "offset": offset,
     }
     page = api.get(
-        f"{_base(api, project)}/tasks", params={k: v for k, v in params.items() if v is not None}
+        f"{project_path(api, project)}/tasks",
+        params={k: v for k, v in params.items() if v is not None},
     )
     if as_json:
         emit_json(page)
@@ -252,11 +234,11 @@ def search_(
     """Search tasks and their comments by words and by meaning, best first (a hit found
     through a comment shows it). `task list --search` filters by keywords only."""
     if state is not None:
-        _choice("--state", state, _STATES)
+        check_choice("--state", state, _STATES)
     api = client(url, token)
     params = {"q": query, "state": state, "run": run, "limit": limit}
     hits = api.get(
-        f"{_base(api, project)}/tasks/search",
+        f"{project_path(api, project)}/tasks/search",
         params={k: v for k, v in params.items() if v is not None},
     )
     if as_json:
@@ -281,7 +263,7 @@ def show(
 ) -> None:
     """Show a task (with --comments and --history, those too)."""
     api = client(url, token)
-    base = f"{_base(api, project)}/tasks/{number}"
+    base = f"{project_path(api, project)}/tasks/{number}"
     task = api.get(base)
     notes = api.get(f"{base}/comments", params={"limit": 500})["items"] if comments else None
     changes = api.get(f"{base}/history", params={"limit": 500})["items"] if history else None
@@ -339,9 +321,9 @@ def edit(
     Example: devflow task edit 12 --priority urgent --blocked-by 3 --blocked-by 4
     """
     if priority is not None:
-        _choice("--priority", priority, ("low", "medium", "high", "urgent"))
+        check_choice("--priority", priority, _PRIORITIES)
     if type_ is not None:
-        _choice("--type", type_, ("task", "bug", "feature", "epic"))
+        check_choice("--type", type_, _TYPES)
     fields = {
         "title": title,
         "body": body,
@@ -404,7 +386,7 @@ def comment(
 ) -> None:
     """Comment on a task, or note progress (renews your claim on it)."""
     api = client(url, token)
-    made = api.post(f"{_base(api, project)}/tasks/{number}/comments", json={"body": text})
+    made = api.post(f"{project_path(api, project)}/tasks/{number}/comments", json={"body": text})
     if as_json:
         emit_json(made)
     else:
@@ -421,7 +403,7 @@ def close(
 ) -> None:
     """Close a task: move it to the board's first done column."""
     api = client(url, token)
-    columns = api.get(f"{_base(api, project)}/board", params={"limit": 1})["columns"]
+    columns = api.get(f"{project_path(api, project)}/board", params={"limit": 1})["columns"]
     done = next((c["name"] for c in columns if c["state"] == "done"), None)
     if done is None:
         raise Conflict("this board has no done column; a project admin can add one")
@@ -438,7 +420,7 @@ def next_(
     With --json it prints the task (with its `number`), or null when none is free.
     """
     api = client(url, token)
-    claimed = api.post(f"{_base(api, project)}/tasks/next")
+    claimed = api.post(f"{project_path(api, project)}/tasks/next")
     if as_json:
         emit_json(claimed)
     elif claimed is None:
@@ -460,7 +442,7 @@ def show_board(
     if ctx.invoked_subcommand is not None:
         return
     api = client(url, token)
-    shown = api.get(f"{_base(api, project)}/board", params={"limit": limit})
+    shown = api.get(f"{project_path(api, project)}/board", params={"limit": limit})
     if as_json:
         emit_json(shown)
         return
@@ -497,10 +479,10 @@ def column_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a column to the board (project admins)."""
-    _choice("--state", state, _STATES)
+    check_choice("--state", state, _STATES)
     api = client(url, token)
     body = {"name": name, "state": state, "wip_limit": wip, "position": position}
-    made = api.post(f"{_base(api, project)}/board/columns", json=body)
+    made = api.post(f"{project_path(api, project)}/board/columns", json=body)
     _column_done(made, as_json, "added")
 
 
@@ -518,12 +500,12 @@ def column_set(
 ) -> None:
     """Rename a column, change its state, WIP limit or place (project admins)."""
     if state is not None:
-        _choice("--state", state, _STATES)
+        check_choice("--state", state, _STATES)
     body = {"name": name, "state": state, "wip_limit": wip, "position": position}
     api = client(url, token)
     changed = api.request(
         "PATCH",
-        f"{_base(api, project)}/board/columns/{column}",
+        f"{project_path(api, project)}/board/columns/{column}",
         json={k: v for k, v in body.items() if v is not None},
     )
     _column_done(changed, as_json, "changed")
@@ -538,7 +520,7 @@ def column_remove(
 ) -> None:
     """Remove an empty column (project admins)."""
     api = client(url, token)
-    api.request("DELETE", f"{_base(api, project)}/board/columns/{column}")
+    api.request("DELETE", f"{project_path(api, project)}/board/columns/{column}")
     console.print(f"removed column {escape(column)}")
 
 

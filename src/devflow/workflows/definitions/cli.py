@@ -16,6 +16,7 @@ from rich.markup import escape
 from devflow.core.cli import ApiClient, JsonOpt, TokenOpt, UrlOpt, client, console, emit_json
 from devflow.core.cli import table as print_table
 from devflow.core.errors import Invalid
+from devflow.workflows.cli_common import ProjectOpt, project_path
 from devflow.workflows.definitions.loader import DEFAULT_MAX_BYTES, error, parse, schema_text
 
 workflow_app = typer.Typer(
@@ -24,10 +25,6 @@ workflow_app = typer.Typer(
     no_args_is_help=True,
 )
 
-ProjectOpt = Annotated[
-    str | None,
-    typer.Option("--project", "-p", help="Project (default: your token's, else default)."),
-]
 FilesArg = Annotated[list[Path], typer.Argument(help="YAML files ('-' reads standard input).")]
 
 
@@ -37,9 +34,7 @@ def register(root: typer.Typer) -> None:
 
 
 def _base(api: ApiClient, project: str | None) -> str:
-    if not project:
-        project = api.get("/api/v1/session").get("project") or "default"
-    return f"/api/v1/projects/{project}/workflows"
+    return f"{project_path(api, project)}/workflows"
 
 
 def _read(path: Path) -> tuple[str, bytes | None, dict[str, Any] | None]:

@@ -19,6 +19,13 @@ from rich.markup import escape
 from devflow.core.cli import ApiClient, JsonOpt, TokenOpt, UrlOpt, client, console, emit_json
 from devflow.core.cli import table as print_table
 from devflow.core.errors import Invalid
+from devflow.workflows.cli_common import (
+    ProjectOpt,
+    check_choice,
+    print_facts,
+    project_name,
+    project_path,
+)
 
 run_app = typer.Typer(
     help="Runs of workflows: start one towards a goal, list, show its phases and approvals, "
@@ -26,10 +33,6 @@ run_app = typer.Typer(
     no_args_is_help=True,
 )
 
-ProjectOpt = Annotated[
-    str | None,
-    typer.Option("--project", "-p", help="Project (default: your token's, else default)."),
-]
 RunArg = Annotated[int, typer.Argument(help="Run number (`devflow run list`).", min=1)]
 ApprovalArg = Annotated[
     int, typer.Argument(help="Approval id (`devflow run show N` lists those waiting).", min=1)
@@ -44,13 +47,6 @@ _BOOLS = {"true": True, "false": False, "yes": True, "no": False}
 def register(root: typer.Typer) -> None:
     """Add `devflow run` to the root command."""
     root.add_typer(run_app, name="run")
-
-
-def _project(api: ApiClient, project: str | None) -> str:
-    if project:
-        return project
-    restricted: str | None = api.get("/api/v1/session").get("project")
-    return restricted or "default"
 
 
 def _flag(project: str | None) -> str:
@@ -177,9 +173,7 @@ def _show(run: dict[str, Any], flag: str) -> None:
         ("finished", run["finished_at"] or ""),
         ("version", str(run["version"])),
     ]
-    for name, value in facts:
-        if value:
-            console.print(f"  {name}: {escape(value)}", highlight=False)
+    print_facts(facts)
     console.print(f"\n[bold]Goal:[/]\n{escape(run['goal'])}\n", highlight=False)
     rows = [
         {
@@ -300,7 +294,7 @@ def start(
     """
     text = _text(goal, "--goal")
     api = client(url, token)
-    name = _project(api, project)
+    name = project_name(api, project)
     declared = _declared(api, name, workflow, version) if param else {}
     body = {
         "workflow": workflow,
@@ -337,12 +331,12 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List the project's runs, newest first."""
-    if state is not None and state not in STATES:
-        raise Invalid(f"--state {state!r} is not one of {', '.join(STATES)}")
+    if state is not None:
+        check_choice("--state", state, STATES)
     api = client(url, token)
     params = {"state": state, "workflow": workflow, "limit": limit, "offset": offset}
     page = api.get(
-        f"/api/v1/projects/{_project(api, project)}/runs",
+        f"{project_path(api, project)}/runs",
         params={k: v for k, v in params.items() if v is not None},
     )
     if as_json:
@@ -371,7 +365,7 @@ def show(
     """Show a run: its goal, phases with their tasks by state, approvals waiting (with the
     command that decides each), its result."""
     api = client(url, token)
-    run = api.get(f"/api/v1/projects/{_project(api, project)}/runs/{number}")
+    run = api.get(f"{project_path(api, project)}/runs/{number}")
     if as_json:
         emit_json(run)
     else:
@@ -382,9 +376,7 @@ def _act(
     action: str, number: int, project: str | None, url: str | None, token: str | None, **kw: Any
 ) -> dict[str, Any]:
     api = client(url, token)
-    done: dict[str, Any] = api.post(
-        f"/api/v1/projects/{_project(api, project)}/runs/{number}/{action}", **kw
-    )
+    done: dict[str, Any] = api.post(f"{project_path(api, project)}/runs/{number}/{action}", **kw)
     return done
 
 
