@@ -15,6 +15,7 @@ import uvicorn
 from devflow.settings import load_settings
 from devflow.testing import FakeOpenAI
 from devflow.web import create_app
+from tests.cli_inprocess import run_cli
 from tests.factories import bootstrap_admin
 from tests.integration.test_knowledge_pipeline import run_jobs
 
@@ -73,17 +74,22 @@ async def cli(server, sessions, tmp_path):
         "COLUMNS": "200",
     }
 
-    def run(*args, check=True):
-        result = subprocess.run(
-            [sys.executable, "-m", "devflow", *args],
-            env=env,
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,  # not a terminal: nothing can be asked
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    def run(*args, check=True, process=False):
+        """Run `devflow *args` in this process (tests/cli_inprocess.py), or with `process` as
+        `python -m devflow` in its own: each command family keeps one such call."""
+        if process:
+            result = subprocess.run(
+                [sys.executable, "-m", "devflow", *args],
+                env=env,
+                cwd=tmp_path,
+                stdin=subprocess.DEVNULL,  # not a terminal: nothing can be asked
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        else:  # its stdin is no terminal either
+            result = run_cli(*args, env=env, cwd=tmp_path)
         if check:
             assert result.returncode == 0, result.stderr + result.stdout
         return result
@@ -99,7 +105,8 @@ async def test_a_folder_is_uploaded_searched_and_asked_about(cli, tmp_path, db_u
         "vault bucket.\n"
     )
     (folder / "readme.txt").write_text("The wiki of the platform team.\n")
-    added = json.loads(cli("knowledge", "add", str(folder), "--no-wait", "--json").stdout)
+    added = cli("knowledge", "add", str(folder), "--no-wait", "--json", process=True)
+    added = json.loads(added.stdout)
     assert added["kind"] == "files"
     assert added["name"] == "wiki"
     assert {u["filename"] for u in added["uploaded"]} == {"ops/backups.md", "readme.txt"}
@@ -109,7 +116,7 @@ async def test_a_folder_is_uploaded_searched_and_asked_about(cli, tmp_path, db_u
     assert [s["name"] for s in listed] == ["wiki"]
     assert listed[0]["chunk_count"] == 2
 
-    found = json.loads(cli("search", "when are backups made", "--json").stdout)
+    found = json.loads(cli("search", "when are backups made", "--json", process=True).stdout)
     top = found["hits"][0]
     assert top["uri"] == "ops/backups.md"
     assert top["heading_path"] == ["Backups", "Schedule"]
@@ -117,7 +124,7 @@ async def test_a_folder_is_uploaded_searched_and_asked_about(cli, tmp_path, db_u
     assert "ops/backups.md" in human
     assert "Backups > Schedule" in human
 
-    answer = cli("ask", "When is the database backed up?").stdout
+    answer = cli("ask", "When is the database backed up?", process=True).stdout
     assert "fake-chat says:" in answer
     assert "[1] Backups" in answer
 

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from devflow.core.blobs import FileBlobStore
 from devflow.core.db import create_engine, session_factory, unit_of_work
 from devflow.registry.gc import collect_garbage
 from devflow.settings import load_settings
+from tests.cli_inprocess import run_cli
 from tests.registry_fixtures import RegistryServer, build_wheel, running_server
 
 LIMIT = 256 * 1024
@@ -524,13 +526,8 @@ class TestHousekeeping:
 
 class TestCli:
     def cli(self, server, *args):
-        return subprocess.run(
-            [sys.executable, "-m", "devflow", *args, "--url", server.url, "--token", server.token],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        # In this process: `devflow registry` in its own is tests/e2e/test_registry_up.py's.
+        return run_cli(*args, "--url", server.url, "--token", server.token, env=dict(os.environ))
 
     def test_create_list_show_packages_gc_and_delete(self, server, tmp_path):
         created = self.cli(server, "registry", "create", "clirepo", "--format", "pypi", "--json")

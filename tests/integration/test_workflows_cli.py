@@ -18,10 +18,10 @@ def test_a_task_from_creation_to_close(cli):
     made = json.loads(cli("task", "create", "Set up CI", "--priority", "high", "--json").stdout)
     assert made["number"] == 1
     cli("task", "create", "Deploy", "--blocked-by", "1", "--label", "ops")
-    listed = cli("task", "list").stdout
+    listed = cli("task", "list", process=True).stdout  # `devflow task` in its own process
     assert "#1" in listed
     assert "Deploy" in listed
-    board = cli("board").stdout
+    board = cli("board", process=True).stdout
     assert "Backlog 2" in board
     assert "In progress 0" in board
     claimed = json.loads(cli("task", "next", "--json").stdout)
