@@ -380,91 +380,69 @@ def _act(
     return done
 
 
-@run_app.command("pause")
-def pause(
-    number: RunArg,
-    project: ProjectOpt = None,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Pause a run: no task of it can be claimed until it resumes (checks under way finish)."""
-    _done(_act("pause", number, project, url, token), as_json, "paused", _flag(project))
+def _run_action(action: str, what: str, help_: str) -> None:
+    """Add `devflow run ACTION N`: post ACTION to run N, then print the run, saying `what`."""
+
+    def command(
+        number: RunArg,
+        project: ProjectOpt = None,
+        url: UrlOpt = None,
+        token: TokenOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        _done(_act(action, number, project, url, token), as_json, what, _flag(project))
+
+    run_app.command(action, help=help_)(command)
 
 
-@run_app.command("resume")
-def resume(
-    number: RunArg,
-    project: ProjectOpt = None,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Resume a paused run where it was."""
-    _done(_act("resume", number, project, url, token), as_json, "resumed", _flag(project))
-
-
-@run_app.command("cancel")
-def cancel(
-    number: RunArg,
-    project: ProjectOpt = None,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
+_run_action(
+    "pause",
+    "paused",
+    "Pause a run: no task of it can be claimed until it resumes (checks under way finish).",
+)
+_run_action("resume", "resumed", "Resume a paused run where it was.")
+_run_action(
+    "cancel",
+    "cancelled",
     """Cancel a run: its approvals and steps waiting are dropped; its tasks stay on the board
-    but can no longer be claimed."""
-    _done(_act("cancel", number, project, url, token), as_json, "cancelled")
+    but can no longer be claimed.""",
+)
 
 
-def _decide(
-    decision: str,
-    number: int,
-    approval: int,
-    comment: str,
-    project: str | None,
-    url: str | None,
-    token: str | None,
-    as_json: bool,
-) -> None:
-    body = {"decision": decision, "comment": comment}
-    run = _act(f"approvals/{approval}", number, project, url, token, json=body)
-    _done(run, as_json, f"{decision}d approval {approval}", _flag(project))
+def _decision(decision: str, help_: str) -> None:
+    """Add `devflow run DECISION N APPROVAL`, which decides an approval the run waits for."""
+
+    def command(
+        number: RunArg,
+        approval: ApprovalArg,
+        comment: CommentOpt = "",
+        project: ProjectOpt = None,
+        url: UrlOpt = None,
+        token: TokenOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        body = {"decision": decision, "comment": comment}
+        run = _act(f"approvals/{approval}", number, project, url, token, json=body)
+        _done(run, as_json, f"{decision}d approval {approval}", _flag(project))
+
+    run_app.command(decision, help=help_)(command)
 
 
-@run_app.command("approve")
-def approve(
-    number: RunArg,
-    approval: ApprovalArg,
-    comment: CommentOpt = "",
-    project: ProjectOpt = None,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
+_decision(
+    "approve",
     """Approve what a run waits for: a task entering a gated phase, a task's work under review
     (not your own), or the run's result.
 
     Example: devflow run approve 3 7 --comment "looks right"
-    """
-    _decide("approve", number, approval, comment, project, url, token, as_json)
-
-
-@run_app.command("reject")
-def reject(
-    number: RunArg,
-    approval: ApprovalArg,
-    comment: CommentOpt = "",
-    project: ProjectOpt = None,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
+    """,
+)
+_decision(
+    "reject",
     """Reject what a run waits for; say why with --comment (the task's assignee reads it).
 
     Example: devflow run reject 3 7 --comment "the test does not fail on main"
-    """
-    _decide("reject", number, approval, comment, project, url, token, as_json)
+    """,
+)
 
 
 @run_app.command("result")
