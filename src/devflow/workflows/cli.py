@@ -16,7 +16,14 @@ from rich.table import Table
 from devflow.core.cli import ApiClient, JsonOpt, TokenOpt, UrlOpt, client, console, emit_json
 from devflow.core.cli import table as print_table
 from devflow.core.errors import Conflict, Invalid
-from devflow.workflows.cli_common import ProjectOpt, check_choice, print_facts, project_path
+from devflow.workflows.cli_common import (
+    LimitOpt,
+    OffsetOpt,
+    ProjectOpt,
+    check_choice,
+    print_facts,
+    project_path,
+)
 from devflow.workflows.definitions import cli as definitions_cli
 from devflow.workflows.runs import cli as runs_cli
 
@@ -174,8 +181,8 @@ def list_(
     search: Annotated[
         str | None, typer.Option("--search", "-s", help="Keywords in text and comments.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="How many.", min=1, max=500)] = 50,
-    offset: Annotated[int, typer.Option(help="Skip this many.", min=0)] = 0,
+    limit: LimitOpt = 50,
+    offset: OffsetOpt = 0,
     project: ProjectOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,

@@ -1,4 +1,5 @@
-"""What the workflows domain's commands share: `--project` and where it points, checks, printing.
+"""What the workflows domain's commands share: `--project` and where it points, paging, checks
+and printing.
 
 `devflow task`, `devflow board`, `devflow workflow` and `devflow run` default to the project a
 token is restricted to, else `default`, which other domains' commands (`default` only) do not:
@@ -19,6 +20,9 @@ ProjectOpt = Annotated[
     str | None,
     typer.Option("--project", "-p", help="Project (default: your token's, else default)."),
 ]
+LimitOpt = Annotated[int, typer.Option(help="How many.", min=1, max=500)]
+"""A list's page size, at most the API's (its `limit` query parameter)."""
+OffsetOpt = Annotated[int, typer.Option(help="Skip this many.", min=0)]
 
 
 def project_name(api: ApiClient, project: str | None) -> str:

@@ -16,7 +16,7 @@ from rich.markup import escape
 from devflow.core.cli import ApiClient, JsonOpt, TokenOpt, UrlOpt, client, console, emit_json
 from devflow.core.cli import table as print_table
 from devflow.core.errors import Invalid
-from devflow.workflows.cli_common import ProjectOpt, project_path
+from devflow.workflows.cli_common import LimitOpt, OffsetOpt, ProjectOpt, project_path
 from devflow.workflows.definitions.loader import DEFAULT_MAX_BYTES, error, parse, schema_text
 
 workflow_app = typer.Typer(
@@ -161,8 +161,8 @@ def _print_applied(items: list[dict[str, Any]], as_json: bool, extra: Any = None
 
 @workflow_app.command("list")
 def list_(
-    limit: Annotated[int, typer.Option(help="How many.", min=1, max=500)] = 100,
-    offset: Annotated[int, typer.Option(help="Skip this many.", min=0)] = 0,
+    limit: LimitOpt = 100,
+    offset: OffsetOpt = 0,
     project: ProjectOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,

@@ -20,6 +20,8 @@ from devflow.core.cli import ApiClient, JsonOpt, TokenOpt, UrlOpt, client, conso
 from devflow.core.cli import table as print_table
 from devflow.core.errors import Invalid
 from devflow.workflows.cli_common import (
+    LimitOpt,
+    OffsetOpt,
     ProjectOpt,
     check_choice,
     print_facts,
@@ -323,8 +325,8 @@ def list_(
         str | None, typer.Option(help=f"Only runs in this state: {', '.join(STATES)}.")
     ] = None,
     workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
-    limit: Annotated[int, typer.Option(help="How many.", min=1, max=500)] = 50,
-    offset: Annotated[int, typer.Option(help="Skip this many.", min=0)] = 0,
+    limit: LimitOpt = 50,
+    offset: OffsetOpt = 0,
     project: ProjectOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
