@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from devflow.core.embedded_pg import free_port
+from tests.cli_inprocess import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,14 +35,19 @@ class Running:
     def token(self) -> str:
         return json.loads((self.home / "credentials").read_text())["token"]
 
+    def _cli_env(self, token: str | None) -> dict[str, str]:
+        return {**self.env, "DEVFLOW_TOKEN": token} if token else dict(self.env)
+
     def cli(self, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run the `devflow` CLI against this server."""
-        env = dict(self.env)
-        if token:
-            env["DEVFLOW_TOKEN"] = token
+        """Run the `devflow` CLI against this server, in this process (see cli_inprocess)."""
+        return run_cli(*args, env=self._cli_env(token))
+
+    def cli_process(self, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `python -m devflow` in its own process, as a user does: for the tests that keep
+        the entry point and start-up of each command family covered."""
         return subprocess.run(
             [sys.executable, "-m", "devflow", *args],
-            env=env,
+            env=self._cli_env(token),
             capture_output=True,
             text=True,
             timeout=60,

@@ -4,15 +4,16 @@ owner); a project keeps an owner, and the refusal says how to get there. Real uv
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from tests.cli_inprocess import run_cli
 from tests.registry_fixtures import RegistryServer, running_server
 
 V1 = "/api/v1"
@@ -175,13 +176,9 @@ class TestHostileInput:
 
 class TestCli:
     def cli(self, server: RegistryServer, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "devflow", *args, "--url", server.url, "--token", server.token],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        # In this process: tests/e2e/test_up.py runs `devflow project` in its own.
+        env = dict(os.environ)
+        return run_cli(*args, "--url", server.url, "--token", server.token, env=env)
 
     def test_remove_member_takes_a_user_out_and_says_why_it_cannot(self, server, team):
         project = team["project"]

@@ -21,7 +21,7 @@ def devflow():
 
 
 def test_gc_job_removes_the_blobs_of_a_deleted_version(devflow, tmp_path):
-    created = devflow.cli("registry", "create", "py", "--format", "pypi", "--json")
+    created = devflow.cli_process("registry", "create", "py", "--format", "pypi", "--json")
     assert created.returncode == 0, created.stderr
     wheel = build_wheel(tmp_path, "gone", "1.0")
     auth = {

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli_inprocess import run_cli
 from tests.registry_fixtures import RegistryServer, running_server
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -402,9 +403,15 @@ class TestLargePush:
         assert (tmp_path / "again" / "blob7.bin").read_bytes() == (work / "blob7.bin").read_bytes()
 
 
-def devflow(server: RegistryServer, *args: str) -> subprocess.CompletedProcess[str]:
+def devflow(
+    server: RegistryServer, *args: str, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run `devflow repo *args` in this process (tests/cli_inprocess.py), or with `process` as
+    `python -m devflow` in its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEVFLOW_")}
     env.update(DEVFLOW_URL=server.url, DEVFLOW_TOKEN=server.token, COLUMNS="200")
+    if not process:
+        return run_cli("repo", *args, env=env)
     return subprocess.run(
         [sys.executable, "-m", "devflow", "repo", *args],
         env=env,
@@ -417,7 +424,9 @@ def devflow(server: RegistryServer, *args: str) -> subprocess.CompletedProcess[s
 
 class TestCli:
     def test_the_repo_commands_create_show_rename_archive_and_delete(self, server, tmp_path):
-        made = devflow(server, "create", "tool", "--readme", "--visibility", "internal")
+        made = devflow(
+            server, "create", "tool", "--readme", "--visibility", "internal", process=True
+        )
         assert made.returncode == 0, made.stderr
         assert f"git clone {server.url}/default/tool.git" in made.stdout
         git("clone", "-q", f"{server.url}/default/tool.git", cwd=tmp_path, token=server.token)

@@ -47,7 +47,7 @@ class TestCli:
         assert "revoked" in revoked.stderr
         assert "Traceback" not in revoked.stderr
 
-        assert "registry:publish" in devflow.cli("token", "scopes").stdout
+        assert "registry:publish" in devflow.cli_process("token", "scopes").stdout
         scopes = json.loads(devflow.cli("token", "scopes", "--json").stdout)
         assert {
             "name": "registry:publish",
@@ -58,7 +58,8 @@ class TestCli:
         assert "known scopes: read, write, admin, registry:read" in unknown.stderr
 
     def test_a_server_that_is_not_there_is_a_clear_error(self, devflow):
-        result = devflow.cli("project", "list", "--url", "http://127.0.0.1:1")
+        # In its own process: the entry point's error mapping, as a shell sees it.
+        result = devflow.cli_process("project", "list", "--url", "http://127.0.0.1:1")
         assert result.returncode == 6
         assert "cannot reach DevFlow at http://127.0.0.1:1" in result.stderr
 
@@ -66,7 +67,7 @@ class TestCli:
         env = {**devflow.env, "DEVFLOW_DATABASE_URL": "postgresql://u:topsecret@db/x"}
         devflow.env, saved = env, devflow.env
         try:
-            shown = json.loads(devflow.cli("config", "show", "--json").stdout)
+            shown = json.loads(devflow.cli_process("config", "show", "--json").stdout)
         finally:
             devflow.env = saved
         row = next(r for r in shown if r["key"] == "database_url")
@@ -154,7 +155,7 @@ class TestJobs:
 
     def test_job_status_is_shown_by_the_cli(self, devflow):
         job_id = defer_directly(devflow, "tests:count_to", {"n": 3})
-        shown = devflow.cli("jobs", "show", str(job_id), "--watch", "--json")
+        shown = devflow.cli_process("jobs", "show", str(job_id), "--watch", "--json")
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout)["done"] == 3  # nothing but the JSON on stdout
 
@@ -240,7 +241,7 @@ class TestLifecycle:
         home = make_home()
         first = start_up(home)
         try:
-            assert first.cli("project", "create", "kept").returncode == 0
+            assert first.cli_process("project", "create", "kept").returncode == 0
             postgres = [
                 p
                 for p in psutil.process_iter(["name", "cmdline"])

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.cli_inprocess import run_cli
+
 
 @pytest.mark.parametrize(
     ("argv", "message"),
@@ -23,23 +25,28 @@ import pytest
     ],
 )
 def test_usage_errors_print_usage_not_a_traceback(argv: list[str], message: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "devflow", *argv], capture_output=True, text=True, check=False
-    )
+    done = run_cli(*argv, env=dict(os.environ))  # in this process: main() as the entry point
     assert done.returncode == 2
     assert message in done.stderr
     assert "Usage: " in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_help_reads_as_paragraphs_wrapped_at_the_terminal_not_at_the_source() -> None:
+def test_python_m_devflow_prints_usage_not_a_traceback_too() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "devflow", "knowledge", "add", "--help"],
+        [sys.executable, "-m", "devflow", "project", "create"],
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "COLUMNS": "200"},
     )
+    assert done.returncode == 2
+    assert "Missing argument 'name'" in done.stderr
+    assert "Usage: " in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_help_reads_as_paragraphs_wrapped_at_the_terminal_not_at_the_source() -> None:
+    done = run_cli("knowledge", "add", "--help", env={**os.environ, "COLUMNS": "200"})
     assert "adding it again under the same name brings the source up to date" in done.stdout
 
 
