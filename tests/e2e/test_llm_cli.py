@@ -1,4 +1,4 @@
-"""`devflow llm …` as a user runs it: subprocesses against `devflow up` and the fake gateway."""
+"""`devflow llm …` as a user runs it, against a DevFlow server and the fake gateway."""
 
 import asyncio
 import json
@@ -6,6 +6,9 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +18,8 @@ from devflow.llm import LLMClient, Tags
 from devflow.llm.cli import fake_env
 from devflow.llm.settings import LLMProviderSettings, LLMSettings
 from devflow.testing import FakeOpenAI
-from tests.registry_fixtures import running_server
+from tests.cli_inprocess import run_cli
+from tests.registry_fixtures import RegistryServer, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -23,6 +27,13 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 def devflow_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `devflow` in this process: the commands' behaviour, not the start-up (each test
+    class keeps `devflow llm` itself covered by a real `python -m devflow`: the fake server, or
+    `devflow_process`)."""
+    return run_cli(*args, env=env)
+
+
+def devflow_process(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "devflow", *args],
         env=env,
@@ -197,7 +208,7 @@ class TestPingAsksTheServer:
         self, llm_server, tmp_path
     ):
         server, _ = llm_server
-        answer = devflow_cli("llm", "ping", env=against(server, tmp_path))
+        answer = devflow_process("llm", "ping", env=against(server, tmp_path))
         assert answer.returncode == 0, answer.stderr
         lines = answer.stdout.splitlines()
         assert any(line.startswith("ok   chat (chat): fake/fake-chat ") for line in lines)
@@ -235,13 +246,36 @@ class TestPingAsksTheServer:
         assert "`devflow llm ping --local`" in answer.stderr
 
 
-def database_url(devflow) -> str:
-    state = json.loads((devflow.home / "pg.json").read_text())
-    return f"postgresql://devflow:{state['password']}@127.0.0.1:{state['port']}/devflow"
+@dataclass
+class Served:
+    """A DevFlow server (uvicorn in a thread on a database of its own) and the `devflow` CLI
+    against it, in a shell with no settings of its own: usage and budgets are the server's
+    answers and need no `devflow up` started for them."""
+
+    server: RegistryServer
+    home: Path
+
+    def cli(self, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DEVFLOW_")}
+        env |= {
+            "DEVFLOW_HOME": str(self.home),
+            "DEVFLOW_URL": self.server.url,
+            "DEVFLOW_TOKEN": token or self.server.token,
+        }
+        return run_cli(*args, env=env)
+
+
+@pytest.fixture(scope="module")
+def devflow(pg_server, template_url, tmp_path_factory) -> Iterator[Served]:
+    """This module's server for usage and budgets (a clean database: no other test's calls)."""
+    del template_url
+    home = tmp_path_factory.mktemp("usage")
+    with running_server(pg_server, home / "server") as server:
+        yield Served(server, home / "cli")
 
 
 async def record_calls(url: str) -> None:
-    """Make three model calls whose usage rows land in devflow up's database."""
+    """Make three model calls whose usage rows land in the server's database."""
     engine = create_engine(url, DatabaseSettings())
     try:
         with FakeOpenAI() as fake:
@@ -255,7 +289,7 @@ async def record_calls(url: str) -> None:
 
 class TestUsage:
     def test_usage_by_feature_as_json_and_as_a_table(self, devflow):
-        asyncio.run(record_calls(database_url(devflow)))
+        asyncio.run(record_calls(devflow.server.db_url))
         answer = devflow.cli("llm", "usage", "--by", "feature", "--since", "1d", "--json")
         assert answer.returncode == 0, answer.stderr
         report = json.loads(answer.stdout)
