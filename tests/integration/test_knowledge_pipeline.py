@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import httpx
 import orjson
@@ -17,9 +18,10 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from devflow.core.config import JobSettings
-from devflow.core.db import libpq_url, unit_of_work
+from devflow.core.config import DatabaseSettings, JobSettings
+from devflow.core.db import create_engine, libpq_url, session_factory, unit_of_work
 from devflow.core.jobs import create_job_app
 from devflow.identity import service as identity
 from devflow.identity.models import Membership
@@ -30,6 +32,7 @@ from devflow.settings import load_settings
 from devflow.testing import FakeOpenAI
 from devflow.web import create_app
 from tests import factories
+from tests.conftest import clone_database, drop_database
 from tests.factories import bootstrap_admin, make_user
 from tests.knowledge_site.server import SITE, FixtureSite
 
@@ -52,6 +55,10 @@ def fake_llm():
 
 @pytest.fixture
 def knowledge_env(monkeypatch, tmp_path):
+    set_knowledge_env(monkeypatch, tmp_path)
+
+
+def set_knowledge_env(monkeypatch, tmp_path):
     # The worker reads its settings from the environment, like `devflow worker` does.
     monkeypatch.setenv("DEVFLOW_KNOWLEDGE__EMBEDDER", EMBEDDER)
     monkeypatch.setenv("DEVFLOW_KNOWLEDGE__LOCAL_ROOTS", orjson.dumps([str(tmp_path)]).decode())
@@ -106,19 +113,66 @@ async def search(api, query, **options):
     return response.json()
 
 
-@pytest.fixture
-async def crawled(api, site, db_url):
+async def crawl(api, site, db_url):
     source = await add(api, f"{site.url}/", allow_private=True, max_depth=3)
     await run_jobs(db_url)
     source = (await api.get(f"/api/v1/knowledge/sources/{source['id']}")).json()
     return source, await documents(api, source["id"])
 
 
+@pytest.fixture
+async def crawled(api, site, db_url):
+    return await crawl(api, site, db_url)
+
+
+@dataclass
+class CrawledSite:
+    """The fixture site crawled once into a database of its own, for tests that only read what
+    the crawl left (a crawl waits out the slow page's timeout: seconds per test otherwise)."""
+
+    api: httpx.AsyncClient
+    site: FixtureSite
+    sessions: async_sessionmaker[AsyncSession]
+    source: dict
+    docs: dict
+
+
+@pytest.fixture(scope="class")
+async def crawled_site(pg_server, template_url, tmp_path_factory) -> AsyncIterator[CrawledSite]:
+    """One crawl per class of read-only tests: the `crawled` world with the same settings."""
+    del template_url
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    db_url = clone_database(pg_server, name)
+    tmp_path = tmp_path_factory.mktemp("crawled")
+    engine = create_engine(db_url, DatabaseSettings())
+    try:
+        with pytest.MonkeyPatch.context() as monkeypatch, FakeOpenAI() as fake_llm:
+            set_knowledge_env(monkeypatch, tmp_path)
+            shutil.copytree(SITE, tmp_path / "site")
+            settings = load_settings(database_url=db_url, llm=fake_llm.llm_settings())
+            application = create_app(settings)
+            sessions = session_factory(engine)
+            token = await bootstrap_admin(sessions)
+            async with (
+                application.router.lifespan_context(application),
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=application, raise_app_exceptions=False),
+                    base_url="http://devflow.test",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=30,
+                ) as api,
+            ):
+                with FixtureSite(tmp_path / "site") as site:
+                    source, docs = await crawl(api, site, db_url)
+                    yield CrawledSite(api, site, sessions, source, docs)
+    finally:
+        await engine.dispose()
+        drop_database(pg_server, name)
+
+
 class TestCrawl:
-    async def test_a_site_is_crawled_with_its_sitemap_llms_txt_and_robots_rules(
-        self, crawled, site
-    ):
-        source, docs = crawled
+    async def test_a_site_is_crawled_with_its_sitemap_llms_txt_and_robots_rules(self, crawled_site):
+        source, docs, site = crawled_site.source, crawled_site.docs, crawled_site.site
         base = site.url
         good = {uri for uri, d in docs.items() if d["status"] == "ok"}
         assert {
@@ -139,10 +193,10 @@ class TestCrawl:
         assert paths.index("/llms.txt") < paths.index("/guide/install.html")
         assert "/private/secret.html" not in paths  # disallowed by robots.txt
 
-    async def test_progress_is_announced_as_events(self, crawled, sessions):
+    async def test_progress_is_announced_as_events(self, crawled_site):
         from devflow.core.events import Event
 
-        source, _ = crawled
+        source, sessions = crawled_site.source, crawled_site.sessions
         async with unit_of_work(sessions) as session:
             found = list(
                 await session.scalars(
@@ -158,8 +212,8 @@ class TestCrawl:
         assert progress[-1]["embedded"] == source["chunk_count"]
         assert found[-1].payload["status"] == "partial"
 
-    async def test_the_job_ends_in_its_embedding_phase_counting_chunks(self, crawled, api):
-        source, _ = crawled
+    async def test_the_job_ends_in_its_embedding_phase_counting_chunks(self, crawled_site):
+        source, api = crawled_site.source, crawled_site.api
         jobs = (await api.get("/api/v1/jobs", params={"task": "knowledge:ingest_source"})).json()
         (job,) = jobs["items"]
         # the last phase counts chunks, not the pages the bar stood full at before
@@ -171,8 +225,8 @@ class TestCrawl:
         assert job["counts"]["embedded"] == source["chunk_count"]
         assert job["eta_seconds"] == 0
 
-    async def test_failures_are_recorded_per_document_with_their_reason(self, crawled, site):
-        _, docs = crawled
+    async def test_failures_are_recorded_per_document_with_their_reason(self, crawled_site):
+        docs, site = crawled_site.docs, crawled_site.site
         base = site.url
         assert "HTTP 404" in docs[f"{base}/missing.html"]["error"]
         assert "HTTP 500" in docs[f"{base}/broken"]["error"]
@@ -180,8 +234,8 @@ class TestCrawl:
         assert "unsupported" in docs[f"{base}/logo.png"]["error"]
         assert all(d["status"] == "failed" for d in [docs[f"{base}/missing.html"]])
 
-    async def test_redirects_canonicals_duplicates_and_other_sites_are_handled(self, crawled, site):
-        _, docs = crawled
+    async def test_redirects_canonicals_duplicates_and_other_sites_are_handled(self, crawled_site):
+        docs, site = crawled_site.docs, crawled_site.site
         base = site.url
         assert f"{base}/old-page" not in docs  # stored under the page it redirects to
         # Same text: whichever of the two is fetched first is stored, the other is skipped.
@@ -190,8 +244,8 @@ class TestCrawl:
         assert not [uri for uri in docs if "elsewhere.example" in uri]
         assert not [p for p, _ in site.requests if "elsewhere" in p]
 
-    async def test_html_keeps_structure_and_drops_boilerplate(self, api, crawled, site):
-        _, docs = crawled
+    async def test_html_keeps_structure_and_drops_boilerplate(self, crawled_site):
+        api, docs, site = crawled_site.api, crawled_site.docs, crawled_site.site
         doc = docs[f"{site.url}/guide/install.html"]
         body = (await api.get(f"/api/v1/knowledge/documents/{doc['id']}")).json()
         assert body["title"] == "Installing Flux"
@@ -322,7 +376,8 @@ class TestRefresh:
 
 
 class TestSearch:
-    async def test_hybrid_results_carry_where_they_come_from(self, api, crawled, site):
+    async def test_hybrid_results_carry_where_they_come_from(self, crawled_site):
+        api, site = crawled_site.api, crawled_site.site
         found = await search(api, "capacitor charge gigawatts jump")
         assert found["mode"] == "hybrid"
         top = found["hits"][0]
@@ -333,7 +388,8 @@ class TestSearch:
         assert top["semantic_rank"] is not None
         assert {"chunk_id", "document_id", "source_id", "score", "title"} <= set(top)
 
-    async def test_modes_and_filters(self, api, crawled, site):
+    async def test_modes_and_filters(self, crawled_site):
+        api, site = crawled_site.api, crawled_site.site
         keyword = await search(api, "plutonium", mode="keyword")
         assert {h["uri"] for h in keyword["hits"]} >= {f"{site.url}/manual.pdf"}
         assert all(h["semantic_rank"] is None for h in keyword["hits"])
@@ -345,7 +401,8 @@ class TestSearch:
         other = await search(api, "flux", sources=[str(uuid.uuid4())])
         assert other["hits"] == []
 
-    async def test_code_examples_are_indexed_with_their_language_and_context(self, api, crawled):
+    async def test_code_examples_are_indexed_with_their_language_and_context(self, crawled_site):
+        api = crawled_site.api
         response = await api.get("/api/v1/knowledge/code-examples", params={"q": "machine jump"})
         assert response.status_code == 200
         example = response.json()[0]
