@@ -33,6 +33,16 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
+def not_durable(url: str) -> None:
+    """Turn off what makes a commit survive a crash of the machine (fsync at commit, in
+    checkpoints and full-page images): nothing of a test's cluster is kept, and each test's
+    clone is dropped again, a drop costing 7 times as much with them on (95 ms against 13)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("SELECT pg_reload_conf()")
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """Yield the URL of the test server's maintenance database."""
@@ -44,7 +54,9 @@ def pg_server() -> Iterator[str]:
     home.chmod(0o755)  # as root, the service user must reach it (nothing of a user's is opened)
     pg = EmbeddedPostgres(home, EmbeddedPostgresSettings())
     try:
-        yield with_database(pg.start(), "postgres")
+        url = with_database(pg.start(), "postgres")
+        not_durable(url)
+        yield url
     finally:
         pg.stop()
         shutil.rmtree(home, ignore_errors=True)
