@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from urllib.parse import quote
@@ -16,6 +16,7 @@ import oras.client
 import oras.oci
 import pytest
 
+from tests.cli_inprocess import run_cli
 from tests.registry_fixtures import RegistryServer, running_server
 
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
@@ -96,13 +97,9 @@ def push_chart(registry, server: RegistryServer, folder: Path, name: str, versio
 
 
 def cli(server: RegistryServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "devflow", *args, "--url", server.url, "--token", server.token],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    # In this process: tests/e2e/test_registry_up.py runs `devflow registry` in its own.
+    env = dict(os.environ)
+    return run_cli(*args, "--url", server.url, "--token", server.token, env=env)
 
 
 class TestHelmCharts:
