@@ -10,7 +10,9 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import orjson
@@ -126,29 +128,27 @@ async def crawled(api, site, db_url):
 
 
 @dataclass
-class CrawledSite:
-    """The fixture site crawled once into a database of its own, for tests that only read what
-    the crawl left (a crawl waits out the slow page's timeout: seconds per test otherwise)."""
+class World:
+    """The `api` fixture's world, made once for a class of tests: an app with the same settings
+    on a database of its own, an admin's client, the fake gateway and a folder."""
 
     api: httpx.AsyncClient
-    site: FixtureSite
     sessions: async_sessionmaker[AsyncSession]
-    source: dict
-    docs: dict
+    db_url: str
+    fake_llm: FakeOpenAI
+    tmp_path: Path
 
 
-@pytest.fixture(scope="class")
-async def crawled_site(pg_server, template_url, tmp_path_factory) -> AsyncIterator[CrawledSite]:
-    """One crawl per class of read-only tests: the `crawled` world with the same settings."""
-    del template_url
+@asynccontextmanager
+async def shared_world(pg_server, tmp_path) -> AsyncIterator[World]:
+    """Yield a World for tests that only read what was put into it (a crawl, an upload and its
+    embeddings cost seconds each: once per class instead of once per test)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     db_url = clone_database(pg_server, name)
-    tmp_path = tmp_path_factory.mktemp("crawled")
     engine = create_engine(db_url, DatabaseSettings())
     try:
         with pytest.MonkeyPatch.context() as monkeypatch, FakeOpenAI() as fake_llm:
             set_knowledge_env(monkeypatch, tmp_path)
-            shutil.copytree(SITE, tmp_path / "site")
             settings = load_settings(database_url=db_url, llm=fake_llm.llm_settings())
             application = create_app(settings)
             sessions = session_factory(engine)
@@ -162,12 +162,33 @@ async def crawled_site(pg_server, template_url, tmp_path_factory) -> AsyncIterat
                     timeout=30,
                 ) as api,
             ):
-                with FixtureSite(tmp_path / "site") as site:
-                    source, docs = await crawl(api, site, db_url)
-                    yield CrawledSite(api, site, sessions, source, docs)
+                yield World(api, sessions, db_url, fake_llm, tmp_path)
     finally:
         await engine.dispose()
         drop_database(pg_server, name)
+
+
+@dataclass
+class CrawledSite:
+    """The fixture site crawled once (a crawl waits out the slow page's fetch timeout)."""
+
+    api: httpx.AsyncClient
+    site: FixtureSite
+    sessions: async_sessionmaker[AsyncSession]
+    source: dict
+    docs: dict
+
+
+@pytest.fixture(scope="class")
+async def crawled_site(pg_server, template_url, tmp_path_factory) -> AsyncIterator[CrawledSite]:
+    """One crawl per class of read-only tests: the `crawled` fixture's, in a shared World."""
+    del template_url
+    tmp_path = tmp_path_factory.mktemp("crawled")
+    shutil.copytree(SITE, tmp_path / "site")
+    async with shared_world(pg_server, tmp_path) as world:
+        with FixtureSite(tmp_path / "site") as site:
+            source, docs = await crawl(world.api, site, world.db_url)
+            yield CrawledSite(world.api, site, world.sessions, source, docs)
 
 
 class TestCrawl:

@@ -53,6 +53,20 @@ GLOB = (
 
 @pytest.fixture
 async def library(api, db_url):
+    return await upload_library(api, db_url)
+
+
+@pytest.fixture(scope="class")
+async def library_api(pg_server, template_url, tmp_path_factory):
+    """A client of a World holding the library, uploaded and embedded once per class of tests
+    that only search it (tests that change its rows take `library`, their own)."""
+    del template_url
+    async with pipeline.shared_world(pg_server, tmp_path_factory.mktemp("library")) as world:
+        await upload_library(world.api, world.db_url)
+        yield world.api
+
+
+async def upload_library(api, db_url):
     source = await add(api, "upload")
     files = [
         ("files", ("library/json.html", JSON_PAGE.encode())),
@@ -70,8 +84,8 @@ def by_uri(found, uri):
 
 
 class TestCleanText:
-    async def test_titles_and_headings_are_plain_text_without_the_site_name(self, api, library):
-        found = await search(api, "JSON decoder exceptions", mode="keyword")
+    async def test_titles_and_headings_are_plain_text_without_the_site_name(self, library_api):
+        found = await search(library_api, "JSON decoder exceptions", mode="keyword")
         page = by_uri(found, "library/json.html")[0]
         assert page["title"] == "json — JSON encoder and decoder"
         assert page["heading_path"] == ["json — JSON encoder and decoder", "Exceptions"]
@@ -79,8 +93,8 @@ class TestCleanText:
             assert "](" not in hit["snippet"]
             assert not any("](" in h or "¶" in h for h in hit["heading_path"])
 
-    async def test_matched_words_are_bold_outside_code_and_urls_only(self, api, library):
-        found = await search(api, "glob", mode="keyword")
+    async def test_matched_words_are_bold_outside_code_and_urls_only(self, library_api):
+        found = await search(library_api, "glob", mode="keyword")
         (hit,) = by_uri(found, "widget.md")
         assert "`Path('.').glob('**/*.py')`" in hit["snippet"]
         assert "to **glob** files" in hit["snippet"]
@@ -119,8 +133,8 @@ class TestCleanText:
         assert example["heading_path"] == ["json — JSON encoder and decoder", "Basic Usage"]
 
     @pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
-    async def test_scores_are_relevance_from_0_to_1_best_first(self, api, library, mode):
-        found = await search(api, "serialize a JSON document", mode=mode)
+    async def test_scores_are_relevance_from_0_to_1_best_first(self, library_api, mode):
+        found = await search(library_api, "serialize a JSON document", mode=mode)
         scores = [h["score"] for h in found["hits"]]
         assert scores[0] == 1.0
         assert scores == sorted(scores, reverse=True)
@@ -128,8 +142,8 @@ class TestCleanText:
 
 
 class TestDocuments:
-    async def test_a_document_is_one_result_with_its_other_passages_attached(self, api, library):
-        found = await search(api, "serialize a JSON document", mode="keyword")
+    async def test_a_document_is_one_result_with_its_other_passages_attached(self, library_api):
+        found = await search(library_api, "serialize a JSON document", mode="keyword")
         assert found["group"] == "documents"
         documents = [h["document_id"] for h in found["hits"]]
         assert len(documents) == len(set(documents)) == 2
@@ -140,14 +154,16 @@ class TestDocuments:
         scores = [page["score"], *(p["score"] for p in page["passages"])]
         assert scores == sorted(scores, reverse=True)
 
-    async def test_passages_come_one_by_one_when_asked(self, api, library):
-        found = await search(api, "serialize a JSON document", mode="keyword", group="passages")
+    async def test_passages_come_one_by_one_when_asked(self, library_api):
+        found = await search(
+            library_api, "serialize a JSON document", mode="keyword", group="passages"
+        )
         assert found["group"] == "passages"
         assert len(by_uri(found, "library/json.html")) == 5
         assert all(h["passages"] == [] for h in found["hits"])
 
-    async def test_the_limit_counts_documents(self, api, library):
-        found = await search(api, "serialize a JSON document", mode="keyword", limit=1)
+    async def test_the_limit_counts_documents(self, library_api):
+        found = await search(library_api, "serialize a JSON document", mode="keyword", limit=1)
         (page,) = found["hits"]
         assert page["uri"] == "library/json.html"
         assert len(page["passages"]) == 3
