@@ -33,6 +33,9 @@ class TestTasks:
         page = (await api.get(T, params={"limit": 1})).json()
         assert (page["total"], [t["number"] for t in page["items"]]) == (2, [2])
         assert (await api.get(T, params={"type": "bug", "state": "open"})).json()["total"] == 1
+        urgent = (await api.get(T, params={"priority": "high"})).json()
+        assert [t["number"] for t in urgent["items"]] == [1]
+        assert (await api.get(T, params={"priority": "asap"})).status_code == 422
 
     async def test_a_stale_version_is_409_with_the_current_version(self, api):
         await _new(api)

@@ -21,6 +21,7 @@ from devflow.workflows.schemas import (
     ColumnUpdate,
     CommentCreate,
     CommentRead,
+    Priority,
     State,
     TaskCreate,
     TaskDetail,
@@ -59,6 +60,7 @@ async def list_tasks(
     q: Annotated[str | None, Query(max_length=500, description="Keywords, or #12.")] = None,
     run: Annotated[int | None, Query(ge=1, le=MAX_NUMBER, description="A run's number.")] = None,
     phase: Annotated[str | None, Query(max_length=64, description="A phase id.")] = None,
+    priority: Annotated[Priority | None, Query()] = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> Page[TaskRead]:
@@ -75,6 +77,7 @@ async def list_tasks(
         q=q,
         run=run,
         phase=phase,
+        priority=priority,
     )
     items, total = await reads.list_tasks(
         session, principal=principal, project=project, filters=filters, offset=offset, limit=limit

@@ -32,6 +32,7 @@ from devflow.workflows.access import project_for
 from devflow.workflows.models import BoardColumn, Task, TaskChange, TaskComment, WorkflowRun
 from devflow.workflows.models import TaskDependency as Dep
 from devflow.workflows.schemas import (
+    PRIORITIES,
     PRIORITY_NAMES,
     BoardColumnRead,
     BoardRead,
@@ -201,6 +202,7 @@ def _equal_to(filters: TaskFilter) -> list[ColumnElement[bool]]:
         _Parent.number: filters.parent,
         WorkflowRun.number: filters.run,
         Task.phase: filters.phase,
+        Task.priority: filters.priority and PRIORITIES[filters.priority],
     }
     conditions = [field == value for field, value in given.items() if value is not None]
     if filters.label is not None:

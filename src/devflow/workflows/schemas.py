@@ -261,3 +261,4 @@ class TaskFilter(BaseModel):
     blocked: bool | None = None
     run: int | None = None
     phase: str | None = None
+    priority: Priority | None = None
