@@ -7,6 +7,9 @@ surroundings reproduced: exactly the environment given (nothing else of the test
 working folder, a stdin that is no terminal, stdout and stderr captured apart, and an 80-column
 width unless the environment says COLUMNS (a pipe's width). The environment and the folder are
 restored afterwards, whatever the command set (`--timeout` writes DEVFLOW_TIMEOUT, for one).
+A server running in a thread of the test process sees that environment during the call too,
+which is harmless only because servers take their settings when they are made, never from the
+environment while they answer: a server that did would need the subprocess again.
 
 Start-up itself stays covered by the tests that still spawn `python -m devflow` (each command
 family keeps at least one).
