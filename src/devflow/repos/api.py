@@ -12,6 +12,7 @@ from devflow.core.config import Settings
 from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import MAX_OFFSET, Page, error_responses
 from devflow.repos import service
+from devflow.repos.browse.api import router as browse
 from devflow.repos.schemas import RepoCreate, RepoRead, RepoUpdate
 from devflow.repos.settings import ReposSettings
 from devflow.repos.smart_http import SmartHttp
@@ -129,4 +130,4 @@ git.routes.extend(
     )
 )
 
-ROUTERS = (api, git)
+ROUTERS = (api, browse, git)

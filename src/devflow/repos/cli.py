@@ -207,4 +207,7 @@ def delete(
 
 def register(root: typer.Typer) -> None:
     """Add this domain's commands to the root `devflow` command."""
+    from devflow.repos.browse.cli import register as browse
+
+    browse(app)
     root.add_typer(app, name="repo")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from devflow.repos.browse.settings import BrowseSettings
+
 
 class ReposSettings(BaseModel):
     """Git repositories: where the `git` program is and how large a push may be."""
@@ -18,4 +20,7 @@ class ReposSettings(BaseModel):
         ge=1024 * 1024,
         description="Largest request body one push (or fetch negotiation) may send over Smart "
         "HTTP; a push over it is refused with 413 and leaves the repository unchanged.",
+    )
+    browse: BrowseSettings = Field(
+        default_factory=BrowseSettings, description="Limits of browsing files, diffs, blame."
     )
