@@ -690,6 +690,16 @@ def _fresh_git_repo(world: World, _caller: str) -> Request:
     return ("DELETE", f"{V1}/projects/beta/repos/{name}", {})
 
 
+def _browse(tail: str, **params: str) -> Build:
+    """A browsing route of beta's `code` (its README commit on main)."""
+
+    def build(world: World, _caller: str) -> Request:
+        _beta_code(world)
+        return ("GET", f"{V1}/projects/beta/repos/code/{tail}", {"params": params})
+
+    return build
+
+
 FLOW = "name: {name}\nphases:\n  - id: work\n    name: Work\n"
 
 
@@ -1151,6 +1161,29 @@ DECLARED: dict[str, Case] = {
         member("admin"), _repo_route("PATCH", json={"description": "the code"})
     ),
     "DELETE /api/v1/projects/{project}/repos/{name}": Case(member("admin"), _fresh_git_repo),
+    # Browsing: read access, like a clone (a public repository anonymously).
+    "GET /api/v1/projects/{project}/repos/{name}/branches": Case(
+        member("read"), _browse("branches")
+    ),
+    "GET /api/v1/projects/{project}/repos/{name}/tags": Case(member("read"), _browse("tags")),
+    "GET /api/v1/projects/{project}/repos/{name}/tree": Case(member("read"), _browse("tree")),
+    "GET /api/v1/projects/{project}/repos/{name}/file": Case(
+        member("read"), _browse("file", path="README.md")
+    ),
+    "GET /api/v1/projects/{project}/repos/{name}/raw": Case(
+        member("read"), _browse("raw", path="README.md")
+    ),
+    "GET /api/v1/projects/{project}/repos/{name}/commits": Case(member("read"), _browse("commits")),
+    "GET /api/v1/projects/{project}/repos/{name}/commits/{sha}": Case(
+        member("read"), _browse("commits/main")
+    ),
+    "GET /api/v1/projects/{project}/repos/{name}/compare": Case(
+        member("read"), _browse("compare", base="main", head="main")
+    ),
+    "GET /api/v1/projects/{project}/repos/{name}/blame": Case(
+        member("read"), _browse("blame", path="README.md")
+    ),
+    "GET /api/v1/projects/{project}/repos/{name}/readme": Case(member("read"), _browse("readme")),
     "GET /{project}/{repo}.git/info/refs": Case(
         _git_rule("read"), _git("/info/refs", params={"service": "git-upload-pack"})
     ),

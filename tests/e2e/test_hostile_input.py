@@ -137,6 +137,52 @@ class TestPathsAndQueries:
         assert body, target
 
 
+BROWSE = "/api/v1/projects/default/repos/browsed"
+BROWSE_TARGETS = [
+    ("GET", f"{BROWSE}/tree?path=..%2F..%2Fetc"),
+    ("GET", f"{BROWSE}/tree?path=a%00b"),
+    ("GET", f"{BROWSE}/tree?path=" + "p" * 5000),
+    ("GET", f"{BROWSE}/file?path=README.md%2F..%2F..%2Fx"),
+    ("GET", f"{BROWSE}/file?path=a%0Ab"),
+    ("GET", f"{BROWSE}/file"),
+    ("GET", f"{BROWSE}/raw?path=.%2FREADME.md"),
+    ("GET", f"{BROWSE}/raw?path=README.md&ref=--output%3Dx"),
+    ("GET", f"{BROWSE}/blame?path=README.md&ref=-n"),
+    ("GET", f"{BROWSE}/commits?ref=--output%3D%2Ftmp%2Fx"),
+    ("GET", f"{BROWSE}/commits?ref=main..main"),
+    ("GET", f"{BROWSE}/commits?ref=main%3AREADME.md"),
+    ("GET", f"{BROWSE}/commits?limit=" + HUGE),
+    ("GET", f"{BROWSE}/commits?offset=" + HUGE),
+    ("GET", f"{BROWSE}/commits/--output%3Dx"),
+    ("GET", f"{BROWSE}/commits/" + "f" * 5000),
+    ("GET", f"{BROWSE}/commits/no-such-ref"),
+    ("GET", f"{BROWSE}/compare?base=--all&head=main"),
+    ("GET", f"{BROWSE}/compare?base=main"),
+    ("GET", f"{BROWSE}/readme?ref=a%00b"),
+    ("GET", f"{BROWSE}/branches?limit=" + HUGE),
+    ("GET", "/api/v1/projects/default/repos/..%2F..%2Fx/tree"),
+    ("GET", "/api/v1/projects/default/repos/missing/tree?ref=--output%3Dx"),
+]
+
+
+@pytest.fixture(scope="module")
+def browsed(server: RegistryServer) -> None:
+    """A git repository with a README commit, for the browsing routes."""
+    with server.api() as api:
+        made = api.post("/api/v1/projects/default/repos", json={"name": "browsed", "readme": True})
+    assert made.status_code == 201, made.text
+
+
+class TestRepositoryBrowsing:
+    @pytest.mark.parametrize(("method", "target"), BROWSE_TARGETS)
+    def test_is_a_clear_client_error(self, server, browsed, method, target):
+        del browsed
+        status, body = _raw(server, _head(server, method, target))
+        assert 400 <= status < 500, (target, status, body[:300])
+        assert body, target
+        assert not (server.home / "repos" / "x").exists()
+
+
 def _json(server: RegistryServer, method: str, path: str, body: object, **headers: str):
     with server.api() as api:
         return api.request(method, path, json=body, headers=headers or None)
