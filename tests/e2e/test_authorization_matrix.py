@@ -700,6 +700,27 @@ def _browse(tail: str, **params: str) -> Build:
     return build
 
 
+def _code_head(world: World) -> str:
+    """The sha of beta's `code` main (its README commit)."""
+    _beta_code(world)
+    if "code_head" not in world.ids:
+        combined = world.admin("GET", f"{V1}/projects/beta/repos/code/commits/main/status")
+        world.ids["code_head"] = combined.json()["sha"]
+    return str(world.ids["code_head"])
+
+
+def _report_status(world: World, _caller: str) -> Request:
+    url = f"{V1}/projects/beta/repos/code/statuses/{_code_head(world)}"
+    return ("POST", url, {"json": {"state": "success", "context": "ci/matrix"}})
+
+
+def _fresh_rule(world: World, _caller: str) -> Request:
+    _beta_code(world)
+    url = f"{V1}/projects/beta/repos/code/protections/{world.unique('gone-')}"
+    world.admin("PUT", url, json={"no_delete": True})
+    return ("DELETE", url, {})
+
+
 FLOW = "name: {name}\nphases:\n  - id: work\n    name: Work\n"
 
 
@@ -1161,6 +1182,31 @@ DECLARED: dict[str, Case] = {
         member("admin"), _repo_route("PATCH", json={"description": "the code"})
     ),
     "DELETE /api/v1/projects/{project}/repos/{name}": Case(member("admin"), _fresh_git_repo),
+    # Protected branches: readers see the rules, project admins change them.
+    "GET /api/v1/projects/{project}/repos/{name}/protections": Case(
+        member("read"), _browse("protections")
+    ),
+    "PUT /api/v1/projects/{project}/repos/{name}/protections/{pattern:path}": Case(
+        member("admin"),
+        lambda w, _c: (
+            "PUT",
+            _beta_code(w) and f"{V1}/projects/beta/repos/code/protections/matrix/*",
+            {"json": {"no_force_push": True}},
+        ),
+    ),
+    "DELETE /api/v1/projects/{project}/repos/{name}/protections/{pattern:path}": Case(
+        member("admin"), _fresh_rule
+    ),
+    # Commit statuses: writers report (GitHub's repo:status), readers read.
+    "POST /api/v1/projects/{project}/repos/{name}/statuses/{sha}": Case(
+        member("write"), _report_status
+    ),
+    "GET /api/v1/projects/{project}/repos/{name}/commits/{ref:path}/statuses": Case(
+        member("read"), _browse("commits/main/statuses")
+    ),
+    "GET /api/v1/projects/{project}/repos/{name}/commits/{ref:path}/status": Case(
+        member("read"), _browse("commits/main/status")
+    ),
     # Browsing: read access, like a clone (a public repository anonymously).
     "GET /api/v1/projects/{project}/repos/{name}/branches": Case(
         member("read"), _browse("branches")

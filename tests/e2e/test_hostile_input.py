@@ -16,6 +16,7 @@ from tests.registry_fixtures import RegistryServer, npm_document, running_server
 HUGE = "9" * 30
 NUL = "a\x00b"
 RUNS = "/api/v1/projects/default/runs"
+GIT = "/api/v1/projects/default/repos"
 BUG = {"report": "it crashes", "repository": "app"}  # bug-fix's required parameters
 
 
@@ -126,6 +127,15 @@ RAW_TARGETS = [
     ("GET", "/api/v1/projects/" + "p" * 5000 + "/runs"),
     ("GET", "/api/v1/projects/default/tasks?run=" + HUGE),
     ("GET", "/api/v1/projects/default/tasks?phase=a%00b"),
+    ("GET", GIT + "/a%00b/protections"),
+    ("PUT", GIT + "/app/protections/a%00b"),
+    ("DELETE", GIT + "/app/protections/" + "x" * 5000),
+    ("POST", GIT + "/app/statuses/" + "f" * 5000),
+    ("POST", GIT + "/app/statuses/a%00b"),
+    ("GET", GIT + "/app/commits/a%00b/status"),
+    ("GET", GIT + "/app/commits/..%2F..%2Fetc/statuses"),
+    ("GET", GIT + "/app/commits/main/statuses?limit=" + HUGE),
+    ("GET", GIT + "/app/commits/main/statuses?offset=" + HUGE),
 ]
 
 

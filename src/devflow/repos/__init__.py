@@ -8,6 +8,9 @@ below: the repository services (each checks the caller's access itself) and the 
 
 from devflow.core.domain import Domain, lazy
 from devflow.repos.access import can_read, require_push, require_read
+from devflow.repos.protection.enforce import Merge, check_merge
+from devflow.repos.protection.gate import push_gate
+from devflow.repos.protection.statuses import combined_status
 from devflow.repos.schemas import RefUpdate, RepoCreate, RepoRead, RepoUpdate, Visibility
 from devflow.repos.service import (
     clone_url,
@@ -34,6 +37,7 @@ DOMAIN = Domain(
 
 __all__ = [
     "DOMAIN",
+    "Merge",
     "RefUpdate",
     "RepoCreate",
     "RepoRead",
@@ -41,11 +45,14 @@ __all__ = [
     "ReposSettings",
     "Visibility",
     "can_read",
+    "check_merge",
     "clone_url",
+    "combined_status",
     "create_repository",
     "delete_repository",
     "get_repository",
     "list_repositories",
+    "push_gate",
     "read_repository",
     "record_push",
     "repository_folder",

@@ -13,6 +13,7 @@ from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import MAX_OFFSET, Page, error_responses
 from devflow.repos import service
 from devflow.repos.browse.api import router as browse
+from devflow.repos.protection.api import router as protection
 from devflow.repos.schemas import RepoCreate, RepoRead, RepoUpdate
 from devflow.repos.settings import ReposSettings
 from devflow.repos.smart_http import SmartHttp
@@ -130,4 +131,4 @@ git.routes.extend(
     )
 )
 
-ROUTERS = (api, browse, git)
+ROUTERS = (api, browse, protection, git)

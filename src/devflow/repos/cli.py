@@ -210,4 +210,7 @@ def register(root: typer.Typer) -> None:
     from devflow.repos.browse.cli import register as browse
 
     browse(app)
+    from devflow.repos.protection.cli import register as protection
+
+    protection(app)
     root.add_typer(app, name="repo")

@@ -52,3 +52,6 @@ class Push(Base):
     pushed_at: Mapped[datetime] = mapped_column(default=clock.now)
     # One {"ref", "old", "new"} per ref moved (40 zeros: created or deleted).
     refs: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+
+
+from devflow.repos.protection.models import BranchRule, CommitStatus  # noqa: E402, F401

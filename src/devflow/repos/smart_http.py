@@ -42,6 +42,7 @@ from devflow.core.errors import DevflowError, Invalid, Unauthenticated
 from devflow.core.http import services_of
 from devflow.core.services import Services
 from devflow.repos import access, service
+from devflow.repos.protection.gate import push_gate
 from devflow.repos.schemas import name_problem
 from devflow.repos.storage import Storage, parse_push_log, write_hooks
 
@@ -176,7 +177,16 @@ class _Backend:
         return env
 
     async def run(self, receive: Receive, send: Send) -> None:
-        """Run the backend, stream the body in and its answer out, record a push."""
+        """Run the backend, stream the body in and its answer out, record a push. A push's
+        pre-receive hook checks the branch rules through a gate (`protection.gate`)."""
+        if self.wanted == RECEIVE and self.tail != "/info/refs" and self.principal is not None:
+            gate = push_gate(self.services, repo_id=self.target.id, pusher=self.principal)
+            async with gate as hook_env:
+                await self._run(receive, send, hook_env)
+        else:
+            await self._run(receive, send, {})
+
+    async def _run(self, receive: Receive, send: Send, hook_env: dict[str, str]) -> None:
         push_log = None
         if self.wanted == RECEIVE and self.tail != "/info/refs":
             write_hooks(self.storage.path(self.target.id))
@@ -187,7 +197,7 @@ class _Backend:
             self.storage.git,
             "http-backend",
             cwd=self.storage.root,
-            env=self._env(push_log),
+            env={**self._env(push_log), **hook_env},
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

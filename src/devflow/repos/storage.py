@@ -20,6 +20,7 @@ from pathlib import Path
 
 from devflow.core.config import Settings
 from devflow.core.errors import DevflowError
+from devflow.repos.protection.hook import PRE_RECEIVE
 from devflow.repos.settings import ReposSettings
 
 log = logging.getLogger(__name__)
@@ -189,12 +190,13 @@ def write_hooks(path: Path) -> None:
     """Install DevFlow's hooks in a repository (or bring them up to date)."""
     hooks = path / "hooks"
     hooks.mkdir(mode=0o700, exist_ok=True)
-    hook = hooks / "post-receive"
-    if not hook.exists() or hook.read_text() != POST_RECEIVE:
-        temporary = hooks / ".post-receive.new"
-        temporary.write_text(POST_RECEIVE)
-        temporary.chmod(0o700)
-        temporary.rename(hook)
+    for name, text in (("pre-receive", PRE_RECEIVE), ("post-receive", POST_RECEIVE)):
+        hook = hooks / name
+        if not hook.exists() or hook.read_text() != text:
+            temporary = hooks / f".{name}.new"
+            temporary.write_text(text)
+            temporary.chmod(0o700)
+            temporary.rename(hook)
 
 
 def parse_push_log(text: str) -> list[dict[str, str]]:
