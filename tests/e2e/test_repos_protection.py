@@ -8,16 +8,22 @@ test.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from devflow.core.auth import Principal
+from devflow.core.services import open_services
+from devflow.repos import Merge, push_gate
 from devflow.repos.protection.hook import PRE_RECEIVE
+from devflow.settings import load_settings
 from tests.cli_inprocess import run_cli
 from tests.registry_fixtures import RegistryServer, running_server
 
@@ -349,3 +355,56 @@ class TestHookFailsClosed:
         commit(work, "a.txt", "a\n")
         assert "through a pull request" in push(work, "HEAD:main", token=server.token).stderr
         assert hook.read_text() == PRE_RECEIVE
+
+
+class TestMergeThroughTheGate:
+    """The merge of a pull request pushes with `push_gate(..., merge=Merge(...))`, as the pull
+    requests' code does: from a local clone into the bare repository."""
+
+    @staticmethod
+    def merge_push(
+        server: RegistryServer, work: Path, repo_id: str, merge: Merge
+    ) -> tuple[int, str]:
+        async def run() -> tuple[int, str]:
+            settings = load_settings(database_url=server.db_url, home=server.home)
+            pusher = Principal(
+                user_id=uuid.uuid4(), username="admin", is_admin=True, scopes=frozenset({"admin"})
+            )
+            async with open_services(settings) as services:
+                gate = push_gate(services, repo_id=uuid.UUID(repo_id), pusher=pusher, merge=merge)
+                async with gate as hook_env:
+                    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+                    env.update(hook_env, DEVFLOW_PUSH_LOG=str(work.parent / "push.log"),
+                               GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)  # fmt: skip
+                    bare = server.home / "repos" / f"{repo_id}.git"
+                    proc = await asyncio.create_subprocess_exec(
+                        "git", "push", str(bare), "HEAD:refs/heads/main", cwd=work, env=env,
+                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                    )  # fmt: skip
+                    _, err = await proc.communicate()
+            return proc.returncode or 0, err.decode()
+
+        return asyncio.run(run())
+
+    def test_a_merge_passes_a_required_pull_request_once_approved_and_checked(
+        self, server, tmp_path
+    ):
+        work = clone(server, "merging", tmp_path)
+        protect(server, "merging", "main", "--require-pr", "--approvals", "1",
+                "--require-check", "ci/test")  # fmt: skip
+        head = commit(work, "a.txt", "a\n")
+        assert push(work, "HEAD:feature", token=server.token).returncode == 0
+        with server.api() as api:
+            repo_id = api.get(f"{REPOS}/merging").json()["id"]
+
+        code, said = self.merge_push(server, work, repo_id, Merge(7, head, approvals=0))
+        assert code != 0
+        assert "main needs 1 approving review(s); this pull request has 0" in said
+        assert f"required check 'ci/test' has not reported on {head[:12]}" in said
+
+        with server.api() as api:
+            api.post(f"{REPOS}/merging/statuses/{head}", json={"state": "success",
+                                                               "context": "ci/test"})  # fmt: skip
+        code, said = self.merge_push(server, work, repo_id, Merge(7, head, approvals=1))
+        assert code == 0, said
+        assert remote_head(work, "main", server.token) == head
