@@ -212,6 +212,13 @@ class TestRequiredChecks:
         assert remote_head(work, "main", server.token) == sha
 
 
+@pytest.fixture(scope="module")
+def hostile_repo(server, tmp_path_factory) -> str:
+    """Repository `st-hostile` with its README commit on main; returns that commit."""
+    work = clone(server, "st-hostile", tmp_path_factory.mktemp("hostile"))
+    return git("rev-parse", "HEAD", cwd=work).stdout.strip()
+
+
 class TestStatusesApi:
     def test_statuses_are_listed_newest_first_and_combined_per_context(self, server, tmp_path):
         work = clone(server, "statuses", tmp_path)
@@ -268,18 +275,15 @@ class TestStatusesApi:
             (None, {"state": "success", "description": "a\x00b"}),
         ],
     )
-    def test_a_bad_report_is_refused_and_stores_nothing(self, server, tmp_path, sha, body):
-        if not (server.home / "hostile-made").exists():
-            clone(server, "st-hostile", tmp_path)
-            (server.home / "hostile-made").touch()
+    def test_a_bad_report_is_refused_and_stores_nothing(self, server, hostile_repo, sha, body):
         with server.api() as api:
-            head = api.get(f"{REPOS}/st-hostile/commits/main/status").json()["sha"]
-            answer = api.post(f"{REPOS}/st-hostile/statuses/{sha or head}", json=body)
+            answer = api.post(f"{REPOS}/st-hostile/statuses/{sha or hostile_repo}", json=body)
             assert 400 <= answer.status_code < 500, answer.text
-            assert api.get(f"{REPOS}/st-hostile/commits/{head}/statuses").json()["total"] == 0
+            assert api.get(f"{REPOS}/st-hostile/commits/main/statuses").json()["total"] == 0
 
     @pytest.mark.parametrize("ref", ["nope", "--output=x", "main..HEAD", "HEAD@{1}", "a%00b"])
-    def test_an_unknown_or_hostile_ref_is_not_found(self, server, ref):
+    def test_an_unknown_or_hostile_ref_is_not_found(self, server, hostile_repo, ref):
+        del hostile_repo
         with server.api() as api:
             answer = api.get(f"{REPOS}/st-hostile/commits/{ref}/status")
         assert answer.status_code in {400, 404}, answer.text
