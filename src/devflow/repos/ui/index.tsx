@@ -1,0 +1,32 @@
+/** Git hosting's part of the dashboard: browsing a repository (its files at a branch or tag, the
+ * README, the history and a commit's diff). The pages are a chunk of their own, fetched on the
+ * first visit: the first load of the dashboard does not carry them. */
+
+import { lazy, Suspense, type ComponentType } from "react";
+
+import type { Contribution } from "@devflow/ui";
+
+function page<T extends Record<string, unknown>>(load: () => Promise<T>, name: keyof T): ComponentType {
+  const Lazy = lazy(async () => ({ default: (await load())[name] as ComponentType }));
+  return function LazyPage() {
+    return (
+      <Suspense fallback={<p className="text-sm text-slate-500">Loading…</p>}>
+        <Lazy />
+      </Suspense>
+    );
+  };
+}
+
+const browse = () => import("./browse/pages");
+
+export const contribution: Contribution = {
+  domain: "repos",
+  routes: [
+    { path: "/code", Component: page(browse, "CodeHome") },
+    { path: "/code/:project/:name", Component: page(browse, "TreePage") },
+    { path: "/code/:project/:name/file", Component: page(browse, "FilePage") },
+    { path: "/code/:project/:name/commits", Component: page(browse, "CommitsPage") },
+    { path: "/code/:project/:name/commits/:sha", Component: page(browse, "CommitPage") },
+  ],
+  nav: [{ to: "/code", label: "Code", order: 250 }],
+};
