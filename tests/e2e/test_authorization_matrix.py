@@ -721,6 +721,64 @@ def _fresh_rule(world: World, _caller: str) -> Request:
     return ("DELETE", url, {})
 
 
+PULLS = "/api/v1/projects/beta/repos/code/pulls"
+
+
+def _fresh_pull(world: World, *, close: bool = False) -> tuple[int, str]:
+    """Open a pull request of beta's `code` from a new branch (one commit on main, written
+    straight into the bare repository); return its number and head."""
+    _beta_code(world)
+    if "code_bare" not in world.ids:
+        made = world.admin("GET", "/api/v1/projects/beta/repos/code").json()
+        world.ids["code_bare"] = world.server.home / "repos" / f"{made['id']}.git"
+    branch = world.unique("topic-")
+    env = {
+        **os.environ,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        **dict.fromkeys(("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"), "a"),
+        **dict.fromkeys(("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"), "a@example.com"),
+    }
+
+    def run(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=world.ids["code_bare"], env=env, check=True,
+                              capture_output=True, text=True)  # fmt: skip
+        return done.stdout.strip()
+
+    run("update-ref", f"refs/heads/{branch}", run("commit-tree", "main^{tree}", "-p", "main",
+                                                  "-m", branch))  # fmt: skip
+    made = world.admin("POST", PULLS, json={"head": branch, "title": branch}).json()
+    if close:
+        world.admin("POST", f"{PULLS}/{made['number']}/close")
+    return made["number"], made["head_sha"]
+
+
+def _beta_pull(world: World) -> int:
+    """One open pull request of beta's `code`, opened once by the admin."""
+    if "pull" not in world.ids:
+        world.ids["pull"] = _fresh_pull(world)[0]
+    return int(world.ids["pull"])
+
+
+def _pull_route(method: str, tail: str = "", **kwargs: Any) -> Build:
+    return lambda w, _c: (method, f"{PULLS}/{_beta_pull(w)}{tail}", kwargs)
+
+
+def _open_pull(world: World, _caller: str) -> Request:
+    number, _ = _fresh_pull(world, close=True)  # its branch is free for another
+    branch = world.admin("GET", f"{PULLS}/{number}").json()["head"]
+    return ("POST", PULLS, {"json": {"head": branch, "title": "again"}})
+
+
+def _pull_action(action: str) -> Build:
+    def build(world: World, _caller: str) -> Request:
+        number, head = _fresh_pull(world, close=action == "reopen")
+        body = {"json": {"sha": head, "method": "merge"}} if action == "merge" else {}
+        return ("POST", f"{PULLS}/{number}/{action}", body)
+
+    return build
+
+
 FLOW = "name: {name}\nphases:\n  - id: work\n    name: Work\n"
 
 
@@ -1248,6 +1306,45 @@ DECLARED: dict[str, Case] = {
             content=b"0000",
             headers={"content-type": "application/x-git-receive-pack-request"},
         ),
+    ),
+    # Pull requests of beta's private repository `code`.
+    "GET /api/v1/projects/{project}/repos/{name}/pulls": Case(
+        member("read"), lambda w, _c: ("GET", _beta_pull(w) and PULLS, {})
+    ),
+    "POST /api/v1/projects/{project}/repos/{name}/pulls": Case(member("write"), _open_pull),
+    "GET /api/v1/projects/{project}/repos/{name}/pulls/{number}": Case(
+        member("read"), _pull_route("GET")
+    ),
+    "PATCH /api/v1/projects/{project}/repos/{name}/pulls/{number}": Case(
+        member("write"), _pull_route("PATCH", json={"body": "more words"})
+    ),
+    "GET /api/v1/projects/{project}/repos/{name}/pulls/{number}/diff": Case(
+        member("read"), _pull_route("GET", "/diff")
+    ),
+    "GET /api/v1/projects/{project}/repos/{name}/pulls/{number}/commits": Case(
+        member("read"), _pull_route("GET", "/commits")
+    ),
+    "GET /api/v1/projects/{project}/repos/{name}/pulls/{number}/reviews": Case(
+        member("read"), _pull_route("GET", "/reviews")
+    ),
+    "POST /api/v1/projects/{project}/repos/{name}/pulls/{number}/reviews": Case(
+        member("write"), _pull_route("POST", "/reviews", json={"event": "approve"})
+    ),
+    "GET /api/v1/projects/{project}/repos/{name}/pulls/{number}/comments": Case(
+        member("read"), _pull_route("GET", "/comments")
+    ),
+    "POST /api/v1/projects/{project}/repos/{name}/pulls/{number}/comments": Case(
+        member("write"),
+        _pull_route("POST", "/comments", json={"path": "README.md", "line": 1, "body": "hm"}),
+    ),
+    "POST /api/v1/projects/{project}/repos/{name}/pulls/{number}/close": Case(
+        member("write"), _pull_action("close")
+    ),
+    "POST /api/v1/projects/{project}/repos/{name}/pulls/{number}/reopen": Case(
+        member("write"), _pull_action("reopen")
+    ),
+    "POST /api/v1/projects/{project}/repos/{name}/pulls/{number}/merge": Case(
+        member("write"), _pull_action("merge")
     ),
     # The MCP gateway.
     "* /mcp": Case(signed_in(), _mcp),

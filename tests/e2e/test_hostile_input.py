@@ -16,6 +16,7 @@ from tests.registry_fixtures import RegistryServer, npm_document, running_server
 HUGE = "9" * 30
 NUL = "a\x00b"
 RUNS = "/api/v1/projects/default/runs"
+PULLS = "/api/v1/projects/default/repos/pulled/pulls"  # a git repository (see server)
 GIT = "/api/v1/projects/default/repos"
 BUG = {"report": "it crashes", "repository": "app"}  # bug-fix's required parameters
 
@@ -26,6 +27,8 @@ def server(pg_server, template_url, tmp_path_factory) -> Iterator[RegistryServer
     with running_server(pg_server, tmp_path_factory.mktemp("home")) as running:
         running.create_repo("py", "pypi")
         running.create_repo("js", "npm")
+        with running.api() as api:  # a git repository with a README, for pull requests
+            api.post("/api/v1/projects/default/repos", json={"name": "pulled", "readme": True})
         yield running
 
 
@@ -127,6 +130,20 @@ RAW_TARGETS = [
     ("GET", "/api/v1/projects/" + "p" * 5000 + "/runs"),
     ("GET", "/api/v1/projects/default/tasks?run=" + HUGE),
     ("GET", "/api/v1/projects/default/tasks?phase=a%00b"),
+    ("GET", PULLS + "/" + HUGE),
+    ("GET", PULLS + "/0"),
+    ("GET", PULLS + "/-1/diff"),
+    ("GET", PULLS + "/a%00b"),
+    ("GET", PULLS + "?state=%00"),
+    ("GET", PULLS + "?state=everything"),
+    ("GET", PULLS + "?limit=" + HUGE),
+    ("GET", PULLS + "?offset=" + HUGE),
+    ("GET", "/api/v1/projects/default/repos/a%00b/pulls"),
+    ("GET", "/api/v1/projects/default/repos/missing/pulls/1"),
+    ("GET", "/api/v1/projects/default/repos/..%2F..%2Fetc/pulls"),
+    ("GET", "/api/v1/projects/default/repos/" + "r" * 5000 + "/pulls"),
+    ("POST", PULLS + "/1/merge"),
+    ("POST", PULLS + "/987654/close"),
     ("GET", GIT + "/a%00b/protections"),
     ("PUT", GIT + "/app/protections/a%00b"),
     ("DELETE", GIT + "/app/protections/" + "x" * 5000),
@@ -242,6 +259,28 @@ JSON_CASES = [
     ("POST", RUNS + "/1/result", {"summary": NUL}),
     ("POST", RUNS + "/1/approvals/1", {"decision": "maybe"}),
     ("POST", RUNS + "/1/approvals/1", {"decision": "approve", "comment": NUL}),
+    ("POST", PULLS, {"head": "../../etc", "title": "x"}),
+    ("POST", PULLS, {"head": "--upload-pack=touch /tmp/x", "title": "x"}),
+    ("POST", PULLS, {"head": "topic", "base": "a..b", "title": "x"}),
+    ("POST", PULLS, {"head": "topic", "title": NUL}),
+    ("POST", PULLS, {"head": "topic", "title": "  "}),
+    ("POST", PULLS, {"head": "topic", "title": "x" * 301}),
+    ("POST", PULLS, {"head": "topic", "title": "x", "body": "b" * 70_000}),
+    ("POST", PULLS, {"head": "topic", "title": "x", "draft": "yes"}),
+    ("POST", PULLS, {"head": ["topic"], "title": "x"}),
+    ("POST", PULLS, {"head": "topic", "title": "x", "head_repository": "../../x"}),
+    ("POST", PULLS, {"head": "nowhere", "title": "x"}),
+    ("POST", PULLS + "/1/merge", {"sha": "not-a-sha"}),
+    ("POST", PULLS + "/1/merge", {"sha": "0" * 40, "method": "octopus"}),
+    ("POST", PULLS + "/1/merge", {"sha": "0" * 40, "delete_branch": 1}),
+    ("POST", PULLS + "/1/reviews", {"event": "approve", "body": NUL}),
+    ("POST", PULLS + "/1/reviews", {"event": "veto"}),
+    ("POST", PULLS + "/1/comments", {"path": "../../etc/passwd", "line": 1, "body": "x"}),
+    ("POST", PULLS + "/1/comments", {"path": "/etc/passwd", "line": 1, "body": "x"}),
+    ("POST", PULLS + "/1/comments", {"path": "a\x01b", "line": 1, "body": "x"}),
+    ("POST", PULLS + "/1/comments", {"path": "README.md", "line": 0, "body": "x"}),
+    ("POST", PULLS + "/1/comments", {"path": "README.md", "line": int(HUGE), "body": "x"}),
+    ("POST", PULLS + "/1/comments", {"path": "README.md", "line": 1, "body": " "}),
 ]
 
 

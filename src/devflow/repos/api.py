@@ -14,6 +14,7 @@ from devflow.core.schemas import MAX_OFFSET, Page, error_responses
 from devflow.repos import service
 from devflow.repos.browse.api import router as browse
 from devflow.repos.protection.api import router as protection
+from devflow.repos.pulls.api import router as pulls
 from devflow.repos.schemas import RepoCreate, RepoRead, RepoUpdate
 from devflow.repos.settings import ReposSettings
 from devflow.repos.smart_http import SmartHttp
@@ -131,4 +132,4 @@ git.routes.extend(
     )
 )
 
-ROUTERS = (api, browse, protection, git)
+ROUTERS = (api, browse, protection, pulls, git)

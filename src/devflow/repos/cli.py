@@ -214,3 +214,6 @@ def register(root: typer.Typer) -> None:
 
     protection(app)
     root.add_typer(app, name="repo")
+    from devflow.repos.pulls.cli import register as pulls
+
+    pulls(root)

@@ -43,6 +43,7 @@ from devflow.core.http import services_of
 from devflow.core.services import Services
 from devflow.repos import access, service
 from devflow.repos.protection.gate import push_gate
+from devflow.repos.pulls.service import on_push as pulls_follow
 from devflow.repos.schemas import name_problem
 from devflow.repos.storage import Storage, parse_push_log, write_hooks
 
@@ -278,6 +279,8 @@ class _Backend:
             await service.record_push(
                 session, repo_id=repo_id, pusher=self.principal, refs=refs, size_bytes=size
             )
+            await pulls_follow(session, repo_id=repo_id, pusher=self.principal, refs=refs,
+                               storage=self.storage)  # fmt: skip
 
 
 async def _drain(stderr: asyncio.StreamReader) -> bytes:

@@ -1,0 +1,810 @@
+"""Pull requests: open, list, show, change, close and reopen; reviews, line comments, the diff
+and the commits; keeping them in step with pushes (`on_push`). Merging is `merging`'s.
+
+Each function that acts for someone takes the caller's `Principal` and checks access to the
+repository itself (`repos.access`): reading a pull request needs read access to its repository,
+opening, reviewing, commenting, changing and merging need push access (the write role and the
+`write` scope, and a repository that is not archived). Functions flush, never commit.
+
+A pull request's `head_sha` and `base_sha` follow its branches: a push that moves either
+(`on_push`), or a read that finds them moved (`refresh`), updates them, moves
+`refs/pull/<n>/head` and recomputes mergeability with `git merge-tree` for the new pair.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from devflow.core import clock, events
+from devflow.core.auth import Principal
+from devflow.core.errors import Conflict, Invalid, NotFound
+from devflow.identity import Project, User
+from devflow.repos import access
+from devflow.repos import service as repos
+from devflow.repos.models import GitRepository
+from devflow.repos.pulls.gitops import Git
+from devflow.repos.pulls.models import PullComment, PullCounter, PullRequest, PullReview
+from devflow.repos.pulls.schemas import (
+    CommentCreate,
+    CommentRead,
+    CommitRead,
+    DiffFile,
+    DiffRead,
+    MergeMethod,
+    PullCreate,
+    PullRead,
+    PullUpdate,
+    ReviewCreate,
+    ReviewRead,
+)
+from devflow.repos.storage import Storage
+
+log = logging.getLogger(__name__)
+
+MAX_DIFF_FILES = 1000
+MAX_PATCH_BYTES = 2 * 1024 * 1024
+MAX_COMMITS = 250
+MAX_COMMENTED_FILE_BYTES = 5 * 1024 * 1024
+STATE_FILTERS = ("open", "closed", "merged", "all")
+
+
+# -- finding --------------------------------------------------------------------------------------
+
+
+async def repository(
+    session: AsyncSession, *, principal: Principal | None, project: str, name: str, write: bool
+) -> GitRepository:
+    """Return the repository if the caller may read it (or, with `write`, push to it).
+
+    Raises:
+        Unauthenticated, NotFound, PermissionDenied: see `repos.access`.
+    """
+    found = await repos.get_repository(session, project=project, name=name)
+    shown = repos.full_name(project, name)
+    if write:
+        return access.require_push(principal, found, shown)
+    return access.require_read(principal, found, shown)
+
+
+async def find_pull(
+    session: AsyncSession, repo: GitRepository, number: int, *, lock: bool = False
+) -> PullRequest:
+    """Return pull request `#number` of the repository (locked for update with `lock`).
+
+    Raises:
+        NotFound: there is none.
+    """
+    query = select(PullRequest).where(
+        PullRequest.repository_id == repo.id, PullRequest.number == number
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    found = await session.scalar(query)
+    if found is None:
+        raise NotFound(f"no pull request #{number} in {repo.name}; `devflow pr list` shows them")
+    return found
+
+
+def git_of(storage: Storage, repo: GitRepository) -> Git:
+    """Return git on the repository's bare folder."""
+    return Git(storage, storage.path(repo.id))
+
+
+async def _head_repository(session: AsyncSession, repo: GitRepository) -> GitRepository:
+    """The repository a new pull request's head branch is in.
+
+    Forks come later: a PullCreate field will name the fork, checked for read access here, and
+    its head fetched into `refs/pull/<n>/head` of the base repository. Today it is the base
+    repository itself.
+    """
+    del session
+    return repo
+
+
+# -- keeping in step with the branches ------------------------------------------------------------
+
+
+async def refresh(pr: PullRequest, git: Git) -> bool:
+    """Follow an open pull request's branches; recompute mergeability for a new pair.
+
+    Returns whether the head moved. A branch that is gone leaves its last commit recorded.
+    """
+    moved = False
+    if pr.state == "open":
+        head = await git.resolve(f"refs/heads/{pr.head_branch}")
+        if head is not None and head != pr.head_sha:
+            pr.head_sha, moved = head, True
+            pr.updated_at = clock.now()
+            await git.must("update-ref", f"refs/pull/{pr.number}/head", head)
+        base = await git.resolve(f"refs/heads/{pr.base_branch}")
+        if base is not None and base != pr.base_sha:
+            pr.base_sha = base
+    if (pr.checked_base, pr.checked_head) != (pr.base_sha, pr.head_sha):
+        merged = await git.merge_tree(pr.base_sha, pr.head_sha)
+        pr.mergeable = merged.clean
+        pr.conflicts = merged.conflicts
+        pr.checked_base, pr.checked_head = pr.base_sha, pr.head_sha
+    return moved
+
+
+async def on_push(
+    session: AsyncSession,
+    *,
+    repo_id: uuid.UUID,
+    pusher: Principal,
+    refs: Sequence[dict[str, str]],
+    storage: Storage,
+) -> list[int]:
+    """Bring the open pull requests whose head or base branch a push moved up to date: new
+    head and `refs/pull/<n>/head`, mergeability, and `pull_request.synchronize` for a head that
+    moved. Returns their numbers.
+
+    Called with the push's record, in its transaction, inside a savepoint: a failure here is
+    logged and leaves the push on record (the next read of each pull request catches up)."""
+    branches = {
+        r["ref"].removeprefix("refs/heads/") for r in refs if r["ref"].startswith("refs/heads/")
+    }
+    if not branches:
+        return []
+    try:
+        async with session.begin_nested():
+            return await _follow(session, repo_id, pusher, branches, storage)
+    except Exception:
+        log.exception("pull requests of repository %s did not follow a push", repo_id)
+        return []
+
+
+async def _follow(
+    session: AsyncSession,
+    repo_id: uuid.UUID,
+    pusher: Principal,
+    branches: set[str],
+    storage: Storage,
+) -> list[int]:
+    repo = await session.get(GitRepository, repo_id)
+    if repo is None:
+        return []
+    rows = await session.scalars(
+        select(PullRequest)
+        .where(
+            PullRequest.repository_id == repo_id,
+            PullRequest.state == "open",
+            or_(PullRequest.head_branch.in_(branches), PullRequest.base_branch.in_(branches)),
+        )
+        .order_by(PullRequest.number)
+        .with_for_update()
+    )
+    git, touched = git_of(storage, repo), []
+    for pr in rows:
+        if await refresh(pr, git):
+            await _emit(session, "pull_request.synchronize", repo, pr, pusher)
+        touched.append(pr.number)
+    await session.flush()
+    return touched
+
+
+# -- opening, listing, showing --------------------------------------------------------------------
+
+
+async def _next_number(session: AsyncSession, repo: GitRepository) -> int:
+    """The repository's next number; the counter row stays locked until the transaction ends,
+    so numbers are handed out one at a time and a rollback leaves no gap."""
+    statement = (
+        insert(PullCounter)
+        .values(repository_id=repo.id, last_number=1)
+        .on_conflict_do_update(
+            index_elements=[PullCounter.repository_id],
+            set_={"last_number": PullCounter.last_number + 1},
+        )
+        .returning(PullCounter.last_number)
+    )
+    number = int((await session.execute(statement)).scalar_one())
+    if number > 2**31 - 1:
+        raise Conflict(f"{repo.name} has run out of pull request numbers")
+    return number
+
+
+async def open_pull(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    project: str,
+    name: str,
+    data: PullCreate,
+    storage: Storage,
+) -> PullRequest:
+    """Open a pull request from `data.head` into `data.base` (the default branch by default).
+
+    Raises:
+        NotFound, PermissionDenied: no push access to the repository.
+        Invalid: a missing branch, or head and base the same branch.
+        Conflict: an open pull request of the same branches exists.
+    """
+    repo = await repository(session, principal=principal, project=project, name=name, write=True)
+    head_repo = await _head_repository(session, repo)
+    base = data.base or repo.default_branch
+    if head_repo.id == repo.id and data.head == base:
+        raise Invalid(f"head and base are both {base!r}: a pull request merges two branches")
+    git = git_of(storage, repo)
+    head_sha = await git.resolve(f"refs/heads/{data.head}")
+    base_sha = await git.resolve(f"refs/heads/{base}")
+    for branch, sha in ((data.head, head_sha), (base, base_sha)):
+        if sha is None:
+            raise Invalid(f"{repo.name} has no branch {branch!r}: push it first")
+    assert head_sha is not None  # noqa: S101 - checked above
+    assert base_sha is not None  # noqa: S101
+    twin = await session.scalar(
+        select(PullRequest.number).where(
+            PullRequest.repository_id == repo.id,
+            PullRequest.head_repository_id == head_repo.id,
+            PullRequest.head_branch == data.head,
+            PullRequest.base_branch == base,
+            PullRequest.state == "open",
+        )
+    )
+    if twin is not None:
+        raise Conflict(
+            f"pull request #{twin} already merges {data.head} into {base}",
+            details={"number": twin},
+        )
+    now = clock.now()
+    pr = PullRequest(
+        id=uuid.uuid4(),
+        repository_id=repo.id,
+        number=await _next_number(session, repo),
+        title=data.title,
+        body=data.body,
+        draft=data.draft,
+        state="open",
+        head_repository_id=head_repo.id,
+        head_branch=data.head,
+        base_branch=base,
+        head_sha=head_sha,
+        base_sha=base_sha,
+        conflicts=[],
+        author_id=principal.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(pr)
+    await session.flush()
+    # A number given back by a rolled-back creation may find its old ref: overwrite it.
+    await git.must("update-ref", f"refs/pull/{pr.number}/head", head_sha)
+    await refresh(pr, git)
+    await _emit(session, "pull_request.opened", repo, pr, principal)
+    return pr
+
+
+async def list_pulls(
+    session: AsyncSession,
+    *,
+    principal: Principal | None,
+    project: str,
+    name: str,
+    state: str,
+    limit: int,
+    offset: int,
+) -> tuple[GitRepository, list[PullRequest], int]:
+    """Return a page of a repository's pull requests, newest first, and how many in all."""
+    repo = await repository(session, principal=principal, project=project, name=name, write=False)
+    where = [PullRequest.repository_id == repo.id]
+    if state != "all":
+        where.append(PullRequest.state == state)
+    total = await session.scalar(select(func.count()).select_from(PullRequest).where(*where))
+    rows = await session.scalars(
+        select(PullRequest)
+        .where(*where)
+        .order_by(PullRequest.number.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return repo, list(rows), total or 0
+
+
+async def show_pull(
+    session: AsyncSession,
+    *,
+    principal: Principal | None,
+    project: str,
+    name: str,
+    number: int,
+    storage: Storage,
+) -> tuple[GitRepository, PullRequest]:
+    """Return a pull request, its branches and mergeability brought up to date."""
+    repo = await repository(session, principal=principal, project=project, name=name, write=False)
+    pr = await find_pull(session, repo, number)
+    await refresh(pr, git_of(storage, repo))
+    await session.flush()
+    return repo, pr
+
+
+async def update_pull(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    project: str,
+    name: str,
+    number: int,
+    data: PullUpdate,
+) -> tuple[GitRepository, PullRequest]:
+    """Change a pull request's title, body or draft flag.
+
+    Raises:
+        Conflict: a merged pull request (it is history).
+    """
+    repo = await repository(session, principal=principal, project=project, name=name, write=True)
+    pr = await find_pull(session, repo, number, lock=True)
+    if pr.state == "merged":
+        raise Conflict(f"pull request #{number} is merged; it cannot change")
+    changes: dict[str, Any] = data.model_dump(exclude_none=True)
+    for key, value in changes.items():
+        setattr(pr, key, value)
+    if changes:
+        pr.updated_at = clock.now()
+        await session.flush()
+        await _emit(session, "pull_request.edited", repo, pr, principal, changes=sorted(changes))
+    return repo, pr
+
+
+async def set_state(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    project: str,
+    name: str,
+    number: int,
+    open_: bool,
+    storage: Storage,
+) -> tuple[GitRepository, PullRequest]:
+    """Close an open pull request, or reopen a closed one.
+
+    Raises:
+        Conflict: it is merged, already in that state, or (reopening) its head branch is gone.
+    """
+    repo = await repository(session, principal=principal, project=project, name=name, write=True)
+    pr = await find_pull(session, repo, number, lock=True)
+    wanted = "open" if open_ else "closed"
+    if pr.state == "merged":
+        raise Conflict(f"pull request #{number} is merged; it cannot be closed or reopened")
+    if pr.state == wanted:
+        raise Conflict(f"pull request #{number} is {wanted} already")
+    git = git_of(storage, repo)
+    if open_:
+        if await git.resolve(f"refs/heads/{pr.head_branch}") is None:
+            raise Conflict(f"branch {pr.head_branch!r} is gone: push it again to reopen #{number}")
+        pr.state, pr.closed_at = "open", None
+        await refresh(pr, git)
+    else:
+        pr.state, pr.closed_at = "closed", clock.now()
+    pr.updated_at = clock.now()
+    await session.flush()
+    kind = "pull_request.reopened" if open_ else "pull_request.closed"
+    await _emit(session, kind, repo, pr, principal)
+    return repo, pr
+
+
+# -- reviews and comments -------------------------------------------------------------------------
+
+_VERDICT = {"comment": "commented", "approve": "approved", "request_changes": "changes_requested"}
+
+
+async def add_review(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    project: str,
+    name: str,
+    number: int,
+    data: ReviewCreate,
+    storage: Storage,
+) -> ReviewRead:
+    """Comment on, approve or request changes to an open pull request, at its current head.
+
+    Raises:
+        Invalid: a comment or request for changes without a body.
+        Conflict: the pull request is not open.
+    """
+    repo = await repository(session, principal=principal, project=project, name=name, write=True)
+    pr = await find_pull(session, repo, number, lock=True)
+    if pr.state != "open":
+        raise Conflict(f"pull request #{number} is {pr.state}: only open ones are reviewed")
+    if data.event != "approve" and not data.body.strip():
+        raise Invalid(
+            "say what the review is about: a comment or a request for changes needs a body"
+        )
+    await refresh(pr, git_of(storage, repo))
+    review = PullReview(
+        pull_id=pr.id,
+        author_id=principal.user_id,
+        state=_VERDICT[data.event],
+        body=data.body,
+        commit_sha=pr.head_sha,
+        created_at=clock.now(),
+    )
+    session.add(review)
+    await session.flush()
+    await _emit(session, "pull_request.reviewed", repo, pr, principal, review=review.state)
+    return _review_read(review, principal.username)
+
+
+async def list_reviews(
+    session: AsyncSession, *, principal: Principal | None, project: str, name: str, number: int
+) -> list[ReviewRead]:
+    """Return a pull request's reviews, oldest first."""
+    repo = await repository(session, principal=principal, project=project, name=name, write=False)
+    pr = await find_pull(session, repo, number)
+    rows = list(
+        await session.scalars(
+            select(PullReview).where(PullReview.pull_id == pr.id).order_by(PullReview.created_at)
+        )
+    )
+    names = await usernames(session, [r.author_id for r in rows])
+    return [_review_read(r, names.get(r.author_id)) for r in rows]
+
+
+def _review_read(review: PullReview, author: str | None) -> ReviewRead:
+    return ReviewRead(
+        id=str(review.id),
+        author=author,
+        state=review.state,
+        body=review.body,
+        commit_sha=review.commit_sha,
+        created_at=review.created_at,
+    )
+
+
+async def add_comment(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    project: str,
+    name: str,
+    number: int,
+    data: CommentCreate,
+    storage: Storage,
+) -> CommentRead:
+    """Comment on a line of a file at the pull request's current head.
+
+    Raises:
+        NotFound: the head has no such file (or it is too large to comment on).
+        Invalid: the file has fewer lines.
+        Conflict: the pull request is merged.
+    """
+    repo = await repository(session, principal=principal, project=project, name=name, write=True)
+    pr = await find_pull(session, repo, number, lock=True)
+    if pr.state == "merged":
+        raise Conflict(f"pull request #{number} is merged; comment on a new one")
+    git = git_of(storage, repo)
+    await refresh(pr, git)
+    lines = await git.file_lines(pr.head_sha, data.path, max_bytes=MAX_COMMENTED_FILE_BYTES)
+    if lines is None:
+        raise NotFound(f"the head {pr.head_sha[:12]} has no file {data.path!r} to comment on")
+    if data.line > len(lines):
+        raise Invalid(
+            f"{data.path} has {len(lines)} lines at the head; line {data.line} is not one"
+        )
+    comment = PullComment(
+        pull_id=pr.id,
+        author_id=principal.user_id,
+        body=data.body,
+        path=data.path,
+        line=data.line,
+        commit_sha=pr.head_sha,
+        line_text=lines[data.line - 1],
+        created_at=clock.now(),
+    )
+    session.add(comment)
+    await session.flush()
+    await _emit(session, "pull_request.commented", repo, pr, principal, path=data.path,
+                line=data.line)  # fmt: skip
+    return _comment_read(comment, principal.username, outdated=False)
+
+
+async def list_comments(
+    session: AsyncSession,
+    *,
+    principal: Principal | None,
+    project: str,
+    name: str,
+    number: int,
+    storage: Storage,
+) -> list[CommentRead]:
+    """Return a pull request's line comments, oldest first, each marked outdated when the
+    current head no longer has its line as it was."""
+    repo = await repository(session, principal=principal, project=project, name=name, write=False)
+    pr = await find_pull(session, repo, number)
+    git = git_of(storage, repo)
+    await refresh(pr, git)
+    rows = list(
+        await session.scalars(
+            select(PullComment).where(PullComment.pull_id == pr.id).order_by(PullComment.created_at)
+        )
+    )
+    names = await usernames(session, [c.author_id for c in rows])
+    files: dict[str, list[str] | None] = {}
+    shown = []
+    for comment in rows:
+        outdated = False
+        if comment.commit_sha != pr.head_sha:
+            if comment.path not in files:
+                files[comment.path] = await git.file_lines(
+                    pr.head_sha, comment.path, max_bytes=MAX_COMMENTED_FILE_BYTES
+                )
+            lines = files[comment.path]
+            outdated = (
+                lines is None
+                or comment.line > len(lines)
+                or lines[comment.line - 1] != comment.line_text
+            )
+        shown.append(_comment_read(comment, names.get(comment.author_id), outdated=outdated))
+    return shown
+
+
+def _comment_read(comment: PullComment, author: str | None, *, outdated: bool) -> CommentRead:
+    return CommentRead(
+        id=str(comment.id),
+        author=author,
+        body=comment.body,
+        path=comment.path,
+        line=comment.line,
+        commit_sha=comment.commit_sha,
+        line_text=comment.line_text,
+        outdated=outdated,
+        created_at=comment.created_at,
+    )
+
+
+# -- diff and commits -----------------------------------------------------------------------------
+
+_STATUS = {"A": "added", "M": "modified", "D": "deleted", "T": "type_changed"}
+
+
+async def diff(
+    session: AsyncSession,
+    *,
+    principal: Principal | None,
+    project: str,
+    name: str,
+    number: int,
+    storage: Storage,
+    max_files: int = MAX_DIFF_FILES,
+    max_patch_bytes: int = MAX_PATCH_BYTES,
+) -> DiffRead:
+    """Return what a pull request changes since its head left the base: the files with their
+    line counts, and the patch, each cut at its limit (and saying so)."""
+    repo, pr = await show_pull(
+        session, principal=principal, project=project, name=name, number=number, storage=storage
+    )
+    git = git_of(storage, repo)
+    base = await git.merge_base(pr.base_sha, pr.head_sha)
+    since = base or pr.base_sha  # unrelated histories: the two tips
+    numstat = (await git.must("diff", "--numstat", "-z", "--no-renames", since, pr.head_sha)).split(
+        "\0"
+    )
+    names = (
+        await git.must("diff", "--name-status", "-z", "--no-renames", since, pr.head_sha)
+    ).split("\0")
+    status = dict(zip(names[1::2], names[0::2], strict=False))
+    files = []
+    for entry in numstat:
+        parts = entry.split("\t", 2)
+        if len(parts) != 3 or not parts[2]:  # noqa: PLR2004 - added, deleted, path
+            continue
+        added, deleted, path = parts
+        files.append(
+            DiffFile(
+                path=path,
+                status=_STATUS.get(status.get(path, "")[:1], "other"),
+                additions=int(added) if added.isdigit() else None,
+                deletions=int(deleted) if deleted.isdigit() else None,
+            )
+        )
+    patch, cut = await git.limited(
+        "diff", "--no-renames", "--no-color", "--no-ext-diff", since, pr.head_sha,
+        max_bytes=max_patch_bytes,
+    )  # fmt: skip
+    return DiffRead(
+        base_sha=pr.base_sha,
+        head_sha=pr.head_sha,
+        merge_base=base,
+        files=files[:max_files],
+        total_files=len(files),
+        additions=sum(f.additions or 0 for f in files),
+        deletions=sum(f.deletions or 0 for f in files),
+        files_truncated=len(files) > max_files,
+        patch=patch,
+        patch_truncated=cut,
+    )
+
+
+async def commits(
+    session: AsyncSession,
+    *,
+    principal: Principal | None,
+    project: str,
+    name: str,
+    number: int,
+    storage: Storage,
+) -> list[CommitRead]:
+    """Return the pull request's commits (in the head, not in the base), oldest first; at most
+    `MAX_COMMITS`, the newest ones."""
+    repo, pr = await show_pull(
+        session, principal=principal, project=project, name=name, number=number, storage=storage
+    )
+    out = await git_of(storage, repo).must(
+        "log", f"--max-count={MAX_COMMITS}", "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%s%x1e",
+        pr.head_sha, f"^{pr.base_sha}",
+    )  # fmt: skip
+    found = []
+    for record in out.split("\x1e"):
+        fields = record.strip("\n").split("\x1f")
+        if len(fields) == 5:  # noqa: PLR2004 - the five fields asked for
+            sha, author, email, at, title = fields
+            found.append(CommitRead(sha=sha, author_name=author, author_email=email,
+                                    authored_at=at, title=title))  # fmt: skip
+    return found[::-1]
+
+
+# -- shapes and events ----------------------------------------------------------------------------
+
+
+async def usernames(
+    session: AsyncSession, ids: Sequence[uuid.UUID | None]
+) -> dict[uuid.UUID | None, str]:
+    """Return the user names of the given ids."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.execute(select(User.id, User.username).where(User.id.in_(wanted)))
+    return {row.id: row.username for row in rows}
+
+
+async def verdicts(
+    session: AsyncSession, pull_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, int]]:
+    """Per pull request: how many reviewers' latest verdict approves, and how many ask for
+    changes (plain comments change no verdict)."""
+    if not pull_ids:
+        return {}
+    latest = (
+        select(PullReview.pull_id, PullReview.state)
+        .where(
+            PullReview.pull_id.in_(pull_ids),
+            PullReview.state.in_(("approved", "changes_requested")),
+        )
+        .ext(distinct_on(PullReview.pull_id, PullReview.author_id))
+        .order_by(PullReview.pull_id, PullReview.author_id, PullReview.created_at.desc())
+        .subquery()
+    )
+    counted: dict[uuid.UUID, tuple[int, int]] = {}
+    for pull_id, state in (await session.execute(select(latest.c.pull_id, latest.c.state))).all():
+        approvals, changes = counted.get(pull_id, (0, 0))
+        counted[pull_id] = (approvals + (state == "approved"), changes + (state != "approved"))
+    return counted
+
+
+async def read_pulls(
+    session: AsyncSession, repo: GitRepository, pulls: Sequence[PullRequest]
+) -> list[PullRead]:
+    """Return the API view of pull requests of a repository."""
+    project = await session.get_one(Project, repo.project_id)
+    names = await usernames(session, [p.author_id for p in pulls] + [p.merged_by for p in pulls])
+    counted = await verdicts(session, [p.id for p in pulls])
+    return [_read(pr, repo, project.name, names, counted.get(pr.id, (0, 0))) for pr in pulls]
+
+
+async def read_pull(session: AsyncSession, repo: GitRepository, pr: PullRequest) -> PullRead:
+    """Return the API view of one pull request."""
+    return (await read_pulls(session, repo, [pr]))[0]
+
+
+def merge_status(pr: PullRequest) -> str:
+    """clean, conflicts, unrelated (no common history) or unknown."""
+    if pr.mergeable is None:
+        return "unknown"
+    if pr.mergeable:
+        return "clean"
+    return "conflicts" if pr.conflicts else "unrelated"
+
+
+def _read(
+    pr: PullRequest,
+    repo: GitRepository,
+    project: str,
+    names: dict[uuid.UUID | None, str],
+    verdict: tuple[int, int],
+) -> PullRead:
+    return PullRead(
+        number=pr.number,
+        project=project,
+        repository=repo.name,
+        title=pr.title,
+        body=pr.body,
+        draft=pr.draft,
+        state=pr.state,
+        head=pr.head_branch,
+        base=pr.base_branch,
+        head_sha=pr.head_sha,
+        base_sha=pr.base_sha,
+        mergeable=pr.mergeable,
+        merge_status=merge_status(pr),
+        conflicts=pr.conflicts,
+        author=names.get(pr.author_id),
+        approvals=verdict[0],
+        changes_requested=verdict[1],
+        created_at=pr.created_at,
+        updated_at=pr.updated_at,
+        closed_at=pr.closed_at,
+        merged_at=pr.merged_at,
+        merged_by=names.get(pr.merged_by),
+        merge_method=MergeMethod(pr.merge_method) if pr.merge_method else None,
+        merge_commit_sha=pr.merge_commit_sha,
+    )
+
+
+async def _emit(
+    session: AsyncSession,
+    type_: str,
+    repo: GitRepository,
+    pr: PullRequest,
+    actor: Principal,
+    **extra: Any,
+) -> None:
+    project = await session.get_one(Project, repo.project_id)
+    await events.emit(
+        session,
+        type=type_,
+        project_id=repo.project_id,
+        actor_id=actor.user_id,
+        payload={
+            "project": project.name,
+            "repository": repo.name,
+            "repository_id": str(repo.id),
+            "number": pr.number,
+            "title": pr.title,
+            "state": pr.state,
+            "draft": pr.draft,
+            "head": pr.head_branch,
+            "base": pr.base_branch,
+            "head_sha": pr.head_sha,
+            "base_sha": pr.base_sha,
+            "actor": actor.username,
+            **extra,
+        },
+    )
+
+
+emit = _emit
+
+__all__ = [
+    "STATE_FILTERS",
+    "add_comment",
+    "add_review",
+    "commits",
+    "diff",
+    "emit",
+    "find_pull",
+    "git_of",
+    "list_comments",
+    "list_pulls",
+    "list_reviews",
+    "merge_status",
+    "on_push",
+    "open_pull",
+    "read_pull",
+    "read_pulls",
+    "refresh",
+    "repository",
+    "set_state",
+    "show_pull",
+    "update_pull",
+    "usernames",
+    "verdicts",
+]
