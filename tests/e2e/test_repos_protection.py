@@ -412,3 +412,56 @@ class TestMergeThroughTheGate:
         code, said = self.merge_push(server, work, repo_id, Merge(7, head, approvals=1))
         assert code == 0, said
         assert remote_head(work, "main", server.token) == head
+
+
+class TestTheGateFailsClosed:
+    """DevFlow's end of the exchange, spoken to as a hostile or broken hook would."""
+
+    @staticmethod
+    def ask(server: RegistryServer, repo_id: str, *requests: bytes) -> list[str]:
+        async def run() -> list[str]:
+            settings = load_settings(database_url=server.db_url, home=server.home)
+            pusher = Principal(
+                user_id=uuid.uuid4(), username="admin", is_admin=True, scopes=frozenset({"admin"})
+            )
+            answers = []
+            async with open_services(settings) as services:
+                gate = push_gate(services, repo_id=uuid.UUID(repo_id), pusher=pusher)
+                async with gate as env:
+                    for request in requests:
+                        reader, writer = await asyncio.open_unix_connection(
+                            env["DEVFLOW_HOOK_SOCKET"]
+                        )
+                        writer.write(request)
+                        writer.write_eof()
+                        answers.append((await reader.read()).decode())
+                        writer.close()
+            return answers
+
+        return asyncio.run(run())
+
+    def test_malformed_requests_and_foreign_object_folders_are_refused(self, server, tmp_path):
+        clone(server, "gated", tmp_path)
+        with server.api() as api:
+            repo_id = api.get(f"{REPOS}/gated").json()["id"]
+        line = f"{'0' * 40} {'1' * 40} refs/heads/feature\n".encode()
+        for request in (
+            b"not json\n" + line,
+            b'{"GIT_OBJECT_DIRECTORY": "/etc"}\n' + line,
+            b'{"GIT_ALTERNATE_OBJECT_DIRECTORIES": "/tmp"}\n' + line,
+            b"{}\nrefs/heads/main\n",
+            b"{}\n" + line.replace(b"feature", b"a b"),
+            b"\xff\xfe\n" + line,
+        ):
+            [answer] = self.ask(server, repo_id, request)
+            assert answer.startswith("no\n"), (request, answer)
+            assert "could not check this push" in answer
+
+    def test_one_push_is_checked_once(self, server, tmp_path):
+        clone(server, "gated-once", tmp_path)
+        with server.api() as api:
+            repo_id = api.get(f"{REPOS}/gated-once").json()["id"]
+        line = f"{'0' * 40} {'1' * 40} refs/heads/feature\n".encode()
+        first, second = self.ask(server, repo_id, b"{}\n" + line, b"{}\n" + line)
+        assert first == "ok\n"
+        assert second.startswith("no\n")

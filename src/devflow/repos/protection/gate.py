@@ -122,13 +122,17 @@ class _Gate:
         self.asked = False
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Read one hook's request, check it, answer, close."""
+        """Read one hook's request whole, check it, answer, close."""
         try:
+            data = await asyncio.wait_for(_read(reader), _TIMEOUT)
             if self.asked:
                 raise _Refused("a second check for one push")  # noqa: TRY301
             self.asked = True
-            reasons = await asyncio.wait_for(self._check(reader), _TIMEOUT)
+            reasons = await asyncio.wait_for(self._check(data), _TIMEOUT)
             answer = "no\n" + "\n".join(reasons) if reasons else "ok\n"
+        except _Refused as exc:
+            log.warning("refused the pre-receive check of a push to %s: %s", self.repo_id, exc)
+            answer = f"no\n{FAILED}"
         except Exception:
             log.exception("the pre-receive check of a push to %s failed", self.repo_id)
             answer = f"no\n{FAILED}"
@@ -140,12 +144,7 @@ class _Gate:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    async def _check(self, reader: asyncio.StreamReader) -> list[str]:
-        data = b""
-        while chunk := await reader.read(65536):
-            data += chunk
-            if len(data) > _MAX_REQUEST:
-                raise _Refused("a hook request over 16 MiB")
+    async def _check(self, data: bytes) -> list[str]:
         head, _, body = data.decode().partition("\n")
         path = self.storage.path(self.repo_id)
         objects = _object_env(json.loads(head), path)
@@ -167,6 +166,16 @@ class _Gate:
                 git=GitView(self.storage, path, objects),
                 merge=self.merge,
             )
+
+
+async def _read(reader: asyncio.StreamReader) -> bytes:
+    """Read a hook's request to its end (16 MiB at most)."""
+    data = b""
+    while chunk := await reader.read(65536):
+        data += chunk
+        if len(data) > _MAX_REQUEST:
+            raise _Refused("a hook request over 16 MiB")
+    return data
 
 
 def _object_env(given: object, repo: Path) -> dict[str, str]:
