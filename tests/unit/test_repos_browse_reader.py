@@ -11,14 +11,9 @@ from pathlib import Path
 import pytest
 
 from devflow.core.errors import Invalid, NotFound
-from devflow.repos.browse.reader import (
-    Reader,
-    check_path,
-    check_ref,
-    is_binary,
-    language_of,
-    parse_raw_numstat,
-)
+from devflow.repos.browse.checks import check_path, check_ref, is_binary, language_of
+from devflow.repos.browse.parse import parse_raw_numstat
+from devflow.repos.browse.reader import Reader
 from devflow.repos.browse.settings import BrowseSettings
 from devflow.repos.storage import Storage
 
