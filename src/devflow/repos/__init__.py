@@ -32,6 +32,7 @@ DOMAIN = Domain(
     routers=lazy("devflow.repos.api:ROUTERS"),
     body_limit=lazy("devflow.repos.api:body_limit"),
     cli=lazy("devflow.repos.cli:register"),
+    jobs=lazy("devflow.repos.jobs:blueprint"),
     models=lazy("devflow.repos.models"),
 )
 

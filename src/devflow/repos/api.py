@@ -19,6 +19,7 @@ from devflow.repos.schemas import RepoCreate, RepoRead, RepoUpdate
 from devflow.repos.settings import ReposSettings
 from devflow.repos.smart_http import SmartHttp
 from devflow.repos.storage import Storage
+from devflow.repos.webhooks.api import router as webhooks
 
 _PACK_PATH = re.compile(r"^/[^/]+/[^/]+\.git/git-(?:upload|receive)-pack$")
 
@@ -132,4 +133,4 @@ git.routes.extend(
     )
 )
 
-ROUTERS = (api, browse, protection, pulls, git)
+ROUTERS = (api, browse, protection, pulls, webhooks, git)

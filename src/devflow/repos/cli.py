@@ -214,6 +214,9 @@ def register(root: typer.Typer) -> None:
 
     protection(app)
     root.add_typer(app, name="repo")
+    from devflow.repos.webhooks.cli import register as webhooks
+
+    webhooks(root)
     from devflow.repos.pulls.cli import register as pulls
 
     pulls(root)

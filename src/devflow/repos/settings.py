@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from devflow.repos.browse.settings import BrowseSettings
+from devflow.repos.webhooks.settings import WebhookSettings
 
 
 class ReposSettings(BaseModel):
@@ -23,4 +24,7 @@ class ReposSettings(BaseModel):
     )
     browse: BrowseSettings = Field(
         default_factory=BrowseSettings, description="Limits of browsing files, diffs, blame."
+    )
+    webhooks: WebhookSettings = Field(
+        default_factory=WebhookSettings, description="Webhook delivery: timeouts, retries, targets."
     )

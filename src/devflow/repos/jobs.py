@@ -1,0 +1,13 @@
+"""Background work of the git-hosting domain: one blueprint, to which each part adds its tasks
+(`register(blueprint)`), named `repos:<verb_noun>`."""
+
+from __future__ import annotations
+
+import procrastinate
+
+from devflow.repos.webhooks import jobs as webhook_jobs
+
+blueprint = procrastinate.Blueprint()
+webhook_jobs.register(blueprint)
+
+__all__ = ["blueprint"]
