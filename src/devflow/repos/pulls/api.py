@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, status
 
 from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import MAX_OFFSET, Page, error_responses
-from devflow.repos.pulls import merging, service
+from devflow.repos.pulls import changes, merging, reviews, service
 from devflow.repos.pulls.schemas import (
     CommentCreate,
     CommentRead,
@@ -158,7 +158,7 @@ async def diff(
     services: ServicesDep,
 ) -> DiffRead:
     """The files a pull request changes, with line counts, and the patch (each size-limited)."""
-    return await service.diff(
+    return await changes.diff(
         session, principal=principal, project=project, name=name, number=number,
         storage=_storage(services),
     )  # fmt: skip
@@ -174,7 +174,7 @@ async def commits(
     services: ServicesDep,
 ) -> list[CommitRead]:
     """The pull request's commits, oldest first (at most 250)."""
-    return await service.commits(
+    return await changes.commits(
         session, principal=principal, project=project, name=name, number=number,
         storage=_storage(services),
     )  # fmt: skip
@@ -189,7 +189,7 @@ async def list_reviews(
     principal: PrincipalDep,
 ) -> list[ReviewRead]:
     """A pull request's reviews, oldest first."""
-    return await service.list_reviews(
+    return await reviews.list_reviews(
         session, principal=principal, project=project, name=name, number=number
     )
 
@@ -205,7 +205,7 @@ async def add_review(
     services: ServicesDep,
 ) -> ReviewRead:
     """Review a pull request: `comment`, `approve` or `request_changes` (push access)."""
-    return await service.add_review(
+    return await reviews.add_review(
         session, principal=principal, project=project, name=name, number=number, data=data,
         storage=_storage(services),
     )  # fmt: skip
@@ -221,7 +221,7 @@ async def list_comments(
     services: ServicesDep,
 ) -> list[CommentRead]:
     """A pull request's line comments, oldest first, with `outdated` where the line changed."""
-    return await service.list_comments(
+    return await reviews.list_comments(
         session, principal=principal, project=project, name=name, number=number,
         storage=_storage(services),
     )  # fmt: skip
@@ -238,7 +238,7 @@ async def add_comment(
     services: ServicesDep,
 ) -> CommentRead:
     """Comment on a line of a file at the pull request's head (push access)."""
-    return await service.add_comment(
+    return await reviews.add_comment(
         session, principal=principal, project=project, name=name, number=number, data=data,
         storage=_storage(services),
     )  # fmt: skip

@@ -1,5 +1,6 @@
-"""Pull requests: open, list, show, change, close and reopen; reviews, line comments, the diff
-and the commits; keeping them in step with pushes (`on_push`). Merging is `merging`'s.
+"""Pull requests: open, list, show, change, close and reopen, and keeping them in step with
+their branches (`refresh`, `on_push`). Reviews and line comments are `reviews`', the diff and
+commits `changes`', merging `merging`'s.
 
 Each function that acts for someone takes the caller's `Principal` and checks access to the
 repository itself (`repos.access`): reading a pull request needs read access to its repository,
@@ -30,28 +31,17 @@ from devflow.repos import access
 from devflow.repos import service as repos
 from devflow.repos.models import GitRepository
 from devflow.repos.pulls.gitops import Git
-from devflow.repos.pulls.models import PullComment, PullCounter, PullRequest, PullReview
+from devflow.repos.pulls.models import PullCounter, PullRequest, PullReview
 from devflow.repos.pulls.schemas import (
-    CommentCreate,
-    CommentRead,
-    CommitRead,
-    DiffFile,
-    DiffRead,
     MergeMethod,
     PullCreate,
     PullRead,
     PullUpdate,
-    ReviewCreate,
-    ReviewRead,
 )
 from devflow.repos.storage import Storage
 
 log = logging.getLogger(__name__)
 
-MAX_DIFF_FILES = 1000
-MAX_PATCH_BYTES = 2 * 1024 * 1024
-MAX_COMMITS = 250
-MAX_COMMENTED_FILE_BYTES = 5 * 1024 * 1024
 STATE_FILTERS = ("open", "closed", "merged", "all")
 
 
@@ -390,268 +380,6 @@ async def set_state(
     return repo, pr
 
 
-# -- reviews and comments -------------------------------------------------------------------------
-
-_VERDICT = {"comment": "commented", "approve": "approved", "request_changes": "changes_requested"}
-
-
-async def add_review(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    project: str,
-    name: str,
-    number: int,
-    data: ReviewCreate,
-    storage: Storage,
-) -> ReviewRead:
-    """Comment on, approve or request changes to an open pull request, at its current head.
-
-    Raises:
-        Invalid: a comment or request for changes without a body.
-        Conflict: the pull request is not open.
-    """
-    repo = await repository(session, principal=principal, project=project, name=name, write=True)
-    pr = await find_pull(session, repo, number, lock=True)
-    if pr.state != "open":
-        raise Conflict(f"pull request #{number} is {pr.state}: only open ones are reviewed")
-    if data.event != "approve" and not data.body.strip():
-        raise Invalid(
-            "say what the review is about: a comment or a request for changes needs a body"
-        )
-    await refresh(pr, git_of(storage, repo))
-    review = PullReview(
-        pull_id=pr.id,
-        author_id=principal.user_id,
-        state=_VERDICT[data.event],
-        body=data.body,
-        commit_sha=pr.head_sha,
-        created_at=clock.now(),
-    )
-    session.add(review)
-    await session.flush()
-    await _emit(session, "pull_request.reviewed", repo, pr, principal, review=review.state)
-    return _review_read(review, principal.username)
-
-
-async def list_reviews(
-    session: AsyncSession, *, principal: Principal | None, project: str, name: str, number: int
-) -> list[ReviewRead]:
-    """Return a pull request's reviews, oldest first."""
-    repo = await repository(session, principal=principal, project=project, name=name, write=False)
-    pr = await find_pull(session, repo, number)
-    rows = list(
-        await session.scalars(
-            select(PullReview).where(PullReview.pull_id == pr.id).order_by(PullReview.created_at)
-        )
-    )
-    names = await usernames(session, [r.author_id for r in rows])
-    return [_review_read(r, names.get(r.author_id)) for r in rows]
-
-
-def _review_read(review: PullReview, author: str | None) -> ReviewRead:
-    return ReviewRead(
-        id=str(review.id),
-        author=author,
-        state=review.state,
-        body=review.body,
-        commit_sha=review.commit_sha,
-        created_at=review.created_at,
-    )
-
-
-async def add_comment(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    project: str,
-    name: str,
-    number: int,
-    data: CommentCreate,
-    storage: Storage,
-) -> CommentRead:
-    """Comment on a line of a file at the pull request's current head.
-
-    Raises:
-        NotFound: the head has no such file (or it is too large to comment on).
-        Invalid: the file has fewer lines.
-        Conflict: the pull request is merged.
-    """
-    repo = await repository(session, principal=principal, project=project, name=name, write=True)
-    pr = await find_pull(session, repo, number, lock=True)
-    if pr.state == "merged":
-        raise Conflict(f"pull request #{number} is merged; comment on a new one")
-    git = git_of(storage, repo)
-    await refresh(pr, git)
-    lines = await git.file_lines(pr.head_sha, data.path, max_bytes=MAX_COMMENTED_FILE_BYTES)
-    if lines is None:
-        raise NotFound(f"the head {pr.head_sha[:12]} has no file {data.path!r} to comment on")
-    if data.line > len(lines):
-        raise Invalid(
-            f"{data.path} has {len(lines)} lines at the head; line {data.line} is not one"
-        )
-    comment = PullComment(
-        pull_id=pr.id,
-        author_id=principal.user_id,
-        body=data.body,
-        path=data.path,
-        line=data.line,
-        commit_sha=pr.head_sha,
-        line_text=lines[data.line - 1],
-        created_at=clock.now(),
-    )
-    session.add(comment)
-    await session.flush()
-    await _emit(session, "pull_request.commented", repo, pr, principal, path=data.path,
-                line=data.line)  # fmt: skip
-    return _comment_read(comment, principal.username, outdated=False)
-
-
-async def list_comments(
-    session: AsyncSession,
-    *,
-    principal: Principal | None,
-    project: str,
-    name: str,
-    number: int,
-    storage: Storage,
-) -> list[CommentRead]:
-    """Return a pull request's line comments, oldest first, each marked outdated when the
-    current head no longer has its line as it was."""
-    repo = await repository(session, principal=principal, project=project, name=name, write=False)
-    pr = await find_pull(session, repo, number)
-    git = git_of(storage, repo)
-    await refresh(pr, git)
-    rows = list(
-        await session.scalars(
-            select(PullComment).where(PullComment.pull_id == pr.id).order_by(PullComment.created_at)
-        )
-    )
-    names = await usernames(session, [c.author_id for c in rows])
-    files: dict[str, list[str] | None] = {}
-    shown = []
-    for comment in rows:
-        outdated = False
-        if comment.commit_sha != pr.head_sha:
-            if comment.path not in files:
-                files[comment.path] = await git.file_lines(
-                    pr.head_sha, comment.path, max_bytes=MAX_COMMENTED_FILE_BYTES
-                )
-            lines = files[comment.path]
-            outdated = (
-                lines is None
-                or comment.line > len(lines)
-                or lines[comment.line - 1] != comment.line_text
-            )
-        shown.append(_comment_read(comment, names.get(comment.author_id), outdated=outdated))
-    return shown
-
-
-def _comment_read(comment: PullComment, author: str | None, *, outdated: bool) -> CommentRead:
-    return CommentRead(
-        id=str(comment.id),
-        author=author,
-        body=comment.body,
-        path=comment.path,
-        line=comment.line,
-        commit_sha=comment.commit_sha,
-        line_text=comment.line_text,
-        outdated=outdated,
-        created_at=comment.created_at,
-    )
-
-
-# -- diff and commits -----------------------------------------------------------------------------
-
-_STATUS = {"A": "added", "M": "modified", "D": "deleted", "T": "type_changed"}
-
-
-async def diff(
-    session: AsyncSession,
-    *,
-    principal: Principal | None,
-    project: str,
-    name: str,
-    number: int,
-    storage: Storage,
-    max_files: int = MAX_DIFF_FILES,
-    max_patch_bytes: int = MAX_PATCH_BYTES,
-) -> DiffRead:
-    """Return what a pull request changes since its head left the base: the files with their
-    line counts, and the patch, each cut at its limit (and saying so)."""
-    repo, pr = await show_pull(
-        session, principal=principal, project=project, name=name, number=number, storage=storage
-    )
-    git = git_of(storage, repo)
-    base = await git.merge_base(pr.base_sha, pr.head_sha)
-    since = base or pr.base_sha  # unrelated histories: the two tips
-    numstat = (await git.must("diff", "--numstat", "-z", "--no-renames", since, pr.head_sha)).split(
-        "\0"
-    )
-    names = (
-        await git.must("diff", "--name-status", "-z", "--no-renames", since, pr.head_sha)
-    ).split("\0")
-    status = dict(zip(names[1::2], names[0::2], strict=False))
-    files = []
-    for entry in numstat:
-        parts = entry.split("\t", 2)
-        if len(parts) != 3 or not parts[2]:  # noqa: PLR2004 - added, deleted, path
-            continue
-        added, deleted, path = parts
-        files.append(
-            DiffFile(
-                path=path,
-                status=_STATUS.get(status.get(path, "")[:1], "other"),
-                additions=int(added) if added.isdigit() else None,
-                deletions=int(deleted) if deleted.isdigit() else None,
-            )
-        )
-    patch, cut = await git.limited(
-        "diff", "--no-renames", "--no-color", "--no-ext-diff", since, pr.head_sha,
-        max_bytes=max_patch_bytes,
-    )  # fmt: skip
-    return DiffRead(
-        base_sha=pr.base_sha,
-        head_sha=pr.head_sha,
-        merge_base=base,
-        files=files[:max_files],
-        total_files=len(files),
-        additions=sum(f.additions or 0 for f in files),
-        deletions=sum(f.deletions or 0 for f in files),
-        files_truncated=len(files) > max_files,
-        patch=patch,
-        patch_truncated=cut,
-    )
-
-
-async def commits(
-    session: AsyncSession,
-    *,
-    principal: Principal | None,
-    project: str,
-    name: str,
-    number: int,
-    storage: Storage,
-) -> list[CommitRead]:
-    """Return the pull request's commits (in the head, not in the base), oldest first; at most
-    `MAX_COMMITS`, the newest ones."""
-    repo, pr = await show_pull(
-        session, principal=principal, project=project, name=name, number=number, storage=storage
-    )
-    out = await git_of(storage, repo).must(
-        "log", f"--max-count={MAX_COMMITS}", "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%s%x1e",
-        pr.head_sha, f"^{pr.base_sha}",
-    )  # fmt: skip
-    found = []
-    for record in out.split("\x1e"):
-        fields = record.strip("\n").split("\x1f")
-        if len(fields) == 5:  # noqa: PLR2004 - the five fields asked for
-            sha, author, email, at, title = fields
-            found.append(CommitRead(sha=sha, author_name=author, author_email=email,
-                                    authored_at=at, title=title))  # fmt: skip
-    return found[::-1]
-
-
 # -- shapes and events ----------------------------------------------------------------------------
 
 
@@ -785,16 +513,10 @@ emit = _emit
 
 __all__ = [
     "STATE_FILTERS",
-    "add_comment",
-    "add_review",
-    "commits",
-    "diff",
     "emit",
     "find_pull",
     "git_of",
-    "list_comments",
     "list_pulls",
-    "list_reviews",
     "merge_status",
     "on_push",
     "open_pull",
