@@ -28,12 +28,13 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from fastapi.routing import _IncludedRouter
 from sqlalchemy import select, text
 from starlette.routing import BaseRoute
 
-from devflow.core.db import create_engine, session_factory, unit_of_work
+from devflow.core.db import create_engine, libpq_url, session_factory, unit_of_work
 from devflow.core.jobs import defer
 from devflow.domains import scope_catalog
 from devflow.identity import service as identity
@@ -779,6 +780,43 @@ def _pull_action(action: str) -> Build:
     return build
 
 
+HOOKS = "/api/v1/projects/beta/hooks"
+
+
+def _beta_hook(world: World) -> str:
+    """Beta's webhook (made once by the admin; its ping waits, no worker runs here) and the
+    ping's delivery; returns the hook's URL."""
+    if "hook" not in world.ids:
+        made = world.admin("POST", HOOKS, json={"url": "https://hooks.example.com/beta"}).json()
+        world.ids["hook"] = made["id"]
+        listed = world.admin("GET", f"{HOOKS}/{made['id']}/deliveries").json()
+        world.ids["delivery"] = listed["items"][0]["id"]
+    return f"{HOOKS}/{world.ids['hook']}"
+
+
+def _hook_route(method: str, tail: str = "", **kwargs: Any) -> Build:
+    def build(world: World, _caller: str) -> Request:
+        return (method, _beta_hook(world) + tail.format(delivery=world.ids.get("delivery")), kwargs)
+
+    return build
+
+
+def _fresh_hook(world: World, _caller: str) -> Request:
+    made = world.admin("POST", HOOKS, json={"url": "https://hooks.example.com/gone"}).json()
+    return ("DELETE", f"{HOOKS}/{made['id']}", {})
+
+
+def _redeliver(world: World, _caller: str) -> Request:
+    """A redelivery of the ping, whose last attempt is marked ended first (one at a time)."""
+    hook = _beta_hook(world)
+    with psycopg.connect(libpq_url(world.server.db_url), autocommit=True) as conn:
+        conn.execute(
+            "UPDATE repos_webhook_delivery SET status = 'failed' WHERE id = %s",
+            (world.ids["delivery"],),
+        )
+    return ("POST", f"{hook}/deliveries/{world.ids['delivery']}/attempts", {})
+
+
 FLOW = "name: {name}\nphases:\n  - id: work\n    name: Work\n"
 
 
@@ -1345,6 +1383,28 @@ DECLARED: dict[str, Case] = {
     ),
     "POST /api/v1/projects/{project}/repos/{name}/pulls/{number}/merge": Case(
         member("write"), _pull_action("merge")
+    ),
+    # Webhooks of a project or a repository: project admins only (they hold a secret).
+    "GET /api/v1/projects/{project}/hooks": Case(
+        member("admin"), lambda w, _c: ("GET", _beta_hook(w) and HOOKS, {})
+    ),
+    "POST /api/v1/projects/{project}/hooks": Case(
+        member("admin"),
+        lambda w, _c: ("POST", HOOKS, {"json": {"url": f"https://{w.unique('h')}.example.com/"}}),
+    ),
+    "GET /api/v1/projects/{project}/hooks/{hook_id}": Case(member("admin"), _hook_route("GET")),
+    "PATCH /api/v1/projects/{project}/hooks/{hook_id}": Case(
+        member("admin"), _hook_route("PATCH", json={"events": ["push", "issues"]})
+    ),
+    "DELETE /api/v1/projects/{project}/hooks/{hook_id}": Case(member("admin"), _fresh_hook),
+    "GET /api/v1/projects/{project}/hooks/{hook_id}/deliveries": Case(
+        member("admin"), _hook_route("GET", "/deliveries")
+    ),
+    "GET /api/v1/projects/{project}/hooks/{hook_id}/deliveries/{delivery_id}": Case(
+        member("admin"), _hook_route("GET", "/deliveries/{delivery}")
+    ),
+    "POST /api/v1/projects/{project}/hooks/{hook_id}/deliveries/{delivery_id}/attempts": Case(
+        member("admin"), _redeliver
     ),
     # The MCP gateway.
     "* /mcp": Case(signed_in(), _mcp),

@@ -210,6 +210,52 @@ class TestRepositoryBrowsing:
         assert not (server.home / "repos" / "x").exists()
 
 
+HOOKS = "/api/v1/projects/default/hooks"
+ZERO_ID = "00000000-0000-0000-0000-000000000000"
+HOOK_TARGETS = [
+    ("GET", f"{HOOKS}/a%00b"),
+    ("GET", f"{HOOKS}/..%2F..%2Fx"),
+    ("GET", f"{HOOKS}/" + "f" * 5000),
+    ("GET", f"{HOOKS}?repository=a%00b"),
+    ("GET", f"{HOOKS}?repository=" + "r" * 5000),
+    ("GET", f"{HOOKS}?limit=" + HUGE),
+    ("GET", f"{HOOKS}/{ZERO_ID}/deliveries?offset=" + HUGE),
+    ("GET", f"{HOOKS}/{ZERO_ID}/deliveries/not-a-uuid"),
+    ("POST", f"{HOOKS}/{ZERO_ID}/deliveries/{ZERO_ID}/attempts"),
+    ("DELETE", f"{HOOKS}/{ZERO_ID}"),
+]
+HOOK_BODIES = [
+    {"url": "http://127.0.0.1:22/"},
+    {"url": "http://[::ffff:127.0.0.1]/"},
+    {"url": "http://169.254.169.254/latest/meta-data/"},
+    {"url": "file:///etc/passwd"},
+    {"url": "https://example.com/\x00"},
+    {"url": "https://a b.example.com/"},
+    {"url": "https://example.com/" + "x" * 5000},
+    {"url": "https://example.com/", "events": ["push"] * 50},
+    {"url": "https://example.com/", "events": "push"},
+    {"url": "https://example.com/", "repository": "../../etc"},
+    {"url": "https://example.com/", "secret": "x" * 5000},
+    {"url": {"$ne": None}},
+]
+
+
+class TestWebhooks:
+    @pytest.mark.parametrize(("method", "target"), HOOK_TARGETS)
+    def test_a_hostile_path_or_query_is_a_clear_client_error(self, server, method, target):
+        status, body = _raw(server, _head(server, method, target))
+        assert 400 <= status < 500, (target, status, body[:300])
+        assert body, target
+
+    @pytest.mark.parametrize("body", HOOK_BODIES)
+    def test_a_hostile_hook_is_refused_and_stores_nothing(self, server, body):
+        answer = _json(server, "POST", HOOKS, body)
+        assert 400 <= answer.status_code < 500, (body, answer.text[:300])
+        assert answer.json()["error"]["message"]
+        with server.api() as api:
+            assert api.get(HOOKS).json()["total"] == 0
+
+
 def _json(server: RegistryServer, method: str, path: str, body: object, **headers: str):
     with server.api() as api:
         return api.request(method, path, json=body, headers=headers or None)
