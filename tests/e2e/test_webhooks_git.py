@@ -169,3 +169,55 @@ def test_the_hook_commands_add_list_show_deliveries_redeliver_and_remove(server,
     assert hook_cli(server, "list", "--repo", "cli-hooked", "--json").stdout.count('"id"') == 0
     missing = hook_cli(server, "remove", hook["id"])
     assert missing.returncode != 0
+
+
+def test_pull_requests_and_reviews_are_sent_as_githubs_events(server, receiver, tmp_path):
+    base = "/api/v1/projects/default/repos"
+    with server.api() as api:
+        repo = api.post(base, json={"name": "pulled", "readme": True}).json()
+        hook = api.post(
+            "/api/v1/projects/default/hooks",
+            json={"url": f"{receiver.url}/pulls", "secret": "s3cret", "repository": "pulled",
+                  "events": ["pull_request", "pull_request_review"]},
+        )  # fmt: skip
+        assert hook.status_code == 201, hook.text
+    git("clone", "-q", repo["clone_url"], "work", cwd=tmp_path, token=server.token)
+    work = tmp_path / "work"
+    git("checkout", "-q", "-b", "feature", cwd=work)
+    _commit(work, "f.txt", "feature")
+    head = git("rev-parse", "HEAD", cwd=work).stdout.strip()
+    git("push", "-q", "origin", "feature", cwd=work, token=server.token)
+    with server.api() as api:
+        opened = api.post(
+            f"{base}/pulled/pulls", json={"head": "feature", "title": "Add f", "body": "Why"}
+        )
+        assert opened.status_code == 201, opened.text
+        number = opened.json()["number"]
+        reviewed = api.post(
+            f"{base}/pulled/pulls/{number}/reviews",
+            json={"event": "comment", "body": "Looks right"},
+        )
+        assert reviewed.status_code == 201, reviewed.text
+        closed = api.post(f"{base}/pulled/pulls/{number}/close")
+        assert closed.status_code == 200, closed.text
+    deliver(server)
+
+    got = [r for r in receiver.at("/pulls") if r.event != "ping"]
+    assert all(r.signed for r in got)
+    actions = sorted((r.event, r.payload["action"]) for r in got)
+    assert actions == [
+        ("pull_request", "closed"),
+        ("pull_request", "opened"),
+        ("pull_request_review", "submitted"),
+    ]
+    [opened_event] = [r.payload for r in got if r.payload["action"] == "opened"]
+    pull = opened_event["pull_request"]
+    assert (opened_event["number"], pull["number"], pull["title"]) == (number, number, "Add f")
+    assert (pull["head"]["ref"], pull["head"]["sha"], pull["base"]["ref"]) == (
+        "feature", head, "main",
+    )  # fmt: skip
+    assert pull["merged"] is False
+    assert opened_event["repository"]["full_name"] == "default/pulled"
+    [review] = [r.payload for r in got if r.event == "pull_request_review"]
+    assert review["review"]["state"] == "commented"
+    assert review["sender"]["login"] == "admin"

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.config import Settings
@@ -268,6 +268,122 @@ async def status_reported(ctx: Context, event: Event) -> list[Outgoing]:
         "sender": user_payload(await _actor(ctx, event)),
     }
     return [Outgoing("status", payload, repo.id)]
+
+
+# -- pull requests and reviews -------------------------------------------------------------------
+
+# DevFlow's `pull_request.<what>` events and GitHub's action for each (a merge is GitHub's
+# `closed` with `merged: true`).
+PULL_ACTIONS = {
+    "opened": "opened",
+    "edited": "edited",
+    "synchronize": "synchronize",
+    "closed": "closed",
+    "reopened": "reopened",
+    "merged": "closed",
+}
+
+
+async def _pull(ctx: Context, event: Event) -> tuple[dict[str, Any], GitRepository] | None:
+    """Return GitHub's `pull_request` object as the event saw it, and the repository."""
+    from devflow.repos.pulls.models import PullRequest
+
+    repo = await ctx.session.get(GitRepository, uuid.UUID(event.payload["repository_id"]))
+    if repo is None:
+        return None
+    pr = await ctx.session.scalar(
+        select(PullRequest).where(
+            PullRequest.repository_id == repo.id,
+            PullRequest.number == event.payload["number"],
+        )
+    )
+    if pr is None:
+        return None
+    project = await ctx.session.get_one(Project, repo.project_id)
+    repository = repository_payload(repo, project, ctx.base_url)
+    head_repo = await ctx.session.get(GitRepository, pr.head_repository_id) or repo
+    head_repository = repository_payload(head_repo, project, ctx.base_url)
+    author = await ctx.session.get(User, pr.author_id) if pr.author_id else None
+    html = f"{repository['html_url']}/pulls/{pr.number}"
+    sha = event.payload.get("head_sha", pr.head_sha)
+    merged = event.type == "pull_request.merged" or pr.merged_at is not None
+    pull = {
+        "id": str(pr.id),
+        "number": pr.number,
+        "state": "open" if event.payload.get("state", pr.state) == "open" else "closed",
+        "title": event.payload.get("title", pr.title),
+        "body": pr.body,
+        "draft": event.payload.get("draft", pr.draft),
+        "user": user_payload(author),
+        "html_url": html,
+        "diff_url": f"{html}.diff",
+        "patch_url": f"{html}.patch",
+        "head": {
+            "label": f"{project.name}:{pr.head_branch}",
+            "ref": event.payload.get("head", pr.head_branch),
+            "sha": sha,
+            "repo": head_repository,
+        },
+        "base": {
+            "label": f"{project.name}:{pr.base_branch}",
+            "ref": event.payload.get("base", pr.base_branch),
+            "sha": event.payload.get("base_sha", pr.base_sha),
+            "repo": repository,
+        },
+        "merged": merged,
+        "merged_at": pr.merged_at.isoformat() if pr.merged_at else None,
+        "merge_commit_sha": event.payload.get("merge_commit_sha", pr.merge_commit_sha),
+        "mergeable": pr.mergeable,
+        "created_at": pr.created_at.isoformat(),
+        "updated_at": pr.updated_at.isoformat(),
+        "closed_at": pr.closed_at.isoformat() if pr.closed_at else None,
+    }
+    return pull, repo
+
+
+async def _pull_event(ctx: Context, event: Event) -> list[Outgoing]:
+    found = await _pull(ctx, event)
+    if found is None:
+        return []
+    pull, repo = found
+    action = PULL_ACTIONS[event.type.removeprefix("pull_request.")]
+    payload: dict[str, Any] = {"action": action, "number": pull["number"], "pull_request": pull}
+    if action == "edited":
+        payload["changes"] = {name: {} for name in event.payload.get("changes", [])}
+    payload.update(
+        repository=pull["base"]["repo"],
+        sender=user_payload(await _actor(ctx, event)),
+    )
+    return [Outgoing("pull_request", payload, repo.id, action)]
+
+
+for _kind in PULL_ACTIONS:
+    translates(f"pull_request.{_kind}")(_pull_event)
+
+
+@translates("pull_request.reviewed")
+async def pull_reviewed(ctx: Context, event: Event) -> list[Outgoing]:
+    """A review submitted: `pull_request_review` with action `submitted`."""
+    found = await _pull(ctx, event)
+    if found is None:
+        return []
+    pull, repo = found
+    sender = user_payload(await _actor(ctx, event))
+    review = {
+        "state": event.payload.get("review"),
+        "user": sender,
+        "commit_id": pull["head"]["sha"],
+        "html_url": pull["html_url"],
+        "submitted_at": event.created_at.isoformat(),
+    }
+    payload = {
+        "action": "submitted",
+        "review": review,
+        "pull_request": pull,
+        "repository": pull["base"]["repo"],
+        "sender": sender,
+    }
+    return [Outgoing("pull_request_review", payload, repo.id, "submitted")]
 
 
 # -- tasks as issues ------------------------------------------------------------------------------
