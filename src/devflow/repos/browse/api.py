@@ -9,7 +9,7 @@ Without `ref` the repository's default branch is read.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,9 +30,13 @@ from devflow.repos.browse.schemas import (
     Tag,
     Tree,
 )
-from devflow.repos.browse.service import OCTET_STREAM, PREFIX, Browse
+from devflow.repos.browse.service import IMAGE_TYPES, OCTET_STREAM, PREFIX, Browse
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+_RAW_TYPES: dict[str, Any] = {
+    kind: {"schema": {"type": "string", "format": "binary"}}
+    for kind in (OCTET_STREAM, "text/plain", *IMAGE_TYPES.values())
+}
 
 router = APIRouter(prefix=PREFIX, tags=["repos"], responses=error_responses())
 
@@ -101,7 +105,7 @@ def _disposition(kind: str, filename: str, download: bool) -> str:
 @router.get(
     "/raw",
     response_class=StreamingResponse,
-    responses={200: {"content": {OCTET_STREAM: {}}, "description": "The file, as it is."}},
+    responses={200: {"content": _RAW_TYPES, "description": "The file, as it is."}},
 )
 async def download_file(
     browse: Opened,

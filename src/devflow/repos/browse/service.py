@@ -38,7 +38,7 @@ PREFIX = "/api/v1/projects/{project}/repos/{name}"
 MAX_COMPARE_COMMITS = 250
 # Served with their own type; anything else is text/plain or application/octet-stream (an SVG
 # can hold script, so it is no image here).
-_IMAGES = {
+IMAGE_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
@@ -178,7 +178,7 @@ async def raw_file(browse: Browse, *, ref: str | None, path: str) -> RawFile:
         Invalid: a bad ref or path, a folder. NotFound: no such ref or file.
     """
     _ref, _commit, _where, blob = await _file(browse, ref, path)
-    kind = _IMAGES.get(PurePosixPath(blob.name.lower()).suffix)
+    kind = IMAGE_TYPES.get(PurePosixPath(blob.name.lower()).suffix)
     if blob.mode == "120000":  # a symlink's content is its target: text, never followed
         kind = PLAIN_TEXT
     elif kind is None:
@@ -266,6 +266,10 @@ async def read_readme(browse: Browse, *, ref: str | None) -> Readme:
 
 
 __all__ = [
+    "IMAGE_TYPES",
+    "OCTET_STREAM",
+    "PLAIN_TEXT",
+    "PREFIX",
     "Browse",
     "RawFile",
     "blame",
