@@ -162,3 +162,20 @@ def test_closing_keywords_name_tasks(text, numbers):
 def test_a_comment_path_must_stay_in_the_repository(path):
     with pytest.raises(ValueError, match="relative to the repository"):
         CommentCreate(path=path, line=1, body="x")
+
+
+async def test_a_push_with_a_stale_lease_changes_nothing_and_says_so(repo, tmp_path):
+    """What a merge's push meets when the base moved after it was read."""
+    served = tmp_path / "served.git"
+    repo.run("clone", "-q", "--bare", str(repo.work), str(served), cwd=tmp_path)
+    read_at = repo.run("rev-parse", "HEAD")
+    moved = repo.commit("late.txt", "late\n")
+    repo.run("push", "-q", str(served), "HEAD:refs/heads/main")
+    async with workspace(repo.storage, served) as work:
+        tree = await work.tree_of(read_at)
+        merged = await work.commit_tree(tree, [read_at], "merge\n", author=ME, committer=ME)
+        done = await work.run("push", "--quiet", f"--force-with-lease=refs/heads/main:{read_at}",
+                              str(served), f"{merged}:refs/heads/main")  # fmt: skip
+    assert done.rc != 0
+    assert "stale info" in done.err
+    assert repo.run("rev-parse", "main", cwd=served) == moved

