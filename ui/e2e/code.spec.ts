@@ -45,10 +45,20 @@ test("a repository's files, README, history and a commit", async ({ page, dialog
   const raw = await page.request.get(await file.getByRole("link", { name: "Raw" }).getAttribute("href") ?? "");
   expect(raw.headers()["content-type"]).toBe("text/plain; charset=utf-8");
 
+  await file.getByRole("link", { name: "Blame" }).click();
+  const blame = page.getByRole("table", { name: "Blame" });
+  await expect(blame.getByText(`# ${name}`)).toBeVisible();
+  await expect(blame.getByRole("link", { name: /admin/ })).toHaveAttribute("title", "Initial commit");
+  await page.goBack();
+
   await page.getByRole("link", { name: "History of this file" }).click();
   await page.getByRole("list", { name: "Commits" }).getByRole("link", { name: "Initial commit" }).click();
   await expect(page.getByRole("heading", { name: "Initial commit" })).toBeVisible();
   await expect(page.getByText("1 file changed")).toBeVisible();
   await expect(page.getByRole("region", { name: "README.md" }).getByText(`+# ${name}`)).toBeVisible();
   await noSeriousViolations(page);
+
+  await page.getByRole("link", { name, exact: true }).click();
+  await page.getByRole("link", { name: "Compare" }).click();
+  await expect(page.getByText("main is 0 commits ahead of and 0 behind main.")).toBeVisible();
 });

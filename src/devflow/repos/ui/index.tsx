@@ -1,5 +1,5 @@
 /** Git hosting's part of the dashboard: browsing a repository (its files at a branch or tag, the
- * README, the history and a commit's diff). The pages are a chunk of their own, fetched on the
+ * README, the history, a commit's diff, blame and a comparison of two branches). The pages are a chunk of their own, fetched on the
  * first visit: the first load of the dashboard does not carry them. */
 
 import { lazy, Suspense, type ComponentType } from "react";
@@ -27,6 +27,8 @@ export const contribution: Contribution = {
     { path: "/code/:project/:name/file", Component: page(browse, "FilePage") },
     { path: "/code/:project/:name/commits", Component: page(browse, "CommitsPage") },
     { path: "/code/:project/:name/commits/:sha", Component: page(browse, "CommitPage") },
+    { path: "/code/:project/:name/blame", Component: page(browse, "BlamePage") },
+    { path: "/code/:project/:name/compare", Component: page(browse, "ComparePage") },
   ],
   nav: [{ to: "/code", label: "Code", order: 250 }],
 };

@@ -22,7 +22,7 @@ import {
 } from "@devflow/ui";
 
 import { crumbs, diffLineKind, repoApi, repoPage } from "./paths";
-import type { Branch, CommitDetail, CommitPage as History, FileView, Readme, Repo, Tag, Tree } from "./types";
+import type { Blame, Branch, CommitDetail, CommitPage as History, Comparison, FileView, Readme, Repo, Tag, Tree } from "./types";
 
 function useRepo() {
   const { project = "", name = "" } = useParams();
@@ -183,9 +183,14 @@ export function TreePage() {
       <Header project={project} name={name} current={path || "files"} />
       <div className="flex flex-wrap items-center justify-between gap-2">
         <RefPicker project={project} name={name} value={ref} tail="" path={path} />
-        <Link to={repoPage(project, name, "/commits", { ref, path })} className="text-sm underline">
-          History
-        </Link>
+        <span className="flex gap-3 text-sm">
+          <Link to={repoPage(project, name, "/commits", { ref, path })} className="underline">
+            History
+          </Link>
+          <Link to={repoPage(project, name, "/compare", { head: ref })} className="underline">
+            Compare
+          </Link>
+        </span>
       </div>
       <PathCrumbs project={project} name={name} at={ref} path={path} />
       {empty && repo.data ? (
@@ -277,6 +282,11 @@ export function FilePage() {
             <a href={`${raw}&download=true`} className="underline">
               Download
             </a>
+            {f.text !== null ? (
+              <Link to={repoPage(project, name, "/blame", { ref, path })} className="underline">
+                Blame
+              </Link>
+            ) : null}
           </p>
           {f.text === null ? (
             <EmptyState title={f.binary ? "A binary file" : "Too large to show"}>
@@ -352,6 +362,39 @@ const LINE_CLASS = {
   context: "",
 };
 
+function DiffFiles({ project, name, at, diff }: { project: string; name: string; at: string; diff: CommitDetail["diff"] }) {
+  return (
+    <>
+      {diff.files.map((f) => (
+        <section key={`${f.old_path ?? ""}>${f.path}`} aria-label={f.path} className="rounded border border-slate-200 dark:border-slate-800">
+          <h3 className="break-all border-b border-slate-200 px-2 py-1 text-sm font-medium dark:border-slate-800">
+            {f.old_path ? `${f.old_path} → ` : ""}
+            <Link to={repoPage(project, name, "/file", { ref: at, path: f.path })} className="underline">
+              {f.path}
+            </Link>{" "}
+            <span className="text-xs text-slate-500">
+              {f.status} +{f.additions} −{f.deletions}
+            </span>
+          </h3>
+          {f.patch === null ? (
+            <p className="px-2 py-1 text-xs text-slate-500">
+              {f.binary ? "Binary file." : f.too_large ? "Too large to show." : f.truncated ? "Left out: the diff is too large." : "No changes to show."}
+            </p>
+          ) : (
+            <pre className="overflow-x-auto text-xs">
+              {f.patch.split("\n").map((line, i) => (
+                <div key={i} className={LINE_CLASS[diffLineKind(line)]}>
+                  {line || " "}
+                </div>
+              ))}
+            </pre>
+          )}
+        </section>
+      ))}
+    </>
+  );
+}
+
 /** `/code/:project/:name/commits/:sha`: a commit, its message and its diff. */
 export function CommitPage() {
   const { project, name, base } = useRepo();
@@ -381,32 +424,114 @@ export function CommitPage() {
               {c.diff.truncated ? " (the diff is cut short: too large)" : ""}
             </p>
           </section>
-          {c.diff.files.map((f) => (
-            <section key={`${f.old_path ?? ""}>${f.path}`} aria-label={f.path} className="rounded border border-slate-200 dark:border-slate-800">
-              <h3 className="break-all border-b border-slate-200 px-2 py-1 text-sm font-medium dark:border-slate-800">
-                {f.old_path ? `${f.old_path} → ` : ""}
-                <Link to={repoPage(project, name, "/file", { ref: c.sha, path: f.path })} className="underline">
-                  {f.path}
+          <DiffFiles project={project} name={name} at={c.sha} diff={c.diff} />
+        </>
+      ) : null}
+    </div>
+  );
+}
+
+/** `/code/:project/:name/blame?ref=&path=`: each line with the commit that last changed it. */
+export function BlamePage() {
+  const { project, name, ref, path, base } = useRepo();
+  const blame = useQuery({
+    queryKey: ["repos", "blame", project, name, ref, path],
+    queryFn: () => api.get<Blame>(`${base}/blame`, { ref, path }),
+    retry: false,
+  });
+  const b = blame.data;
+  return (
+    <div className="space-y-4">
+      <Header project={project} name={name} current={`blame of ${path}`} />
+      <PathCrumbs project={project} name={name} at={ref} path={path} />
+      <h2 className="font-semibold">
+        Blame of <Code>{path}</Code>
+      </h2>
+      {blame.error ? <ErrorMessage error={blame.error} /> : null}
+      {b ? (
+        <div className="overflow-x-auto rounded border border-slate-200 dark:border-slate-800">
+          <table aria-label="Blame" className="font-mono text-xs">
+            <tbody>
+              {b.ranges.map((r) => {
+                const who = b.commits[r.commit];
+                return b.lines.slice(r.start - 1, r.start - 1 + r.count).map((line, i) => (
+                  <tr key={r.start + i} className={i === 0 ? "border-t border-slate-200 dark:border-slate-800" : ""}>
+                    <td className="max-w-64 truncate px-2 align-top font-sans text-slate-500">
+                      {i === 0 && who ? (
+                        <Link to={repoPage(project, name, `/commits/${r.commit}`)} className="underline" title={who.summary}>
+                          {shortDigest(r.commit, 8)} {who.author} · {formatWhen(who.date)}
+                        </Link>
+                      ) : null}
+                    </td>
+                    <td className="select-none px-2 text-right text-slate-400">{r.start + i}</td>
+                    <td className="whitespace-pre px-2">{line}</td>
+                  </tr>
+                ));
+              })}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+/** `/code/:project/:name/compare?base=&head=`: what head has that base has not. */
+export function ComparePage() {
+  const { project, name, base: apiBase } = useRepo();
+  const [search] = useSearchParams();
+  const navigate = useNavigate();
+  const branches = useQuery({
+    queryKey: ["repos", "branches", project, name],
+    queryFn: () => api.get<Page<Branch>>(`${apiBase}/branches`, { limit: 500 }),
+  });
+  const fallback = branches.data?.items.find((b) => b.default)?.name ?? "";
+  const base = search.get("base") || fallback;
+  const head = search.get("head") || fallback;
+  const compared = useQuery({
+    queryKey: ["repos", "compare", project, name, base, head],
+    queryFn: () => api.get<Comparison>(`${apiBase}/compare`, { base, head }),
+    enabled: Boolean(base && head),
+    retry: false,
+  });
+  const pick = (side: "base" | "head", value: string) =>
+    navigate(repoPage(project, name, "/compare", { base, head, [side]: value }));
+  const c = compared.data;
+  return (
+    <div className="space-y-4">
+      <Header project={project} name={name} current="compare" />
+      <div className="flex flex-wrap gap-4">
+        {(["base", "head"] as const).map((side) => (
+          <label key={side} className="text-sm">
+            <span className="mr-2">{side === "base" ? "Base" : "Compare"}</span>
+            <select className={INPUT} value={side === "base" ? base : head} onChange={(e) => pick(side, e.target.value)}>
+              {branches.data?.items.map((b) => (
+                <option key={b.name} value={b.name}>
+                  {b.name}
+                </option>
+              ))}
+            </select>
+          </label>
+        ))}
+      </div>
+      {compared.error ? <ErrorMessage error={compared.error} /> : null}
+      {c ? (
+        <>
+          <p className="text-sm">
+            {c.head} is {c.ahead} {c.ahead === 1 ? "commit" : "commits"} ahead of and {c.behind} behind {c.base}
+            {c.merge_base ? "" : " (the histories are unrelated)"}.
+          </p>
+          <ul aria-label="Commits" className="divide-y divide-slate-200 dark:divide-slate-800">
+            {c.commits.map((commit) => (
+              <li key={commit.sha} className="py-1 text-sm">
+                <Link to={repoPage(project, name, `/commits/${commit.sha}`)} className="underline">
+                  {commit.subject || "(no message)"}
                 </Link>{" "}
-                <span className="text-xs text-slate-500">
-                  {f.status} +{f.additions} −{f.deletions}
-                </span>
-              </h3>
-              {f.patch === null ? (
-                <p className="px-2 py-1 text-xs text-slate-500">
-                  {f.binary ? "Binary file." : f.too_large ? "Too large to show." : f.truncated ? "Left out: the diff is too large." : "No changes to show."}
-                </p>
-              ) : (
-                <pre className="overflow-x-auto text-xs">
-                  {f.patch.split("\n").map((line, i) => (
-                    <div key={i} className={LINE_CLASS[diffLineKind(line)]}>
-                      {line || " "}
-                    </div>
-                  ))}
-                </pre>
-              )}
-            </section>
-          ))}
+                <span className="text-xs text-slate-500">{commit.author.name}</span>
+              </li>
+            ))}
+          </ul>
+          <DiffFiles project={project} name={name} at={head} diff={c.diff} />
         </>
       ) : null}
     </div>

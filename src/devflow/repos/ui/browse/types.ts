@@ -98,3 +98,29 @@ export interface Readme {
   format: "markdown" | "text";
   text: string | null;
 }
+
+export interface BlameRange {
+  commit: string;
+  start: number;
+  count: number;
+}
+
+export interface Blame {
+  ref: string;
+  commit: string;
+  path: string;
+  lines: string[];
+  ranges: BlameRange[];
+  commits: Record<string, { sha: string; author: string; date: string; summary: string }>;
+}
+
+export interface Comparison {
+  base: string;
+  head: string;
+  merge_base: string | null;
+  ahead: number;
+  behind: number;
+  commits: Commit[];
+  total_commits: number;
+  diff: CommitDetail["diff"];
+}
