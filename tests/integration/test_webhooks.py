@@ -10,8 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from devflow.core.db import unit_of_work
 from devflow.repos.webhooks.delivery import backoff, sign
+from devflow.repos.webhooks.service import prune_deliveries
 from devflow.repos.webhooks.settings import WebhookSettings
 from devflow.settings import load_settings
 from tests.factories import api_client, bootstrap_admin, running_app
@@ -183,6 +186,26 @@ class TestRedelivery:
 
 PRIVATE = ["http://127.0.0.1:9/x", "http://localhost:9/x", "http://10.1.2.3/x",
            "http://[::1]:9/", "http://169.254.169.254/latest/meta-data"]  # fmt: skip
+
+
+class TestPruning:
+    async def test_deliveries_past_keep_days_go_with_their_log_unless_queued(
+        self, api, receiver, db_url, settings, sessions
+    ):
+        hook = await add_hook(api, f"{receiver.url}/old")
+        await deliver(db_url, settings)
+        await add_hook(api, f"{receiver.url}/queued")  # its ping waits: no worker runs it
+        async with unit_of_work(sessions) as session:
+            await session.execute(
+                text("UPDATE repos_webhook_delivery SET created_at = now() - interval '31 days'")
+            )
+        async with unit_of_work(sessions) as session:
+            assert await prune_deliveries(session, settings=settings) == 1
+        assert await deliveries(api, hook) == []
+        async with unit_of_work(sessions) as session:
+            left = await session.scalar(text("SELECT count(*) FROM repos_webhook_attempt"))
+            waiting = await session.scalar(text("SELECT count(*) FROM repos_webhook_delivery"))
+        assert (left, waiting) == (0, 1)
 
 
 class TestPrivateTargets:

@@ -19,6 +19,8 @@ from devflow.core.jobs import services_of
 from devflow.repos.webhooks import service
 from devflow.repos.webhooks.service import DELIVER, DISPATCH
 
+PRUNE = "repos:prune_webhook_deliveries"
+
 
 async def dispatch_webhooks(context: JobContext, event_id: int) -> int:
     """Make the deliveries of one event; return how many."""
@@ -45,6 +47,14 @@ async def deliver_webhook(
     )
 
 
+async def prune_webhook_deliveries(context: JobContext, timestamp: int) -> int:
+    """Delete deliveries past `keep_days`; return how many."""
+    del timestamp
+    services = services_of(context)
+    async with unit_of_work(services.sessions) as session:
+        return await service.prune_deliveries(session, settings=services.settings)
+
+
 def register(blueprint: procrastinate.Blueprint) -> None:
     """Add the webhook tasks to the repos domain's `blueprint`. Retries of a delivery are its
     own (`attempt_delivery` queues them with backoff); procrastinate's retry only covers a
@@ -52,6 +62,10 @@ def register(blueprint: procrastinate.Blueprint) -> None:
     retry = procrastinate.RetryStrategy(max_attempts=3, wait=5)
     blueprint.task(name=DISPATCH, pass_context=True, retry=retry)(dispatch_webhooks)
     blueprint.task(name=DELIVER, pass_context=True, retry=retry)(deliver_webhook)
+    prune = blueprint.task(name=PRUNE, queueing_lock=PRUNE, pass_context=True)(
+        prune_webhook_deliveries
+    )
+    blueprint.periodic(cron="29 4 * * *", periodic_id="repos-prune-webhook-deliveries")(prune)
 
 
-__all__ = ["deliver_webhook", "dispatch_webhooks", "register"]
+__all__ = ["PRUNE", "deliver_webhook", "dispatch_webhooks", "prune_webhook_deliveries", "register"]

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from sqlalchemy import exists, func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core import clock, events, jobs
@@ -482,6 +482,18 @@ async def _delivery_and_hook(
     return (row[0], row[1]) if row is not None else None
 
 
+async def prune_deliveries(session: AsyncSession, *, settings: Settings) -> int:
+    """Delete the deliveries older than `keep_days` that have no attempt queued, with their
+    log; return how many."""
+    cutoff = clock.now() - timedelta(days=webhook_settings(settings).keep_days)
+    gone = await session.execute(
+        delete(WebhookDelivery)
+        .where(WebhookDelivery.created_at < cutoff, WebhookDelivery.status != "pending")
+        .returning(WebhookDelivery.id)
+    )
+    return len(gone.all())
+
+
 async def list_deliveries(
     session: AsyncSession,
     *,
@@ -614,6 +626,7 @@ __all__ = [
     "dispatch_event",
     "list_deliveries",
     "list_webhooks",
+    "prune_deliveries",
     "read_webhook",
     "redeliver",
     "require_webhook",

@@ -38,6 +38,12 @@ class WebhookSettings(BaseModel):
         ge=1024,
         description="A response body is kept in the delivery log up to this many bytes.",
     )
+    keep_days: int = Field(
+        30,
+        ge=1,
+        description="Deliveries (with their attempts' log) are deleted this many days after "
+        "they were made, once no attempt of theirs is queued.",
+    )
     allow_private_networks: bool = Field(
         False,
         description="Let webhooks reach private, loopback and link-local addresses (a "
