@@ -15,6 +15,8 @@ caller's `Principal` and checks the caller's role in the project itself; none co
 """
 
 from devflow.core.domain import Domain, lazy
+from devflow.core.services import Provider
+from devflow.core.task_links import TASK_CLOSER
 from devflow.workflows.board import create_column, delete_column, update_column
 from devflow.workflows.claims import claim_next, release_expired
 from devflow.workflows.definitions.service import (
@@ -23,6 +25,7 @@ from devflow.workflows.definitions.service import (
     list_definitions,
     validate_definition,
 )
+from devflow.workflows.links import make_closer
 from devflow.workflows.reads import get_task, history, list_comments, list_tasks, show_board
 from devflow.workflows.runs.service import (
     cancel_run,
@@ -54,6 +57,7 @@ from devflow.workflows.similar import search_tasks
 DOMAIN = Domain(
     name="workflows",
     settings=WorkflowsSettings,
+    provides=(Provider(TASK_CLOSER, make_closer),),
     routers=lazy("devflow.workflows.api:ROUTERS"),
     jobs=lazy("devflow.workflows.jobs:blueprint"),
     cli=lazy("devflow.workflows.cli:register"),

@@ -19,17 +19,16 @@ it whole:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock
 from devflow.core.auth import Principal
-from devflow.core.errors import Conflict, DevflowError
+from devflow.core.errors import Conflict
 from devflow.core.services import Services
+from devflow.core.task_links import TASK_CLOSER
 from devflow.repos import service as repos
 from devflow.repos.models import GitRepository
 from devflow.repos.pulls import service
@@ -270,7 +269,13 @@ async def _record(
     await repos.record_push(session, repo_id=repo.id, pusher=principal, refs=moved, size_bytes=size)
     await service.on_push(session, repo_id=repo.id, pusher=principal, refs=moved, storage=storage)
     project = await _project_name(session, repo)
-    closed = await _close_tasks(session, principal, project, pr, services)
+    closed = await services.get(TASK_CLOSER).close(
+        session,
+        principal=principal,
+        project=project,
+        numbers=closing_references(pr.title, pr.body),
+        note=f"pull request #{pr.number}",
+    )
     await service.emit(
         session, "pull_request.merged", repo, pr, principal, method=data.method.value,
         merge_commit_sha=new, closed_tasks=closed,
@@ -287,56 +292,6 @@ async def _project_name(session: AsyncSession, repo: GitRepository) -> str:
     from devflow.identity import Project
 
     return (await session.get_one(Project, repo.project_id)).name
-
-
-def _workflows() -> Any:
-    """The workflows domain's public module, imported when a merge closes tasks.
-
-    Looked up by name on purpose: `workflows` imports `repos` (a definition is imported from a
-    repository), so a static import here would make the two packages a cycle, which the rings
-    forbid (tests/unit/test_architecture.py). Only its public `__init__` is used. The lasting
-    fix is for `workflows` to provide a task-closing port (a `Provider`) or to consume
-    `pull_request.merged` itself; until its owners do, this is the one place that reaches it.
-    """
-    return importlib.import_module("devflow.workflows")
-
-
-async def _close_tasks(
-    session: AsyncSession, principal: Principal, project: str, pr: PullRequest, services: Services
-) -> list[int]:
-    """Move the tasks "Fixes #N" names to the board's first done column, through the workflows
-    domain's public functions (which check the merger may change them). A task that is
-    missing, already done or cannot move is left as it is: the merge stands."""
-    workflows = _workflows()
-    numbers = closing_references(pr.title, pr.body)
-    if not numbers:
-        return []
-    board = await workflows.show_board(session, principal=principal, project=project, limit=1)
-    done = next((c.name for c in board.columns if c.state == "done"), None)
-    if done is None:
-        return []
-    closed = []
-    for number in numbers:
-        try:
-            async with session.begin_nested():
-                task = await workflows.get_task(
-                    session, principal=principal, project=project, number=number
-                )
-                if task.state == "done":
-                    continue
-                await workflows.update_task(
-                    session,
-                    principal=principal,
-                    project=project,
-                    number=number,
-                    data=workflows.TaskUpdate(version=task.version, column=done),
-                    lease=services.settings.section(workflows.WorkflowsSettings).lease,
-                )
-        except DevflowError as exc:
-            log.info("pull request #%s did not close task #%s: %s", pr.number, number, exc)
-            continue
-        closed.append(number)
-    return closed
 
 
 __all__ = ["closing_references", "merge_pull"]
