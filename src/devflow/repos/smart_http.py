@@ -14,10 +14,10 @@ answered with its 413 or 408, not with a 200 cut short. Such a push ends the bac
 early; `git receive-pack` then finds the pack incomplete and changes nothing (it keeps incoming
 objects in quarantine until the pack is whole).
 
-A push is recorded from DevFlow's post-receive hook (`storage.POST_RECEIVE`), which writes the
-refs it moved to a file this request names in `DEVFLOW_PUSH_LOG`; after the backend exits they
-are recorded (`service.record_push`), before the answer's last byte, so a `git push` that
-returned is on record.
+A push runs inside `receiving.receiving` (shared with SSH): the protection gate, and DevFlow's
+post-receive hook writing the refs it moved to a file named in `DEVFLOW_PUSH_LOG`; after the
+backend exits they are recorded (`Receiving.record`), before the answer's last byte, so a
+`git push` that returned is on record.
 """
 
 from __future__ import annotations
@@ -25,27 +25,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
-import tempfile
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from devflow.core.auth import AUTHENTICATOR, Principal, token_from_authorization
-from devflow.core.db import unit_of_work
 from devflow.core.errors import DevflowError, Invalid, Unauthenticated
 from devflow.core.http import services_of
 from devflow.core.services import Services
 from devflow.repos import access, service
-from devflow.repos.protection.gate import push_gate
-from devflow.repos.pulls.service import on_push as pulls_follow
+from devflow.repos.receiving import Receiving, receiving
 from devflow.repos.schemas import name_problem
-from devflow.repos.storage import Storage, parse_push_log, write_hooks
+from devflow.repos.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +143,7 @@ class _Backend:
         self.storage = Storage.of(services.settings)
         self.refused: HTTPException | None = None
 
-    def _env(self, push_log: Path | None) -> dict[str, str]:
+    def _env(self) -> dict[str, str]:
         headers = self.request.headers
         env = self.storage.env()
         env.update(
@@ -173,32 +168,24 @@ class _Backend:
         protocol = headers.get("git-protocol", "")
         if _PROTOCOL.match(protocol):
             env["GIT_PROTOCOL"] = env["HTTP_GIT_PROTOCOL"] = protocol
-        if push_log is not None:
-            env["DEVFLOW_PUSH_LOG"] = str(push_log)
         return env
 
     async def run(self, receive: Receive, send: Send) -> None:
         """Run the backend, stream the body in and its answer out, record a push. A push's
         pre-receive hook checks the branch rules through a gate (`protection.gate`)."""
         if self.wanted == RECEIVE and self.tail != "/info/refs" and self.principal is not None:
-            gate = push_gate(self.services, repo_id=self.target.id, pusher=self.principal)
-            async with gate as hook_env:
-                await self._run(receive, send, hook_env)
+            push = receiving(self.services, repo_id=self.target.id, pusher=self.principal)
+            async with push as pushing:
+                await self._run(receive, send, pushing)
         else:
-            await self._run(receive, send, {})
+            await self._run(receive, send, None)
 
-    async def _run(self, receive: Receive, send: Send, hook_env: dict[str, str]) -> None:
-        push_log = None
-        if self.wanted == RECEIVE and self.tail != "/info/refs":
-            write_hooks(self.storage.path(self.target.id))
-            handle, name = tempfile.mkstemp(prefix=".push-", suffix=".log", dir=self.storage.root)
-            os.close(handle)
-            push_log = Path(name)
+    async def _run(self, receive: Receive, send: Send, pushing: Receiving | None) -> None:
         proc = await asyncio.create_subprocess_exec(
             self.storage.git,
             "http-backend",
             cwd=self.storage.root,
-            env={**self._env(push_log), **hook_env},
+            env={**self._env(), **(pushing.env if pushing else {})},
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -209,13 +196,11 @@ class _Backend:
         feeding = asyncio.create_task(self._feed(receive, proc.stdin))
         errors = asyncio.create_task(_drain(proc.stderr))
         try:
-            await self._answer(proc, feeding, send, push_log)
+            await self._answer(proc, feeding, send, pushing)
         finally:
             feeding.cancel()
             await _end(proc)
             errors.cancel()
-            if push_log is not None:
-                push_log.unlink(missing_ok=True)
             if errors.done() and not errors.cancelled() and errors.result():
                 log.info("git http-backend: %s", errors.result().decode(errors="replace")[:2000])
 
@@ -245,7 +230,7 @@ class _Backend:
         proc: asyncio.subprocess.Process,
         feeding: asyncio.Task[None],
         send: Send,
-        push_log: Path | None,
+        pushing: Receiving | None,
     ) -> None:
         assert proc.stdout  # noqa: S101
         status, headers = await _cgi_headers(proc.stdout)
@@ -265,22 +250,9 @@ class _Backend:
             chunk = await proc.stdout.read(_CHUNK)
         await asyncio.wait({feeding})
         await proc.wait()
-        if push_log is not None and proc.returncode == 0:
-            await self._record(push_log)
+        if pushing is not None and proc.returncode == 0:
+            await pushing.record()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def _record(self, push_log: Path) -> None:
-        refs = parse_push_log(await asyncio.to_thread(push_log.read_text))
-        if not refs or self.principal is None:
-            return
-        repo_id = self.target.id
-        size = await asyncio.to_thread(self.storage.size, repo_id)
-        async with unit_of_work(self.services.sessions) as session:
-            await service.record_push(
-                session, repo_id=repo_id, pusher=self.principal, refs=refs, size_bytes=size
-            )
-            await pulls_follow(session, repo_id=repo_id, pusher=self.principal, refs=refs,
-                               storage=self.storage)  # fmt: skip
 
 
 async def _drain(stderr: asyncio.StreamReader) -> bytes:
