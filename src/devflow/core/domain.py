@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from starlette.routing import Route
 
     from devflow.core.config import Settings
+    from devflow.core.services import Services
     from devflow.core.tools import Contribution
 
 
@@ -65,5 +67,8 @@ class Domain:
     """Its tools and resources for agents (the MCP gateway)."""
     models: Callable[[], object] | None = None
     """Imports its tables, so that the one metadata knows them (migrations, `db check`)."""
+    servers: Callable[[], Callable[[Services], AbstractAsyncContextManager[None]]] | None = None
+    """Listeners the HTTP server process (`devflow serve`/`up`) runs beside HTTP while it
+    serves, each entered with the process's services (repos' SSH server for git)."""
     scopes: Sequence[ScopeDef] = ()
     """Token scopes it defines (`registry:publish`), beside core's read, write and admin."""

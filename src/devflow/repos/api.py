@@ -18,6 +18,7 @@ from devflow.repos.pulls.api import router as pulls
 from devflow.repos.schemas import RepoCreate, RepoRead, RepoUpdate
 from devflow.repos.settings import ReposSettings
 from devflow.repos.smart_http import SmartHttp
+from devflow.repos.ssh.api import router as ssh_keys
 from devflow.repos.storage import Storage
 from devflow.repos.webhooks.api import router as webhooks
 
@@ -133,4 +134,4 @@ git.routes.extend(
     )
 )
 
-ROUTERS = (api, browse, protection, pulls, webhooks, git)
+ROUTERS = (api, browse, protection, pulls, webhooks, ssh_keys, git)

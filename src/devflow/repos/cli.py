@@ -220,3 +220,6 @@ def register(root: typer.Typer) -> None:
     from devflow.repos.pulls.cli import register as pulls
 
     pulls(root)
+    from devflow.repos.ssh.cli import register as ssh_keys
+
+    ssh_keys(root)

@@ -57,3 +57,4 @@ class Push(Base):
 from devflow.repos.protection.models import BranchRule, CommitStatus  # noqa: E402, F401
 from devflow.repos.pulls.models import PullComment, PullCounter, PullRequest, PullReview  # noqa: E402, F401
 from devflow.repos.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery  # noqa: E402, F401
+from devflow.repos.ssh.models import SshKey  # noqa: E402, F401

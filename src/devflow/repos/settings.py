@@ -22,6 +22,14 @@ class ReposSettings(BaseModel):
         description="Largest request body one push (or fetch negotiation) may send over Smart "
         "HTTP; a push over it is refused with 413 and leaves the repository unchanged.",
     )
+    ssh_port: int = Field(
+        2222,
+        ge=0,
+        le=65535,
+        description="Port of DevFlow's SSH server for git (`git clone "
+        "ssh://git@HOST:PORT/<project>/<repo>.git`), on the HTTP server's address and started "
+        "with it; 0 turns SSH off. Its host key is generated into $DEVFLOW_HOME on first start.",
+    )
     browse: BrowseSettings = Field(
         default_factory=BrowseSettings, description="Limits of browsing files, diffs, blame."
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -67,7 +67,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.head_revision = head_revision()
         async with open_services(settings, providers(), listen=True) as services:
             app.state.services = services
-            async with mcp.run(services):
+            async with mcp.run(services), AsyncExitStack() as servers:
+                for serve in each("servers"):  # beside HTTP: repos' SSH server for git
+                    await servers.enter_async_context(serve(services))
                 yield
 
     app = FastAPI(
