@@ -691,6 +691,37 @@ def _fresh_git_repo(world: World, _caller: str) -> Request:
     return ("DELETE", f"{V1}/projects/beta/repos/{name}", {})
 
 
+def _beta_mirror(world: World) -> str:
+    """Beta's pull mirror `mirrored`: a repository made by the admin and marked a mirror in the
+    database (no worker runs here to clone a source)."""
+    if "mirrored" not in world.ids:
+        made = world.admin("POST", f"{V1}/projects/beta/repos", json={"name": "mirrored"}).json()
+        with psycopg.connect(libpq_url(world.server.db_url), autocommit=True) as conn:
+            conn.execute(
+                "UPDATE repos_repository SET is_mirror = true WHERE id = %s", (made["id"],)
+            )
+            conn.execute(
+                "INSERT INTO repos_mirror (repository_id, url, interval_seconds, next_fetch_at) "
+                "VALUES (%s, 'https://git.example.com/m.git', 3600, now() + interval '1 hour')",
+                (made["id"],),
+            )
+        world.ids["mirrored"] = True
+    return f"{V1}/projects/beta/repos/mirrored/mirror"
+
+
+def _mirror_route(method: str, tail: str = "") -> Build:
+    def build(world: World, _caller: str) -> Request:
+        return (method, _beta_mirror(world) + tail, {})
+
+    return build
+
+
+def _import(world: World, _caller: str) -> Request:
+    # A public address literal: checked without a lookup; the job waits (no worker here).
+    body = {"url": "http://93.184.215.14/team/app.git", "name": world.unique("imp")}
+    return ("POST", f"{V1}/projects/beta/repos/import", {"json": body})
+
+
 def _browse(tail: str, **params: str) -> Build:
     """A browsing route of beta's `code` (its README commit on main)."""
 
@@ -1278,6 +1309,14 @@ DECLARED: dict[str, Case] = {
         member("admin"), _repo_route("PATCH", json={"description": "the code"})
     ),
     "DELETE /api/v1/projects/{project}/repos/{name}": Case(member("admin"), _fresh_git_repo),
+    # Imports and pull mirrors: writers import, readers see a mirror, admins fetch it now.
+    "POST /api/v1/projects/{project}/repos/import": Case(member("write"), _import),
+    "GET /api/v1/projects/{project}/repos/{name}/mirror": Case(
+        member("read"), _mirror_route("GET")
+    ),
+    "POST /api/v1/projects/{project}/repos/{name}/mirror/sync": Case(
+        member("admin"), _mirror_route("POST", "/sync")
+    ),
     # Protected branches: readers see the rules, project admins change them.
     "GET /api/v1/projects/{project}/repos/{name}/protections": Case(
         member("read"), _browse("protections")

@@ -256,6 +256,46 @@ class TestWebhooks:
             assert api.get(HOOKS).json()["total"] == 0
 
 
+IMPORT_BODIES = [
+    {"url": "http://127.0.0.1:22/x.git"},
+    {"url": "http://[::ffff:127.0.0.1]/x.git"},
+    {"url": "http://169.254.169.254/latest/x.git"},
+    {"url": "http://10.0.0.1/x.git"},
+    {"url": "file:///etc/x.git"},
+    {"url": "ext::sh -c touch% /tmp/pwned"},
+    {"url": "ssh://git@example.com/x.git"},
+    {"url": "git@example.com:team/x.git"},
+    {"url": "https://ada:secret@example.com/x.git"},
+    {"url": "https://example.com/x.git\x00"},
+    {"url": "https://example.com/" + "x" * 5000},
+    {"url": "https://example.com/x.git", "name": "../../etc"},
+    {"url": "https://example.com/x.git", "name": "a\x00b"},
+    {"url": "https://example.com/x.git", "mirror": True, "interval_seconds": 1},
+    {"url": "https://example.com/x.git", "mirror": "yes"},
+    {"url": {"$ne": None}},
+]
+
+
+class TestImports:
+    @pytest.mark.parametrize("body", IMPORT_BODIES)
+    def test_a_hostile_import_is_refused_and_queues_nothing(self, server, body):
+        answer = _json(server, "POST", f"{GIT}/import", body)
+        assert 400 <= answer.status_code < 500, (body, answer.text[:300])
+        assert answer.json()["error"]["message"]
+        assert "secret" not in answer.text
+        with server.api() as api:
+            names = [r["name"] for r in api.get(GIT).json()["items"]]
+            assert "x" not in names
+            jobs = api.get("/api/v1/jobs", params={"task": "repos:import_repository"}).json()
+            assert not [j for j in jobs["items"] if j["task"] == "repos:import_repository"]
+
+    @pytest.mark.parametrize("name", ["a%00b", "..%2F..%2Fx", "r" * 5000, "missing"])
+    def test_a_hostile_mirror_path_is_a_clear_client_error(self, server, name):
+        for method, tail in (("GET", "/mirror"), ("POST", "/mirror/sync")):
+            status, body = _raw(server, _head(server, method, f"{GIT}/{name}{tail}"))
+            assert 400 <= status < 500, (name, status, body[:300])
+
+
 def _json(server: RegistryServer, method: str, path: str, body: object, **headers: str):
     with server.api() as api:
         return api.request(method, path, json=body, headers=headers or None)

@@ -73,6 +73,11 @@ def require_push(
             f"{name} is archived and read-only; a project admin can unarchive it "
             "(devflow repo archive --undo)"
         )
+    if repo.is_mirror:
+        raise PermissionDenied(
+            f"{name} is a pull mirror and read-only: it takes its branches from its source "
+            "(push there instead)"
+        )
     return repo
 
 

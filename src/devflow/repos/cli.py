@@ -210,6 +210,9 @@ def register(root: typer.Typer) -> None:
     from devflow.repos.browse.cli import register as browse
 
     browse(app)
+    from devflow.repos.mirrors.cli import register as mirrors
+
+    mirrors(app)
     from devflow.repos.protection.cli import register as protection
 
     protection(app)

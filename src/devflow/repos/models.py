@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,6 +33,8 @@ class GitRepository(Base):
     visibility: Mapped[str] = mapped_column(String(16), default="private")
     default_branch: Mapped[str] = mapped_column(String(255), default="main")
     archived: Mapped[bool] = mapped_column(default=False)
+    # A pull mirror (`mirrors`): kept in step with its source, it refuses pushes.
+    is_mirror: Mapped[bool] = mapped_column(default=False, server_default=false())
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     last_pushed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
@@ -54,7 +56,8 @@ class Push(Base):
     refs: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
 
 
+from devflow.repos.mirrors.models import RepoMirror  # noqa: E402, F401
 from devflow.repos.protection.models import BranchRule, CommitStatus  # noqa: E402, F401
 from devflow.repos.pulls.models import PullComment, PullCounter, PullRequest, PullReview  # noqa: E402, F401
-from devflow.repos.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery  # noqa: E402, F401
 from devflow.repos.ssh.models import SshKey  # noqa: E402, F401
+from devflow.repos.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery  # noqa: E402, F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from devflow.repos.browse.settings import BrowseSettings
+from devflow.repos.mirrors.settings import MirrorSettings
 from devflow.repos.webhooks.settings import WebhookSettings
 
 
@@ -35,4 +36,7 @@ class ReposSettings(BaseModel):
     )
     webhooks: WebhookSettings = Field(
         default_factory=WebhookSettings, description="Webhook delivery: timeouts, retries, targets."
+    )
+    mirrors: MirrorSettings = Field(
+        default_factory=MirrorSettings, description="Imports and pull mirrors: reachable sources."
     )

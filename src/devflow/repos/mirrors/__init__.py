@@ -1,0 +1,1 @@
+"""Imports from a URL and pull mirrors (`service`), through the outbound guard (`gitops`)."""

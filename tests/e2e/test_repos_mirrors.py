@@ -1,0 +1,147 @@
+"""Imports and pull mirrors against a running DevFlow, with real `git`: the source is the same
+DevFlow's Smart HTTP on 127.0.0.1 (loopback opened to imports by `private_networks`), the jobs
+run as `devflow worker` would run them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from devflow.repos import jobs as repos_jobs
+from devflow.settings import load_settings
+from tests.e2e.test_repos_git import devflow, git
+from tests.factories import run_jobs
+from tests.registry_fixtures import RegistryServer, running_server
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+LOOPBACK = {"repos": {"mirrors": {"private_networks": ["127.0.0.0/8"]}}}
+REPOS = "/api/v1/projects/default/repos"
+
+
+@pytest.fixture(scope="module")
+def server(pg_server, template_url, tmp_path_factory) -> Iterator[RegistryServer]:
+    del template_url
+    home = tmp_path_factory.mktemp("home")
+    with running_server(pg_server, home, settings=LOOPBACK) as running:
+        yield running
+
+
+def work(server: RegistryServer) -> None:
+    """Run the queued jobs as `devflow worker` would, with the server's settings."""
+    port = int(server.url.rsplit(":", 1)[1])
+    settings = load_settings(
+        database_url=server.db_url, home=server.home, server={"port": port}, **LOOPBACK
+    )
+    asyncio.run(run_jobs(server.db_url, [repos_jobs.blueprint], settings=settings))
+
+
+def _commit(server: RegistryServer, tmp_path, url: str, name: str) -> str:
+    work_tree = tmp_path / f"w-{name}"
+    git("clone", "-q", url, str(work_tree), cwd=tmp_path, token=server.token)
+    (work_tree / name).write_text(name)
+    git("add", name, cwd=work_tree)
+    git("commit", "-qm", f"add {name}", cwd=work_tree)
+    git("push", "-q", "origin", "HEAD:main", cwd=work_tree, token=server.token)
+    return git("rev-parse", "HEAD", cwd=work_tree).stdout.strip()
+
+
+def test_an_import_as_a_mirror_clones_follows_its_source_and_refuses_pushes(server, tmp_path):
+    with server.api() as api:
+        made = {"name": "upstream", "visibility": "public", "readme": True,
+                "default_branch": "trunk"}  # fmt: skip
+        source = api.post(REPOS, json=made).json()
+        body = {"url": source["clone_url"], "name": "copy", "mirror": True,
+                "interval_seconds": 600}  # fmt: skip
+        started = api.post(f"{REPOS}/import", json=body)
+        assert started.status_code == 202, started.text
+        job_id = started.json()["job_id"]
+        assert api.get(f"{REPOS}/copy").status_code == 404  # no row before the clone is done
+    work(server)
+    with server.api() as api:
+        job = api.get(f"/api/v1/jobs/{job_id}").json()
+        assert job["status"] == "succeeded", job
+        copy = api.get(f"{REPOS}/copy").json()
+        assert copy["default_branch"] == "trunk"
+        mirror = api.get(f"{REPOS}/copy/mirror").json()
+        assert mirror["url"] == source["clone_url"]
+        assert mirror["interval_seconds"] == 600
+    cloned = tmp_path / "cloned"
+    git("clone", "-q", copy["clone_url"], str(cloned), cwd=tmp_path, token=server.token)
+    assert (cloned / "README.md").read_text().startswith("# upstream")
+
+    # A user's push to the mirror is refused with its reason.
+    (cloned / "x.txt").write_text("x")
+    git("add", "x.txt", cwd=cloned)
+    git("commit", "-qm", "x", cwd=cloned)
+    refused = git("push", "origin", "HEAD:trunk", cwd=cloned, token=server.token, check=False)
+    assert refused.returncode != 0
+    assert "is a pull mirror and read-only" in refused.stderr
+
+    # The source moves; a fetch of the mirror follows it and is recorded as a push.
+    moved = _commit(server, tmp_path, source["clone_url"], "a.txt")
+    with server.api() as api:
+        imported_at = api.get(f"{REPOS}/copy").json()["last_pushed_at"]
+        synced = api.post(f"{REPOS}/copy/mirror/sync")
+        assert synced.status_code == 202, synced.text
+    work(server)
+    heads = git("ls-remote", copy["clone_url"], cwd=tmp_path, token=server.token).stdout
+    assert f"{moved}\trefs/heads/main" in heads
+    with server.api() as api:
+        mirror = api.get(f"{REPOS}/copy/mirror").json()
+        assert mirror["last_error"] is None
+        assert api.get(f"{REPOS}/copy").json()["last_pushed_at"] > imported_at  # a push
+
+
+def test_an_import_once_by_the_cli_takes_pushes(server, tmp_path):
+    with server.api() as api:
+        source = api.post(REPOS, json={"name": "lib", "visibility": "public",
+                                       "readme": True}).json()  # fmt: skip
+    started = devflow(server, "import", source["clone_url"], "--name", "lib-copy", "--no-wait",
+                      "--json")  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout)["name"] == "lib-copy"
+    work(server)
+    shown = devflow(server, "show", "lib-copy", "--json")
+    assert json.loads(shown.stdout)["default_branch"] == "main"
+    with server.api() as api:
+        copy = api.get(f"{REPOS}/lib-copy").json()
+        assert api.get(f"{REPOS}/lib-copy/mirror").status_code == 404
+    _commit(server, tmp_path, copy["clone_url"], "b.txt")  # not a mirror: pushes are taken
+
+
+def test_a_failed_import_leaves_no_repository(server):
+    with server.api() as api:
+        body = {"url": f"{server.url}/default/missing.git", "name": "ghost"}
+        started = api.post(f"{REPOS}/import", json=body)
+        assert started.status_code == 202, started.text
+    work(server)
+    with server.api() as api:
+        job = api.get(f"/api/v1/jobs/{started.json()['job_id']}").json()
+        assert job["status"] == "failed"
+        assert api.get(f"{REPOS}/ghost").status_code == 404
+    leftovers = list((server.home / "repos" / ".incoming").glob("*"))
+    assert leftovers == []
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "said"),
+    [
+        ("http://10.1.2.3/team/app.git", 403, "private"),
+        ("http://169.254.169.254/latest/app.git", 403, "private"),
+        ("file:///etc/app.git", 422, "only http:// and https://"),
+        ("ext::sh -c touch% /tmp/pwned", 422, "spaces or control"),
+        ("ssh://git@example.com/app.git", 422, "only http:// and https://"),
+        ("https://ada:hunter2@example.com/app.git", 422, "may not hold a user name"),
+        ("https://example.com/", 422, "give a name"),
+    ],
+)
+def test_a_source_outside_the_rules_is_refused(server, url, status, said):
+    with server.api() as api:
+        refused = api.post(f"{REPOS}/import", json={"url": url})
+    assert refused.status_code == status, refused.text
+    assert said in refused.text
+    assert "hunter2" not in refused.text
