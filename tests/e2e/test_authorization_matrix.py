@@ -906,6 +906,37 @@ def _shows(text: str) -> Callable[[httpx.Response], bool]:
     return lambda response: text in response.text
 
 
+def _public_key() -> str:
+    import asyncssh
+
+    return asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+
+
+_KEY_OWNER = {"reader": "reader", "writer": "writer", "project_admin": "boss"}
+
+
+def _fresh_ssh_key(world: World, caller: str) -> Request:
+    """A key of the caller's own user (the admin's for the others), added by the admin; the
+    caller removes it as `me`."""
+    owner = _KEY_OWNER.get(caller, "admin")
+    made = world.admin("POST", f"{V1}/users/{owner}/keys", json={"key": _public_key()}).json()
+    return ("DELETE", f"{V1}/users/me/keys/{made['id']}", {})
+
+
+def ssh_key_owner(*, restricted: str | int) -> Rule:
+    """A user's own SSH keys (`me`): any user; `restricted` for a project-restricted token."""
+    return _rule(
+        READ_ONLY,
+        wrong_scope=403,
+        other_project=restricted,
+        reader=ALLOW,
+        writer=ALLOW,
+        project_admin=ALLOW,
+        beta_admin=restricted,
+        admin=ALLOW,
+    )
+
+
 @dataclass(frozen=True)
 class Case:
     rule: Rule
@@ -1444,6 +1475,21 @@ DECLARED: dict[str, Case] = {
     ),
     "POST /api/v1/projects/{project}/hooks/{hook_id}/deliveries/{delivery_id}/attempts": Case(
         member("admin"), _redeliver
+    ),
+    # SSH keys: a user's own (`me`); a key reaches every project, so a project-restricted
+    # token may read and remove its user's keys but not add one.
+    "GET /api/v1/users/{username}/keys": Case(
+        _rule(
+            REGISTRY_ONLY, **{**dict.fromkeys(CALLERS[len(BROKEN) :], ALLOW), "wrong_scope": 403}
+        ),
+        get(f"{V1}/users/me/keys"),
+    ),
+    "POST /api/v1/users/{username}/keys": Case(
+        ssh_key_owner(restricted=403),
+        lambda _w, _c: ("POST", f"{V1}/users/me/keys", {"json": {"key": _public_key()}}),
+    ),
+    "DELETE /api/v1/users/{username}/keys/{key_id}": Case(
+        ssh_key_owner(restricted=ALLOW), _fresh_ssh_key
     ),
     # The MCP gateway.
     "* /mcp": Case(signed_in(), _mcp),

@@ -296,6 +296,60 @@ class TestImports:
             assert 400 <= status < 500, (name, status, body[:300])
 
 
+KEYS = "/api/v1/users/me/keys"
+KEY_TARGETS = [
+    ("GET", "/api/v1/users/a%00b/keys"),
+    ("GET", "/api/v1/users/..%2F..%2Fx/keys"),
+    ("GET", "/api/v1/users/" + "u" * 5000 + "/keys"),
+    ("GET", "/api/v1/users/nobody-here/keys"),
+    ("DELETE", f"{KEYS}/not-a-uuid"),
+    ("DELETE", f"{KEYS}/{ZERO_ID}"),
+    ("DELETE", f"{KEYS}/a%00b"),
+]
+
+
+def _key_bodies() -> list[object]:
+    import asyncssh
+
+    ed = asyncssh.generate_private_key("ssh-ed25519")
+    public = ed.export_public_key().decode().strip()
+    small_rsa = asyncssh.generate_private_key("ssh-rsa", key_size=1024)
+    return [
+        {"key": ed.export_private_key().decode()},  # a private key
+        {"key": small_rsa.export_public_key().decode()},
+        {"key": "ssh-dss AAAAB3NzaC1kc3MAAACBAP== old"},
+        {"key": "ssh-ed25519 not-base64!! x"},
+        {"key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA== short"},
+        {"key": "hello"},
+        {"key": ""},
+        {"key": public + "\n" + public},
+        {"key": public + "\x00"},
+        {"key": "ssh-ed25519 " + "A" * 20000},
+        {"key": public, "title": "a\x00b"},
+        {"key": public, "title": "t" * 500},
+        {"key": {"$ne": None}},
+        {"key": public, "extra": 1},
+    ]
+
+
+class TestSshKeys:
+    @pytest.mark.parametrize(("method", "target"), KEY_TARGETS)
+    def test_a_hostile_key_path_is_a_clear_client_error(self, server, method, target):
+        status, body = _raw(server, _head(server, method, target))
+        assert 400 <= status < 500, (target, status, body[:300])
+        assert body, target
+
+    def test_a_hostile_key_is_refused_and_stores_nothing(self, server):
+        for body in _key_bodies():
+            answer = _json(server, "POST", KEYS, body)
+            assert 400 <= answer.status_code < 500, (str(body)[:200], answer.text[:300])
+            assert answer.status_code in {400, 422}, (str(body)[:200], answer.text[:300])
+            assert answer.json()["error"]["message"]
+            assert "PRIVATE" not in answer.text
+        with server.api() as api:
+            assert api.get(KEYS).json() == []
+
+
 def _json(server: RegistryServer, method: str, path: str, body: object, **headers: str):
     with server.api() as api:
         return api.request(method, path, json=body, headers=headers or None)
