@@ -7,6 +7,7 @@ with `GIT_SSH_COMMAND` as a user would.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from devflow.core.embedded_pg import free_port
+from tests.cli_inprocess import run_cli
 from tests.registry_fixtures import RegistryServer, running_server
 
 pytestmark = pytest.mark.skipif(
@@ -192,3 +194,82 @@ class TestGitOverSsh:
     def test_the_host_key_is_private(self, server, admin_key):
         key = server.home / "ssh_host_ed25519_key"
         assert key.stat().st_mode & 0o777 == 0o600
+
+
+def cli(server: RegistryServer, *args: str, token: str | None = None, stdin: str | None = None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVFLOW_")}
+    env.update(DEVFLOW_URL=server.url, DEVFLOW_TOKEN=token or server.token, COLUMNS="200")
+    return run_cli("ssh-key", *args, env=env, input=stdin)
+
+
+class TestKeys:
+    def test_the_cli_adds_lists_and_removes_a_key(self, server, tmp_path):
+        user = server.make_user("sshcli")
+        key = keygen(tmp_path, "cli")
+        added = cli(server, "add", str(key.with_suffix(".pub")), "--json", token=user)
+        assert added.returncode == 0, added.stderr
+        made = json.loads(added.stdout)
+        assert made["fingerprint"].startswith("SHA256:")
+        assert made["title"] == "cli@test"
+        listed = cli(server, "list", "--json", token=user)
+        assert [k["id"] for k in json.loads(listed.stdout)] == [made["id"]]
+        again = cli(server, "add", "-", token=user, stdin=key.with_suffix(".pub").read_text())
+        assert again.returncode != 0
+        assert "already added" in again.stderr
+        shown = cli(server, "list", token=user)
+        assert made["fingerprint"] in shown.stdout
+        removed = cli(server, "remove", made["id"], token=user)
+        assert removed.returncode == 0, removed.stderr
+        assert json.loads(cli(server, "list", "--json", token=user).stdout) == []
+
+    def test_an_invalid_key_is_a_clear_422(self, server, tmp_path):
+        key = keygen(tmp_path, "private")
+        with server.api() as api:
+            private = api.post("/api/v1/users/me/keys", json={"key": key.read_text()})
+            dsa = api.post("/api/v1/users/me/keys", json={"key": "ssh-dss AAAAB3NzaC1kc3M= x"})
+        assert private.status_code == 422
+        assert "private key" in private.json()["error"]["message"]
+        assert dsa.status_code == 422
+        assert "unsupported key type" in dsa.json()["error"]["message"]
+
+    def test_admins_manage_anyones_keys_and_others_only_their_own(self, server, tmp_path):
+        alice = server.make_user("sshalice")
+        server.make_user("sshbob")
+        key = keygen(tmp_path, "bob")
+        with server.api() as admin:
+            made = admin.post("/api/v1/users/sshbob/keys",
+                              json={"key": key.with_suffix(".pub").read_text()})  # fmt: skip
+            assert made.status_code == 201, made.text
+        with server.api(alice) as api:
+            assert api.get("/api/v1/users/sshbob/keys").status_code == 403
+            gone = api.delete(f"/api/v1/users/sshbob/keys/{made.json()['id']}")
+            assert gone.status_code == 403
+            mine = api.delete(f"/api/v1/users/me/keys/{made.json()['id']}")
+            assert mine.status_code == 404  # bob's key is not alice's
+        with server.api() as admin:
+            listed = admin.get("/api/v1/users/sshbob/keys").json()
+            assert [k["id"] for k in listed] == [made.json()["id"]]
+            assert admin.delete(f"/api/v1/users/sshbob/keys/{listed[0]['id']}").status_code == 204
+
+
+class TestProtocol:
+    def test_protocol_v2_is_spoken_when_the_client_asks(self, server, admin_key, tmp_path):
+        create(server, "v2")
+        env = {**os.environ, "GIT_TRACE_PACKET": "1"}
+        done = subprocess.run(
+            ["git", "-c", "protocol.version=2", "ls-remote", ssh_url("v2")],
+            cwd=tmp_path,
+            env={**env, "GIT_SSH_COMMAND": f"ssh -i {admin_key} -o IdentitiesOnly=yes "
+                 "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"},
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "version 2" in done.stderr
+        assert "refs/heads/main" in done.stdout
+
+    def test_git_archive_over_ssh(self, server, admin_key, tmp_path):
+        create(server, "archived")
+        done = git("archive", f"--remote={ssh_url('archived')}", "-o", "out.tar", "main",
+                   cwd=tmp_path, key=admin_key)  # fmt: skip
+        assert done.returncode == 0
+        assert (tmp_path / "out.tar").stat().st_size > 0

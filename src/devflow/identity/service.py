@@ -127,6 +127,26 @@ async def _authenticate(session: AsyncSession, token: str) -> tuple[Principal, d
     return principal, expires_at
 
 
+async def principal_for_user(
+    session: AsyncSession, *, user_id: uuid.UUID, scopes: frozenset[str]
+) -> Principal | None:
+    """Return the Principal of a user authenticated by other means than a token (an SSH key),
+    with `scopes` and their memberships now; None for a missing or disabled user."""
+    user = await session.get(User, user_id)
+    if user is None or user.disabled:
+        return None
+    roles = await session.execute(
+        select(Membership.project_id, Membership.role).where(Membership.user_id == user.id)
+    )
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        is_admin=user.is_admin,
+        scopes=scopes,
+        memberships={project: Role(role) for project, role in roles},
+    )
+
+
 @dataclass(frozen=True)
 class _Cached:
     principal: Principal

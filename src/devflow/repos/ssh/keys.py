@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock
-from devflow.core.auth import Principal, Role, Scope
+from devflow.core.auth import Principal, Scope
 from devflow.core.errors import Conflict, Invalid, NotFound, PermissionDenied
-from devflow.identity.models import Membership, User
+from devflow.identity import User, principal_for_user
 from devflow.repos.ssh.models import SshKey
 
 MAX_KEY_CHARS = 16 * 1024
@@ -169,19 +169,10 @@ async def principal_for_key(session: AsyncSession, *, fingerprint: str) -> Princ
     if found is None:
         return None
     key, user = found
-    if user.disabled:
-        return None
-    key.last_used_at = clock.now()
-    roles = await session.execute(
-        select(Membership.project_id, Membership.role).where(Membership.user_id == user.id)
-    )
-    return Principal(
-        user_id=user.id,
-        username=user.username,
-        is_admin=user.is_admin,
-        scopes=KEY_SCOPES,
-        memberships={project: Role(role) for project, role in roles},
-    )
+    principal = await principal_for_user(session, user_id=user.id, scopes=KEY_SCOPES)
+    if principal is not None:
+        key.last_used_at = clock.now()
+    return principal
 
 
 __all__ = ["add_key", "list_keys", "parse_key", "principal_for_key", "remove_key"]
