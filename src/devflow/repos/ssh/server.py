@@ -98,7 +98,12 @@ def host_key(home: Path) -> Path:
         handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(handle, "wb") as out:
             out.write(data)
-        temporary.rename(path)  # whole or not at all
+        try:  # whole or not at all, and never over another process's key (several workers)
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         path.chmod(0o600)
@@ -160,7 +165,7 @@ class GitSession:
     @staticmethod
     def _say(process: asyncssh.SSHServerProcess[bytes], message: str) -> int:
         with contextlib.suppress(Exception):
-            process.stderr.write(f"DevFlow: {message}\n".encode())
+            process.stderr.write(f"{message}\n".encode())
         return 1
 
     async def _serve(self, process: asyncssh.SSHServerProcess[bytes]) -> int:
