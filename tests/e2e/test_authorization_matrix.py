@@ -722,6 +722,13 @@ def _import(world: World, _caller: str) -> Request:
     return ("POST", f"{V1}/projects/beta/repos/import", {"json": body})
 
 
+def _fork_code(world: World, _caller: str) -> Request:
+    """A fork of beta's `code` into beta, under a name of its own."""
+    _beta_code(world)
+    body = {"name": world.unique("fork")}
+    return ("POST", f"{V1}/projects/beta/repos/code/forks", {"json": body})
+
+
 def _browse(tail: str, **params: str) -> Build:
     """A browsing route of beta's `code` (its README commit on main)."""
 
@@ -1340,6 +1347,12 @@ DECLARED: dict[str, Case] = {
         member("admin"), _repo_route("PATCH", json={"description": "the code"})
     ),
     "DELETE /api/v1/projects/{project}/repos/{name}": Case(member("admin"), _fresh_git_repo),
+    # Forks: readers of the source who write to the target project fork; readers list them.
+    "POST /api/v1/projects/{project}/repos/{name}/forks": Case(member("write"), _fork_code),
+    "GET /api/v1/projects/{project}/repos/{name}/forks": Case(
+        member("read"),
+        lambda w, _c: ("GET", _beta_code(w) and f"{V1}/projects/beta/repos/code/forks", {}),
+    ),
     # Imports and pull mirrors: writers import, readers see a mirror, admins fetch it now.
     "POST /api/v1/projects/{project}/repos/import": Case(member("write"), _import),
     "GET /api/v1/projects/{project}/repos/{name}/mirror": Case(

@@ -275,6 +275,17 @@ IMPORT_BODIES = [
     {"url": {"$ne": None}},
 ]
 
+FORK_BODIES = [
+    {"name": "../../etc"},
+    {"name": "a\x00b"},
+    {"name": "x" * 5000},
+    {"name": "forked-src"},  # taken: the source itself
+    {"project": "../../etc"},
+    {"project": "nope"},
+    {"project": "a\x00b"},
+    {"name": {"$ne": None}},
+]
+
 
 class TestImports:
     @pytest.mark.parametrize("body", IMPORT_BODIES)
@@ -288,6 +299,21 @@ class TestImports:
             assert "x" not in names
             jobs = api.get("/api/v1/jobs", params={"task": "repos:import_repository"}).json()
             assert not [j for j in jobs["items"] if j["task"] == "repos:import_repository"]
+
+    @pytest.mark.parametrize("body", FORK_BODIES)
+    def test_a_hostile_fork_is_refused_and_makes_nothing(self, server, body):
+        with server.api() as api:
+            api.post(GIT, json={"name": "forked-src", "readme": True})
+            answer = api.post(f"{GIT}/forked-src/forks", json=body)
+            assert 400 <= answer.status_code < 500, (body, answer.text[:300])
+            assert answer.json()["error"]["message"]
+            assert api.get(f"{GIT}/forked-src/forks").json() == []
+
+    @pytest.mark.parametrize("name", ["a%00b", "..%2F..%2Fx", "r" * 5000, "missing"])
+    def test_a_hostile_fork_source_is_a_clear_client_error(self, server, name):
+        for method in ("GET", "POST"):
+            status, body = _raw(server, _head(server, method, f"{GIT}/{name}/forks"))
+            assert 400 <= status < 500, (name, status, body[:300])
 
     @pytest.mark.parametrize("name", ["a%00b", "..%2F..%2Fx", "r" * 5000, "missing"])
     def test_a_hostile_mirror_path_is_a_clear_client_error(self, server, name):

@@ -13,6 +13,7 @@ from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.schemas import MAX_OFFSET, Page, error_responses
 from devflow.repos import service
 from devflow.repos.browse.api import router as browse
+from devflow.repos.forks.api import router as forks
 from devflow.repos.mirrors.api import router as mirrors
 from devflow.repos.protection.api import router as protection
 from devflow.repos.pulls.api import router as pulls
@@ -135,4 +136,4 @@ git.routes.extend(
     )
 )
 
-ROUTERS = (api, browse, mirrors, protection, pulls, webhooks, ssh_keys, git)
+ROUTERS = (api, browse, forks, mirrors, protection, pulls, webhooks, ssh_keys, git)

@@ -213,6 +213,9 @@ def register(root: typer.Typer) -> None:
     from devflow.repos.mirrors.cli import register as mirrors
 
     mirrors(app)
+    from devflow.repos.forks.cli import register as forks
+
+    forks(app)
     from devflow.repos.protection.cli import register as protection
 
     protection(app)

@@ -35,6 +35,10 @@ class GitRepository(Base):
     archived: Mapped[bool] = mapped_column(default=False)
     # A pull mirror (`mirrors`): kept in step with its source, it refuses pushes.
     is_mirror: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A fork (`forks`): the repository its objects and branches were copied from.
+    forked_from_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("repos_repository.id", ondelete="SET NULL"), index=True, default=None
+    )
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     last_pushed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -1,5 +1,6 @@
-"""Imports and pull mirrors: `repos_repository.is_mirror` (a mirror refuses pushes) and
-`repos_mirror`, where a pull mirror fetches from and how often.
+"""Imports, pull mirrors and forks: `repos_repository.is_mirror` (a mirror refuses pushes),
+`repos_mirror` (where a pull mirror fetches from and how often) and
+`repos_repository.forked_from_id` (the repository a fork was copied from).
 
 Revision ID: 0020
 Revises: 0019
@@ -21,6 +22,21 @@ def upgrade() -> None:
     op.add_column(
         "repos_repository",
         sa.Column("is_mirror", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
+    op.add_column("repos_repository", sa.Column("forked_from_id", sa.Uuid(), nullable=True))
+    op.create_foreign_key(
+        op.f("fk_repos_repository_forked_from_id_repos_repository"),
+        "repos_repository",
+        "repos_repository",
+        ["forked_from_id"],
+        ["id"],
+        ondelete="SET NULL",
+    )
+    op.create_index(
+        op.f("ix_repos_repository_forked_from_id"),
+        "repos_repository",
+        ["forked_from_id"],
+        unique=False,
     )
     op.create_table(
         "repos_mirror",
@@ -46,4 +62,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_repos_mirror_next_fetch_at"), table_name="repos_mirror")
     op.drop_table("repos_mirror")
+    op.drop_index(op.f("ix_repos_repository_forked_from_id"), table_name="repos_repository")
+    op.drop_constraint(
+        op.f("fk_repos_repository_forked_from_id_repos_repository"),
+        "repos_repository",
+        type_="foreignkey",
+    )
+    op.drop_column("repos_repository", "forked_from_id")
     op.drop_column("repos_repository", "is_mirror")

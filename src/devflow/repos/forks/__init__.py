@@ -1,0 +1,1 @@
+"""Forks: a repository copied from another, remembering its source (`service`)."""
