@@ -136,10 +136,24 @@ async def _copy_in(source: Any, stdin: asyncio.StreamWriter) -> None:
             stdin.close()
 
 
-async def _copy_out(source: asyncio.StreamReader, target: Any) -> None:
+class _Gone(Exception):
+    """The client went away while git was answering."""
+
+
+async def _copy_out(source: asyncio.StreamReader, target: Any, *, finish: bool) -> None:
+    """Copy git's output to the client. When the client has gone, a push (`finish`) reads git's
+    output on and lets it end, so that refs it moved are recorded; anything else stops."""
+    gone = False
     while chunk := await source.read(_CHUNK):
-        target.write(chunk)
-        await target.drain()
+        if gone:
+            continue
+        try:
+            target.write(chunk)
+            await target.drain()
+        except Exception as exc:  # asyncssh's or the socket's: the client is gone
+            if not finish:
+                raise _Gone from exc
+            gone = True
 
 
 class GitSession:
@@ -152,6 +166,9 @@ class GitSession:
     async def __call__(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         try:
             code = await self._serve(process)
+        except _Gone:
+            log.info("an SSH client went away during %s", process.command)
+            return
         except Refused as exc:
             code = self._say(process, str(exc))
         except DevflowError as exc:
@@ -208,8 +225,10 @@ class GitSession:
         assert proc.stderr  # noqa: S101
         feeding = asyncio.create_task(_copy_in(process.stdin, proc.stdin))
         try:
+            finish = pushing is not None
             await asyncio.gather(
-                _copy_out(proc.stdout, process.stdout), _copy_out(proc.stderr, process.stderr)
+                _copy_out(proc.stdout, process.stdout, finish=finish),
+                _copy_out(proc.stderr, process.stderr, finish=finish),
             )
             code = await proc.wait()
         finally:
