@@ -69,6 +69,16 @@ def test_bad_keys_are_invalid(text, said):
         parse_key(text)
 
 
+def test_a_key_whose_blob_is_broken_or_of_another_type_is_invalid():
+    rsa = asyncssh.generate_private_key("ssh-rsa").export_public_key().decode().split()[1]
+    with pytest.raises(Invalid, match="not a valid"):
+        parse_key(f"ecdsa-sha2-nistp521 {rsa}")
+    # a length field turned negative: asyncssh raises OverflowError, DevFlow says invalid
+    broken = "AAAAB3NzaC1yc2EAAAADAQAhAAABAYu4ruz90bOyrPLNFVUem8aGTVoXr/PR2RdueASexOGE"
+    with pytest.raises(Invalid, match="not a valid"):
+        parse_key(f"ssh-rsa {broken}")
+
+
 def test_the_host_key_is_made_once_and_private(tmp_path):
     first = host_key(tmp_path)
     data = first.read_bytes()

@@ -60,8 +60,10 @@ def parse_key(text: str) -> tuple[str, str, str, str]:
         raise Invalid(f"unsupported key type {kind[:40]!r}; DevFlow accepts {', '.join(SUPPORTED)}")
     try:
         key = asyncssh.import_public_key(text)
-    except (asyncssh.KeyImportError, ValueError, TypeError) as exc:
-        raise Invalid(f"this is not a valid {kind} public key: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a hostile blob fails in many ways, all "invalid"
+        raise Invalid(f"this is not a valid {kind} public key: {str(exc)[:200]}") from None
+    if key.get_algorithm() != kind:
+        raise Invalid(f"this key says {kind} but holds a {key.get_algorithm()[:40]} key")
     bits = getattr(key.pyca_key, "key_size", 0)
     if kind == "ssh-rsa" and bits < _MIN_RSA_BITS:
         raise Invalid(f"RSA keys need at least {_MIN_RSA_BITS} bits; this one has fewer")
