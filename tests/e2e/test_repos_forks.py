@@ -69,3 +69,52 @@ def test_a_fork_copies_the_history_and_remembers_its_source(server, tmp_path):
     git("clone", "-q", fork["clone_url"], str(cloned), cwd=tmp_path, token=server.token)
     assert (cloned / "b.txt").exists()
     git("fsck", "--no-progress", cwd=folder)
+
+
+def test_a_pull_request_from_a_fork_follows_its_pushes_and_merges(server, tmp_path):
+    with server.api() as api:
+        source = api.post(REPOS, json={"name": "lib", "readme": True}).json()
+        fork = api.post(f"{REPOS}/lib/forks", json={"name": "lib-fork"}).json()
+        assert fork["forked_from"] == "default/lib"
+    first = _push_commit(server, tmp_path, fork["clone_url"], "c.txt", "topic")
+    pulls = f"{REPOS}/lib/pulls"
+    with server.api() as api:
+        # The head branch is in the fork, not in the source.
+        missing = api.post(pulls, json={"head": "topic", "title": "no"})
+        assert missing.status_code == 422, missing.text
+        stranger = api.post(REPOS, json={"name": "unrelated", "readme": True}).json()
+        refused = api.post(pulls, json={"head": "main", "title": "no",
+                                        "head_repository": "default/unrelated"})  # fmt: skip
+        assert refused.status_code == 422, refused.text
+        assert "not a fork" in refused.text
+        del stranger
+        opened = api.post(pulls, json={"head": "topic", "title": "from a fork",
+                                       "head_repository": "default/lib-fork"})  # fmt: skip
+        assert opened.status_code == 201, opened.text
+        pr = opened.json()
+        assert (pr["head_sha"], pr["merge_status"]) == (first, "clean")
+    refs = git("ls-remote", source["clone_url"], cwd=tmp_path, token=server.token).stdout
+    assert f"{first}\trefs/pull/{pr['number']}/head" in refs
+    assert "refs/heads/topic" not in refs
+
+    # A push to the fork's branch moves the pull request's head in the source.
+    tree = tmp_path / "w-c.txt"
+    (tree / "d.txt").write_text("d")
+    git("add", "d.txt", cwd=tree)
+    git("commit", "-qm", "add d.txt", cwd=tree)
+    git("push", "-q", "origin", "HEAD:topic", cwd=tree, token=server.token)
+    second = git("rev-parse", "HEAD", cwd=tree).stdout.strip()
+    with server.api() as api:
+        shown = api.get(f"{pulls}/{pr['number']}").json()
+        assert shown["head_sha"] == second
+        body = {"sha": second, "method": "merge", "delete_branch": True}
+        merged = api.post(f"{pulls}/{pr['number']}/merge", json=body)
+        assert merged.status_code == 200, merged.text
+        assert api.get(f"{pulls}/{pr['number']}").json()["state"] == "merged"
+    cloned = tmp_path / "merged"
+    git("clone", "-q", source["clone_url"], str(cloned), cwd=tmp_path, token=server.token)
+    assert (cloned / "c.txt").exists()
+    assert (cloned / "d.txt").exists()
+    # The fork's branch is its owners': the merge does not delete it.
+    assert second in git("ls-remote", fork["clone_url"], "refs/heads/topic", cwd=tmp_path,
+                         token=server.token).stdout  # fmt: skip

@@ -61,12 +61,23 @@ def create(
     ] = None,
     body: Annotated[str, typer.Option(help="Markdown; 'Fixes #12' closes task 12 on merge.")] = "",
     draft: Annotated[bool, typer.Option("--draft", help="Not ready to merge yet.")] = False,
+    head_repo: Annotated[
+        str | None, typer.Option(help="PROJECT/NAME of the fork --head is in (default: --repo).")
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Open a pull request from a pushed branch (prints its number)."""
-    data = {"head": head, "base": base, "title": title, "body": body, "draft": draft}
+    data: dict[str, str | bool | None] = {
+        "head": head,
+        "base": base,
+        "title": title,
+        "body": body,
+        "draft": draft,
+    }
+    if head_repo:
+        data["head_repository"] = head_repo
     made = client(url, token).post(_path(repo), json=data)
     if as_json:
         emit_json(made)

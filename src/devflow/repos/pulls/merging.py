@@ -233,6 +233,8 @@ async def _delete_head(
 
     if pr.head_branch in {repo.default_branch, pr.base_branch}:
         return False
+    if pr.head_repository_id != repo.id:  # a fork's branch is its owners' to delete
+        return False
     target = Storage.of(services.settings).path(repo.id)
     ref = f"refs/heads/{pr.head_branch}"
     async with push_gate(services, repo_id=repo.id, pusher=principal) as env:

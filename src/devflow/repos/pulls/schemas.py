@@ -52,7 +52,12 @@ class PullCreate(_Input):
     title: Title
     body: Body = Field("", description="Markdown.")
     draft: StrictBool = Field(False, description="Not ready for review; cannot be merged yet.")
-    # Forks come later: a `head_repository` field will name the fork the head branch is in.
+    head_repository: str | None = Field(
+        None,
+        max_length=201,
+        description="PROJECT/NAME of a fork of this repository that holds `head` (default: "
+        "this repository); its head is fetched into refs/pull/<n>/head here.",
+    )
 
 
 class PullUpdate(_Input):

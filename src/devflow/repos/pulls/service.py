@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -87,15 +87,46 @@ def git_of(storage: Storage, repo: GitRepository) -> Git:
     return Git(storage, storage.path(repo.id))
 
 
-async def _head_repository(session: AsyncSession, repo: GitRepository) -> GitRepository:
-    """The repository a new pull request's head branch is in.
+async def _head_repository(
+    session: AsyncSession, repo: GitRepository, principal: Principal, data: PullCreate
+) -> GitRepository:
+    """The repository a new pull request's head branch is in: the base repository, or a fork
+    of it (`data.head_repository`, PROJECT/NAME) that the caller may read.
 
-    Forks come later: a PullCreate field will name the fork, checked for read access here, and
-    its head fetched into `refs/pull/<n>/head` of the base repository. Today it is the base
-    repository itself.
+    Raises:
+        Unauthenticated, NotFound, PermissionDenied: the fork cannot be read.
+        Invalid: it is not a fork of the base repository.
     """
-    del session
-    return repo
+    if data.head_repository is None:
+        return repo
+    project, _, name = data.head_repository.partition("/")
+    found = await repos.get_repository(session, project=project, name=name)
+    fork = access.require_read(principal, found, data.head_repository)
+    if repo.id not in {fork.id, fork.forked_from_id}:
+        raise Invalid(f"{data.head_repository} is not a fork of {repo.name}")
+    return fork
+
+
+async def _head_tip(git: Git, pr: PullRequest) -> str | None:
+    """The commit the head branch is at, in the repository it lives in (None: gone)."""
+    if pr.head_repository_id == pr.repository_id:
+        return await git.resolve(f"refs/heads/{pr.head_branch}")
+    fork = git.storage.path(pr.head_repository_id)
+    if not fork.exists():
+        return None
+    return await Git(git.storage, fork).resolve(f"refs/heads/{pr.head_branch}")
+
+
+async def _pin_head(git: Git, pr: PullRequest, head: str) -> None:
+    """Point `refs/pull/<n>/head` at `head`; a fork's commit is fetched into the base
+    repository first (its objects must be here for mergeability and merges)."""
+    ref = f"refs/pull/{pr.number}/head"
+    if pr.head_repository_id == pr.repository_id:
+        await git.must("update-ref", ref, head)
+        return
+    fork = git.storage.path(pr.head_repository_id)
+    await git.must("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", str(fork),
+                   f"+{head}:{ref}")  # fmt: skip
 
 
 # -- keeping in step with the branches ------------------------------------------------------------
@@ -108,11 +139,11 @@ async def refresh(pr: PullRequest, git: Git) -> bool:
     """
     moved = False
     if pr.state == "open":
-        head = await git.resolve(f"refs/heads/{pr.head_branch}")
+        head = await _head_tip(git, pr)
         if head is not None and head != pr.head_sha:
             pr.head_sha, moved = head, True
             pr.updated_at = clock.now()
-            await git.must("update-ref", f"refs/pull/{pr.number}/head", head)
+            await _pin_head(git, pr, head)
         base = await git.resolve(f"refs/heads/{pr.base_branch}")
         if base is not None and base != pr.base_sha:
             pr.base_sha = base
@@ -164,18 +195,36 @@ async def _follow(
     rows = await session.scalars(
         select(PullRequest)
         .where(
-            PullRequest.repository_id == repo_id,
             PullRequest.state == "open",
-            or_(PullRequest.head_branch.in_(branches), PullRequest.base_branch.in_(branches)),
+            or_(
+                and_(
+                    PullRequest.repository_id == repo_id,
+                    or_(
+                        PullRequest.head_branch.in_(branches),
+                        PullRequest.base_branch.in_(branches),
+                    ),
+                ),
+                # A push to a fork moves the heads of pull requests from it into its source.
+                and_(
+                    PullRequest.head_repository_id == repo_id,
+                    PullRequest.head_branch.in_(branches),
+                ),
+            ),
         )
-        .order_by(PullRequest.number)
+        .order_by(PullRequest.repository_id, PullRequest.number)
         .with_for_update()
     )
-    git, touched = git_of(storage, repo), []
+    touched = []
     for pr in rows:
-        if await refresh(pr, git):
-            await _emit(session, "pull_request.synchronize", repo, pr, pusher)
-        touched.append(pr.number)
+        base = repo if pr.repository_id == repo_id else await session.get(
+            GitRepository, pr.repository_id
+        )  # fmt: skip
+        if base is None:
+            continue
+        if await refresh(pr, git_of(storage, base)):
+            await _emit(session, "pull_request.synchronize", base, pr, pusher)
+        if base is repo:
+            touched.append(pr.number)
     await session.flush()
     return touched
 
@@ -218,16 +267,16 @@ async def open_pull(
         Conflict: an open pull request of the same branches exists.
     """
     repo = await repository(session, principal=principal, project=project, name=name, write=True)
-    head_repo = await _head_repository(session, repo)
+    head_repo = await _head_repository(session, repo, principal, data)
     base = data.base or repo.default_branch
     if head_repo.id == repo.id and data.head == base:
         raise Invalid(f"head and base are both {base!r}: a pull request merges two branches")
     git = git_of(storage, repo)
-    head_sha = await git.resolve(f"refs/heads/{data.head}")
+    head_sha = await git_of(storage, head_repo).resolve(f"refs/heads/{data.head}")
     base_sha = await git.resolve(f"refs/heads/{base}")
-    for branch, sha in ((data.head, head_sha), (base, base_sha)):
+    for where, branch, sha in ((head_repo, data.head, head_sha), (repo, base, base_sha)):
         if sha is None:
-            raise Invalid(f"{repo.name} has no branch {branch!r}: push it first")
+            raise Invalid(f"{where.name} has no branch {branch!r}: push it first")
     assert head_sha is not None  # noqa: S101 - checked above
     assert base_sha is not None  # noqa: S101
     twin = await session.scalar(
@@ -266,7 +315,7 @@ async def open_pull(
     session.add(pr)
     await session.flush()
     # A number given back by a rolled-back creation may find its old ref: overwrite it.
-    await git.must("update-ref", f"refs/pull/{pr.number}/head", head_sha)
+    await _pin_head(git, pr, head_sha)
     await refresh(pr, git)
     await _emit(session, "pull_request.opened", repo, pr, principal)
     return pr
