@@ -5,8 +5,10 @@ run as `devflow worker` would run them."""
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -145,3 +147,67 @@ def test_a_source_outside_the_rules_is_refused(server, url, status, said):
     assert refused.status_code == status, refused.text
     assert said in refused.text
     assert "hunter2" not in refused.text
+
+
+def test_the_import_job_shows_gits_progress(server):
+    with server.api() as api:
+        source = api.post(REPOS, json={"name": "counted", "visibility": "public",
+                                       "readme": True}).json()  # fmt: skip
+        body = {"url": source["clone_url"], "name": "counted-copy"}
+        job_id = api.post(f"{REPOS}/import", json=body).json()["job_id"]
+    work(server)
+    with server.api() as api:
+        job = api.get(f"/api/v1/jobs/{job_id}").json()
+    assert job["status"] == "succeeded", job
+    assert job["unit"] == "objects"
+    assert job["done"] == job["total"] > 0
+
+
+def test_a_redirect_is_not_followed(server, tmp_path):
+    """A source that answers with a redirect (here to DevFlow itself, which is allowed) is
+    refused: git is told to follow none, so one cannot lead it to an address never checked."""
+    target = server.url
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", f"{target}/default/upstream.git{self.path[8:]}")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            del args
+
+    redirector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=redirector.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with server.api() as api:
+            body = {"url": f"http://127.0.0.1:{redirector.server_port}/src.git", "name": "moved"}
+            started = api.post(f"{REPOS}/import", json=body)
+            assert started.status_code == 202, started.text
+        work(server)
+        with server.api() as api:
+            job = api.get(f"/api/v1/jobs/{started.json()['job_id']}").json()
+            assert job["status"] == "failed", job
+            assert "302" in str(job), job
+            assert api.get(f"{REPOS}/moved").status_code == 404
+    finally:
+        redirector.shutdown()
+        redirector.server_close()
+
+
+def test_a_failed_mirror_fetch_keeps_its_error_and_the_mirror(server):
+    with server.api() as api:
+        api.post(REPOS, json={"name": "fleeting", "visibility": "public", "readme": True})
+        source = api.get(f"{REPOS}/fleeting").json()
+        body = {"url": source["clone_url"], "name": "orphan", "mirror": True}
+        api.post(f"{REPOS}/import", json=body)
+    work(server)
+    with server.api() as api:
+        assert api.delete(f"{REPOS}/fleeting").status_code == 204
+        assert api.post(f"{REPOS}/orphan/mirror/sync").status_code == 202
+    work(server)
+    with server.api() as api:
+        mirror = api.get(f"{REPOS}/orphan/mirror").json()
+        assert "failed" in mirror["last_error"]
+        assert api.get(f"{REPOS}/orphan/branches").status_code == 200  # still there, as it was
