@@ -11,9 +11,12 @@ import shutil
 import threading
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
+from devflow.core.db import libpq_url
 from devflow.repos import jobs as repos_jobs
+from devflow.repos.mirrors.service import SCHEDULE
 from devflow.settings import load_settings
 from tests.e2e.test_repos_git import devflow, git
 from tests.factories import run_jobs
@@ -211,3 +214,31 @@ def test_a_failed_mirror_fetch_keeps_its_error_and_the_mirror(server):
         mirror = api.get(f"{REPOS}/orphan/mirror").json()
         assert "failed" in mirror["last_error"]
         assert api.get(f"{REPOS}/orphan/branches").status_code == 200  # still there, as it was
+
+
+def test_the_periodic_job_fetches_the_mirrors_that_are_due(server, tmp_path):
+    with server.api() as api:
+        source = api.post(REPOS, json={"name": "ticking", "visibility": "public",
+                                       "readme": True}).json()  # fmt: skip
+        body = {"url": source["clone_url"], "name": "ticked", "mirror": True}
+        api.post(f"{REPOS}/import", json=body)
+    work(server)
+    moved = _commit(server, tmp_path, source["clone_url"], "t.txt")
+    with psycopg.connect(libpq_url(server.db_url), autocommit=True) as conn:
+        conn.execute(
+            "UPDATE repos_mirror SET next_fetch_at = now() - interval '1 minute' "
+            "WHERE repository_id = (SELECT id FROM repos_repository WHERE name = 'ticked')"
+        )
+        conn.execute(  # the minute's tick, as procrastinate's scheduler defers it
+            "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW('default', %s, 0, NULL, NULL, "
+            "jsonb_build_object('timestamp', 0), NULL)::procrastinate_job_to_defer_v1])",
+            (SCHEDULE,),
+        )
+    work(server)  # the tick queues the fetch
+    work(server)  # the fetch
+    heads = git("ls-remote", f"{server.url}/default/ticked.git", cwd=tmp_path,
+                token=server.token).stdout  # fmt: skip
+    assert f"{moved}\trefs/heads/main" in heads
+    with server.api() as api:
+        mirror = api.get(f"{REPOS}/ticked/mirror").json()
+        assert mirror["next_fetch_at"] > mirror["last_fetched_at"]
