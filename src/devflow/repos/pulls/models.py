@@ -1,7 +1,7 @@
 """Tables of pull requests: the request, its per-repository number, reviews and line comments.
 
 A pull request names its branches, never paths: `head_repository_id` is the repository the head
-branch lives in (today always the base repository; a fork's id later), `head_sha` and `base_sha`
+branch lives in (the base repository, or a fork of it), `head_sha` and `base_sha`
 the commits it was last seen at, `checked_*` the pair its mergeability was computed for.
 """
 
@@ -48,7 +48,7 @@ class PullRequest(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     draft: Mapped[bool] = mapped_column(default=False)
     state: Mapped[str] = mapped_column(String(16), default="open")
-    # The repository the head branch lives in: the base repository itself until forks come.
+    # The repository the head branch lives in: the base repository itself, or a fork of it.
     head_repository_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("repos_repository.id", ondelete="CASCADE")
     )
