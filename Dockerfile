@@ -84,7 +84,7 @@ ENV PATH=/opt/devflow/bin:$PATH \
 WORKDIR /srv/devflow
 USER 10001:10001
 VOLUME ["/data"]
-EXPOSE 3737
+EXPOSE 3737 2222
 
 # Healthy = the database is reachable and migrated (GET /ready answers 503 otherwise). urllib, as
 # the slim image has no curl; no proxy, so an HTTP(S)_PROXY in the environment cannot intercept it.
