@@ -46,6 +46,7 @@ def test_a_fork_copies_the_history_and_remembers_its_source(server, tmp_path):
     assert made.returncode == 0, made.stderr
     fork = json.loads(made.stdout)
     assert fork["forked_from"] == "default/origin"
+    assert fork["forked_from_id"] == source["id"]
     assert (fork["project"], fork["name"], fork["default_branch"]) == ("team", "mine", "trunk")
     assert (
         git("ls-remote", fork["clone_url"], cwd=tmp_path, token=server.token).stdout.count(head)

@@ -70,7 +70,7 @@ def test_an_import_as_a_mirror_clones_follows_its_source_and_refuses_pushes(serv
         job = api.get(f"/api/v1/jobs/{job_id}").json()
         assert job["status"] == "succeeded", job
         copy = api.get(f"{REPOS}/copy").json()
-        assert copy["default_branch"] == "trunk"
+        assert (copy["default_branch"], copy["mirror"]) == ("trunk", True)
         mirror = api.get(f"{REPOS}/copy/mirror").json()
         assert mirror["url"] == source["clone_url"]
         assert mirror["interval_seconds"] == 600

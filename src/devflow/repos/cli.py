@@ -40,6 +40,7 @@ def _print(repo: dict[str, Any], verb: str | None = None) -> None:
         console.print(f"{verb} {repo['project']}/{repo['name']}", highlight=False)
     pushed = repo["last_pushed_at"] or "never"
     state = ", archived (read-only)" if repo["archived"] else ""
+    state += ", pull mirror (read-only)" if repo.get("mirror") else ""
     console.print(
         f"{repo['visibility']}{state}, default branch {repo['default_branch']}, "
         f"{repo['size_bytes']} bytes, last push {pushed}",

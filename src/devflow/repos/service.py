@@ -75,6 +75,8 @@ def read_repository(repo: GitRepository, *, project: str, base_url: str) -> Repo
         last_pushed_at=repo.last_pushed_at,
         created_at=repo.created_at,
         clone_url=clone_url(base_url, project, repo.name),
+        mirror=repo.is_mirror,
+        forked_from_id=repo.forked_from_id,
     )
 
 
