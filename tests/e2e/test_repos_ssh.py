@@ -273,3 +273,24 @@ class TestProtocol:
                    cwd=tmp_path, key=admin_key)  # fmt: skip
         assert done.returncode == 0
         assert (tmp_path / "out.tar").stat().st_size > 0
+
+
+def test_a_client_that_sends_nothing_is_let_go(server, admin_key, monkeypatch):
+    # The server runs in this process (a thread): its idle bound is shortened here.
+    from devflow.repos.ssh import server as ssh_server
+
+    create(server, "idle")
+    monkeypatch.setattr(ssh_server, "IDLE", 1.0)
+    proc = subprocess.Popen(
+        ["ssh", "-i", str(admin_key), "-p", str(PORT), "-o", "IdentitiesOnly=yes",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "git@127.0.0.1",
+         "git-receive-pack", "/default/idle.git"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        proc.wait(timeout=30)  # stdin stays open: only the server's bound ends the session
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == 128  # git receive-pack: its input ended before any command

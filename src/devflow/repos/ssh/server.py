@@ -52,6 +52,10 @@ _PROJECT = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 _PATH = re.compile(r"^/?([^/]{1,64})/([^/]{1,100})\.git$")
 _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 _PRINCIPAL = "devflow_principal"
+# Seconds a session may go without the client sending a byte (git then sees its input end: an
+# unfinished push changes nothing) or taking one (it is treated as gone). Generous: a client
+# may count and compress objects for minutes before its pack's first byte.
+IDLE = 600.0
 GIT_ONLY = (
     "DevFlow serves git only over SSH: clone with "
     "`git clone ssh://git@HOST:PORT/<project>/<repo>.git`; no shell, no other command"
@@ -126,9 +130,11 @@ async def _repository(
 async def _copy_in(source: Any, stdin: asyncio.StreamWriter) -> None:
     """Copy the client's bytes to git until the client's EOF (or git stops reading)."""
     try:
-        while chunk := await source.read(_CHUNK):
+        while chunk := await asyncio.wait_for(source.read(_CHUNK), IDLE):
             stdin.write(chunk)
             await stdin.drain()
+    except TimeoutError:
+        log.info("an SSH client sent nothing for %s s: its git input ends", IDLE)
     except Exception:  # noqa: BLE001, S110 - the client went away or git stopped: it ends there
         pass
     finally:
@@ -149,7 +155,7 @@ async def _copy_out(source: asyncio.StreamReader, target: Any, *, finish: bool) 
             continue
         try:
             target.write(chunk)
-            await target.drain()
+            await asyncio.wait_for(target.drain(), IDLE)
         except Exception as exc:  # asyncssh's or the socket's: the client is gone
             if not finish:
                 raise _Gone from exc
