@@ -27,6 +27,10 @@ from devflow.core.migrate import upgrade
 
 TEMPLATE = "devflow_template"
 
+# The servers tests start serve no SSH unless a test asks for a port (tests/e2e/test_repos_ssh.py):
+# otherwise each would try the default 2222 and all but one would warn that it is taken.
+os.environ.setdefault("DEVFLOW_REPOS__SSH_PORT", "0")
+
 
 def with_database(url: str, name: str) -> str:
     """Return `url` pointing at database `name`."""
