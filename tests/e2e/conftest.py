@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,17 @@ class Running:
     home: Path
     url: str
     env: dict[str, str]
+    drained: list[str] | None = None  # its output so far, when a thread reads it (`drain`)
+    _reader: threading.Thread | None = None
+
+    def drain(self) -> None:
+        """Read the server's output as it comes, so a long-lived server never blocks writing to
+        a full pipe (64 KiB of logs, and it stops answering); `stop` returns what it printed."""
+        assert self.proc.stdout is not None
+        self.drained = []
+        lines, out = self.drained, self.proc.stdout
+        self._reader = threading.Thread(target=lambda: lines.extend(out), daemon=True)
+        self._reader.start()
 
     @property
     def token(self) -> str:
@@ -58,8 +70,14 @@ class Running:
         """Ctrl-C, as a user would; return what it printed."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
-        out, _ = self.proc.communicate(timeout=60)
-        return out
+        if self._reader is None or self.drained is None:
+            out, _ = self.proc.communicate(timeout=60)
+            return out
+        self.proc.wait(timeout=60)
+        self._reader.join(timeout=60)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return "".join(self.drained)
 
 
 def wait_for(predicate, timeout: float = 90):
@@ -130,5 +148,6 @@ def devflow() -> Iterator[Running]:
             "DEVFLOW_JOBS__STALLED_AFTER_SECONDS": "5",
         },
     )
+    running.drain()
     yield running
     running.stop()

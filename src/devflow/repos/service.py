@@ -224,16 +224,33 @@ async def _emit(
     project: str,
     **extra: Any,
 ) -> None:
+    await emit_repo_event(
+        session, type_, repo, project=project, actor=(actor.user_id, actor.username), **extra
+    )
+
+
+async def emit_repo_event(
+    session: AsyncSession,
+    type_: str,
+    repo: GitRepository,
+    *,
+    project: str,
+    actor: tuple[uuid.UUID, str],
+    **extra: Any,
+) -> None:
+    """Record a `repo.*` event of `repo` (in the caller's transaction): the repository, its
+    project and id, who acted (`pusher` for a push) and `extra`."""
+    actor_id, actor_name = actor
     await events.emit(
         session,
         type=type_,
         project_id=repo.project_id,
-        actor_id=actor.user_id,
+        actor_id=actor_id,
         payload={
             "repository": repo.name,
             "project": project,
             "repository_id": str(repo.id),
-            "pusher" if type_ == "repo.pushed" else "actor": actor.username,
+            "pusher" if type_ == "repo.pushed" else "actor": actor_name,
             **extra,
         },
     )

@@ -18,14 +18,13 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from devflow.core import events
 from devflow.core.auth import Principal, Role
 from devflow.core.errors import Conflict
 from devflow.identity import Project, require_project
 from devflow.repos import access
 from devflow.repos.forks.schemas import ForkCreate
 from devflow.repos.models import GitRepository
-from devflow.repos.service import full_name, get_repository
+from devflow.repos.service import emit_repo_event, full_name, get_repository
 from devflow.repos.storage import Storage, write_hooks
 
 
@@ -70,19 +69,14 @@ async def fork_repository(
     await session.flush()  # the unique name, before anything is written to disk
     await _copy(storage, source.id, fork.id)
     fork.size_bytes = storage.size(fork.id)
-    await events.emit(
+    await emit_repo_event(
         session,
-        type="repo.forked",
-        project_id=owner.id,
-        actor_id=principal.user_id,
-        payload={
-            "repository": fork.name,
-            "project": target_project,
-            "repository_id": str(fork.id),
-            "actor": principal.username,
-            "forked_from": full_name(project, source.name),
-            "forked_from_id": str(source.id),
-        },
+        "repo.forked",
+        fork,
+        project=target_project,
+        actor=(principal.user_id, principal.username),
+        forked_from=full_name(project, source.name),
+        forked_from_id=str(source.id),
     )
     return fork, target_project
 

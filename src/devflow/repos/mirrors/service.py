@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from devflow.core import clock, events, jobs
+from devflow.core import clock, jobs
 from devflow.core.auth import Principal, Role
 from devflow.core.config import Settings
 from devflow.core.db import unit_of_work
@@ -33,7 +33,7 @@ from devflow.repos.mirrors.models import RepoMirror
 from devflow.repos.mirrors.schemas import ImportCreate, check_source_url, name_from_url
 from devflow.repos.mirrors.settings import MirrorSettings
 from devflow.repos.models import GitRepository
-from devflow.repos.service import full_name, get_repository, record_push
+from devflow.repos.service import emit_repo_event, full_name, get_repository, record_push
 from devflow.repos.settings import ReposSettings
 from devflow.repos.storage import ZERO, Storage, write_hooks
 
@@ -168,19 +168,14 @@ async def _create_row(
             )
         )  # fmt: skip
         await session.flush()
-    await events.emit(
+    await emit_repo_event(
         session,
-        type="repo.created",
-        project_id=project.id,
-        actor_id=user.id,
-        payload={
-            "repository": repo.name,
-            "project": project.name,
-            "repository_id": str(repo.id),
-            "actor": user.username,
-            "imported_from": args["url"],
-            "mirror": bool(args["mirror"]),
-        },
+        "repo.created",
+        repo,
+        project=project.name,
+        actor=(user.id, user.username),
+        imported_from=args["url"],
+        mirror=bool(args["mirror"]),
     )
 
 

@@ -12,7 +12,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from devflow.core import clock, events
+from devflow.core import clock
 from devflow.core.auth import Principal
 from devflow.core.errors import Invalid, NotFound
 from devflow.identity import Project, require_member
@@ -21,7 +21,7 @@ from devflow.repos.models import GitRepository
 from devflow.repos.protection.globs import is_glob, matches
 from devflow.repos.protection.models import BranchRule
 from devflow.repos.protection.schemas import RuleRead, RuleSet
-from devflow.repos.service import full_name, get_repository
+from devflow.repos.service import emit_repo_event, full_name, get_repository
 
 
 def read_rule(rule: BranchRule) -> RuleRead:
@@ -119,7 +119,9 @@ async def set_rule(
     rule.updated_at = clock.now()
     await session.flush()
     shown = read_rule(rule).model_dump(mode="json", exclude={"created_at", "updated_at"})
-    await _emit(session, "repo.protected", repo, principal, project=project, rule=shown)
+    await emit_repo_event(
+        session, "repo.protected", repo, project=project, actor=_who(principal), rule=shown
+    )
     return rule
 
 
@@ -140,31 +142,13 @@ async def delete_rule(
         raise NotFound(f"{full_name(project, name)} has no rule for {pattern[:255]!r}")
     await session.delete(rule)
     await session.flush()
-    await _emit(session, "repo.unprotected", repo, principal, project=project, pattern=pattern)
-
-
-async def _emit(
-    session: AsyncSession,
-    type_: str,
-    repo: GitRepository,
-    actor: Principal,
-    *,
-    project: str,
-    **extra: object,
-) -> None:
-    await events.emit(
-        session,
-        type=type_,
-        project_id=repo.project_id,
-        actor_id=actor.user_id,
-        payload={
-            "repository": repo.name,
-            "project": project,
-            "repository_id": str(repo.id),
-            "actor": actor.username,
-            **extra,
-        },
+    await emit_repo_event(
+        session, "repo.unprotected", repo, project=project, actor=_who(principal), pattern=pattern
     )
+
+
+def _who(principal: Principal) -> tuple[uuid.UUID, str]:
+    return principal.user_id, principal.username
 
 
 __all__ = [

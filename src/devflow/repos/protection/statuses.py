@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from devflow.core import events
 from devflow.core.auth import Principal
 from devflow.core.errors import Invalid, NotFound
 from devflow.identity import User
@@ -29,7 +28,7 @@ from devflow.repos.protection.schemas import (
     StatusRead,
     StatusState,
 )
-from devflow.repos.service import full_name, get_repository
+from devflow.repos.service import emit_repo_event, full_name, get_repository
 from devflow.repos.storage import Storage
 
 MAX_PER_CONTEXT = 1000
@@ -95,22 +94,17 @@ async def create_status(
     )
     session.add(row)
     await session.flush()
-    await events.emit(
+    await emit_repo_event(
         session,
-        type="repo.status",
-        project_id=repo.project_id,
-        actor_id=principal.user_id,
-        payload={
-            "repository": repo.name,
-            "project": project,
-            "repository_id": str(repo.id),
-            "actor": principal.username,
-            "sha": sha,
-            "state": row.state,
-            "context": row.context,
-            "target_url": row.target_url,
-            "description": row.description,
-        },
+        "repo.status",
+        repo,
+        project=project,
+        actor=(principal.user_id, principal.username),
+        sha=sha,
+        state=row.state,
+        context=row.context,
+        target_url=row.target_url,
+        description=row.description,
     )
     return _read(row, principal.username)
 
