@@ -187,6 +187,8 @@ BROWSE_TARGETS = [
     ("GET", f"{BROWSE}/compare?base=main"),
     ("GET", f"{BROWSE}/readme?ref=a%00b"),
     ("GET", f"{BROWSE}/branches?limit=" + HUGE),
+    ("GET", f"{BROWSE}/tags?offset=" + HUGE),
+    ("GET", f"{BROWSE}/tags?limit=0"),
     ("GET", "/api/v1/projects/default/repos/..%2F..%2Fx/tree"),
     ("GET", "/api/v1/projects/default/repos/missing/tree?ref=--output%3Dx"),
 ]
