@@ -1,9 +1,9 @@
 """The dashboard in a real browser: Playwright (ui/e2e/) drives Debian's chromium against a real
 `devflow up` on a temporary home, so `make test` runs the browser tests with the rest.
 
-The server side prepares what the pages show (a published npm package, a pushed image) and hands
-the specs its address, an admin token and a one-time sign-in link; the specs sign in, click, and
-check.
+The server side prepares what the pages show (a published npm package, a pushed image, a branch
+ahead of main) and hands the specs its address, an admin token and a one-time sign-in link; the
+specs sign in, click, and check.
 Screenshots of every test stay in ui/test-results/ (gitignored) as the run's artifacts.
 """
 
@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ import pytest
 
 from devflow.testing import FakeOpenAI
 from tests.e2e.conftest import REPO, make_home, start_up
+from tests.e2e.test_repos_git import git
 from tests.registry_fixtures import npm_document
 
 UI = REPO / "ui"
@@ -116,6 +118,26 @@ def push_oci(url: str, token: str, name: str, tags: list[str]) -> None:
         assert answer.status_code == 201, answer.text
 
 
+def push_branch(url: str, token: str, name: str, branch: str) -> None:
+    """Create a repository (a README on main) and push `branch` one commit ahead of main with
+    the real git client, for the pull requests' spec to open, review and merge."""
+    made = httpx.post(
+        f"{url}/api/v1/projects/default/repos",
+        json={"name": name, "readme": True},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    assert made.status_code == 201, made.text
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / name
+        git("clone", "-q", made.json()["clone_url"], str(work), cwd=Path(tmp), token=token)
+        git("checkout", "-q", "-b", branch, cwd=work)
+        (work / "NOTES.md").write_text("Notes from the feature branch.\n")
+        git("add", "NOTES.md", cwd=work)
+        git("commit", "-q", "-m", "Add notes", cwd=work)
+        git("push", "-q", "origin", f"HEAD:refs/heads/{branch}", cwd=work, token=token)
+
+
 def llm_env(fake: FakeOpenAI) -> dict[str, str]:
     """Point the server's provider at a fake gateway that prices its answers, so that the LLM
     page's spec has calls with a cost to chart (it makes them with `POST /api/v1/llm/ping`)."""
@@ -163,6 +185,7 @@ def test_the_dashboard_works_in_a_real_browser() -> None:
         publish_npm(running.url, running.token, "js", "left-pad-e2e", "1.0.0")
         push_oci(running.url, running.token, "default/web-e2e", ["v1", "old"])
         queue_jobs(running.home)
+        push_branch(running.url, running.token, "pulls-e2e", "feature-e2e")
         link = running.cli("signin-link")
         assert link.returncode == 0, link.stderr
         shutil.rmtree(UI / "test-results", ignore_errors=True)
