@@ -34,7 +34,7 @@ DOMAIN = Domain(
     cli=lazy("devflow.repos.cli:register"),
     jobs=lazy("devflow.repos.jobs:blueprint"),
     models=lazy("devflow.repos.models"),
-    servers=lazy("devflow.repos.ssh.server:ssh_server"),
+    servers=lazy("devflow.repos.serving:servers"),
 )
 
 __all__ = [

@@ -1,27 +1,35 @@
 """Merging a pull request: by merge commit, squash, rebase or fast-forward, without a worktree.
 
 The order keeps the served repository as it was until the very end, and a crash anywhere leaves
-it whole:
+it as it was, or is undone by the merge journal:
 
+0. Merges of this repository that a crash cut short are undone first
+   (`recovery.recover_merges`).
 1. The pull request's row is locked (two merges of one pull request wait for each other), its
    branches are read again, and the head must be the commit the caller saw (`sha`): else 409.
 2. Branch protection says whether it may be merged (`_check_protection`, `check_merge`), so a
    refusal comes with its reasons before any work.
 3. The new commit is built from objects only (`gitops`), in a temporary bare repository that
    borrows the served one's objects through alternates: nothing in the served one changes.
-4. It is pushed to the base branch with `--force-with-lease=<base>:<old>` inside protection's
+4. A journal row (base ref, old and new commit) is committed in its own short transaction.
+5. It is pushed to the base branch with `--force-with-lease=<base>:<old>` inside protection's
    push gate with a `Merge`: the same pre-receive rules as any push (protected files, the push
    allowlist, approvals and required checks of the pull request), and a base that moved
    meanwhile refuses the push (409), changing nothing.
-5. The rows (merged state, the push record, closed tasks, events) are written in the caller's
-   transaction; a failure there puts the base branch back where it was.
+6. The rows (merged state, the push record, closed tasks, events) are written, and the journal
+   row deleted, in the caller's transaction; a failure there puts the base branch back where it
+   was. A process killed between 5 and the commit of 6 runs no handler: the journal row stays,
+   and `recovery.recover_merges` puts the base back (at server start, or before the next merge
+   of the repository).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import uuid
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock
@@ -33,7 +41,8 @@ from devflow.repos import service as repos
 from devflow.repos.models import GitRepository
 from devflow.repos.pulls import service
 from devflow.repos.pulls.gitops import Git, Who, workspace
-from devflow.repos.pulls.models import PullRequest
+from devflow.repos.pulls.models import MergeJournal, PullRequest
+from devflow.repos.pulls.recovery import recover_merges
 from devflow.repos.pulls.schemas import MergeCreate, MergeMethod, MergeRead
 from devflow.repos.storage import ZERO, Storage, write_hooks
 
@@ -80,6 +89,7 @@ async def merge_pull(
     repo = await service.repository(
         session, principal=principal, project=project, name=name, write=True
     )
+    await recover_merges(services, repository_id=repo.id)
     pr = await service.find_pull(session, repo, number, lock=True)
     if pr.state != "open":
         raise Conflict(f"pull request #{number} is {pr.state}: only open ones are merged")
@@ -99,17 +109,51 @@ async def merge_pull(
     old = pr.base_sha
     async with workspace(storage, git.path) as work:
         new = await _build(work, pr, data, principal)
-        await _push(services, repo, pr, principal, work, approvals, old, new)
-        deleted = data.delete_branch and await _delete_head(services, repo, pr, principal, work)
-    try:
-        return await _record(session, repo, pr, data, principal, old, new, deleted, services)
-    except BaseException:
-        # The rows cannot say what happened: put the base branch back where it was.
-        if not await git.update_ref(f"refs/heads/{pr.base_branch}", old, new):
-            log.error(  # noqa: TRY400 - the error raised is not this one
-                "merge of %s #%s: could not restore %s to %s", repo.id, number, pr.base_branch, old
-            )
-        raise
+        journal = await _journal(services, repo, pr, old, new)
+        try:
+            await _push(services, repo, pr, principal, work, approvals, old, new)
+        except Conflict:
+            await _forget(services, journal)  # nothing moved
+            raise
+        try:
+            deleted = data.delete_branch and await _delete_head(services, repo, pr, principal, work)
+            await session.execute(delete(MergeJournal).where(MergeJournal.id == journal))
+            return await _record(session, repo, pr, data, principal, old, new, deleted, services)
+        except BaseException:
+            await _put_back(git, repo, pr, old, new)
+            raise
+
+
+async def _journal(
+    services: Services, repo: GitRepository, pr: PullRequest, old: str, new: str
+) -> uuid.UUID:
+    """Commit the journal row of a merge about to push (in its own transaction: it must
+    outlive a crash of the caller's); return its id."""
+    row = MergeJournal(
+        repository_id=repo.id,
+        pull_number=pr.number,
+        base_ref=f"refs/heads/{pr.base_branch}",
+        old_sha=old,
+        new_sha=new,
+    )
+    async with services.sessions() as session, session.begin():
+        session.add(row)
+    return row.id
+
+
+async def _forget(services: Services, journal: uuid.UUID) -> None:
+    """Delete the journal row of a merge whose push did not happen."""
+    async with services.sessions() as session, session.begin():
+        await session.execute(delete(MergeJournal).where(MergeJournal.id == journal))
+
+
+async def _put_back(git: Git, repo: GitRepository, pr: PullRequest, old: str, new: str) -> None:
+    """The rows cannot say what happened: put the base branch back where it was (its journal
+    row, left in place, is settled by the next recovery)."""
+    if not await git.update_ref(f"refs/heads/{pr.base_branch}", old, new):
+        log.error(
+            "merge of %s #%s: could not restore %s to %s", repo.id, pr.number, pr.base_branch, old
+        )
 
 
 async def _push(

@@ -106,4 +106,34 @@ class PullComment(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
-__all__ = ["REVIEW_STATES", "STATES", "PullComment", "PullCounter", "PullRequest", "PullReview"]
+class MergeJournal(Base):
+    """A merge about to move a base branch, committed before its push (`merging`): a row whose
+    pull request is not merged names a push that a crash may have left without its rows, which
+    `recovery.recover_merges` undoes. The merge's own transaction deletes its row.
+
+    No foreign key to the pull request: the merging transaction holds that row `FOR UPDATE`,
+    which would block the journal's own short transaction checking the key.
+    """
+
+    __tablename__ = "repos_merge_journal"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    repository_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("repos_repository.id", ondelete="CASCADE"), index=True
+    )
+    pull_number: Mapped[int] = mapped_column(Integer)
+    base_ref: Mapped[str] = mapped_column(String(300))
+    old_sha: Mapped[str] = mapped_column(String(40))
+    new_sha: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+__all__ = [
+    "REVIEW_STATES",
+    "STATES",
+    "MergeJournal",
+    "PullComment",
+    "PullCounter",
+    "PullRequest",
+    "PullReview",
+]
