@@ -188,6 +188,39 @@ class TestWhoAndHow:
         assert push(work, "HEAD:main", token=server.token).returncode == 0
 
 
+class TestPullRefs:
+    PULLS_READ_ONLY = "remote: refs/pull/1/head: refs/pull/ are managed by DevFlow's pull requests"
+
+    def test_pull_request_refs_are_read_only_for_every_pusher(self, server, tmp_path):
+        """Creating, moving or deleting `refs/pull/*` is refused, for an admin too (the
+        module's token), and with no branch rule at all; a branch in the same push stays out."""
+        work = clone(server, "pull-refs", tmp_path)
+        base = git("rev-parse", "HEAD", cwd=work).stdout.strip()
+        git("checkout", "-q", "-b", "feature", cwd=work)
+        head = commit(work, "f.txt", "f\n")
+        assert push(work, "feature", token=server.token).returncode == 0
+        with server.api() as api:
+            opened = api.post(f"{REPOS}/pull-refs/pulls", json={"head": "feature", "title": "F"})
+        assert opened.status_code == 201, opened.text
+        pinned = "refs/pull/1/head"
+        for refspecs in (
+            [f"{base}:{pinned}"],  # move it
+            [f":{pinned}"],  # delete it
+            [f"{head}:refs/pull/2/head"],  # create one
+            [f"{base}:{pinned}", f"{head}:refs/heads/other"],  # with a branch
+        ):
+            refused = push(work, *refspecs, token=server.token, force=True)
+            assert refused.returncode != 0, refspecs
+            assert DECLINED in refused.stderr
+            assert "refs/pull/ are managed by DevFlow's pull requests" in refused.stderr
+        assert self.PULLS_READ_ONLY in refused.stderr
+        listed = git("ls-remote", "origin", cwd=work, token=server.token).stdout
+        refs = {line.split("\t")[1]: line.split("\t")[0] for line in listed.splitlines()}
+        assert refs[pinned] == head
+        assert "refs/pull/2/head" not in refs
+        assert "refs/heads/other" not in refs
+
+
 class TestRequiredChecks:
     def test_a_required_check_must_succeed_on_the_pushed_commit(self, server, tmp_path):
         work = clone(server, "checked", tmp_path)

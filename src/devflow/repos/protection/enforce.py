@@ -6,8 +6,9 @@ the branch (`rules.matching_rule`), none: allowed; (4) no deletion; (5) no force
 tip is not an ancestor of the new one: `git merge-base --is-ancestor`); (6) the push allowlist;
 (7) a required pull request refuses direct pushes; (8) required approvals, for merges of pull
 requests; (9) required status checks, on the pull request's head for a merge and on the new tip
-for a direct push; (10) protected files (`git diff --name-only old new`). A push is all or
-nothing: one refused branch refuses it whole, with every reason found.
+for a direct push; (10) protected files (`git diff --name-only old new`). Before all of these,
+and whoever pushes (admins too), `refs/pull/*` are refused: DevFlow's pull requests move them.
+A push is all or nothing: one refused branch refuses it whole, with every reason found.
 
 A merge of a pull request pushes through the same checks as a `Merge`, which the merge code
 hands to `gate.push_gate`: it passes the required pull request, and its approvals and its head's
@@ -32,6 +33,8 @@ from devflow.repos.protection.statuses import combined_status
 from devflow.repos.storage import ZERO
 
 HEADS = "refs/heads/"
+PULLS = "refs/pull/"
+PULLS_READ_ONLY = "refs/pull/ are managed by DevFlow's pull requests"
 _SHOWN_FILES = 10  # a refusal names this many changed protected files, then counts
 
 
@@ -115,7 +118,11 @@ async def check_push(
     rules = await rules_of(session, repo.id)
     problems: list[str] = []
     for move in moves:
-        if move.ref.startswith(HEADS):
+        if move.ref.startswith(PULLS):
+            # Each follows its pull request's head (`pulls.service._pin_head`): a pushed one
+            # would show reviewers commits that are not the pull request's.
+            problems.append(f"{move.ref}: {PULLS_READ_ONLY}; push a branch instead")
+        elif move.ref.startswith(HEADS):
             found = await _check_branch(session, repo, pusher, move, git, merge, rules)
             problems += [f"{move.ref.removeprefix(HEADS)}: {p}" for p in found]
     return problems
@@ -177,4 +184,4 @@ async def _check_files(rule: BranchRule, move: RefMove, git: GitView, named: str
     return [f"{named}: it protects {', '.join(rule.protected_files)}; this push changes {shown}"]
 
 
-__all__ = ["Merge", "RefMove", "check_merge", "check_push", "check_statuses"]
+__all__ = ["PULLS_READ_ONLY", "Merge", "RefMove", "check_merge", "check_push", "check_statuses"]
