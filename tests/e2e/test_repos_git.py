@@ -433,6 +433,8 @@ class TestCli:
 
         shown = json.loads(devflow(server, "show", "default/tool", "--json").stdout)
         assert (shown["visibility"], shown["default_branch"]) == ("internal", "main")
+        assert shown["ssh_url"] is None  # this server's SSH is off (repos.ssh_port 0)
+        assert "ssh:" not in devflow(server, "show", "default/tool").stdout
         listed = json.loads(devflow(server, "list", "--json").stdout)
         assert "tool" in [r["name"] for r in listed["items"]]
 

@@ -134,6 +134,22 @@ class TestGitOverSsh:
         assert again.returncode == 0
         assert (tmp_path / "again" / "hello.txt").read_text() == "hello\n"
 
+    def test_the_api_and_repo_show_give_the_ssh_url_that_clones(self, server, admin_key, tmp_path):
+        with server.api() as api:
+            made = api.post(
+                "/api/v1/projects/default/repos", json={"name": "shown", "readme": True}
+            )
+        assert made.status_code == 201, made.text
+        assert made.json()["ssh_url"] == ssh_url("shown")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DEVFLOW_")}
+        env.update(DEVFLOW_URL=server.url, DEVFLOW_TOKEN=server.token, COLUMNS="200")
+        shown = run_cli("repo", "show", "default/shown", env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert f"git clone {ssh_url('shown')}" in shown.stdout
+        cloned = git("clone", "-q", made.json()["ssh_url"], "work", cwd=tmp_path, key=admin_key)
+        assert cloned.returncode == 0
+        assert (tmp_path / "work" / "README.md").exists()
+
     def test_a_reader_clones_but_may_not_push(self, server, admin_key, tmp_path):
         create(server, "guarded")
         reader = server.make_user("sshreader", project_role="read")

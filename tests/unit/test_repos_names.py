@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from devflow.repos.schemas import RepoCreate, RepoUpdate, name_problem
+from devflow.repos.service import ssh_url
 from devflow.repos.storage import POST_RECEIVE, parse_push_log
 
 
@@ -67,3 +68,16 @@ class TestPushLog:
     def test_the_hook_writes_only_where_the_request_said(self):
         assert 'cat >> "$DEVFLOW_PUSH_LOG"' in POST_RECEIVE
         assert POST_RECEIVE.startswith("#!/bin/sh\n")
+
+
+@pytest.mark.parametrize(
+    ("base_url", "port", "expected"),
+    [
+        ("https://git.example.com", 2222, "ssh://git@git.example.com:2222/team/app.git"),
+        ("http://127.0.0.1:8080/", 22, "ssh://git@127.0.0.1:22/team/app.git"),
+        ("http://[::1]:8080", 2222, "ssh://git@[::1]:2222/team/app.git"),
+        ("https://git.example.com", 0, None),
+    ],
+)
+def test_the_ssh_url_is_on_the_http_host_and_absent_when_ssh_is_off(base_url, port, expected):
+    assert ssh_url(base_url, port, "team", "app") == expected

@@ -52,8 +52,8 @@ async def list_repositories(
     rows, total = await service.list_repositories(
         session, principal=principal, project=project, limit=limit, offset=offset
     )
-    base = services.settings.base_url
-    items = [service.read_repository(r, project=project, base_url=base) for r in rows]
+    settings = services.settings
+    items = [service.read_repository(r, project=project, settings=settings) for r in rows]
     return Page(items=items, total=total)
 
 
@@ -73,7 +73,7 @@ async def create_repository(
         data=data,
         storage=Storage.of(services.settings),
     )
-    return service.read_repository(repo, project=project, base_url=services.settings.base_url)
+    return service.read_repository(repo, project=project, settings=services.settings)
 
 
 @api.get("/{name}", response_model=RepoRead)
@@ -84,7 +84,7 @@ async def show_repository(
     repo = await service.require_repository(
         session, principal=principal, project=project, name=name
     )
-    return service.read_repository(repo, project=project, base_url=services.settings.base_url)
+    return service.read_repository(repo, project=project, settings=services.settings)
 
 
 @api.patch("/{name}", response_model=RepoRead)
@@ -105,7 +105,7 @@ async def update_repository(
         data=data,
         storage=Storage.of(services.settings),
     )
-    return service.read_repository(repo, project=project, base_url=services.settings.base_url)
+    return service.read_repository(repo, project=project, settings=services.settings)
 
 
 @api.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)

@@ -48,6 +48,8 @@ def _print(repo: dict[str, Any], verb: str | None = None) -> None:
     )
     # The URL alone on its line: a terminal must not wrap it mid-way for copying.
     console.print(f"clone: git clone {repo['clone_url']}", highlight=False, soft_wrap=True)
+    if repo.get("ssh_url"):
+        console.print(f"ssh:   git clone {repo['ssh_url']}", highlight=False, soft_wrap=True)
 
 
 @app.command("create")

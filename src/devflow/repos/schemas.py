@@ -95,6 +95,11 @@ class RepoRead(BaseModel):
     last_pushed_at: datetime | None
     created_at: datetime
     clone_url: str = Field(description="What `git clone` takes (Smart HTTP).")
+    ssh_url: str | None = Field(
+        None,
+        description="What `git clone` takes over SSH (ssh://git@HOST:PORT/<project>/<repo>.git); "
+        "None when the server's SSH is off (`repos.ssh_port` 0).",
+    )
     mirror: bool = Field(False, description="A pull mirror: read-only, fetched from a source.")
     forked_from_id: uuid.UUID | None = Field(
         None, description="The repository this fork was copied from (None: not a fork)."

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,7 @@ from devflow.identity import Project, require_project
 from devflow.repos import access
 from devflow.repos.models import GitRepository, Push
 from devflow.repos.schemas import RepoCreate, RepoRead, RepoUpdate, Visibility
+from devflow.repos.settings import ReposSettings
 from devflow.repos.storage import Storage
 
 
@@ -33,6 +35,17 @@ def full_name(project: str, name: str) -> str:
 def clone_url(base_url: str, project: str, name: str) -> str:
     """Return the Smart HTTP URL `git clone` takes."""
     return f"{base_url.rstrip('/')}/{project}/{name}.git"
+
+
+def ssh_url(base_url: str, ssh_port: int, project: str, name: str) -> str | None:
+    """Return the SSH URL `git clone` takes, on the host of the HTTP base URL (the SSH server
+    listens on the HTTP server's address); None when SSH is off (`repos.ssh_port` 0)."""
+    if ssh_port == 0:
+        return None
+    host = urlsplit(base_url).hostname or "localhost"
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return f"ssh://git@{host}:{ssh_port}/{project}/{name}.git"
 
 
 async def get_repository(session: AsyncSession, *, project: str, name: str) -> GitRepository | None:
@@ -61,8 +74,9 @@ async def require_repository(
     return access.require_read(principal, found, full_name(project, name))
 
 
-def read_repository(repo: GitRepository, *, project: str, base_url: str) -> RepoRead:
-    """Return the API view of a repository."""
+def read_repository(repo: GitRepository, *, project: str, settings: Settings) -> RepoRead:
+    """Return the API view of a repository, with its clone URLs on this server."""
+    base_url = settings.base_url
     return RepoRead(
         id=repo.id,
         project=project,
@@ -75,6 +89,7 @@ def read_repository(repo: GitRepository, *, project: str, base_url: str) -> Repo
         last_pushed_at=repo.last_pushed_at,
         created_at=repo.created_at,
         clone_url=clone_url(base_url, project, repo.name),
+        ssh_url=ssh_url(base_url, settings.section(ReposSettings).ssh_port, project, repo.name),
         mirror=repo.is_mirror,
         forked_from_id=repo.forked_from_id,
     )
@@ -266,5 +281,6 @@ __all__ = [
     "read_repository",
     "record_push",
     "require_repository",
+    "ssh_url",
     "update_repository",
 ]

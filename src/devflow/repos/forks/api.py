@@ -37,7 +37,7 @@ async def fork_repository(
         data=data,
         storage=Storage.of(services.settings),
     )
-    shown = repos.read_repository(fork, project=owner, base_url=services.settings.base_url)
+    shown = repos.read_repository(fork, project=owner, settings=services.settings)
     return ForkRead(**shown.model_dump(), forked_from=repos.full_name(project, name))
 
 
@@ -47,10 +47,10 @@ async def list_forks(
 ) -> list[ForkRead]:
     """List a repository's forks that you may read (at most 500)."""
     forks = await service.list_forks(session, principal=principal, project=project, name=name)
-    base = services.settings.base_url
+    settings = services.settings
     return [
         ForkRead(
-            **repos.read_repository(fork, project=owner, base_url=base).model_dump(),
+            **repos.read_repository(fork, project=owner, settings=settings).model_dump(),
             forked_from=repos.full_name(project, name),
         )
         for fork, owner in forks
