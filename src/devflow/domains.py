@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from devflow import identity, knowledge, llm, registry, repos, workflows
+from devflow import identity, knowledge, llm, registry, repos, secrets, workflows
 from devflow.core.auth import CORE_SCOPES, SCOPES, ScopeCatalog
 from devflow.core.blobs import BLOB_STORE_PROVIDER
 from devflow.core.domain import Domain
@@ -18,6 +18,7 @@ from devflow.core.services import Provider
 
 DOMAINS: tuple[Domain, ...] = (
     identity.DOMAIN,
+    secrets.DOMAIN,
     llm.DOMAIN,
     knowledge.DOMAIN,
     repos.DOMAIN,  # before the registry: /npm/<repo>/<path> would take /npm/x.git/…

@@ -1,0 +1,306 @@
+"""Resolution: the value of a name for a project, a user and an environment, with provenance.
+
+`Resolver.resolve` walks the tiers from the most specific (project → user → system) and, in
+each, the providers in the configured order (default: `onepassword`, `dotenv`, `environment`,
+`store`). The first provider that knows the name answers, with its tier, provider and version:
+
+- `onepassword`: the tier's stored secret, when its current version is an `op://` reference;
+- `dotenv`: the tier's `.env` file (`<dotenv_dir>/system.env`, `users/<user>.env`,
+  `projects/<project>.env`, each after its `.<environment>.env` sibling), parsed with
+  python-dotenv's `dotenv_values` (never touching `os.environ`), re-read when it changes;
+- `environment`: this process's environment (`DEVFLOW_SECRET_<NAME>`,
+  `DEVFLOW_SECRET_<PROJECT>__<NAME>`, `DEVFLOW_SECRET_USER_<USER>__<NAME>`);
+- `store`: the tier's stored secret, when its current version is a sealed value.
+
+A `.env` or environment value that is itself an `op://` reference is resolved through
+1Password. A caller only walks tiers it may reveal values of (`scopes.may`); DevFlow's own use
+(principal None: settings, jobs) walks all. Each value handed out is audited (`record_read`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from devflow.core.auth import Principal
+from devflow.core.config import Settings
+from devflow.core.errors import Invalid, NotFound
+from devflow.secrets.keys import SecretKeys
+from devflow.secrets.masking import Masker
+from devflow.secrets.models import Secret, SecretVersion
+from devflow.secrets.schemas import Resolved
+from devflow.secrets.scopes import Where, check_name, may
+from devflow.secrets.scopes import system as system_tier
+from devflow.secrets.service import Context, open_value, record_read, refuse
+from devflow.secrets.settings import SecretsSettings
+
+_ENV_PART = re.compile(r"[^A-Za-z0-9_]")
+
+
+def env_part(name: str) -> str:
+    """A project or user name as it appears in an environment variable's name."""
+    return _ENV_PART.sub("_", name).upper()
+
+
+@dataclass
+class _DotenvFile:
+    stamp: tuple[int, int]
+    values: dict[str, str]
+
+
+@dataclass
+class Resolver:
+    """Resolution for one process (a long-lived object of the services)."""
+
+    settings: Settings
+    keys: SecretKeys
+    sessions: async_sessionmaker[AsyncSession]
+    onepassword: Any
+    """`devflow.secrets.onepassword.OnePassword` (made on first use of a reference)."""
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    _dotenv: dict[Path, _DotenvFile] = field(default_factory=dict)
+
+    @property
+    def conf(self) -> SecretsSettings:
+        return self.settings.section(SecretsSettings)
+
+    def context(self) -> Context:
+        """The store's context for this process."""
+        return Context(self.keys, self.sessions, self.conf.audit_required)
+
+    def dotenv_dir(self) -> Path:
+        return self.conf.dotenv_dir or self.settings.home / "secrets" / "env"
+
+    def dotenv_files(self, where: Where, environment: str) -> list[Path]:
+        """The `.env` files of a tier, most specific first."""
+        base = self.dotenv_dir()
+        stem = {
+            "system": base / "system",
+            "user": base / "users" / where.owner,
+            "project": base / "projects" / where.owner,
+        }[where.tier]
+        return [
+            stem.with_name(f"{stem.name}.{environment}.env"),
+            stem.with_name(f"{stem.name}.env"),
+        ]
+
+    def _read_dotenv(self, path: Path) -> dict[str, str]:
+        try:
+            stat = path.stat()
+        except OSError:
+            return {}
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._dotenv.get(path)
+        if cached is None or cached.stamp != stamp:
+            values = {k: v for k, v in dotenv_values(path, interpolate=False).items() if v}
+            cached = self._dotenv[path] = _DotenvFile(stamp, values)
+        return cached.values
+
+    def environment_variable(self, where: Where, name: str) -> str:
+        """The environment variable a tier's `name` is read from."""
+        prefix = self.conf.environment_prefix
+        if where.tier == "system":
+            return f"{prefix}{name}"
+        if where.tier == "project":
+            return f"{prefix}{env_part(where.owner)}__{name}"
+        return f"{prefix}USER_{env_part(where.owner)}__{name}"
+
+    async def _through_1password(self, reference: str) -> tuple[str, bool]:
+        resolved = await self.onepassword.resolve(reference)
+        return resolved.value, resolved.stale
+
+    async def _stored(
+        self, session: AsyncSession, tiers: list[Where], environment: str, names: list[str]
+    ) -> dict[tuple[str, str], tuple[Secret, SecretVersion]]:
+        rows = await session.execute(
+            select(Secret, SecretVersion)
+            .join(
+                SecretVersion,
+                (SecretVersion.secret_id == Secret.id)
+                & (SecretVersion.version == Secret.current_version),
+            )
+            .where(
+                Secret.scope.in_([w.key for w in tiers]),
+                Secret.environment == environment,
+                Secret.name.in_(names),
+            )
+        )
+        return {(s.scope, s.name): (s, v) for s, v in rows}
+
+    def tiers(
+        self, principal: Principal | None, project: Where | None, user: Where | None
+    ) -> list[Where]:
+        """The tiers walked for a caller, most specific first."""
+        walked = [w for w in (project, user, system_tier()) if w is not None]
+        if principal is None:
+            return walked
+        return [w for w in walked if may(principal, w, "reveal")]
+
+    async def resolve_many(
+        self,
+        session: AsyncSession,
+        *,
+        principal: Principal | None,
+        names: list[str],
+        project: Where | None,
+        user: Where | None,
+        environment: str,
+        reveal: bool = True,
+        reason: str = "",
+        missing_ok: bool = False,
+    ) -> list[Resolved]:
+        """Resolve `names` (see the module docstring); audited when values are revealed.
+
+        Raises:
+            NotFound: a name no tier knows (unless `missing_ok`), audited.
+            Invalid: a bad name, a value that does not open, 1Password failing (audited).
+        """
+        for name in names:
+            check_name(name)
+        tiers = self.tiers(principal, project, user)
+        stored = await self._stored(session, tiers, environment, names) if tiers else {}
+        ctx = self.context()
+        found: list[Resolved] = []
+        where_of: dict[str, Where] = {}
+        for name in names:
+            answer = None
+            for where in tiers:
+                answer = await self._in_tier(ctx, where, name, environment,
+                                             stored.get((where.key, name)))  # fmt: skip
+                if answer is not None:
+                    where_of[name] = where
+                    break
+            if answer is None:
+                if missing_ok:
+                    continue
+                exc = NotFound(
+                    f"no secret {name!r} for environment {environment!r} in "
+                    + ", ".join(w.label for w in tiers or [])
+                    + (" (no tier you may read)" if not tiers else "")
+                )
+                await refuse(ctx, principal, project or user or system_tier(), exc,
+                             action="resolve", name=name, environment=environment)  # fmt: skip
+            found.append(answer)
+        if reveal:
+            for item in found:
+                await record_read(
+                    ctx, principal, where_of[item.name], name=item.name, environment=environment,
+                    version=item.version, provider=item.provider,
+                    reason=reason or "resolved" + (" (stale)" if item.stale else ""),
+                )  # fmt: skip
+        else:
+            for item in found:
+                item.value = None
+        return found
+
+    async def _from_provider(
+        self,
+        ctx: Context,
+        provider: str,
+        where: Where,
+        name: str,
+        environment: str,
+        stored: tuple[Secret, SecretVersion] | None,
+    ) -> tuple[str | None, int | None, str | None]:
+        """What one provider of a tier holds for `name`: (value, version, reference)."""
+        if provider in ("onepassword", "store"):
+            if stored is None:
+                return None, None, None
+            secret, current = stored
+            if provider == "onepassword" and current.kind == "reference":
+                return None, current.version, current.reference
+            if provider == "store" and current.kind == "value":
+                try:
+                    return await open_value(ctx, secret, current), current.version, None
+                except Invalid as exc:
+                    await refuse(ctx, None, where, exc, action="resolve", name=name,
+                                 environment=environment)  # fmt: skip
+            return None, None, None
+        value = None
+        if provider == "dotenv":
+            for path in self.dotenv_files(where, environment):
+                value = self._read_dotenv(path).get(name)
+                if value is not None:
+                    break
+        else:
+            value = self.environ.get(self.environment_variable(where, name)) or None
+        if value is not None and value.startswith("op://"):
+            return None, None, value
+        return value, None, None
+
+    async def _in_tier(
+        self,
+        ctx: Context,
+        where: Where,
+        name: str,
+        environment: str,
+        stored: tuple[Secret, SecretVersion] | None,
+    ) -> Resolved | None:
+        for provider in self.conf.providers:
+            value, version, reference = await self._from_provider(
+                ctx, provider, where, name, environment, stored
+            )
+            stale = False
+            if reference is not None:
+                try:
+                    value, stale = await self._through_1password(reference)
+                except Exception as exc:  # noqa: BLE001 - every 1Password failure is said so
+                    await refuse(
+                        ctx, None, where,
+                        Invalid(f"secret {name!r} is the 1Password reference {reference}, which "
+                                f"could not be resolved: {exc}"),
+                        action="resolve", name=name, environment=environment,
+                    )  # fmt: skip
+            if value is not None:
+                return Resolved(
+                    name=name, tier=where.tier, provider=provider,
+                    environment=environment, version=version, reference=reference, stale=stale,
+                    value=value,
+                )  # fmt: skip
+        return None
+
+    async def environment_for(
+        self,
+        session: AsyncSession,
+        *,
+        principal: Principal | None,
+        project: Where | None,
+        user: Where | None,
+        environment: str,
+        names: list[str] | None = None,
+        reason: str = "injected",
+    ) -> tuple[dict[str, str], Masker]:
+        """The environment variables for a job or an agent session: every stored name of the
+        tiers the caller may read (or `names`), the most specific tier winning, and a masker
+        that knows every value (hand it the job's log stream)."""
+        if names is None:
+            tiers = self.tiers(principal, project, user)
+            names = sorted(
+                set(
+                    await session.scalars(
+                        select(Secret.name).where(
+                            Secret.scope.in_([w.key for w in tiers]),
+                            Secret.environment == environment,
+                        )
+                    )
+                )
+            )
+        resolved = await self.resolve_many(
+            session, principal=principal, names=names, project=project, user=user,
+            environment=environment, reason=reason, missing_ok=True,
+        )  # fmt: skip
+        masker = Masker()
+        values = {}
+        for item in resolved:
+            assert item.value is not None  # noqa: S101 - revealed
+            values[item.name] = item.value
+            masker.add(item.value)
+        return values, masker
