@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from devflow.core.db import libpq_url
 from tests.cli_inprocess import run_cli
 from tests.e2e.test_repos_git import _events, git
 from tests.registry_fixtures import RegistryServer, running_server
@@ -202,6 +204,27 @@ class TestReviews:
         states = [r["state"] for r in work.api("GET", "/1/reviews").json()]
         assert states == ["approved", "changes_requested", "commented", "approved"]
 
+    def test_the_author_may_comment_but_not_approve_or_request_changes(self, work, server):
+        _feature(work)
+        work.open("feature")  # as the admin
+        own = work.api("POST", "/1/reviews", json={"event": "approve"})
+        assert own.status_code == 422
+        assert "cannot approve your own pull request #1" in own.json()["error"]["message"]
+        asked = work.api("POST", "/1/reviews", json={"event": "request_changes", "body": "hm"})
+        assert asked.status_code == 422
+        assert "your own pull request" in asked.json()["error"]["message"]
+        said = work.api("POST", "/1/reviews", json={"event": "comment", "body": "note to self"})
+        assert (said.status_code, said.json()["state"]) == (201, "commented")
+        bob = server.make_user(f"bob{work.name}", project_role="write")
+        assert (
+            work.api("POST", "/1/reviews", token=bob, json={"event": "approve"}).status_code == 201
+        )
+        assert [r["state"] for r in work.api("GET", "/1/reviews").json()] == [
+            "commented",
+            "approved",
+        ]
+        assert (work.show(1)["approvals"], work.show(1)["changes_requested"]) == (1, 0)
+
     def test_a_reader_reads_but_may_not_review(self, work, server):
         _feature(work)
         work.open("feature")
@@ -376,6 +399,27 @@ class TestProtectedBase:
         assert done.status_code == 200, done.text
         assert work.remote("refs/heads/main") == done.json()["sha"]
 
+    def test_an_authors_own_approval_written_before_the_rule_is_not_counted(self, work, server):
+        _feature(work)
+        work.open("feature")  # as the admin
+        with psycopg.connect(libpq_url(server.db_url), autocommit=True) as conn:
+            conn.execute(  # as add_review wrote it before authors were refused
+                "INSERT INTO repos_pull_review (id, pull_id, author_id, state, body, commit_sha,"
+                " created_at) SELECT gen_random_uuid(), p.id, p.author_id, 'approved', '',"
+                " p.head_sha, now() FROM repos_pull p JOIN repos_repository r"
+                " ON r.id = p.repository_id WHERE r.name = %s AND p.number = 1",
+                (work.name,),
+            )
+        assert [r["state"] for r in work.api("GET", "/1/reviews").json()] == ["approved"]
+        assert work.show(1)["approvals"] == 0
+        with server.api() as api:
+            api.put(f"{REPOS}/{work.name}/protections/main", json={"required_approvals": 1})
+        refused = work.merge(1)
+        assert refused.status_code == 409
+        assert refused.json()["error"]["details"]["protection"] == [
+            "main needs 1 approving review(s); this pull request has 0"
+        ]
+
     def test_the_merge_is_pushed_through_the_branch_rules(self, work, server):
         _feature(work)
         work.open("feature")
@@ -434,8 +478,11 @@ class TestCli:
         assert "+ONE" in patch.stdout
         stat = _pr(server, "diff", "1", "--repo", repo, "--stat")
         assert "src/app.py" in stat.stdout
-        reviewed = _pr(server, "review", "1", "--repo", repo, "--approve", "--json")
-        assert json.loads(reviewed.stdout)["state"] == "approved"
+        own = _pr(server, "review", "1", "--repo", repo, "--approve")
+        assert own.returncode != 0
+        assert "cannot approve your own pull request" in own.stdout + own.stderr
+        reviewed = _pr(server, "review", "1", "--repo", repo, "--body", "mine", "--json")
+        assert json.loads(reviewed.stdout)["state"] == "commented"
 
         work.branch("elsewhere", "main")
         helper = f"!f() {{ echo username=me; echo password={server.token}; }}; f"

@@ -203,7 +203,8 @@ async def add_review(
     principal: PrincipalDep,
     services: ServicesDep,
 ) -> ReviewRead:
-    """Review a pull request: `comment`, `approve` or `request_changes` (push access)."""
+    """Review a pull request: `comment`, `approve` or `request_changes` (push access; its
+    author may only comment)."""
     return await reviews.add_review(
         session, principal=principal, project=project, name=name, number=number, data=data,
         storage=_storage(services),

@@ -41,14 +41,23 @@ async def add_review(
 ) -> ReviewRead:
     """Comment on, approve or request changes to an open pull request, at its current head.
 
+    The pull request's author may comment, never approve or request changes: a verdict is
+    someone else's look at the change, and protection counts approvals (`service.verdicts`).
+
     Raises:
-        Invalid: a comment or request for changes without a body.
+        Invalid: a comment or request for changes without a body, or a verdict by the author.
         Conflict: the pull request is not open.
     """
     repo = await repository(session, principal=principal, project=project, name=name, write=True)
     pr = await find_pull(session, repo, number, lock=True)
     if pr.state != "open":
         raise Conflict(f"pull request #{number} is {pr.state}: only open ones are reviewed")
+    if data.event != "comment" and pr.author_id is not None and pr.author_id == principal.user_id:
+        verb = "approve" if data.event == "approve" else "request changes on"
+        raise Invalid(
+            f"you cannot {verb} your own pull request #{number}: ask another reviewer, "
+            "or leave a comment"
+        )
     if data.event != "approve" and not data.body.strip():
         raise Invalid(
             "say what the review is about: a comment or a request for changes needs a body"

@@ -86,8 +86,10 @@ class PullRead(BaseModel):
     merge_status: Literal["clean", "conflicts", "unrelated", "unknown"]
     conflicts: list[str] = Field(description="The paths that conflict, when they do.")
     author: str | None
-    approvals: int = Field(description="Reviewers whose latest review approves.")
-    changes_requested: int = Field(description="Reviewers whose latest review asks for changes.")
+    approvals: int = Field(description="Reviewers (never the author) whose latest review approves.")
+    changes_requested: int = Field(
+        description="Reviewers (never the author) whose latest review asks for changes."
+    )
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
@@ -98,7 +100,8 @@ class PullRead(BaseModel):
 
 
 class ReviewCreate(_Input):
-    """A review: a comment, an approval, or a request for changes (the last needs a body)."""
+    """A review: a comment, an approval, or a request for changes (the last needs a body);
+    the pull request's author may only comment."""
 
     event: Literal["comment", "approve", "request_changes"]
     body: Body = ""

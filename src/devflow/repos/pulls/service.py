@@ -447,14 +447,20 @@ async def verdicts(
     session: AsyncSession, pull_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[int, int]]:
     """Per pull request: how many reviewers' latest verdict approves, and how many ask for
-    changes (plain comments change no verdict)."""
+    changes (plain comments change no verdict). The author's own verdicts never count:
+    `reviews.add_review` refuses them, and rows written before it did are left out here."""
     if not pull_ids:
         return {}
     latest = (
         select(PullReview.pull_id, PullReview.state)
+        .join(PullRequest, PullRequest.id == PullReview.pull_id)
         .where(
             PullReview.pull_id.in_(pull_ids),
             PullReview.state.in_(("approved", "changes_requested")),
+            or_(
+                PullRequest.author_id.is_(None),
+                PullReview.author_id.is_distinct_from(PullRequest.author_id),
+            ),
         )
         .ext(distinct_on(PullReview.pull_id, PullReview.author_id))
         .order_by(PullReview.pull_id, PullReview.author_id, PullReview.created_at.desc())
