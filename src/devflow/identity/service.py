@@ -760,6 +760,23 @@ async def revoke_token(session: AsyncSession, *, principal: Principal, token_ref
     return token
 
 
+async def retire_token(session: AsyncSession, *, token_id: uuid.UUID) -> bool:
+    """Revoke a token by id for DevFlow itself (a rotation's revoke step, whose caller was
+    checked when the rotation was set up). Returns whether it was still valid."""
+    token = await session.get(ApiToken, token_id, with_for_update=True)
+    if token is None or token.revoked_at is not None:
+        return False
+    token.revoked_at = clock.now()
+    await session.execute(
+        update(ApiToken)
+        .where(ApiToken.parent_id == token.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=token.revoked_at)
+    )
+    await session.flush()
+    _identity_changed(session)
+    return True
+
+
 # -- first start and dashboard sign-in ------------------------------------------------------------
 
 

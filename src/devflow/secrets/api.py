@@ -12,7 +12,7 @@ Values leave only through `GET …/{name}?reveal=true` and `POST /api/v1/secrets
 """
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
@@ -21,7 +21,7 @@ from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
 from devflow.core.jobs import defer
 from devflow.core.schemas import error_responses
 from devflow.core.services import Services
-from devflow.secrets import SECRETS, audit, keys, scopes, service
+from devflow.secrets import SECRETS, audit, keys, rotation, scopes, service
 from devflow.secrets.models import EncryptionKey, SecretVersion
 from devflow.secrets.resolution import Resolver
 from devflow.secrets.schemas import (
@@ -33,6 +33,8 @@ from devflow.secrets.schemas import (
     RollbackCreate,
     RotateKeyCreate,
     RotateKeyRead,
+    RotationRead,
+    RotationWrite,
     SecretRead,
     SecretWrite,
     VersionRead,
@@ -148,7 +150,59 @@ def _tier_router(prefix: str, where_of: WhereOf, tag: str) -> APIRouter:
             environment=_environment(services, data.environment), version=data.version,
         )  # fmt: skip
 
+    _rotation_routes(router, WhereDep)
     return router
+
+
+def _rotation_routes(router: APIRouter, WhereDep: Any) -> None:  # noqa: N803 - a type alias
+    """The rotation routes of a tier's router."""
+
+    @router.get("/{name}/rotation")
+    async def get_rotation(
+        name: NamePath, where: WhereDep, session: SessionDep, principal: PrincipalDep,
+        services: ServicesDep, environment: EnvQuery = None,
+    ) -> RotationRead:  # fmt: skip
+        """The secret's rotation policy and where its rotation stands."""
+        return await rotation.get_policy(
+            session, _resolver(services).context(), principal=principal, where=where, name=name,
+            environment=_environment(services, environment),
+        )  # fmt: skip
+
+    @router.put("/{name}/rotation")
+    async def set_rotation(
+        name: NamePath, data: RotationWrite, where: WhereDep, session: SessionDep,
+        principal: PrincipalDep, services: ServicesDep,
+    ) -> RotationRead:  # fmt: skip
+        """Set how the secret is rotated: by DevFlow (`devflow-token`) or by hand with
+        reminders (`manual`), how often, with what overlap."""
+        return await rotation.set_policy(
+            session, _resolver(services).context(), principal=principal, where=where, name=name,
+            environment=_environment(services, data.environment), data=data,
+        )  # fmt: skip
+
+    @router.delete("/{name}/rotation", status_code=status.HTTP_204_NO_CONTENT)
+    async def delete_rotation(
+        name: NamePath, where: WhereDep, session: SessionDep, principal: PrincipalDep,
+        services: ServicesDep, environment: EnvQuery = None,
+    ) -> Response:  # fmt: skip
+        """Remove the secret's rotation policy."""
+        await rotation.delete_policy(
+            session, _resolver(services).context(), principal=principal, where=where, name=name,
+            environment=_environment(services, environment),
+        )  # fmt: skip
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @router.post("/{name}/rotate")
+    async def rotate_now(
+        name: NamePath, where: WhereDep, session: SessionDep, principal: PrincipalDep,
+        services: ServicesDep, environment: EnvQuery = None,
+    ) -> RotationRead:  # fmt: skip
+        """Rotate now: the new value is issued (and verified); the old one is revoked when
+        the overlap ends."""
+        return await rotation.rotate_now(
+            session, _resolver(services).context(), principal=principal, where=where, name=name,
+            environment=_environment(services, environment),
+        )  # fmt: skip
 
 
 system_router = _tier_router("/api/v1/secrets/system", _system, "secrets")

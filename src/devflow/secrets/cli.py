@@ -415,6 +415,127 @@ def audit(
                  "version", "provider", "reason"])  # fmt: skip
 
 
+rotation_app = typer.Typer(
+    help="Rotation policies: DevFlow rotates API tokens itself; other secrets get reminders.",
+    no_args_is_help=True,
+)
+app.add_typer(rotation_app, name="rotation")
+_MAX_DIGITS = 9
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _seconds(text: str, option: str) -> int:
+    """`90d`, `12h`, `30m`, `45s`, `2w` or plain seconds."""
+    text = text.strip().lower()
+    unit = _UNITS.get(text[-1:], 0)
+    number = text[:-1] if unit else text
+    if not number.isdigit() or len(number) > _MAX_DIGITS:
+        raise Invalid(f"{option} takes a duration like 90d, 12h, 30m or 3600 (seconds)")
+    return int(number) * (unit or 1)
+
+
+def _show_policy(made: dict[str, Any]) -> None:
+    console.print(
+        f"{made['name']} ({made['environment']}): {made['rotator']} every "
+        f"{made['interval_seconds']}s, overlap {made['overlap_seconds']}s, state "
+        f"{made['state']}, next due {made['next_due_at']}"
+        + (f", last error: {made['last_error']}" if made.get("last_error") else ""),
+        highlight=False,
+    )
+
+
+@rotation_app.command("set")
+def rotation_set(
+    name: str,
+    rotator: Annotated[str, typer.Option(help="devflow-token or manual.")] = "manual",
+    every: Annotated[str, typer.Option(help="How often: 90d, 12h, 30m …")] = "90d",
+    overlap: Annotated[str, typer.Option(help="How long the old value stays valid.")] = "1h",
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the check step.")] = False,
+    no_revoke: Annotated[bool, typer.Option("--no-revoke", help="Keep the old value.")] = False,
+    project: ProjectOpt = None,
+    user: UserOpt = False,
+    system: SystemOpt = False,
+    env: EnvOpt = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rotate a secret on a schedule: `--rotator devflow-token` has DevFlow mint a new API
+    token and revoke the old one after the overlap; `manual` sends reminder events when due."""
+    body = {
+        "rotator": rotator, "interval_seconds": _seconds(every, "--every"),
+        "overlap_seconds": _seconds(overlap, "--overlap"), "verify": not no_verify,
+        "revoke": not no_revoke, "environment": env,
+    }  # fmt: skip
+    made = client(url, token).request(
+        "PUT", f"{_base(project, user, system)}/{quote(name, safe='')}/rotation", json=body
+    )
+    if as_json:
+        emit_json(made)
+        return
+    _show_policy(made)
+
+
+@rotation_app.command("show")
+def rotation_show(
+    name: str,
+    project: ProjectOpt = None,
+    user: UserOpt = False,
+    system: SystemOpt = False,
+    env: EnvOpt = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a secret's rotation policy and where its rotation stands."""
+    made = client(url, token).get(
+        f"{_base(project, user, system)}/{quote(name, safe='')}/rotation", params=_params(env)
+    )
+    if as_json:
+        emit_json(made)
+        return
+    _show_policy(made)
+
+
+@rotation_app.command("remove")
+def rotation_remove(
+    name: str,
+    project: ProjectOpt = None,
+    user: UserOpt = False,
+    system: SystemOpt = False,
+    env: EnvOpt = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Stop rotating a secret."""
+    client(url, token).request(
+        "DELETE", f"{_base(project, user, system)}/{quote(name, safe='')}/rotation",
+        params=_params(env),
+    )  # fmt: skip
+    console.print(f"{name} is no longer rotated", highlight=False)
+
+
+@app.command("rotate")
+def rotate(
+    name: str,
+    project: ProjectOpt = None,
+    user: UserOpt = False,
+    system: SystemOpt = False,
+    env: EnvOpt = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rotate a secret now (its policy's rotator; the old value is revoked after the overlap)."""
+    made = client(url, token).post(
+        f"{_base(project, user, system)}/{quote(name, safe='')}/rotate", params=_params(env)
+    )
+    if as_json:
+        emit_json(made)
+        return
+    _show_policy(made)
+
+
 def register(root: typer.Typer) -> None:
     """Add `devflow secrets` to the root command."""
     root.add_typer(app, name="secrets")

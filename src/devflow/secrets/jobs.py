@@ -7,7 +7,7 @@ from procrastinate import JobContext
 
 from devflow.core.db import unit_of_work
 from devflow.core.jobs import Phase, report_progress, services_of
-from devflow.secrets import SECRETS, audit
+from devflow.secrets import SECRETS, audit, rotation
 from devflow.secrets.keys import REENCRYPT, reencrypt_batch, remaining, retire_unused
 
 blueprint = procrastinate.Blueprint()
@@ -47,4 +47,22 @@ async def reencrypt(context: JobContext) -> int:
     return moved
 
 
-__all__ = ["blueprint", "reencrypt"]
+async def rotate(context: JobContext, timestamp: int) -> dict[str, int]:
+    """Carry out due rotations, revocations and reminders (every minute), and the
+    key-encryption key's own rotation when `key_rotation_days` says so."""
+    del timestamp
+    services = services_of(context)
+    resolver = services.get(SECRETS)
+    async with unit_of_work(services.sessions) as session:
+        done = await rotation.tick(session, resolver.context())
+        if await rotation.tick_keys(session, resolver.context(), resolver.conf):
+            done["keys"] = 1
+    return done
+
+
+_rotate = blueprint.task(name=rotation.ROTATE, queueing_lock=rotation.ROTATE, pass_context=True)(
+    rotate
+)
+blueprint.periodic(cron="* * * * *", periodic_id="secrets-rotate")(_rotate)
+
+__all__ = ["blueprint", "reencrypt", "rotate"]

@@ -21,7 +21,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -292,6 +292,12 @@ async def _set_state(session: AsyncSession, key_id: str, state: str) -> None:
     )
 
 
+def _others(active: str) -> Any:
+    """The ids of the keys other than `active` (a subquery: `key_id IN (…)` uses the index,
+    where `key_id != active` would scan every version)."""
+    return select(EncryptionKey.key_id).where(EncryptionKey.key_id != active).scalar_subquery()
+
+
 async def reencrypt_batch(session: AsyncSession, ring: Keyring, *, limit: int = 500) -> int:
     """Seal up to `limit` values that are not under the active key again under it (locked,
     skipping rows another worker holds). Returns how many moved."""
@@ -299,7 +305,7 @@ async def reencrypt_batch(session: AsyncSession, ring: Keyring, *, limit: int = 
         await session.execute(
             select(SecretVersion, Secret)
             .join(Secret, Secret.id == SecretVersion.secret_id)
-            .where(SecretVersion.kind == "value", SecretVersion.key_id != ring.active)
+            .where(SecretVersion.key_id.in_(_others(ring.active)))
             .limit(limit)
             .with_for_update(of=SecretVersion, skip_locked=True)
         )
@@ -321,7 +327,7 @@ async def remaining(session: AsyncSession, active: str) -> int:
         await session.scalar(
             select(func.count())
             .select_from(SecretVersion)
-            .where(SecretVersion.kind == "value", SecretVersion.key_id != active)
+            .where(SecretVersion.key_id.in_(_others(active)))
         )
         or 0
     )

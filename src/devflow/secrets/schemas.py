@@ -136,3 +136,38 @@ class AuditVerifyRead(BaseModel):
     checked: int
     broken_at: int | None = None
     problem: str | None = None
+
+
+class RotationWrite(BaseModel):
+    """A rotation policy: who rotates (`rotator`), how often, how long the old value stays
+    valid, and whether the new value is checked and the old one revoked."""
+
+    rotator: Literal["manual", "devflow-token"] = Field(
+        description="`devflow-token`: DevFlow mints a new API token of the same user, scopes and "
+        "project and revokes the old one after the overlap; `manual`: a reminder event when due."
+    )
+    interval_seconds: int = Field(ge=60, le=10 * 365 * 86400, description="Rotate this often.")
+    overlap_seconds: int = Field(
+        3600, ge=0, le=30 * 86400, description="How long the old value stays valid."
+    )
+    verify: bool = Field(True, description="Check the new value works before relying on it.")
+    revoke: bool = Field(True, description="Revoke the old value when the overlap ends.")
+    environment: str | None = None
+
+
+class RotationRead(BaseModel):
+    """A secret's rotation policy and where its current rotation stands."""
+
+    name: str
+    environment: str
+    rotator: str
+    interval_seconds: int
+    overlap_seconds: int
+    verify: bool
+    revoke: bool
+    state: str
+    next_due_at: datetime
+    last_rotated_at: datetime | None = None
+    revoke_after: datetime | None = None
+    last_error: str | None = None
+    reminded_at: datetime | None = None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core import clock, events
@@ -23,7 +23,7 @@ from devflow.identity import User
 from devflow.secrets import audit
 from devflow.secrets.crypto import KeyringError, Tampered, context_of
 from devflow.secrets.keys import SecretKeys
-from devflow.secrets.models import Secret, SecretVersion
+from devflow.secrets.models import RotationPolicy, Secret, SecretVersion
 from devflow.secrets.onepassword import parse_reference
 from devflow.secrets.schemas import SecretRead, SecretWrite, VersionRead
 from devflow.secrets.scopes import Action, Where, check_name, require
@@ -138,7 +138,7 @@ def read(
     )  # fmt: skip
 
 
-async def _new_version(
+async def add_version(
     session: AsyncSession,
     ctx: Context,
     secret: Secret,
@@ -228,9 +228,19 @@ async def set_secret(
         .limit(1)
         .with_for_update()
     )
-    version = await _new_version(
+    version = await add_version(
         session, ctx, secret, (latest or 0) + 1, plain=plain, reference=reference,
         note="set", principal=principal,
+    )  # fmt: skip
+    # A value set by hand is a rotation: its policy's clock starts again.
+    await session.execute(
+        update(RotationPolicy)
+        .where(RotationPolicy.secret_id == secret.id, RotationPolicy.state.in_(("idle", "failed")))
+        .values(
+            state="idle", last_error=None, reminded_at=None, last_rotated_at=clock.now(),
+            next_due_at=clock.now() + func.make_interval(0, 0, 0, 0, 0, 0,
+                                                         RotationPolicy.interval_seconds),
+        )
     )  # fmt: skip
     await audit.append(
         session, **actor_fields(principal), action="write", outcome="ok", scope=where.label,
@@ -443,7 +453,7 @@ async def rollback(
         .order_by(SecretVersion.version.desc())
         .limit(1)
     )
-    new = await _new_version(
+    new = await add_version(
         session, ctx, secret, (latest or 0) + 1, plain=plain, reference=old.reference,
         note=f"rollback to {version}", principal=principal,
     )  # fmt: skip

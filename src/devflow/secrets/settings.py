@@ -63,6 +63,14 @@ class SecretsSettings(BaseModel):
         description="Refuse to hand out a secret's value when its audit record cannot be "
         "written (as Vault does); false hands it out and logs the failure.",
     )
+    key_rotation_days: int = Field(
+        0,
+        ge=0,
+        le=3650,
+        description="Rotate the key-encryption key when the active one is this many days old "
+        "(0: never on its own). With the key file DevFlow makes the new key and re-encrypts; "
+        "with keys given elsewhere it sends a `secret.key.rotation_due` reminder event.",
+    )
     onepassword: OnePasswordSettings = Field(
         default_factory=OnePasswordSettings, description="1Password: Connect server or `op`."
     )
