@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.test_repos_git import devflow, git
+from tests.e2e.test_repos_git import _events, devflow, git
 from tests.registry_fixtures import RegistryServer, running_server
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -119,3 +119,54 @@ def test_a_pull_request_from_a_fork_follows_its_pushes_and_merges(server, tmp_pa
     # The fork's branch is its owners': the merge does not delete it.
     assert second in git("ls-remote", fork["clone_url"], "refs/heads/topic", cwd=tmp_path,
                          token=server.token).stdout  # fmt: skip
+
+
+def test_deleting_a_fork_closes_its_pull_requests_and_keeps_them(server, tmp_path):
+    with server.api() as api:
+        source = api.post(REPOS, json={"name": "app", "readme": True}).json()
+        fork = api.post(f"{REPOS}/app/forks", json={"name": "app-fork"}).json()
+    landed = _push_commit(server, tmp_path, fork["clone_url"], "landed.txt", "landed")
+    pending = _push_commit(server, tmp_path, fork["clone_url"], "pending.txt", "pending")
+    pulls = f"{REPOS}/app/pulls"
+    with server.api() as api:
+
+        def open_(head: str) -> int:
+            body = {"head": head, "title": head, "head_repository": "default/app-fork"}
+            opened = api.post(pulls, json=body)
+            assert opened.status_code == 201, opened.text
+            assert opened.json()["head_repository"] == "default/app-fork"
+            return int(opened.json()["number"])
+
+        merged = open_("landed")
+        merging = api.post(f"{pulls}/{merged}/merge", json={"sha": landed, "method": "merge"})
+        assert merging.status_code == 200, merging.text
+        pending_number = open_("pending")
+        # The fork's own pull requests go with it.
+        inside = api.post(f"{REPOS}/app-fork/pulls", json={"head": "pending", "title": "own"})
+        assert inside.status_code == 201, inside.text
+
+        assert api.delete(f"{REPOS}/app-fork").status_code == 204
+
+        listed = api.get(pulls, params={"state": "all"}).json()["items"]
+        assert [(p["number"], p["state"], p["head_repository"]) for p in listed] == [
+            (pending_number, "closed", None),
+            (merged, "merged", None),
+        ]
+        shown = api.get(f"{pulls}/{pending_number}").json()
+        assert (shown["head"], shown["head_sha"]) == ("pending", pending)
+        assert shown["closed_at"] is not None
+        reopened = api.post(f"{pulls}/{pending_number}/reopen")
+        assert reopened.status_code == 409
+        assert "was deleted" in reopened.json()["error"]["message"]
+        kept = api.get(f"{pulls}/{merged}").json()
+        assert (kept["state"], kept["merged_by"]) == ("merged", "admin")
+    # The closed one's commits stay reachable in the source.
+    refs = git("ls-remote", source["clone_url"], cwd=tmp_path, token=server.token).stdout
+    assert f"{pending}\trefs/pull/{pending_number}/head" in refs
+    closed = [e for e in _events(server, "pull_request.closed") if e["repository"] == "app"]
+    assert [(e["number"], e["state"], e["actor"]) for e in closed] == [
+        (pending_number, "closed", "admin")
+    ]
+    assert "default/app-fork was deleted" in closed[0]["note"]
+    assert not [e for e in _events(server, "pull_request.closed")
+                if e["repository"] == "app-fork"]  # fmt: skip

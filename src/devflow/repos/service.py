@@ -193,13 +193,24 @@ async def update_repository(
 async def delete_repository(
     session: AsyncSession, *, principal: Principal, project: str, name: str, storage: Storage
 ) -> None:
-    """Delete a repository, its files and its pushes' record (project admins).
+    """Delete a repository, its files and its pushes' record (project admins). Pull requests
+    from it into other repositories (it is a fork) are closed and kept, their head repository
+    NULL; its own pull requests go with it.
 
     Raises:
         NotFound, PermissionDenied: as `access.require_admin`.
     """
+    # Imported here: the pull requests' service imports this module.
+    from devflow.repos.pulls.service import close_pulls_from
+
     found = await get_repository(session, project=project, name=name)
     repo = access.require_admin(principal, found, full_name(project, name))
+    await close_pulls_from(
+        session,
+        head=repo,
+        actor=principal,
+        note=f"closed: its head repository {full_name(project, name)} was deleted",
+    )
     await _emit(session, "repo.deleted", repo, principal, project=project)
     await session.delete(repo)
     await session.flush()  # the row goes first: a failure here leaves the files in place

@@ -1,8 +1,9 @@
 """Tables of pull requests: the request, its per-repository number, reviews and line comments.
 
 A pull request names its branches, never paths: `head_repository_id` is the repository the head
-branch lives in (the base repository, or a fork of it), `head_sha` and `base_sha`
-the commits it was last seen at, `checked_*` the pair its mergeability was computed for.
+branch lives in (the base repository, or a fork of it; NULL once that fork is deleted),
+`head_sha` and `base_sha` the commits it was last seen at, `checked_*` the pair its mergeability
+was computed for.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ class PullRequest(Base):
     draft: Mapped[bool] = mapped_column(default=False)
     state: Mapped[str] = mapped_column(String(16), default="open")
     # The repository the head branch lives in: the base repository itself, or a fork of it.
-    head_repository_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("repos_repository.id", ondelete="CASCADE")
+    # NULL once that fork is deleted: its pull requests are closed first (`close_pulls_from`)
+    # and stay as history, never deleted with it.
+    head_repository_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("repos_repository.id", ondelete="SET NULL")
     )
     head_branch: Mapped[str] = mapped_column(String(255))
     base_branch: Mapped[str] = mapped_column(String(255))

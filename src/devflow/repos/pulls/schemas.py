@@ -79,6 +79,10 @@ class PullRead(BaseModel):
     draft: bool
     state: Literal["open", "closed", "merged"]
     head: str
+    head_repository: str | None = Field(
+        description="PROJECT/NAME of the repository `head` is in: this one or a fork of it; "
+        "None once that fork was deleted (its pull requests are closed then)."
+    )
     base: str
     head_sha: str
     base_sha: str

@@ -108,9 +108,12 @@ async def _head_repository(
 
 
 async def _head_tip(git: Git, pr: PullRequest) -> str | None:
-    """The commit the head branch is at, in the repository it lives in (None: gone)."""
+    """The commit the head branch is at, in the repository it lives in (None: gone, or its
+    repository deleted)."""
     if pr.head_repository_id == pr.repository_id:
         return await git.resolve(f"refs/heads/{pr.head_branch}")
+    if pr.head_repository_id is None:
+        return None
     fork = git.storage.path(pr.head_repository_id)
     if not fork.exists():
         return None
@@ -121,10 +124,11 @@ async def _pin_head(git: Git, pr: PullRequest, head: str) -> None:
     """Point `refs/pull/<n>/head` at `head`; a fork's commit is fetched into the base
     repository first (its objects must be here for mergeability and merges)."""
     ref = f"refs/pull/{pr.number}/head"
-    if pr.head_repository_id == pr.repository_id:
+    fork_id = pr.head_repository_id
+    if fork_id is None or fork_id == pr.repository_id:  # None: no fork left to fetch from
         await git.must("update-ref", ref, head)
         return
-    fork = git.storage.path(pr.head_repository_id)
+    fork = git.storage.path(fork_id)
     await git.must("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", str(fork),
                    f"+{head}:{ref}")  # fmt: skip
 
@@ -416,7 +420,12 @@ async def set_state(
         raise Conflict(f"pull request #{number} is {wanted} already")
     git = git_of(storage, repo)
     if open_:
-        if await git.resolve(f"refs/heads/{pr.head_branch}") is None:
+        if pr.head_repository_id is None:
+            raise Conflict(
+                f"the repository that held branch {pr.head_branch!r} was deleted: #{number} "
+                "cannot be reopened; push the branch somewhere and open a new pull request"
+            )
+        if await _head_tip(git, pr) is None:
             raise Conflict(f"branch {pr.head_branch!r} is gone: push it again to reopen #{number}")
         pr.state, pr.closed_at = "open", None
         await refresh(pr, git)
@@ -427,6 +436,40 @@ async def set_state(
     kind = "pull_request.reopened" if open_ else "pull_request.closed"
     await _emit(session, kind, repo, pr, principal)
     return repo, pr
+
+
+async def close_pulls_from(
+    session: AsyncSession, *, head: GitRepository, actor: Principal, note: str
+) -> list[PullRequest]:
+    """Close the open pull requests of other repositories whose head branch is in `head`, a
+    fork about to be deleted, each with `pull_request.closed` carrying `note`. Returns them.
+
+    Called by `repos.service.delete_repository` before the row goes: the foreign key then sets
+    their `head_repository_id` NULL, and they stay, closed or merged, as history (their commits
+    are the base's `refs/pull/<n>/head`).
+    """
+    rows = await session.scalars(
+        select(PullRequest)
+        .where(
+            PullRequest.head_repository_id == head.id,
+            PullRequest.repository_id != head.id,  # its own go with it
+            PullRequest.state == "open",
+        )
+        .order_by(PullRequest.repository_id, PullRequest.number)
+        # A merge in flight finishes first; PostgreSQL then re-checks `state` and leaves the
+        # merged one out.
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    closed = []
+    for pr in rows:
+        base = await session.get_one(GitRepository, pr.repository_id)
+        pr.state, pr.closed_at = "closed", clock.now()
+        pr.updated_at = pr.closed_at
+        await session.flush()
+        await _emit(session, "pull_request.closed", base, pr, actor, note=note)
+        closed.append(pr)
+    return closed
 
 
 # -- shapes and events ----------------------------------------------------------------------------
@@ -480,7 +523,28 @@ async def read_pulls(
     project = await session.get_one(Project, repo.project_id)
     names = await usernames(session, [p.author_id for p in pulls] + [p.merged_by for p in pulls])
     counted = await verdicts(session, [p.id for p in pulls])
-    return [_read(pr, repo, project.name, names, counted.get(pr.id, (0, 0))) for pr in pulls]
+    heads = await _head_names(session, repo, project.name, pulls)
+    return [
+        _read(pr, repo, project.name, names, counted.get(pr.id, (0, 0)),
+              heads.get(pr.head_repository_id))
+        for pr in pulls
+    ]  # fmt: skip
+
+
+async def _head_names(
+    session: AsyncSession, repo: GitRepository, project: str, pulls: Sequence[PullRequest]
+) -> dict[uuid.UUID | None, str]:
+    """PROJECT/NAME of each head repository (a deleted one has none)."""
+    names: dict[uuid.UUID | None, str] = {repo.id: repos.full_name(project, repo.name)}
+    forks = {p.head_repository_id for p in pulls} - {repo.id, None}
+    if forks:
+        rows = await session.execute(
+            select(GitRepository.id, Project.name, GitRepository.name)
+            .join(Project, Project.id == GitRepository.project_id)
+            .where(GitRepository.id.in_(forks))
+        )
+        names.update({id_: repos.full_name(owner, name) for id_, owner, name in rows})
+    return names
 
 
 async def read_pull(session: AsyncSession, repo: GitRepository, pr: PullRequest) -> PullRead:
@@ -503,6 +567,7 @@ def _read(
     project: str,
     names: dict[uuid.UUID | None, str],
     verdict: tuple[int, int],
+    head_repository: str | None,
 ) -> PullRead:
     return PullRead(
         number=pr.number,
@@ -513,6 +578,7 @@ def _read(
         draft=pr.draft,
         state=pr.state,
         head=pr.head_branch,
+        head_repository=head_repository,
         base=pr.base_branch,
         head_sha=pr.head_sha,
         base_sha=pr.base_sha,
@@ -568,6 +634,7 @@ emit = _emit
 
 __all__ = [
     "STATE_FILTERS",
+    "close_pulls_from",
     "emit",
     "find_pull",
     "git_of",

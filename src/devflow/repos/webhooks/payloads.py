@@ -301,8 +301,10 @@ async def _pull(ctx: Context, event: Event) -> tuple[dict[str, Any], GitReposito
         return None
     project = await ctx.session.get_one(Project, repo.project_id)
     repository = repository_payload(repo, project, ctx.base_url)
-    head_repo = await ctx.session.get(GitRepository, pr.head_repository_id) or repo
-    head_repository = repository_payload(head_repo, project, ctx.base_url)
+    head_repo = None  # GitHub's `head.repo` is null once the fork the head was in is deleted
+    if pr.head_repository_id is not None:
+        head_repo = await ctx.session.get(GitRepository, pr.head_repository_id)
+    head_repository = repository_payload(head_repo, project, ctx.base_url) if head_repo else None
     author = await ctx.session.get(User, pr.author_id) if pr.author_id else None
     html = f"{repository['html_url']}/pulls/{pr.number}"
     sha = event.payload.get("head_sha", pr.head_sha)

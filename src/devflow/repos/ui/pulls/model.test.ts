@@ -27,6 +27,7 @@ const pull: Pull = {
   draft: false,
   state: "open",
   head: "feature",
+  head_repository: "default/web",
   base: "main",
   head_sha: "a".repeat(40),
   base_sha: "b".repeat(40),

@@ -14,6 +14,8 @@ export interface Pull {
   draft: boolean;
   state: PullState;
   head: string;
+  /** PROJECT/NAME of the repository `head` is in (this one or a fork); null once that fork was deleted. */
+  head_repository: string | null;
   base: string;
   head_sha: string;
   base_sha: string;
