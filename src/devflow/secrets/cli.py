@@ -16,6 +16,7 @@ import typer
 
 from devflow.core.cli import JsonOpt, TokenOpt, UrlOpt, client, console, emit_json, table
 from devflow.core.errors import Invalid
+from devflow.secrets.names import check_name
 
 app = typer.Typer(
     help="Secrets: values sealed in DevFlow, 1Password references, .env files and environment "
@@ -33,6 +34,12 @@ EnvOpt = Annotated[
     typer.Option("--env", "-e", help="Environment: development, staging, production … "
                  "(default: the server's default_environment)."),
 ]  # fmt: skip
+
+
+def _path(base: str, name: str, tail: str = "") -> str:
+    """The URL of secret `name` under `base` (the name checked here: a `/` would otherwise
+    reach the server as another route)."""
+    return f"{base}/{quote(check_name(name), safe='')}{tail}"
 
 
 def _base(project: str | None, user: bool, system: bool) -> str:
@@ -92,7 +99,7 @@ def set_(
     else:
         body["value"] = _read_value(value, from_stdin)
     made = client(url, token).request(
-        "PUT", f"{_base(project, user, system)}/{quote(name, safe='')}",
+        "PUT", _path(_base(project, user, system), name),
         json={k: v for k, v in body.items() if v is not None},
     )  # fmt: skip
     if as_json:
@@ -119,7 +126,7 @@ def get(
 ) -> None:
     """Show a secret's metadata; with --reveal, its value alone on stdout."""
     found = client(url, token).get(
-        f"{_base(project, user, system)}/{quote(name, safe='')}",
+        _path(_base(project, user, system), name),
         params=_params(env, reveal=reveal, reason=reason or None),
     )
     if as_json:
@@ -164,7 +171,7 @@ def delete(
 ) -> None:
     """Delete a secret and all its versions (the audit log keeps their records)."""
     client(url, token).request(
-        "DELETE", f"{_base(project, user, system)}/{quote(name, safe='')}", params=_params(env)
+        "DELETE", _path(_base(project, user, system), name), params=_params(env)
     )
     console.print(f"deleted {name}", highlight=False)
 
@@ -182,7 +189,7 @@ def history(
 ) -> None:
     """Every version of a secret, newest first (never values)."""
     rows = client(url, token).get(
-        f"{_base(project, user, system)}/{quote(name, safe='')}/history", params=_params(env)
+        _path(_base(project, user, system), name, "/history"), params=_params(env)
     )
     if as_json:
         emit_json(rows)
@@ -204,7 +211,7 @@ def rollback(
 ) -> None:
     """Make an old version's value current again (as a new version)."""
     made = client(url, token).post(
-        f"{_base(project, user, system)}/{quote(name, safe='')}/rollback",
+        _path(_base(project, user, system), name, "/rollback"),
         json={"version": version, "environment": env},
     )
     if as_json:
@@ -237,7 +244,7 @@ def import_(
         body: dict[str, Any] = {"environment": env}
         body["reference" if value.startswith("op://") else "value"] = value
         try:
-            made = api.request("PUT", f"{base}/{quote(name, safe='')}",
+            made = api.request("PUT", _path(base, name),
                                json={k: v for k, v in body.items() if v is not None})  # fmt: skip
             done.append({"name": name, "version": made["version"]})
         except Exception as exc:  # noqa: BLE001 - each variable on its own, reported
@@ -468,7 +475,7 @@ def rotation_set(
         "revoke": not no_revoke, "environment": env,
     }  # fmt: skip
     made = client(url, token).request(
-        "PUT", f"{_base(project, user, system)}/{quote(name, safe='')}/rotation", json=body
+        "PUT", _path(_base(project, user, system), name, "/rotation"), json=body
     )
     if as_json:
         emit_json(made)
@@ -489,7 +496,7 @@ def rotation_show(
 ) -> None:
     """Show a secret's rotation policy and where its rotation stands."""
     made = client(url, token).get(
-        f"{_base(project, user, system)}/{quote(name, safe='')}/rotation", params=_params(env)
+        _path(_base(project, user, system), name, "/rotation"), params=_params(env)
     )
     if as_json:
         emit_json(made)
@@ -509,7 +516,7 @@ def rotation_remove(
 ) -> None:
     """Stop rotating a secret."""
     client(url, token).request(
-        "DELETE", f"{_base(project, user, system)}/{quote(name, safe='')}/rotation",
+        "DELETE", _path(_base(project, user, system), name, "/rotation"),
         params=_params(env),
     )  # fmt: skip
     console.print(f"{name} is no longer rotated", highlight=False)
@@ -528,7 +535,7 @@ def rotate(
 ) -> None:
     """Rotate a secret now (its policy's rotator; the old value is revoked after the overlap)."""
     made = client(url, token).post(
-        f"{_base(project, user, system)}/{quote(name, safe='')}/rotate", params=_params(env)
+        _path(_base(project, user, system), name, "/rotate"), params=_params(env)
     )
     if as_json:
         emit_json(made)

@@ -57,7 +57,7 @@ def parse_keys(text: str, *, source: str) -> dict[str, bytes]:
             continue
         key_id, sep, encoded = entry.partition(":")
         key_id = key_id.strip()
-        if not sep or not KEY_ID.match(key_id):
+        if not sep or not KEY_ID.fullmatch(key_id):
             raise KeyringError(
                 f"{source}: an entry is not `ID:BASE64` with an id of letters, digits, `.`, `_`, "
                 "`-` (print a new one with `devflow secrets new-key`)"

@@ -12,7 +12,6 @@ A refusal is recorded in the audit log by the caller (`service.refuse`) before i
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Literal
@@ -20,12 +19,11 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.auth import Principal, Role, Scope
-from devflow.core.errors import Invalid, PermissionDenied
+from devflow.core.errors import PermissionDenied
 from devflow.identity import require_access, require_project
+from devflow.secrets.names import check_environment, check_name
 
 Action = Literal["list", "write", "reveal"]
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -41,31 +39,6 @@ class Where:
     user_id: uuid.UUID | None = None
     owner: str = ""
     """The project's or user's name."""
-
-
-def check_name(name: str) -> str:
-    """Return a valid secret name, or raise Invalid saying what one looks like."""
-    if not NAME.match(name):
-        shown = name[:40].encode("unicode_escape").decode()
-        raise Invalid(
-            f"invalid secret name {shown!r}: use letters, digits and `_`, starting with a letter "
-            "or `_`, at most 128 (a name is also the environment variable it becomes)",
-            details={"field": "name"},
-        )
-    return name
-
-
-def check_environment(environment: str | None, default: str) -> str:
-    """Return a valid environment name (`default` when none), or raise Invalid."""
-    value = default if environment is None else environment
-    if not ENVIRONMENT.match(value):
-        shown = value[:40].encode("unicode_escape").decode()
-        raise Invalid(
-            f"invalid environment {shown!r}: lower-case letters, digits and `-`, starting with "
-            "a letter, at most 32 (development, staging, production …)",
-            details={"field": "environment"},
-        )
-    return value
 
 
 def system() -> Where:
@@ -131,3 +104,16 @@ def may(principal: Principal, where: Where, action: Action) -> bool:
     except Exception:  # noqa: BLE001 - NotFound or PermissionDenied: no
         return False
     return True
+
+
+__all__ = [
+    "Action",
+    "Where",
+    "check_environment",
+    "check_name",
+    "may",
+    "of_project",
+    "of_user",
+    "require",
+    "system",
+]
