@@ -69,46 +69,56 @@ def _provider(key: str | None, *, required: bool = True) -> LLMProviderSettings:
 
 
 class TestApiKeys:
-    def test_a_direct_key(self):
-        assert resolve_api_key("p", _provider("sk-1")) == "sk-1"
+    async def test_a_direct_key(self):
+        assert await resolve_api_key("p", _provider("sk-1")) == "sk-1"
 
-    def test_a_key_from_the_environment_or_dotenv(self, tmp_path):
+    async def test_a_key_from_the_environment_or_dotenv(self, tmp_path):
         dotenv = tmp_path / ".env"
         dotenv.write_text("OTHER=1\nMY_KEY='sk-dotenv'\n")
         assert (
-            resolve_api_key("p", _provider("env:MY_KEY"), environ={"MY_KEY": "sk-env"}) == "sk-env"
+            await resolve_api_key("p", _provider("env:MY_KEY"), environ={"MY_KEY": "sk-env"})
+            == "sk-env"
         )
         assert (
-            resolve_api_key("p", _provider("env:MY_KEY"), environ={}, dotenv=dotenv) == "sk-dotenv"
+            await resolve_api_key("p", _provider("env:MY_KEY"), environ={}, dotenv=dotenv)
+            == "sk-dotenv"
         )
         with pytest.raises(Invalid, match="MY_KEY is not set"):
-            resolve_api_key("p", _provider("env:MY_KEY"), environ={}, dotenv=tmp_path / "none")
+            await resolve_api_key(
+                "p", _provider("env:MY_KEY"), environ={}, dotenv=tmp_path / "none"
+            )
 
-    def test_a_missing_key_names_the_provider_and_the_variable(self):
+    async def test_a_missing_key_names_the_provider_and_the_variable(self):
         with pytest.raises(Invalid, match=r"provider 'aosentry' has no API key.*AOSENTRY__API_KEY"):
-            resolve_api_key("aosentry", _provider(None))
-        assert resolve_api_key("ollama", _provider(None, required=False)) is None
+            await resolve_api_key("aosentry", _provider(None))
+        assert await resolve_api_key("ollama", _provider(None, required=False)) is None
 
-    def test_a_missing_key_says_where_to_set_it_and_how_to_try_without_one(self):
+    async def test_a_missing_key_says_where_to_set_it_and_how_to_try_without_one(self):
         # `devflow ask` shows it in the user's shell, yet the setting is the server's.
         with pytest.raises(Invalid) as caught:
-            resolve_api_key("aosentry", _provider(None))
+            await resolve_api_key("aosentry", _provider(None))
         said = caught.value.message
         assert "where DevFlow runs and restart it" in said
+        assert "`secret://NAME`" in said
         assert "DEVFLOW_LLM__PROVIDERS__AOSENTRY__KEY_REQUIRED=false" in said  # not a bare field
         assert "`devflow llm fake-server`" in said
 
-    def test_a_1password_reference_without_the_op_cli_says_so(self, monkeypatch, tmp_path):
-        monkeypatch.setenv("PATH", str(tmp_path))
-        with pytest.raises(Invalid, match="`op` CLI is not installed"):
-            resolve_api_key("p", _provider("op://vault/item/field"))
+    @pytest.mark.parametrize("reference", ["secret://OPENAI_KEY", "op://vault/item/field"])
+    async def test_a_reference_without_the_services_is_refused_naming_the_provider(self, reference):
+        with pytest.raises(Invalid, match=r"provider 'p': a `(secret|op)://…` API key is resolved"):
+            await resolve_api_key("p", _provider(reference))
 
-    def test_a_1password_reference_is_read_with_op(self, monkeypatch, tmp_path):
-        op = tmp_path / "op"
-        op.write_text('#!/bin/sh\n[ "$1" = read ] && [ "$3" = op://v/i/f ] && printf sk-op\n')
-        op.chmod(0o755)
-        monkeypatch.setenv("PATH", str(tmp_path))
-        assert resolve_api_key("p", _provider("op://v/i/f")) == "sk-op"
+    @pytest.mark.parametrize("reference", ["secret://OPENAI_KEY", "op://vault/item/field"])
+    async def test_a_reference_goes_to_the_resolver_with_its_purpose(self, reference):
+        asked = []
+
+        async def resolver(value, *, purpose, label):
+            asked.append((value, purpose, label))
+            return "sk-resolved"
+
+        key = await resolve_api_key("p", _provider(reference), resolve_reference=resolver)
+        assert key == "sk-resolved"
+        assert asked == [(reference, "llm provider p", "provider 'p'")]
 
 
 class TestPrices:

@@ -62,8 +62,16 @@ _WHERE = {
 
 def _client(services: Services) -> LLMClient:
     from devflow.llm.client import LLMClient
+    from devflow.secrets import resolve_setting
 
-    return LLMClient(services.settings.section(LLMSettings), sessions=services.sessions)
+    async def resolve_reference(value: str, *, purpose: str, label: str) -> str:
+        return await resolve_setting(services, value, purpose=purpose, label=label)
+
+    return LLMClient(
+        services.settings.section(LLMSettings),
+        sessions=services.sessions,
+        resolve_reference=resolve_reference,
+    )
 
 
 async def _close(client: LLMClient) -> None:

@@ -12,10 +12,11 @@ proxies from the environment.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 import orjson
@@ -27,7 +28,7 @@ from devflow.core.outbound import (
 )
 from devflow.llm._routing import Target
 from devflow.llm.errors import BadProviderResponse
-from devflow.llm.keys import resolve_api_key
+from devflow.llm.keys import ReferenceResolver, is_indirect, resolve_api_key
 from devflow.llm.results import Tags, parse_completion
 from devflow.llm.settings import LLMProviderSettings, LLMSettings
 from devflow.llm.tokens import estimate_tokens
@@ -63,6 +64,8 @@ def _provider_networks() -> Networks:
     return tuple(found)
 
 
+T = TypeVar("T")
+
 PROVIDER_NETWORKS: Networks = _provider_networks()
 """Private networks a configured provider may be on (loopback, RFC 1918, CGNAT, IPv6 ULA, less
 the metadata addresses inside them); public addresses are allowed as well."""
@@ -81,7 +84,15 @@ def provider_policy(conf: LLMProviderSettings) -> OutboundPolicy:
 
 
 class Providers:
-    """One `openai.AsyncOpenAI` per provider, made on first use, with its own retries off."""
+    """One `openai.AsyncOpenAI` per provider, made on first use, with its own retries off.
+
+    The key is resolved when the provider's client is first made. A key that is looked up
+    (`env:`, `secret://`, `op://`) is looked up again when the provider answers 401: a changed
+    key makes a new client and the request is sent once more with it; an unchanged one lets the
+    401 through. So a rotated key is picked up by the first call the old one fails, with no
+    lookup (nor audit record) per call. A client replaced that way is closed with the others
+    (a stream may still be reading from it).
+    """
 
     def __init__(
         self,
@@ -89,40 +100,98 @@ class Providers:
         *,
         environ: Mapping[str, str] | None,
         dotenv: Path,
+        resolve_reference: ReferenceResolver | None = None,
     ) -> None:
         self._settings = settings
         self._environ = environ
         self._dotenv = dotenv
+        self._resolve_reference = resolve_reference
         self._sdks: dict[str, openai.AsyncOpenAI] = {}
+        self._keys: dict[str, str | None] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._replaced: list[openai.AsyncOpenAI] = []
 
-    def sdk(self, provider: str) -> openai.AsyncOpenAI:
+    async def sdk(self, provider: str) -> openai.AsyncOpenAI:
         """Return the SDK client of a provider (its own retries off: ours do not stack on them).
 
         Raises:
-            Invalid: the provider's API key is missing or cannot be read.
+            Invalid, NotFound, Unavailable: the provider's API key is missing or cannot be read
+                (the message names the provider and the reference, never the key).
         """
         sdk = self._sdks.get(provider)
         if sdk is None:
-            conf = self._settings.providers[provider]
-            key = resolve_api_key(provider, conf, environ=self._environ, dotenv=self._dotenv)
-            sdk = openai.AsyncOpenAI(
-                api_key=key or "unused",
-                base_url=conf.base_url,
-                timeout=openai.Timeout(conf.timeout, connect=conf.connect_timeout),
-                max_retries=0,
-                default_headers=conf.headers or None,
-                # The SDK takes an httpx client as well as an httpx2 one (it checks at run
-                # time); its annotation names httpx2 only.
-                http_client=guarded_http_client(provider_policy(conf)),  # type: ignore[arg-type]
-            )
-            self._sdks[provider] = sdk
+            async with self._lock(provider):
+                sdk = self._sdks.get(provider)
+                if sdk is None:
+                    key = await self._key(provider)
+                    sdk = self._sdks[provider] = self._make(provider, key)
+                    self._keys[provider] = key
         return sdk
 
     async def aclose(self) -> None:
         """Close every provider's connections."""
-        for sdk in self._sdks.values():
+        for sdk in [*self._sdks.values(), *self._replaced]:
             await sdk.close()
         self._sdks.clear()
+        self._keys.clear()
+        self._replaced.clear()
+
+    def _lock(self, provider: str) -> asyncio.Lock:
+        return self._locks.setdefault(provider, asyncio.Lock())
+
+    async def _key(self, provider: str) -> str | None:
+        conf = self._settings.providers[provider]
+        return await resolve_api_key(
+            provider,
+            conf,
+            resolve_reference=self._resolve_reference,
+            environ=self._environ,
+            dotenv=self._dotenv,
+        )
+
+    def _make(self, provider: str, key: str | None) -> openai.AsyncOpenAI:
+        conf = self._settings.providers[provider]
+        return openai.AsyncOpenAI(
+            api_key=key or "unused",
+            base_url=conf.base_url,
+            timeout=openai.Timeout(conf.timeout, connect=conf.connect_timeout),
+            max_retries=0,
+            default_headers=conf.headers or None,
+            # The SDK takes an httpx client as well as an httpx2 one (it checks at run time); its
+            # annotation names httpx2 only.
+            http_client=guarded_http_client(provider_policy(conf)),  # type: ignore[arg-type]
+        )
+
+    async def _renewed(
+        self, provider: str, refused: openai.AsyncOpenAI
+    ) -> openai.AsyncOpenAI | None:
+        """After `refused` got a 401: the client with the key as it is now, or None when the
+        key has not changed (or is given directly)."""
+        if not is_indirect(self._settings.providers[provider]):
+            return None
+        async with self._lock(provider):
+            current = self._sdks.get(provider)
+            if current is not None and current is not refused:
+                return current  # another call renewed it meanwhile
+            key = await self._key(provider)
+            if key == self._keys.get(provider):
+                return None
+            renewed = self._sdks[provider] = self._make(provider, key)
+            self._keys[provider] = key
+            if current is not None:
+                self._replaced.append(current)
+            return renewed
+
+    async def _send(self, provider: str, call: Callable[[openai.AsyncOpenAI], Awaitable[T]]) -> T:
+        """Make one request; on a 401, once more if the key has changed since (rotation)."""
+        sdk = await self.sdk(provider)
+        try:
+            return await call(sdk)
+        except openai.AuthenticationError:
+            renewed = await self._renewed(provider, sdk)
+            if renewed is None:
+                raise
+        return await call(renewed)
 
     def _headers(self, tags: Tags) -> dict[str, str]:
         return tags.headers(self._settings.metadata_header_prefix)
@@ -140,11 +209,14 @@ class Providers:
         Raises:
             BadProviderResponse: the body is not JSON or not a chat completion.
         """
-        raw = await self.sdk(target.provider).chat.completions.with_raw_response.create(
-            model=target.model,
-            messages=messages,  # type: ignore[arg-type]
-            extra_headers=self._headers(tags),
-            **params,
+        raw = await self._send(
+            target.provider,
+            lambda sdk: sdk.chat.completions.with_raw_response.create(
+                model=target.model,
+                messages=messages,  # type: ignore[arg-type]
+                extra_headers=self._headers(tags),
+                **params,
+            ),
         )
         try:
             body = orjson.loads(raw.http_response.content)
@@ -170,16 +242,20 @@ class Providers:
         Raises:
             BadProviderResponse: the stream ended before its first chunk.
         """
+
         # The SDK's overloads cannot type a parameter dict; the request is built as JSON anyway.
-        create: Any = self.sdk(target.provider).chat.completions.create
-        sdk_stream = await create(
-            model=target.model,
-            messages=messages,
-            stream=True,
-            stream_options={"include_usage": True},
-            extra_headers=self._headers(tags),
-            **params,
-        )
+        def create(sdk: openai.AsyncOpenAI) -> Awaitable[Any]:
+            start: Any = sdk.chat.completions.create
+            return start(  # type: ignore[no-any-return]
+                model=target.model,
+                messages=messages,
+                stream=True,
+                stream_options={"include_usage": True},
+                extra_headers=self._headers(tags),
+                **params,
+            )
+
+        sdk_stream = await self._send(target.provider, create)
         try:
             first = await sdk_stream.__anext__()
         except StopAsyncIteration:
@@ -203,11 +279,14 @@ class Providers:
         Raises:
             BadProviderResponse: the answer does not hold one embedding per text.
         """
-        raw = await self.sdk(target.provider).embeddings.with_raw_response.create(
-            model=target.model,
-            input=batch,
-            extra_headers=self._headers(tags),
-            **params,
+        raw = await self._send(
+            target.provider,
+            lambda sdk: sdk.embeddings.with_raw_response.create(
+                model=target.model,
+                input=batch,
+                extra_headers=self._headers(tags),
+                **params,
+            ),
         )
         parsed: Any = raw.parse()
         data = getattr(parsed, "data", None)

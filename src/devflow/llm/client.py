@@ -29,6 +29,7 @@ from devflow.llm._providers import Providers
 from devflow.llm._request import ChatOptions, Request, chat_request, embed_request
 from devflow.llm._routing import Attempts, Router, Target, describe, resolve
 from devflow.llm.errors import StreamBroken
+from devflow.llm.keys import ReferenceResolver
 from devflow.llm.results import ChatResult, EmbedResult, Tags
 from devflow.llm.settings import LLMSettings
 from devflow.llm.stream import ChatStream, StreamAccumulator
@@ -45,6 +46,8 @@ class LLMClient:
         sessions: where usage, cache and budget rows go (None: no persistence).
         sleep, monotonic, rand: injectable for tests of retry timing and breakers.
         environ, dotenv: where `env:NAME` API keys are read.
+        resolve_reference: resolves `secret://NAME` and `op://…` API keys (the process's
+            services hand in `devflow.secrets.resolve_setting`); None refuses such keys.
         budget_refresh: seconds a snapshot of the budgets set through the API is reused; a
             budget created or changed elsewhere applies to this client's calls within that time.
         write_behind: seconds the usage rows of unbudgeted calls wait to be written in a batch.
@@ -60,13 +63,16 @@ class LLMClient:
         rand: Callable[[], float] = random.random,
         environ: Mapping[str, str] | None = None,
         dotenv: Path = Path(".env"),
+        resolve_reference: ReferenceResolver | None = None,
         budget_refresh: float = 5.0,
         write_behind: float = 0.05,
     ) -> None:
         self.settings = settings
         self._monotonic = monotonic
         self._router = Router(settings, sleep=sleep, monotonic=monotonic, rand=rand)
-        self._providers = Providers(settings, environ=environ, dotenv=dotenv)
+        self._providers = Providers(
+            settings, environ=environ, dotenv=dotenv, resolve_reference=resolve_reference
+        )
         self._ledger = Ledger(
             settings,
             sessions,
@@ -94,9 +100,14 @@ class LLMClient:
         """
         return list(resolve(self.settings, model))
 
-    def sdk(self, provider: str) -> openai.AsyncOpenAI:
-        """Return the SDK client of a provider (its own retries off: ours do not stack on them)."""
-        return self._providers.sdk(provider)
+    async def sdk(self, provider: str) -> openai.AsyncOpenAI:
+        """Return the SDK client of a provider (its own retries off: ours do not stack on them),
+        resolving its API key on first use.
+
+        Raises:
+            Invalid, NotFound, Unavailable: the key is missing or cannot be read.
+        """
+        return await self._providers.sdk(provider)
 
     # -- chat --------------------------------------------------------------------------------------
 

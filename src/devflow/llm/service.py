@@ -168,7 +168,7 @@ async def _ping(client: LLMClient, name: str) -> PingResult:
     conf = client.settings.providers[name]
     started = time.perf_counter()
     try:
-        page = await client.sdk(name).models.list()
+        page = await (await client.sdk(name)).models.list()
         models = sorted(m.id for m in page.data)
     except OutboundError as exc:  # before DevflowError: its own message speaks of knowledge
         error: str | None = transport_refused(Target(name, "models"), exc).message

@@ -16,7 +16,12 @@ class LLMProviderSettings(BaseModel):
     api_key: SecretStr | None = Field(
         None,
         description="API key: the key itself, `env:NAME` (read NAME from the environment or "
-        "`.env`), or a 1Password reference `op://vault/item/field` (needs the `op` CLI).",
+        "`.env`), `secret://NAME` (NAME of DevFlow's secrets, system tier, "
+        "`secrets.default_environment`; each read audited) or a 1Password reference "
+        "`op://vault/item/field` (through `secrets.onepassword`: Connect or `op`, cached). "
+        "Resolved when the provider is first called; looked up again when the provider answers "
+        "401, and a changed key is used at once (rotation: store the new key, then revoke the "
+        "old one). `secret://` and `op://` need the server's services (not `ping --local`).",
     )
     key_required: bool = Field(
         True, description="Refuse to call without a key (false for a local Ollama or vLLM)."

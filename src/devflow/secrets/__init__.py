@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from devflow.core.domain import Domain, lazy
 from devflow.core.services import Key, Provider, Services
 from devflow.secrets.masking import Masker
+from devflow.secrets.references import resolve_setting
 from devflow.secrets.settings import SecretsSettings
 
 if TYPE_CHECKING:
@@ -53,4 +54,4 @@ DOMAIN = Domain(
     servers=lazy("devflow.secrets.startup:check_keys"),
 )
 
-__all__ = ["DOMAIN", "SECRETS", "Masker", "SecretsSettings"]
+__all__ = ["DOMAIN", "SECRETS", "Masker", "SecretsSettings", "resolve_setting"]
