@@ -55,8 +55,9 @@ def key_file(settings: Settings) -> Path:
     return Path(configured) if configured else settings.home / "secrets" / "keys"
 
 
-def _write_private(path: Path, text_: str) -> None:
-    """Write `text_` to `path` atomically, readable by this user only."""
+def _write_private(path: Path, text_: str, *, replace: bool = True) -> bool:
+    """Write `text_` to `path` atomically, readable by this user only. With `replace` false an
+    existing file is kept (another process made it first): returns whether this one wrote."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -64,7 +65,16 @@ def _write_private(path: Path, text_: str) -> None:
         handle.write(text_)
         handle.flush()
         os.fsync(handle.fileno())
-    temporary.replace(path)
+    if replace:
+        temporary.replace(path)
+        return True
+    try:
+        os.link(temporary, path)  # fails if the file appeared meanwhile: keep that one
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink()
+    return True
 
 
 class SecretKeys:
@@ -113,9 +123,9 @@ class SecretKeys:
             if not create:
                 return {}
             key_id, encoded = new_key()
-            _write_private(path, f"# DevFlow's secrets keys: keep a copy somewhere safe\n"
-                                 f"{key_id}:{encoded}\n")  # fmt: skip
-            log.info("created the secrets key file %s with key %s", path, key_id)
+            text_ = f"# DevFlow's secrets keys: keep a copy somewhere safe\n{key_id}:{encoded}\n"
+            if _write_private(path, text_, replace=False):
+                log.info("created the secrets key file %s with key %s", path, key_id)
         return parse_keys(path.read_text(), source=self.source)
 
     def sealer(self) -> Sealer:
