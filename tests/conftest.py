@@ -25,6 +25,9 @@ from devflow.core.db import create_engine, session_factory, sqlalchemy_url
 from devflow.core.embedded_pg import EmbeddedPostgres
 from devflow.core.migrate import upgrade
 
+# No secret value the tests make may reach a log, an event or a job (tests/leak_scan.py).
+pytest_plugins = ("tests.leak_scan",)
+
 TEMPLATE = "devflow_template"
 
 # The servers tests start serve no SSH unless a test asks for a port (tests/e2e/test_repos_ssh.py):
@@ -63,6 +66,9 @@ def pg_server() -> Iterator[str]:
         yield url
     finally:
         pg.stop()
+        from tests import leak_scan  # imported as a plugin first (pytest_plugins)
+
+        leak_scan.report(leak_scan.scan_server(home, None))
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -85,7 +91,11 @@ def clone_database(pg_server: str, name: str) -> str:
 
 
 def drop_database(pg_server: str, name: str) -> None:
-    """Drop database `name`, disconnecting whoever is still on it."""
+    """Drop database `name`, disconnecting whoever is still on it (scanned for leaked secret
+    values first)."""
+    from tests import leak_scan  # imported as a plugin first (pytest_plugins)
+
+    leak_scan.check_database(with_database(pg_server, name), name)
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from devflow.core.embedded_pg import free_port
+from tests import leak_scan
 from tests.cli_inprocess import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +68,13 @@ class Running:
         )
 
     def stop(self) -> str:
-        """Ctrl-C, as a user would; return what it printed."""
+        """Ctrl-C, as a user would; return what it printed (scanned for leaked secret values,
+        with its log files)."""
+        out = self._stop()
+        leak_scan.report(leak_scan.scan_server(self.home, out))
+        return out
+
+    def _stop(self) -> str:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         if self._reader is None or self.drained is None:

@@ -44,6 +44,7 @@ from devflow.web import create_app
 from devflow.workflows.models import RunStep
 from devflow.workflows.runs import engine as run_engine
 from tests.registry_fixtures import RegistryServer, build_wheel, npm_document, running_server
+from tests.secret_values import secret_value
 
 # -- the callers ----------------------------------------------------------------------------------
 
@@ -894,6 +895,101 @@ def _apply_flow(world: World, _caller: str) -> Request:
     )
 
 
+# Secrets (issue 18, `secrets/scopes.py`): the system tier is the instance admins'; a user's
+# tier is that user's only, never through a token restricted to a project; a project's readers
+# see names and history, its writers set, delete, roll back and reveal.
+_SECRET_OWNERS = ("reader", "writer", "project_admin", "admin")
+
+
+def _secret_tier(world: World, tier: str, caller: str) -> tuple[str, str]:
+    """The tier's URL and the token that fills it: the caller's own for a user tier (the
+    admin's for callers without a usable token of their own), else the admin's."""
+    if tier == "system":
+        return f"{V1}/secrets/system", world.server.token
+    if tier == "project":
+        return f"{V1}/projects/beta/secrets", world.server.token
+    owner = caller if caller in _SECRET_OWNERS else "admin"
+    return f"{V1}/secrets/user", world.tokens[owner]
+
+
+def _put_secret(world: World, token: str, url: str) -> None:
+    with world.api(token) as api:
+        made = api.put(url, json={"value": secret_value()})
+    assert made.status_code == 200, made.text
+
+
+def _secret(tier: str, method: str, tail: str = "", *, fresh: bool = False, **kwargs: Any) -> Build:
+    """A call on secret MATRIX_SECRET of `tier` (two versions, so version 1 can be rolled back
+    to), or on a fresh one each time (`fresh`, for a deletion); `tail` None: the listing."""
+
+    def build(world: World, caller: str) -> Request:
+        base, token = _secret_tier(world, tier, caller)
+        if fresh:
+            url = f"{base}/{world.unique('MATRIX_GONE_')}"
+            _put_secret(world, token, url)
+        else:
+            url = f"{base}/MATRIX_SECRET"
+            if ("secret", url, token) not in world.ids:
+                for _ in range(2):
+                    _put_secret(world, token, url)
+                world.ids["secret", url, token] = True
+        body = {"json": {"value": secret_value()}} if method == "PUT" else {}
+        return (method, url + tail, {**kwargs, **body})
+
+    return build
+
+
+def _secret_list(tier: str) -> Build:
+    def build(world: World, caller: str) -> Request:
+        _secret(tier, "GET")(world, caller)  # something to list
+        return ("GET", _secret_tier(world, tier, caller)[0], {})
+
+    return build
+
+
+def own_secrets(action: str) -> Rule:
+    """A user's own secrets: that user only, with a token not restricted to a project and the
+    scope the action needs (read to list, write to change or reveal)."""
+    return _rule(
+        REGISTRY_ONLY if action == "list" else READ_ONLY,
+        wrong_scope=403,
+        other_project=403,
+        reader=ALLOW,
+        writer=ALLOW,
+        project_admin=ALLOW,
+        beta_admin=403,
+        admin=ALLOW,
+    )
+
+
+def _secret_cases(tier: str, path: str, rule: Callable[[str], Rule]) -> dict[str, Case]:
+    return {
+        f"GET {path}": Case(rule("list"), _secret_list(tier)),
+        f"GET {path}/{{name}}": Case(rule("list"), _secret(tier, "GET")),
+        f"PUT {path}/{{name}}": Case(rule("write"), _secret(tier, "PUT")),
+        f"DELETE {path}/{{name}}": Case(rule("write"), _secret(tier, "DELETE", fresh=True)),
+        f"GET {path}/{{name}}/history": Case(rule("list"), _secret(tier, "GET", "/history")),
+        f"POST {path}/{{name}}/rollback": Case(
+            rule("write"), _secret(tier, "POST", "/rollback", json={"version": 1})
+        ),
+    }
+
+
+def _system_rule(_action: str) -> Rule:
+    return instance_admin()
+
+
+def _project_rule(action: str) -> Rule:
+    return member("read" if action == "list" else "write")
+
+
+SECRET_TIERS = (
+    ("system", "/api/v1/secrets/system", _system_rule),
+    ("user", "/api/v1/secrets/user", own_secrets),
+    ("project", "/api/v1/projects/{project}/secrets", _project_rule),
+)
+
+
 def _mcp(_world: World, _caller: str) -> Request:
     initialize = {
         "jsonrpc": "2.0",
@@ -1508,6 +1604,21 @@ DECLARED: dict[str, Case] = {
     "DELETE /api/v1/users/{username}/keys/{key_id}": Case(
         ssh_key_owner(restricted=ALLOW), _fresh_ssh_key
     ),
+    # Secrets: each tier's routes (`_secret_cases`); resolution walks only the tiers the caller
+    # may reveal, so any member may ask; keys and the audit log are the instance admins'.
+    **{route: case for tier in SECRET_TIERS for route, case in _secret_cases(*tier).items()},
+    "POST /api/v1/secrets/resolve": Case(
+        member("read"),
+        lambda _w, _c: ("POST", f"{V1}/secrets/resolve", {"json": {"project": "beta"}}),
+    ),
+    "GET /api/v1/secrets/keys": Case(instance_admin(), get(f"{V1}/secrets/keys")),
+    "POST /api/v1/secrets/keys/rotate": Case(
+        instance_admin(), lambda _w, _c: ("POST", f"{V1}/secrets/keys/rotate", {"json": {}})
+    ),
+    "GET /api/v1/secrets/audit": Case(instance_admin(), get(f"{V1}/secrets/audit")),
+    "POST /api/v1/secrets/audit/verify": Case(
+        instance_admin(), lambda _w, _c: ("POST", f"{V1}/secrets/audit/verify", {})
+    ),
     # The MCP gateway.
     "* /mcp": Case(signed_in(), _mcp),
 }
@@ -1579,9 +1690,28 @@ def _matches(expected: str | int, got: str | int) -> bool:
     return expected == got
 
 
+# Calls a route answers by another rule than its plain call: revealing a secret's value needs
+# what changing it needs (`GET …/{name}` alone shows metadata to readers).
+VARIANTS: dict[str, Case] = {
+    f"GET {path}/{{name}}?reveal=true": Case(
+        rule("reveal"), _secret(tier, "GET", params={"reveal": "true"})
+    )
+    for tier, path, rule in SECRET_TIERS
+}
+
+
 @pytest.mark.parametrize("route", sorted(DECLARED))
 def test_a_route_answers_each_caller_as_declared(world, route):
-    case = DECLARED[route]
+    _check(world, route, DECLARED[route])
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_a_variant_answers_each_caller_as_declared(world, variant):
+    assert variant.partition("?")[0] in DECLARED
+    _check(world, variant, VARIANTS[variant])
+
+
+def _check(world: World, route: str, case: Case) -> None:
     problems = []
     for caller in CALLERS:
         method, url, kwargs = case.build(world, caller)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.registry_fixtures import RegistryServer, npm_document, running_server
+from tests.secret_values import leaked, secret_value
 
 HUGE = "9" * 30
 NUL = "a\x00b"
@@ -624,3 +625,166 @@ class TestMcp:
                 },
             )
         assert 400 <= response.status_code < 500, response.text
+
+
+SECRETS = "/api/v1/projects/default/secrets"
+SECRET_TIERS = (SECRETS, "/api/v1/secrets/user", "/api/v1/secrets/system")
+LONG_NAME = "N" * 10_000
+SECRET_TARGETS = [
+    (method, f"{tier}/{tail}")
+    for tier in SECRET_TIERS
+    for method, tail in [
+        ("GET", "..%2F..%2Fetc"),
+        ("GET", "A%2FB"),
+        ("GET", "A..B"),
+        ("GET", "a%00b"),
+        ("GET", "A%01B"),
+        ("GET", "A%0AB"),
+        ("GET", LONG_NAME),
+        ("GET", "KEPT?reveal=maybe"),
+        ("GET", "KEPT?reveal=" + HUGE),
+        ("GET", "KEPT?environment=..%2F..%2Fetc"),
+        ("GET", "KEPT?environment=a%00b"),
+        ("GET", "KEPT/history?environment=..%2Fx"),
+        ("GET", "a%00b/history"),
+        ("DELETE", "..%2F..%2Fetc"),
+        ("DELETE", "a%00b"),
+        ("DELETE", LONG_NAME),
+        ("DELETE", "KEPT?environment=..%2F..%2Fetc"),
+        ("DELETE", "NEVER_SET"),
+    ]
+]
+SECRET_BODIES = [
+    ("PUT", "A..B", {"value": "v-hostile"}),
+    ("PUT", "A%2FB", {"value": "v-hostile"}),
+    ("PUT", "a%00b", {"value": "v-hostile"}),
+    ("PUT", "A%01B", {"value": "v-hostile"}),
+    ("PUT", LONG_NAME, {"value": "v-hostile"}),
+    ("PUT", "NEW", {"value": "x" * (64 * 1024 + 1)}),
+    ("PUT", "NEW", {"value": "é" * (32 * 1024 + 1)}),  # 64 KiB + 2 bytes as UTF-8
+    ("PUT", "NEW", {"value": NUL}),
+    ("PUT", "NEW", {"value": ""}),
+    ("PUT", "NEW", {"value": {"$ne": None}}),
+    ("PUT", "NEW", {"value": ["v"]}),
+    ("PUT", "NEW", {"value": "v-hostile", "environment": "../etc"}),
+    ("PUT", "NEW", {"value": "v-hostile", "environment": "../../x"}),
+    ("PUT", "NEW", {"value": "v-hostile", "environment": NUL}),
+    ("PUT", "NEW", {"value": "v-hostile", "environment": "e" * 5000}),
+    ("PUT", "NEW", {"value": "v-hostile", "description": "d" * 501}),
+    ("PUT", "NEW", {"reference": "op://vault/it\x07em/field"}),
+    ("PUT", "NEW", {"reference": "op://vault/item/fie\nld"}),
+    ("PUT", "NEW", {"reference": "op://vault/item/field\x00"}),
+    ("PUT", "NEW", {"reference": "op://../../etc/passwd"}),
+    ("PUT", "NEW", {"reference": "op://vault"}),
+    ("PUT", "NEW", {"value": "v", "reference": "op://a/b/c"}),
+    ("PUT", "NEW", "a string"),
+    ("PUT", "NEW", [1, 2]),
+    ("POST", "KEPT/rollback", {"version": 2**63}),
+    ("POST", "KEPT/rollback", {"version": int(HUGE)}),
+    ("POST", "KEPT/rollback", {"version": 0}),
+    ("POST", "KEPT/rollback", {"version": -1}),
+    ("POST", "KEPT/rollback", {"version": "one"}),
+    ("POST", "KEPT/rollback", {"version": 1.5}),
+    ("POST", "KEPT/rollback", {"version": 99}),
+    ("POST", "KEPT/rollback", {"version": 1, "environment": "../etc"}),
+    ("POST", "KEPT/rollback", {}),
+    ("POST", "a%00b/rollback", {"version": 1}),
+]
+RESOLVE_BODIES = [
+    {"names": ["../etc"]},
+    {"names": ["A\x00B"]},
+    {"names": ["A\x01B"]},
+    {"names": [LONG_NAME]},
+    {"names": ["KEPT"] * 501},
+    {"names": "KEPT"},
+    {"names": ["KEPT"], "reveal": "maybe"},
+    {"names": ["KEPT"], "reveal": 2},
+    {"names": ["KEPT"], "environment": "../etc"},
+    {"names": ["KEPT"], "project": "../etc"},
+    {"names": ["KEPT"], "project": NUL},
+    {"names": ["NEVER_SET"]},
+]
+
+
+@pytest.fixture(scope="module")
+def kept(server: RegistryServer) -> None:
+    """Secret KEPT in every tier, with two versions (the rollbacks' target)."""
+    with server.api() as api:
+        for tier in SECRET_TIERS:
+            for value in (secret_value("kept-"), secret_value("kept-")):
+                made = api.put(f"{tier}/KEPT", json={"value": value})
+                assert made.status_code == 200, made.text
+
+
+class TestSecrets:
+    @pytest.mark.parametrize(("method", "target"), SECRET_TARGETS)
+    def test_a_hostile_path_or_query_is_a_clear_client_error(self, server, kept, method, target):
+        del kept
+        before = self._state(server)
+        status, body = _raw(server, _head(server, method, target))
+        assert 400 <= status < 500, (target[:200], status, body[:300])
+        assert body, target[:200]
+        assert self._state(server) == before
+
+    @pytest.mark.parametrize("tier", SECRET_TIERS)
+    @pytest.mark.parametrize(("method", "tail", "body"), SECRET_BODIES)
+    def test_a_hostile_secret_is_refused_and_writes_nothing(
+        self, server, kept, tier, method, tail, body
+    ):
+        del kept
+        before = self._state(server)
+        answer = _json(server, method, f"{tier}/{tail}", body)
+        assert 400 <= answer.status_code < 500, (tail[:100], answer.status_code, answer.text[:300])
+        assert answer.json()["error"]["message"]
+        assert leaked(answer.text) is None
+        assert self._state(server) == before
+
+    @pytest.mark.parametrize("body", RESOLVE_BODIES)
+    def test_a_hostile_resolution_is_a_clear_client_error(self, server, kept, body):
+        del kept
+        answer = _json(server, "POST", "/api/v1/secrets/resolve", body)
+        assert 400 <= answer.status_code < 500, (str(body)[:100], answer.text[:300])
+        assert answer.json()["error"]["message"]
+        assert leaked(answer.text) is None
+
+    @pytest.mark.parametrize("tier", SECRET_TIERS)
+    @pytest.mark.parametrize(
+        ("method", "tail"), [("PUT", "NEW"), ("POST", "KEPT/rollback"), ("POST", "")]
+    )
+    @pytest.mark.parametrize(
+        ("content", "content_type"),
+        [
+            (b"value=x", "application/x-www-form-urlencoded"),
+            (b"not json", "application/json"),
+            (b'{"value": "x"', "application/json"),
+            (b"\xff\xfe", "application/json"),
+            (b'{"value": "v-hostile"}', "text/plain"),
+            (b"", "application/json"),
+        ],
+    )
+    def test_a_body_that_is_not_json_is_refused(
+        self, server, kept, tier, method, tail, content, content_type
+    ):
+        del kept
+        path = f"{tier}/{tail}" if tail else "/api/v1/secrets/resolve"
+        before = self._state(server)
+        with server.api() as api:
+            answer = api.request(
+                method, path, content=content, headers={"Content-Type": content_type}
+            )
+        assert 400 <= answer.status_code < 500, (path, content, answer.text[:300])
+        assert answer.json()["error"]["message"]
+        assert self._state(server) == before
+
+    @staticmethod
+    def _state(server: RegistryServer) -> list[object]:
+        """Every secret of every tier, with its current version and history length."""
+        state: list[object] = []
+        with server.api() as api:
+            for tier in SECRET_TIERS:
+                listed = api.get(tier)
+                assert listed.status_code == 200, listed.text
+                state.extend(
+                    (tier, s["name"], s["environment"], s["version"]) for s in listed.json()
+                )
+        return state

@@ -27,10 +27,12 @@ from devflow.secrets.onepassword import (
     Unreachable,
 )
 from devflow.secrets.onepassword.fake import FakeConnect, FakeOp
+from tests.secret_values import register
 
-DB_PASSWORD = "s3cret-db-pa55word"
-API_TOKEN = "tok-api-9f8e7d6c5b4a"
-PROD_KEY = "prod-key-0a1b2c3d"
+# Registered: no log or event of the suite may hold them (tests/leak_scan.py).
+DB_PASSWORD = register("s3cret-db-pa55word")
+API_TOKEN = register("tok-api-9f8e7d6c5b4a")
+PROD_KEY = register("prod-key-0a1b2c3d")
 VALUES = (DB_PASSWORD, API_TOKEN, PROD_KEY)
 
 
