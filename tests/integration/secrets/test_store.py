@@ -23,10 +23,11 @@ from devflow.secrets.jobs import blueprint
 from devflow.secrets.keys import SecretKeys
 from devflow.secrets.models import AuditEntry, EncryptionKey, SecretVersion
 from devflow.secrets.scopes import of_project, of_user, system
+from tests.secret_values import secret_value
 from devflow.settings import load_settings
 from tests.factories import api_client, make_user, run_jobs, running_app
 
-VALUE = "s3cr3t-value-Zq8#pL2"
+VALUE = secret_value("s3cr3t-value-Zq8#pL2-")  # every value here is registered (tests/leak_scan.py)
 KEY_A = base64.b64encode(b"A" * 32).decode()
 KEY_B = base64.b64encode(b"B" * 32).decode()
 
@@ -118,20 +119,15 @@ class TestStore:
             assert not [c for c in sealed if c and VALUE.encode() in c]
 
     async def test_environments_are_separate(self, api):
-        await api.put(
-            f"{P}/API_URL", json={"value": "https://staging.example", "environment": "staging"}
-        )
-        await api.put(
-            f"{P}/API_URL", json={"value": "https://prod.example", "environment": "production"}
-        )
+        staging_url = secret_value("https://staging.example/?key=")
+        prod_url = secret_value("https://prod.example/?key=")
+        await api.put(f"{P}/API_URL", json={"value": staging_url, "environment": "staging"})
+        await api.put(f"{P}/API_URL", json={"value": prod_url, "environment": "production"})
         staging = await api.get(f"{P}/API_URL", params={"environment": "staging", "reveal": "true"})
         production = await api.get(
             f"{P}/API_URL", params={"environment": "production", "reveal": "true"}
         )
-        assert (staging.json()["value"], production.json()["value"]) == (
-            "https://staging.example",
-            "https://prod.example",
-        )
+        assert (staging.json()["value"], production.json()["value"]) == (staging_url, prod_url)
         assert (await api.get(f"{P}/API_URL")).status_code == 404  # development has none
 
     async def test_a_reference_is_stored_and_never_sealed(self, api, sessions):
@@ -194,7 +190,7 @@ class TestAccess:
             refused = await r.get(f"{P}/TOKEN", params={"reveal": "true"})
             assert refused.status_code == 403
             assert VALUE not in refused.text
-            assert (await r.put(f"{P}/TOKEN", json={"value": "x" * 8})).status_code == 403
+            assert (await r.put(f"{P}/TOKEN", json={"value": secret_value()})).status_code == 403
             assert (await o.get(P)).status_code == 404
             assert (await w.get("/api/v1/secrets/system")).status_code == 403
             assert (
@@ -233,7 +229,7 @@ class TestAccess:
 class TestTampering:
     async def test_a_changed_or_moved_ciphertext_is_refused_and_audited(self, api, sessions):
         await api.put(f"{P}/ONE", json={"value": VALUE})
-        await api.put(f"{P}/TWO", json={"value": "other-value"})
+        await api.put(f"{P}/TWO", json={"value": secret_value("other-")})
         async with unit_of_work(sessions) as session:
             found = await session.execute(
                 text(
@@ -270,15 +266,17 @@ class TestTampering:
 
 class TestResolution:
     async def test_the_most_specific_tier_wins_with_provenance(self, api, sessions):
-        await api.put("/api/v1/secrets/system/SHARED", json={"value": "from-system"})
-        await api.put("/api/v1/secrets/user/SHARED", json={"value": "from-user"})
-        await api.put("/api/v1/secrets/system/ONLY_SYSTEM", json={"value": "system-only"})
+        from_system, from_user = secret_value("from-system-"), secret_value("from-user-")
+        system_only, from_project = secret_value("system-only-"), secret_value("from-project-")
+        await api.put("/api/v1/secrets/system/SHARED", json={"value": from_system})
+        await api.put("/api/v1/secrets/user/SHARED", json={"value": from_user})
+        await api.put("/api/v1/secrets/system/ONLY_SYSTEM", json={"value": system_only})
         resolved = await api.post(
             "/api/v1/secrets/resolve", json={"names": ["SHARED", "ONLY_SYSTEM"], "reveal": True}
         )
         by_name = {r["name"]: r for r in resolved.json()}
-        assert (by_name["SHARED"]["tier"], by_name["SHARED"]["value"]) == ("user", "from-user")
-        await api.put(f"{P}/SHARED", json={"value": "from-project"})
+        assert (by_name["SHARED"]["tier"], by_name["SHARED"]["value"]) == ("user", from_user)
+        await api.put(f"{P}/SHARED", json={"value": from_project})
         resolved = await api.post(
             "/api/v1/secrets/resolve", json={"names": ["SHARED"], "reveal": True}
         )
@@ -289,8 +287,8 @@ class TestResolution:
         assert quiet.json()[0]["value"] is None
         everything = await api.post("/api/v1/secrets/resolve", json={"reveal": True})
         assert {r["name"]: r["value"] for r in everything.json()} == {
-            "SHARED": "from-project",
-            "ONLY_SYSTEM": "system-only",
+            "SHARED": from_project,
+            "ONLY_SYSTEM": system_only,
         }
 
     @pytest.mark.parametrize(
@@ -299,11 +297,12 @@ class TestResolution:
     async def test_every_provider_order(self, db_url, home, sessions, admin_token, order):
         settings = load_settings(database_url=db_url, home=home, secrets={"providers": list(order)})
         (home / "secrets" / "env").mkdir(parents=True)
-        (home / "secrets" / "env" / "system.env").write_text("ORDERED=from-dotenv\n")
+        made = {p: secret_value(f"from-{p}-") for p in ("dotenv", "environment", "store")}
+        (home / "secrets" / "env" / "system.env").write_text(f"ORDERED={made['dotenv']}\n")
         async with running_app(settings) as app, api_client(app, admin_token) as api:
-            await api.put("/api/v1/secrets/system/ORDERED", json={"value": "from-store"})
+            await api.put("/api/v1/secrets/system/ORDERED", json={"value": made["store"]})
             resolver = app.state.services.get(SECRETS)
-            resolver.environ = {"DEVFLOW_SECRET_ORDERED": "from-environment"}
+            resolver.environ = {"DEVFLOW_SECRET_ORDERED": made["environment"]}
             async with sessions() as session:
                 found = await resolver.resolve_many(
                     session,
@@ -313,25 +312,26 @@ class TestResolution:
                     user=None,
                     environment="development",
                 )
-        assert (found[0].provider, found[0].value) == (order[0], f"from-{order[0]}")
+        assert (found[0].provider, found[0].value) == (order[0], made[order[0]])
 
     async def test_dotenv_files_per_environment_and_project(self, api, app, home):
         folder = home / "secrets" / "env" / "projects"
         folder.mkdir(parents=True)
-        (folder / "default.env").write_text("FROM_FILE=generic\nOTHER='quoted value'\n")
-        (folder / "default.staging.env").write_text("FROM_FILE=staging\n")
+        generic, quoted, staging_value = (secret_value(v) for v in ("generic-", "quoted ", "st-"))
+        (folder / "default.env").write_text(f"FROM_FILE={generic}\nOTHER='{quoted}'\n")
+        (folder / "default.staging.env").write_text(f"FROM_FILE={staging_value}\n")
         dev = await api.post(
             "/api/v1/secrets/resolve", json={"names": ["FROM_FILE", "OTHER"], "reveal": True}
         )
         assert [(r["value"], r["provider"], r["tier"]) for r in dev.json()] == [
-            ("generic", "dotenv", "project"),
-            ("quoted value", "dotenv", "project"),
+            (generic, "dotenv", "project"),
+            (quoted, "dotenv", "project"),
         ]
         staging = await api.post(
             "/api/v1/secrets/resolve",
             json={"names": ["FROM_FILE"], "reveal": True, "environment": "staging"},
         )
-        assert staging.json()[0]["value"] == "staging"
+        assert staging.json()[0]["value"] == staging_value
         assert "FROM_FILE" not in os.environ
 
 
@@ -361,25 +361,26 @@ class TestKeys:
         self, db_url, home, sessions, admin_token, settings
     ):
         async with running_app(settings) as app, api_client(app, admin_token) as api:
-            for i in range(30):
-                await api.put(f"{P}/S{i}", json={"value": f"value-{i}"})
+            values = [secret_value(f"value-{i}-") for i in range(30)]
+            for i, value in enumerate(values):
+                await api.put(f"{P}/S{i}", json={"value": value})
             old = (await api.get("/api/v1/secrets/keys")).json()
             assert [(k["state"], k["sealed"]) for k in old] == [("active", 30)]
             rotated = await api.post("/api/v1/secrets/keys/rotate", json={})
             assert rotated.status_code == 202, rotated.text
             assert rotated.json()["remaining"] == 30
             # Values still open while they wait for the job.
-            assert (await api.get(f"{P}/S3", params={"reveal": "true"})).json()[
-                "value"
-            ] == "value-3"
+            assert (await api.get(f"{P}/S3", params={"reveal": "true"})).json()["value"] == values[
+                3
+            ]
         await run_jobs(db_url, [blueprint], settings=settings)
         async with running_app(settings) as app, api_client(app, admin_token) as api:
             keys = {k["key_id"]: k for k in (await api.get("/api/v1/secrets/keys")).json()}
             assert keys[old[0]["key_id"]]["state"] == "retired"
             assert keys[rotated.json()["new"]]["sealed"] == 30
-            assert (await api.get(f"{P}/S29", params={"reveal": "true"})).json()[
-                "value"
-            ] == "value-29"
+            assert (await api.get(f"{P}/S29", params={"reveal": "true"})).json()["value"] == values[
+                29
+            ]
             assert (await api.post("/api/v1/secrets/audit/verify")).json()["ok"] is True
         async with sessions() as session:
             assert (
