@@ -23,9 +23,9 @@ from devflow.secrets.jobs import blueprint
 from devflow.secrets.keys import SecretKeys
 from devflow.secrets.models import AuditEntry, EncryptionKey, SecretVersion
 from devflow.secrets.scopes import of_project, of_user, system
-from tests.secret_values import secret_value
 from devflow.settings import load_settings
 from tests.factories import api_client, make_user, run_jobs, running_app
+from tests.secret_values import secret_value
 
 VALUE = secret_value("s3cr3t-value-Zq8#pL2-")  # every value here is registered (tests/leak_scan.py)
 KEY_A = base64.b64encode(b"A" * 32).decode()
