@@ -939,6 +939,31 @@ def _secret(tier: str, method: str, tail: str = "", *, fresh: bool = False, **kw
     return build
 
 
+_MANUAL = {"rotator": "manual", "interval_seconds": 86400}
+
+
+def _rotation(tier: str, method: str, tail: str, *, fresh: bool = False) -> Build:
+    """A call on the rotation policy of a secret that has one (a manual one: rotating it now is
+    refused with 422 by design, after the caller passed authorization)."""
+
+    def build(world: World, caller: str) -> Request:
+        _m, url, _kw = _secret(tier, "GET", fresh=fresh)(world, caller)
+        token = _secret_tier(world, tier, caller)[1]
+        with world.api(token) as api:
+            made = api.put(f"{url}/rotation", json=_MANUAL)
+        assert made.status_code == 200, made.text
+        body = {"json": _MANUAL} if method == "PUT" else {}
+        return (method, url + tail, body)
+
+    return build
+
+
+def _refused_as_manual(rule: Rule) -> Rule:
+    """`rule` with its successes answered 422: rotating a manual secret now is refused."""
+    expect = {k: (422 if v == ALLOW else v) for k, v in rule.expect.items()}
+    return Rule(expect, rule.wrong_scope)
+
+
 def _secret_list(tier: str) -> Build:
     def build(world: World, caller: str) -> Request:
         _secret(tier, "GET")(world, caller)  # something to list
@@ -971,6 +996,14 @@ def _secret_cases(tier: str, path: str, rule: Callable[[str], Rule]) -> dict[str
         f"GET {path}/{{name}}/history": Case(rule("list"), _secret(tier, "GET", "/history")),
         f"POST {path}/{{name}}/rollback": Case(
             rule("write"), _secret(tier, "POST", "/rollback", json={"version": 1})
+        ),
+        f"GET {path}/{{name}}/rotation": Case(rule("list"), _rotation(tier, "GET", "/rotation")),
+        f"PUT {path}/{{name}}/rotation": Case(rule("write"), _rotation(tier, "PUT", "/rotation")),
+        f"DELETE {path}/{{name}}/rotation": Case(
+            rule("write"), _rotation(tier, "DELETE", "/rotation", fresh=True)
+        ),
+        f"POST {path}/{{name}}/rotate": Case(
+            _refused_as_manual(rule("write")), _rotation(tier, "POST", "/rotate")
         ),
     }
 
@@ -1549,7 +1582,8 @@ DECLARED: dict[str, Case] = {
         member("read"), _pull_route("GET", "/reviews")
     ),
     "POST /api/v1/projects/{project}/repos/{name}/pulls/{number}/reviews": Case(
-        member("write"), _pull_route("POST", "/reviews", json={"event": "approve"})
+        member("write"),
+        _pull_route("POST", "/reviews", json={"event": "comment", "body": "looks fine"}),
     ),
     "GET /api/v1/projects/{project}/repos/{name}/pulls/{number}/comments": Case(
         member("read"), _pull_route("GET", "/comments")
