@@ -174,6 +174,8 @@ def test_the_dashboard_works_in_a_real_browser() -> None:
             **llm_env(llm),
             # Jobs the Jobs page's spec retries and cancels.
             "DEVFLOW_JOBS__EXTRA_MODULES": '["tests.jobs_plugin"]',
+            # A project secret the environment shadows: the Secrets page's spec sees it win.
+            "DEVFLOW_SECRET_DEFAULT__E2E_SHADOWED": "from-the-environment",
         },
     )
     # JSON logs of every request: read them as they come, or a full pipe stalls the server.
