@@ -21,10 +21,12 @@ from devflow.settings import load_settings
 from tests.e2e.test_repos_git import devflow, git
 from tests.factories import run_jobs
 from tests.registry_fixtures import RegistryServer, running_server
+from tests.secret_values import register, secret_value
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 LOOPBACK = {"repos": {"mirrors": {"private_networks": ["127.0.0.0/8"]}}}
 REPOS = "/api/v1/projects/default/repos"
+SECRETS = "/api/v1/projects/default/secrets"
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +244,64 @@ def test_the_periodic_job_fetches_the_mirrors_that_are_due(server, tmp_path):
     with server.api() as api:
         mirror = api.get(f"{REPOS}/ticked/mirror").json()
         assert mirror["next_fetch_at"] > mirror["last_fetched_at"]
+
+
+def test_a_private_source_is_mirrored_with_a_project_secret_that_never_shows(server, tmp_path):
+    """`credentials: secret://NAME` names a secret of the project: checked at the request, resolved
+    by the job and each fetch, handed to git outside its URL and arguments; a fetch without it
+    fails saying so, and no value reaches the job, the mirror or its error."""
+    with server.api() as api:
+        source = api.post(REPOS, json={"name": "closed", "visibility": "private",
+                                       "readme": True}).json()  # fmt: skip
+        minted = api.post("/api/v1/tokens", json={"name": "mirror reader"})
+        assert minted.status_code == 201, minted.text
+        token = register(minted.json()["token"])
+        body = {"url": source["clone_url"], "name": "closed-copy", "mirror": True,
+                "credentials": "secret://MIRROR_TOKEN"}  # fmt: skip
+        missing = api.post(f"{REPOS}/import", json=body)
+        assert missing.status_code == 422, missing.text
+        assert "MIRROR_TOKEN" in missing.text
+        raw = api.post(f"{REPOS}/import", json={**body, "credentials": f"ada:{token}"})
+        assert raw.status_code == 422, raw.text
+        assert "secret://NAME" in raw.text
+        assert token not in raw.text
+        made = api.put(f"{SECRETS}/MIRROR_TOKEN", json={"value": token})
+        assert made.status_code == 200, made.text
+        started = api.post(f"{REPOS}/import", json=body)
+        assert started.status_code == 202, started.text
+        bare = api.post(f"{REPOS}/import", json={**body, "name": "closed-bare", "mirror": False,
+                                                 "credentials": None})  # fmt: skip
+        assert bare.status_code == 202, bare.text
+    work(server)
+    with server.api() as api:
+        job = api.get(f"/api/v1/jobs/{started.json()['job_id']}").json()
+        assert job["status"] == "succeeded", job
+        assert token not in json.dumps(job)
+        mirror = api.get(f"{REPOS}/closed-copy/mirror").json()
+        assert mirror["credentials"] == "secret://MIRROR_TOKEN"
+        failed = api.get(f"/api/v1/jobs/{bare.json()['job_id']}").json()
+        assert failed["status"] == "failed", failed
+        assert "the source asks for credentials" in json.dumps(failed)
+        assert api.get(f"{REPOS}/closed-bare").status_code == 404
+    moved = _commit(server, tmp_path, source["clone_url"], "c.txt")
+    with server.api() as api:
+        assert api.post(f"{REPOS}/closed-copy/mirror/sync").status_code == 202
+    work(server)
+    heads = git("ls-remote", f"{server.url}/default/closed-copy.git", cwd=tmp_path,
+                token=server.token).stdout  # fmt: skip
+    assert f"{moved}\trefs/heads/main" in heads
+
+    # A wrong value (user:password form) fails the fetch; neither value is in what is kept.
+    wrong = secret_value("wrong-")
+    with server.api() as api:
+        api.put(f"{SECRETS}/MIRROR_TOKEN", json={"value": f"mirror:{wrong}"})
+        synced = api.post(f"{REPOS}/closed-copy/mirror/sync")
+    work(server)
+    with server.api() as api:
+        mirror = api.get(f"{REPOS}/closed-copy/mirror").json()
+        job = api.get(f"/api/v1/jobs/{synced.json()['job_id']}").json()
+    assert job["status"] == "failed", job
+    assert "refused the credentials given" in mirror["last_error"]
+    for value in (token, wrong):
+        assert value not in json.dumps(job)
+        assert value not in json.dumps(mirror)

@@ -108,6 +108,91 @@ class TestPing:
             assert secret not in events
 
 
+class TestSealedSecret:
+    """The signing secret lives in the secrets store (issue 18), not in the hook's row."""
+
+    async def _stored(self, sessions, hook_id: str) -> dict[str, Any]:
+        scope = f"internal:repos.webhook:{hook_id}"
+        async with sessions() as session:
+            row = (
+                await session.execute(
+                    text("SELECT has_secret, legacy_secret FROM repos_webhook WHERE id = :id"),
+                    {"id": hook_id},
+                )
+            ).one_or_none()
+            sealed = list(
+                await session.scalars(
+                    text(
+                        "SELECT v.ciphertext FROM secrets_version v JOIN secrets_secret s "
+                        "ON s.id = v.secret_id WHERE s.scope = :scope"
+                    ),
+                    {"scope": scope},
+                )
+            )
+            audited = (
+                await session.execute(
+                    text("SELECT actor, action, reason FROM secrets_audit WHERE scope = :scope "
+                         "ORDER BY seq"),
+                    {"scope": scope},
+                )
+            ).all()  # fmt: skip
+        return {"row": row, "sealed": sealed, "audited": [tuple(a) for a in audited]}
+
+    async def test_the_secret_is_sealed_audited_signs_and_goes_with_the_hook(
+        self, api, receiver, db_url, settings, sessions
+    ):
+        hook = await add_hook(api, f"{receiver.url}/sealed")
+        stored = await self._stored(sessions, hook["id"])
+        assert tuple(stored["row"]) == (True, None)
+        [sealed] = stored["sealed"]
+        assert b"s3cret" not in sealed
+        assert stored["audited"] == [
+            ("devflow", "write", "created: webhook signing secret set at creation")
+        ]
+        for path in ("/api/v1/secrets/system", "/api/v1/projects/default/secrets"):
+            for params in ({}, {"environment": "internal"}):
+                listed = await api.get(path, params=params)
+                assert listed.status_code == 200, listed.text
+                assert listed.json() == []
+        resolved = await api.post(
+            "/api/v1/secrets/resolve", json={"names": ["value"], "environment": "internal"}
+        )
+        assert resolved.status_code == 404, resolved.text
+
+        await deliver(db_url, settings)
+        [got] = receiver.at("/sealed")
+        assert got.signed
+        assert len((await self._stored(sessions, hook["id"]))["audited"]) == 1  # reads: none
+
+        assert (await api.delete(f"{HOOKS}/{hook['id']}")).status_code == 204
+        gone = await self._stored(sessions, hook["id"])
+        assert (gone["row"], gone["sealed"]) == (None, [])
+        assert gone["audited"][-1] == ("devflow", "delete", "webhook signing secret: hook deleted")
+
+    async def test_a_secret_left_in_clear_by_the_migration_is_sealed_before_it_signs(
+        self, api, receiver, db_url, settings, sessions
+    ):
+        hook = await add_hook(api, f"{receiver.url}/legacy")  # its ping waits in the queue
+        async with sessions() as session, session.begin():  # as migration 0024 leaves it
+            await session.execute(
+                text("DELETE FROM secrets_secret WHERE scope = :scope"),
+                {"scope": f"internal:repos.webhook:{hook['id']}"},
+            )
+            await session.execute(
+                text("UPDATE repos_webhook SET legacy_secret = 's3cret' WHERE id = :id"),
+                {"id": hook["id"]},
+            )
+        await deliver(db_url, settings)
+        [got] = receiver.at("/legacy")
+        assert got.signed
+        stored = await self._stored(sessions, hook["id"])
+        assert tuple(stored["row"]) == (True, None)
+        assert len(stored["sealed"]) == 1
+        assert stored["audited"][-1] == (
+            "devflow", "write", "created: webhook signing secret sealed from clear",
+        )  # fmt: skip
+
+
 class TestRetries:
     async def test_a_500_is_retried_and_every_attempt_is_logged(
         self, api, receiver, db_url, settings

@@ -13,6 +13,10 @@ from typing import TYPE_CHECKING
 
 from devflow.core.domain import Domain, lazy
 from devflow.core.services import Key, Provider, Services
+from devflow.secrets.internal import forget as forget_internal
+from devflow.secrets.internal import keep as keep_internal
+from devflow.secrets.internal import read as read_internal
+from devflow.secrets.internal import resolve_project_secret
 from devflow.secrets.masking import Masker
 from devflow.secrets.references import resolve_setting
 from devflow.secrets.settings import SecretsSettings
@@ -54,4 +58,14 @@ DOMAIN = Domain(
     servers=lazy("devflow.secrets.startup:check_keys"),
 )
 
-__all__ = ["DOMAIN", "SECRETS", "Masker", "SecretsSettings", "resolve_setting"]
+__all__ = [
+    "DOMAIN",
+    "SECRETS",
+    "Masker",
+    "SecretsSettings",
+    "forget_internal",
+    "keep_internal",
+    "read_internal",
+    "resolve_project_secret",
+    "resolve_setting",
+]

@@ -24,9 +24,10 @@ async def import_repository(
 ) -> ImportStarted:
     """Import a repository from an http(s) URL, once or as a pull mirror (project writers): a
     job clones it; follow it at /api/v1/jobs/{job_id}. Private addresses and URLs holding
-    credentials are refused."""
+    credentials are refused: name a secret of the project instead (`credentials:
+    secret://NAME`)."""
     job_id, name = await service.start_import(
-        session, principal=principal, project=project, data=data, settings=services.settings
+        session, principal=principal, project=project, data=data, services=services
     )
     return ImportStarted(job_id=job_id, project=project, name=name, mirror=data.mirror)
 

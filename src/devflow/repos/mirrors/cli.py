@@ -36,6 +36,13 @@ def import_(
     ] = False,
     interval: Annotated[str, typer.Option(help="How often a mirror fetches: 10m, 1h, 1d.")] = "1h",
     visibility: Annotated[str, typer.Option(help="public, internal or private.")] = "private",
+    credentials: Annotated[
+        str | None,
+        typer.Option(
+            help="secret://NAME: a secret of the project holding user:password or a token, "
+            "sent to the source on the clone and every fetch (never the credentials themselves)."
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Follow the import's job to its end.")] = True,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -44,6 +51,9 @@ def import_(
     """Import a repository from a URL (a job clones it), once or as a pull mirror.
 
     Example: devflow repo import https://github.com/psf/requests.git --mirror --interval 6h
+
+    Private source: devflow secrets set GH_TOKEN --project web, then
+    devflow repo import https://github.com/acme/app.git -p web --credentials secret://GH_TOKEN
     """
     project_name = project or "default"
     body: dict[str, Any] = {
@@ -52,6 +62,8 @@ def import_(
     }  # fmt: skip
     if name:
         body["name"] = name
+    if credentials:
+        body["credentials"] = credentials
     api = client(url, token)
     started = api.post(f"{_repos(project_name)}/import", json=body)
     if not wait:
@@ -96,6 +108,7 @@ def mirror_(
     console.print(
         f"mirror of {found['url']} every {found['interval_seconds']}s, last fetched "
         f"{found['last_fetched_at'] or 'never'}, next {found['next_fetch_at']}"
+        + (f", credentials {found['credentials']}" if found.get("credentials") else "")
         + (f", last error: {found['last_error']}" if found["last_error"] else ""),
         highlight=False,
     )

@@ -8,11 +8,19 @@ lookup that answers a private address, DNS rebinding, is never made). Redirects 
 (`GIT_ALLOW_PROTOCOL=http:https`, `protocol.allow=never` otherwise, `protocol.file.allow=never`),
 no proxy, no credential helper and no prompt. Progress lines git writes are handed to
 `on_progress` as they come.
+
+Credentials (a mirror's `secret://NAME`, resolved by the caller) reach git as an
+`http.extraHeader` (`Authorization: Basic …`) set through `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_0`/
+`GIT_CONFIG_VALUE_0` in git's environment: never in the URL (stored and shown), the process's
+arguments (`ps` shows them to every local user) or a file. git prints no request header unless
+told to trace (`GIT_TRACE*`, which `Storage.env` never passes on), and what it writes is masked
+with the value anyway before it reaches a log line or an error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ipaddress
 import logging
@@ -24,9 +32,11 @@ from devflow.core.outbound import AddressRefused, Resolver, address_allowed, sys
 from devflow.repos.mirrors.schemas import SourceUrl
 from devflow.repos.mirrors.settings import MirrorSettings
 from devflow.repos.storage import GitFailed, Storage
+from devflow.secrets import Masker
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int | None], Awaitable[None]]
+_AUTH_FAILED = ("could not read Username", "Authentication failed", "401")
 _PROGRESS = re.compile(r"^(?:remote: )?([A-Za-z ]+):\s+\d+% \((\d+)/(\d+)\)")
 
 
@@ -93,8 +103,10 @@ async def run_guarded(
     *,
     cwd: Path,
     on_progress: Progress | None = None,
+    credentials: tuple[str, str] | None = None,
 ) -> None:
-    """Run `git <guard options> args…` that reaches `source`, within the time limit.
+    """Run `git <guard options> args…` that reaches `source`, within the time limit, sending
+    `credentials` (user, password) as HTTP basic authentication when given.
 
     Raises:
         AddressRefused: the source's address is refused.
@@ -102,6 +114,17 @@ async def run_guarded(
     """
     address = await checked_address(source, settings)
     env = {**storage.env(), "GIT_ALLOW_PROTOCOL": "http:https", "GIT_TERMINAL_PROMPT": "0"}
+    masker = Masker()
+    if credentials is not None:
+        user, password = credentials
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+        env.update(
+            GIT_CONFIG_COUNT="1",
+            GIT_CONFIG_KEY_0="http.extraHeader",
+            GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
+        )
+        masker.add(password)
+        masker.add(basic)
     proc = await asyncio.create_subprocess_exec(
         storage.git, *guard_options(source, address), *args,
         cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
@@ -116,7 +139,7 @@ async def run_guarded(
                 pending += chunk
                 *lines, pending = re.split(rb"[\r\n]", pending)
                 for raw in lines:
-                    line = raw.decode(errors="replace").strip()
+                    line = masker.mask(raw.decode(errors="replace")).strip()
                     if not line:
                         continue
                     last = line
@@ -124,7 +147,7 @@ async def run_guarded(
                     if found and on_progress is not None:
                         await on_progress(found[1].strip().lower(), int(found[2]), int(found[3]))
             if pending.strip():
-                last = pending.decode(errors="replace").strip()
+                last = masker.mask(pending.decode(errors="replace")).strip()
             code = await proc.wait()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
@@ -135,7 +158,15 @@ async def run_guarded(
         ) from None
     if code != 0:
         log.warning("git %s from %s failed: %s", args[0], source.url, last)
-        raise SourceFailed(f"git {args[0]} from {source.url} failed: {last[:300]}")
+        hint = ""
+        if any(sign in last for sign in _AUTH_FAILED):
+            hint = (
+                " (the source refused the credentials given: check the secret's value)"
+                if credentials is not None
+                else " (the source asks for credentials: give `credentials: secret://NAME`, a "
+                "secret of the project holding user:password or a token)"
+            )
+        raise SourceFailed(f"git {args[0]} from {source.url} failed: {last[:300]}{hint}")
 
 
 __all__ = ["SourceFailed", "checked_address", "guard_options", "run_guarded"]

@@ -24,17 +24,13 @@ async def import_repository(context: JobContext, /, **args: Any) -> str:
         await report_progress(context, phase=Phase(phase, "objects", done, total))
 
     await report_progress(context, message=f"cloning {args['url']}")
-    return await service.run_import(
-        services.sessions, settings=services.settings, args=args, on_progress=progress
-    )
+    return await service.run_import(services, args=args, on_progress=progress)
 
 
 async def fetch_mirror(context: JobContext, repository_id: str) -> int:
     """Fetch one mirror from its source; return how many refs moved."""
     services = services_of(context)
-    moved = await service.fetch_mirror(
-        services.sessions, settings=services.settings, repository_id=uuid.UUID(repository_id)
-    )
+    moved = await service.fetch_mirror(services, repository_id=uuid.UUID(repository_id))
     return len(moved)
 
 

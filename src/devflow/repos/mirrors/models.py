@@ -1,7 +1,8 @@
 """The pull mirror of a repository: where it fetches from and how often.
 
-The URL never holds credentials (`schemas.check_source_url` refuses them), so nothing secret is
-stored here. The repository itself is `GitRepository` with `is_mirror` set, which refuses pushes.
+The URL never holds credentials (`schemas.check_source_url` refuses them), and `credentials`
+only names a secret of the project (`secret://NAME`), so nothing secret is stored here. The
+repository itself is `GitRepository` with `is_mirror` set, which refuses pushes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class RepoMirror(Base):
     next_fetch_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
     last_fetched_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(String(2000), default=None)
+    credentials: Mapped[str | None] = mapped_column(String(200), default=None)
+    """`secret://NAME`: the project's secret each fetch authenticates with (None: none)."""
 
 
 __all__ = ["RepoMirror"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, Field, StrictBool
 
 from devflow.core.auth import Visibility
 from devflow.core.errors import Invalid
@@ -15,6 +16,10 @@ from devflow.repos.schemas import RepoName, name_problem
 
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 DAY = 86400
+SECRET_SCHEME = "secret://"  # noqa: S105 - a scheme, not a credential
+_SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+TOKEN_USER = "x-access-token"  # noqa: S105 - a user name, not a credential
+"""The user name sent with a credential that is a token alone (as GitHub's)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,32 @@ def check_source_url(url: str) -> SourceUrl:
     )
 
 
+def check_credentials(reference: str) -> str:
+    """Return a credentials reference (`secret://NAME`) checked (ValueError: not one)."""
+    name = reference.removeprefix(SECRET_SCHEME)
+    if not reference.startswith(SECRET_SCHEME) or not _SECRET_NAME.fullmatch(name):
+        raise ValueError(
+            "credentials are a reference to a secret of the project, `secret://NAME` (set it "
+            "with `devflow secrets set NAME --project P`), never the credentials themselves"
+        )
+    return reference
+
+
+def secret_name(reference: str) -> str:
+    """The secret a checked credentials reference names."""
+    return reference.removeprefix(SECRET_SCHEME)
+
+
+def basic_auth(value: str) -> tuple[str, str]:
+    """The user and password a credentials secret's value gives: `user:password`, or a token
+    alone (sent as the password of user `x-access-token`, as GitHub takes it)."""
+    user, sep, password = value.partition(":")
+    return (user, password) if sep and user else (TOKEN_USER, value)
+
+
+Credentials = Annotated[str, AfterValidator(check_credentials)]
+
+
 def name_from_url(url: str) -> str:
     """Return the repository name a URL suggests (its last path part, without `.git`).
 
@@ -86,6 +117,12 @@ class ImportCreate(BaseModel):
         description="How often a mirror fetches (at least the "
         "setting `repos.mirrors.min_interval_seconds`).",
     )
+    credentials: Credentials | None = Field(
+        None,
+        max_length=200,
+        description="`secret://NAME`: a secret of the project whose value is `user:password` "
+        "or a token (sent as user `x-access-token`); used for the clone and every fetch.",
+    )
 
 
 class ImportStarted(BaseModel):
@@ -105,6 +142,9 @@ class MirrorRead(BaseModel):
     next_fetch_at: datetime
     last_fetched_at: datetime | None
     last_error: str | None
+    credentials: str | None = Field(
+        None, description="The reference `secret://NAME` fetches authenticate with."
+    )
 
 
 class SyncStarted(BaseModel):
@@ -119,6 +159,9 @@ __all__ = [
     "MirrorRead",
     "SourceUrl",
     "SyncStarted",
+    "basic_auth",
+    "check_credentials",
     "check_source_url",
     "name_from_url",
+    "secret_name",
 ]

@@ -8,6 +8,13 @@ place, in one transaction: a failed import leaves no row, and at most an orphan 
 harmless. A pull mirror is the same import plus a `RepoMirror` row; a periodic job queues a
 `repos:fetch_mirror` for each mirror that is due, which runs `git fetch --prune` (branches and
 tags) through the same guard and records what moved as a push (`repo.pushed`).
+
+Credentials are given by reference, `secret://NAME`: a secret of the repository's project
+(`secrets.resolve_project_secret`, the project tier only). The request checks that the caller
+may read it; the import job and each fetch resolve it as DevFlow (principal None, audited with
+the mirror as the reason) and hand it to git in its environment (`gitops`). Only the reference
+is stored (`RepoMirror.credentials`, the job's arguments); no value reaches a row, a job's
+arguments or error, an event or a log line.
 """
 
 from __future__ import annotations
@@ -26,16 +33,24 @@ from devflow.core.auth import Principal, Role
 from devflow.core.config import Settings
 from devflow.core.db import unit_of_work
 from devflow.core.errors import Conflict, Invalid, NotFound
+from devflow.core.services import Services
 from devflow.identity import Project, User, require_project
 from devflow.repos import access
 from devflow.repos.mirrors import gitops
 from devflow.repos.mirrors.models import RepoMirror
-from devflow.repos.mirrors.schemas import ImportCreate, check_source_url, name_from_url
+from devflow.repos.mirrors.schemas import (
+    ImportCreate,
+    basic_auth,
+    check_source_url,
+    name_from_url,
+    secret_name,
+)
 from devflow.repos.mirrors.settings import MirrorSettings
 from devflow.repos.models import GitRepository
 from devflow.repos.service import emit_repo_event, full_name, get_repository, record_push
 from devflow.repos.settings import ReposSettings
 from devflow.repos.storage import ZERO, Storage, write_hooks
+from devflow.secrets import resolve_project_secret
 
 IMPORT = "repos:import_repository"
 FETCH = "repos:fetch_mirror"
@@ -53,7 +68,7 @@ async def start_import(
     principal: Principal,
     project: str,
     data: ImportCreate,
-    settings: Settings,
+    services: Services,
 ) -> tuple[int, str]:
     """Queue the import of `data.url` into a project the caller writes to; return the job's id
     and the repository's name.
@@ -61,19 +76,24 @@ async def start_import(
     Raises:
         NotFound, PermissionDenied: not a writer of the project.
         Invalid: a URL that is not http(s), holds credentials, or suggests no name; an
-            interval under the setting's minimum.
+            interval under the setting's minimum; credentials naming no secret of the project
+            the caller may read.
         AddressRefused: the URL's host resolves to a refused address (403).
         Conflict: the project has a repository of that name.
     """
     owner = await require_project(session, principal=principal, name=project, role=Role.WRITE)
     source = check_source_url(data.url)
     name = data.name or name_from_url(data.url)
-    limits = mirror_settings(settings)
+    limits = mirror_settings(services.settings)
     if data.mirror and data.interval_seconds < limits.min_interval_seconds:
         raise Invalid(f"a mirror's interval is at least {limits.min_interval_seconds}s")
     if await get_repository(session, project=project, name=name) is not None:
         raise Conflict(f"{full_name(project, name)} exists already")
     await gitops.checked_address(source, limits)  # refused now rather than in the job
+    if data.credentials is not None:
+        await _credentials(
+            session, services, data.credentials, project=owner, principal=principal, reveal=False
+        )
     job_id = await jobs.defer(
         session,
         task=IMPORT,
@@ -86,16 +106,58 @@ async def start_import(
             "visibility": data.visibility.value,
             "mirror": data.mirror,
             "interval_seconds": data.interval_seconds,
+            "credentials": data.credentials,
         },
         project_id=owner.id,
     )
     return job_id, name
 
 
-async def run_import(
-    sessions: async_sessionmaker[AsyncSession],
+async def _credentials(
+    session: AsyncSession,
+    services: Services,
+    reference: str,
     *,
-    settings: Settings,
+    project: Project,
+    principal: Principal | None,
+    reveal: bool = True,
+) -> tuple[str, str] | None:
+    """The (user, password) a `secret://NAME` of the project gives (None when not `reveal`).
+
+    Raises:
+        Invalid: the project has no such secret, or the caller may not read it.
+    """
+    try:
+        value = await resolve_project_secret(
+            session, services, principal=principal, project_id=project.id, project=project.name,
+            name=secret_name(reference), purpose="repository import or mirror fetch",
+            reveal=reveal,
+        )  # fmt: skip
+    except NotFound as exc:
+        raise Invalid(
+            f"credentials {reference}: {exc.message} (set it with `devflow secrets set "
+            f"{secret_name(reference)} --project {project.name}`)",
+            details={"field": "credentials"},
+        ) from None
+    return basic_auth(value) if value is not None else None
+
+
+async def _job_credentials(
+    services: Services, reference: str | None, project_id: uuid.UUID
+) -> tuple[str, str] | None:
+    """Resolve a stored reference for a job, as DevFlow (principal None)."""
+    if reference is None:
+        return None
+    async with unit_of_work(services.sessions) as session:
+        project = await session.get(Project, project_id)
+        if project is None:
+            raise NotFound("the project was deleted meanwhile")
+        return await _credentials(session, services, reference, project=project, principal=None)
+
+
+async def run_import(
+    services: Services,
+    *,
     args: dict[str, Any],
     on_progress: gitops.Progress | None = None,
 ) -> str:
@@ -104,9 +166,14 @@ async def run_import(
     Raises:
         Conflict: the name was taken meanwhile (nothing is created).
         AddressRefused, SourceFailed: the source could not be reached or cloned.
+        Invalid: its credentials name no secret of the project.
     """
+    settings, sessions = services.settings, services.sessions
     storage = Storage.of(settings)
     source = check_source_url(args["url"])
+    credentials = await _job_credentials(
+        services, args.get("credentials"), uuid.UUID(args["project_id"])
+    )
     repo_id = uuid.uuid4()
     storage.prepare()
     incoming = storage.root / ".incoming"
@@ -118,7 +185,7 @@ async def run_import(
             ["clone", "--bare", "--progress", "--template=",
              f"--config=core.sharedRepository=0{storage.file_mode:o}", "--", source.url,
              str(building)],
-            cwd=incoming, on_progress=on_progress,
+            cwd=incoming, on_progress=on_progress, credentials=credentials,
         )  # fmt: skip
         await storage.run("remote", "remove", "origin", cwd=building)
         write_hooks(building)
@@ -165,6 +232,7 @@ async def _create_row(
             RepoMirror(
                 repository_id=repo_id, url=args["url"], interval_seconds=interval,
                 next_fetch_at=now + timedelta(seconds=interval), last_fetched_at=now,
+                credentials=args.get("credentials"),
             )
         )  # fmt: skip
         await session.flush()
@@ -232,27 +300,28 @@ async def schedule_fetches(session: AsyncSession) -> int:
     return count
 
 
-async def fetch_mirror(
-    sessions: async_sessionmaker[AsyncSession], *, settings: Settings, repository_id: uuid.UUID
-) -> list[dict[str, str]]:
+async def fetch_mirror(services: Services, *, repository_id: uuid.UUID) -> list[dict[str, str]]:
     """Fetch a mirror from its source (`git fetch --prune`, branches and tags); record what
     moved as a push by the mirror's creator; return the refs moved. A failure is kept in the
     mirror's `last_error` and raised (the job fails, and the next one comes at the interval)."""
+    settings, sessions = services.settings, services.sessions
     storage = Storage.of(settings)
     async with unit_of_work(sessions) as session:
         mirror = await session.get(RepoMirror, repository_id)
-        if mirror is None:
+        repo = await session.get(GitRepository, repository_id)
+        if mirror is None or repo is None:
             return []
-        url = mirror.url
+        url, reference, project_id = mirror.url, mirror.credentials, repo.project_id
     path = storage.path(repository_id)
     before = await _refs(storage, path)
     error: str | None = None
     try:
+        credentials = await _job_credentials(services, reference, project_id)
         await gitops.run_guarded(
             storage, check_source_url(url), mirror_settings(settings),
             ["fetch", "--prune", "--progress", "--no-write-fetch-head", "--", url,
              "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
-            cwd=path,
+            cwd=path, credentials=credentials,
         )  # fmt: skip
     except Exception as exc:
         error = str(exc)[:2000]

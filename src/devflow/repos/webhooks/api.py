@@ -59,7 +59,7 @@ async def create_webhook(
 ) -> WebhookRead:
     """Create a webhook of the project or of one repository, and send it a `ping`."""
     hook, made = await service.create_webhook(
-        session, principal=principal, project=project, data=data, settings=services.settings
+        session, principal=principal, project=project, data=data, services=services
     )
     return service.read_webhook(hook, project=project, repository=data.repository, secret=made)
 
@@ -91,7 +91,7 @@ async def update_webhook(
         project=project,
         hook_id=hook_id,
         data=data,
-        settings=services.settings,
+        services=services,
     )
     return service.read_webhook(hook, project=project, repository=name)
 

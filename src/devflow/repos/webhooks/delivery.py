@@ -33,8 +33,11 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def request_headers(hook: Webhook, delivery: WebhookDelivery, body: bytes) -> dict[str, str]:
-    """Return the headers of every attempt of a delivery (the delivery id never changes)."""
+def request_headers(
+    hook: Webhook, delivery: WebhookDelivery, body: bytes, *, secret: str | None
+) -> dict[str, str]:
+    """Return the headers of every attempt of a delivery (the delivery id never changes),
+    signed with `secret` when the hook has one."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -46,8 +49,8 @@ def request_headers(hook: Webhook, delivery: WebhookDelivery, body: bytes) -> di
         ),
         "X-GitHub-Hook-Installation-Target-ID": str(hook.repository_id or hook.project_id),
     }
-    if hook.secret:
-        headers["X-Hub-Signature-256"] = sign(hook.secret, body)
+    if secret:
+        headers["X-Hub-Signature-256"] = sign(secret, body)
     return headers
 
 

@@ -38,11 +38,10 @@ async def deliver_webhook(
     """Send one attempt of a delivery; return its status afterwards."""
     services = services_of(context)
     return await service.attempt_delivery(
-        services.sessions,
+        services,
         delivery_id=uuid.UUID(delivery_id),
         number=attempt,
         manual=manual,
-        settings=services.settings,
         rand=random.random,
     )
 

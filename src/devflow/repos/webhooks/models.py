@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Identity, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Identity, String, Text, UniqueConstraint, false
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,8 +32,12 @@ class Webhook(Base):
         ForeignKey("repos_repository.id", ondelete="CASCADE"), index=True
     )
     url: Mapped[str] = mapped_column(String(2000))
-    # Kept as given: signing needs it. Never returned by the API, never logged.
-    secret: Mapped[str] = mapped_column(String(255), default="")
+    # The signing secret is sealed in the secrets store (`secrets.keep_internal`, owner
+    # `repos.webhook:<id>`); this says whether there is one.
+    has_secret: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A secret stored in clear before migration 0024, until DevFlow seals it at its first touch
+    # (`service.seal_legacy_secret`: at server start, or before a delivery signs with it).
+    legacy_secret: Mapped[str | None] = mapped_column(String(255), default=None)
     content_type: Mapped[str] = mapped_column(String(16), default="json")
     events: Mapped[list[str]] = mapped_column(JSONB, default=list)
     active: Mapped[bool] = mapped_column(default=True)

@@ -5,6 +5,13 @@ Managing hooks and reading their deliveries needs the admin role in the project 
 admins are its project's). Deliveries are made by `dispatch_event` (a job the database queues
 with each event of a project that has an active hook) and sent by `attempt_delivery` (a job per
 attempt); both are in `jobs`.
+
+A hook's signing secret is sealed in the secrets store (`secrets.keep_internal`, owner
+`repos.webhook:<hook id>`); the hook row only says it has one. A delivery reads it without an
+audit record (`secrets.read_internal`: it never leaves DevFlow, it signs; a record per delivery
+would drown the audit log), while keeping and forgetting it are always audited. Secrets stored
+in clear before migration 0024 wait in `legacy_secret` until `seal_legacy_secret` seals them: at
+server start (`repos.serving`) and before a delivery signs with one.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ from urllib.parse import urlsplit
 
 import orjson
 from sqlalchemy import delete, exists, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core import clock, events, jobs
 from devflow.core.auth import Principal, Role
 from devflow.core.config import Settings
 from devflow.core.db import unit_of_work
 from devflow.core.errors import Conflict, Invalid, NotFound
+from devflow.core.services import Services
 from devflow.identity import Project, User, require_project
 from devflow.repos import access
 from devflow.repos.models import GitRepository
@@ -50,15 +58,51 @@ from devflow.repos.webhooks.schemas import (
     WebhookUpdate,
 )
 from devflow.repos.webhooks.settings import WebhookSettings
+from devflow.secrets import forget_internal, keep_internal, read_internal
 
 DELIVER = "repos:deliver_webhook"
 DISPATCH = "repos:dispatch_webhooks"
 ZEN = "Keep it logically awesome."
+SIGNING = "webhook signing secret"
 
 
 def webhook_settings(settings: Settings) -> WebhookSettings:
     """Return the webhook section of the settings."""
     return settings.section(ReposSettings).webhooks
+
+
+def secret_owner(hook_id: uuid.UUID) -> str:
+    """The owner of a hook's sealed signing secret in the secrets store."""
+    return f"repos.webhook:{hook_id}"
+
+
+async def _keep_secret(
+    session: AsyncSession, services: Services, hook: Webhook, secret: str, why: str
+) -> None:
+    await keep_internal(
+        session, services, owner=secret_owner(hook.id), value=secret, purpose=f"{SIGNING} {why}"
+    )
+    hook.has_secret, hook.legacy_secret = True, None
+
+
+async def seal_legacy_secret(session: AsyncSession, services: Services, hook: Webhook) -> None:
+    """Seal a secret stored in clear before migration 0024 and clear it from the hook row
+    (the row is locked first, so two deliveries do not seal it twice)."""
+    await session.refresh(hook, with_for_update=True)
+    if hook.legacy_secret:
+        await _keep_secret(session, services, hook, hook.legacy_secret, "sealed from clear")
+        await session.flush()
+
+
+async def seal_legacy_secrets(services: Services) -> int:
+    """Seal every hook's secret still in clear (at server start); return how many."""
+    async with unit_of_work(services.sessions) as session:
+        hooks = list(
+            await session.scalars(select(Webhook).where(Webhook.legacy_secret.is_not(None)))
+        )
+        for hook in hooks:
+            await seal_legacy_secret(session, services, hook)
+    return len(hooks)
 
 
 # -- managing hooks -------------------------------------------------------------------------------
@@ -105,7 +149,7 @@ async def create_webhook(
     principal: Principal,
     project: str,
     data: WebhookCreate,
-    settings: Settings,
+    services: Services,
 ) -> tuple[Webhook, str | None]:
     """Create a hook (project admins) and queue its `ping`; return it with the secret DevFlow
     made for it (None when the caller gave one).
@@ -114,6 +158,7 @@ async def create_webhook(
         NotFound, PermissionDenied: not an admin of the project (or no such repository).
         Invalid: a private target the settings do not allow.
     """
+    settings = services.settings
     owner = await _admin_project(session, principal, project)
     repo = None
     if data.repository is not None:
@@ -125,7 +170,6 @@ async def create_webhook(
         project_id=owner.id,
         repository_id=repo.id if repo else None,
         url=data.url,
-        secret=data.secret if data.secret is not None else made,
         content_type=data.content_type,
         events=data.events,
         active=data.active,
@@ -134,6 +178,9 @@ async def create_webhook(
     )
     session.add(hook)
     await session.flush()
+    secret = data.secret if data.secret is not None else made
+    assert secret is not None  # noqa: S101 - given or made
+    await _keep_secret(session, services, hook, secret, "set at creation")
     await _emit(session, "webhook.created", hook, principal, project=project)
     if hook.active:
         await _ping(session, hook, owner, repo, principal, settings)
@@ -232,7 +279,7 @@ async def update_webhook(
     project: str,
     hook_id: uuid.UUID,
     data: WebhookUpdate,
-    settings: Settings,
+    services: Services,
 ) -> tuple[Webhook, str | None]:
     """Change a hook's URL, secret, events or active flag (project admins).
 
@@ -244,10 +291,10 @@ async def update_webhook(
         session, principal=principal, project=project, hook_id=hook_id
     )
     if data.url is not None:
-        _check_target(data.url, webhook_settings(settings))
+        _check_target(data.url, webhook_settings(services.settings))
         hook.url = data.url
     if data.secret is not None:
-        hook.secret = data.secret
+        await _keep_secret(session, services, hook, data.secret, "changed")
     if data.events is not None:
         hook.events = data.events
     if data.active is not None:
@@ -261,13 +308,15 @@ async def update_webhook(
 async def delete_webhook(
     session: AsyncSession, *, principal: Principal, project: str, hook_id: uuid.UUID
 ) -> None:
-    """Delete a hook and its deliveries' log (project admins); queued attempts find it gone.
+    """Delete a hook, its sealed secret and its deliveries' log (project admins); queued
+    attempts find it gone.
 
     Raises:
         NotFound, PermissionDenied: as `require_webhook`.
     """
     hook, _ = await require_webhook(session, principal=principal, project=project, hook_id=hook_id)
     await _emit(session, "webhook.deleted", hook, principal, project=project)
+    await forget_internal(session, owner=secret_owner(hook.id), purpose=f"{SIGNING}: hook deleted")
     await session.delete(hook)
     await session.flush()
 
@@ -284,7 +333,7 @@ def read_webhook(
         content_type=hook.content_type,
         events=list(hook.events),
         active=hook.active,
-        has_secret=bool(hook.secret),
+        has_secret=hook.has_secret,
         created_at=hook.created_at,
         secret=secret,
     )
@@ -401,18 +450,18 @@ async def dispatch_event(session: AsyncSession, *, event_id: int, settings: Sett
 
 
 async def attempt_delivery(
-    sessions: async_sessionmaker[AsyncSession],
+    services: Services,
     *,
     delivery_id: uuid.UUID,
     number: int,
     manual: bool,
-    settings: Settings,
     rand: Callable[[], float],
 ) -> str:
     """Send attempt `number` of a delivery and record it; queue the next one after a failure
     that may pass (a timeout, no connection, 5xx, 408, 429) while automatic attempts remain.
     Returns the delivery's status afterwards (`gone` if it or its hook was deleted)."""
-    config = webhook_settings(settings)
+    sessions = services.sessions
+    config = webhook_settings(services.settings)
     async with unit_of_work(sessions) as session:
         found = await _delivery_and_hook(session, delivery_id)
         if found is None:
@@ -421,7 +470,14 @@ async def attempt_delivery(
         if delivery.attempts >= number:  # this attempt is on record: a job run twice
             return delivery.status
         body = delivery.body.encode()
-        headers = sending.request_headers(hook, delivery, body)
+        if hook.legacy_secret:
+            await seal_legacy_secret(session, services, hook)
+        secret = None
+        if hook.has_secret:
+            secret = await read_internal(
+                session, services, owner=secret_owner(hook.id), purpose=f"{SIGNING}: delivery"
+            )
+        headers = sending.request_headers(hook, delivery, body, secret=secret)
         url, active = hook.url, hook.active
     if active or manual:
         outcome = await sending.post(url, headers=headers, body=body, settings=config)
@@ -630,6 +686,9 @@ __all__ = [
     "read_webhook",
     "redeliver",
     "require_webhook",
+    "seal_legacy_secret",
+    "seal_legacy_secrets",
+    "secret_owner",
     "show_delivery",
     "update_webhook",
     "webhook_settings",
