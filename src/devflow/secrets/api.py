@@ -222,14 +222,7 @@ async def resolve(
     env = _environment(services, data.environment)
     project = await scopes.of_project(session, principal, data.project)
     user = scopes.of_user(principal) if principal.project_id is None else None
-    if not data.names:
-        values, _ = await resolver.environment_for(
-            session, principal=principal, project=project, user=user, environment=env,
-            reason="resolved" if data.reveal else "listed",
-        )  # fmt: skip
-        names = sorted(values)
-    else:
-        names = data.names
+    names = data.names or await resolver.names_for(session, principal, project, user, env)
     return await resolver.resolve_many(
         session, principal=principal, names=names, project=project, user=user, environment=env,
         reveal=data.reveal,

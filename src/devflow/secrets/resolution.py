@@ -173,7 +173,7 @@ class Resolver:
         for name in names:
             answer = None
             for where in tiers:
-                answer = await self._in_tier(ctx, where, name, environment,
+                answer = await self._in_tier(ctx, principal, reveal, where, name, environment,
                                              stored.get((where.key, name)))  # fmt: skip
                 if answer is not None:
                     where_of[name] = where
@@ -201,9 +201,39 @@ class Resolver:
                 item.value = None
         return found
 
+    async def _stored_answer(
+        self,
+        ctx: Context,
+        principal: Principal | None,
+        reveal: bool,
+        provider: str,
+        where: Where,
+        name: str,
+        environment: str,
+        stored: tuple[Secret, SecretVersion] | None,
+    ) -> tuple[str | None, int | None, str | None]:
+        """What a tier's stored secret gives `provider` (`onepassword`: its reference;
+        `store`: its opened value, or "" when only provenance is asked)."""
+        if stored is None:
+            return None, None, None
+        secret, current = stored
+        if provider == "onepassword" and current.kind == "reference":
+            return None, current.version, current.reference
+        if provider != "store" or current.kind != "value":
+            return None, None, None
+        if not reveal:  # provenance only: nothing is opened
+            return "", current.version, None
+        try:
+            return await open_value(ctx, secret, current), current.version, None
+        except Invalid as exc:
+            await refuse(ctx, principal, where, exc, action="resolve", name=name,
+                         environment=environment)  # fmt: skip
+
     async def _from_provider(
         self,
         ctx: Context,
+        principal: Principal | None,
+        reveal: bool,
         provider: str,
         where: Where,
         name: str,
@@ -212,18 +242,8 @@ class Resolver:
     ) -> tuple[str | None, int | None, str | None]:
         """What one provider of a tier holds for `name`: (value, version, reference)."""
         if provider in ("onepassword", "store"):
-            if stored is None:
-                return None, None, None
-            secret, current = stored
-            if provider == "onepassword" and current.kind == "reference":
-                return None, current.version, current.reference
-            if provider == "store" and current.kind == "value":
-                try:
-                    return await open_value(ctx, secret, current), current.version, None
-                except Invalid as exc:
-                    await refuse(ctx, None, where, exc, action="resolve", name=name,
-                                 environment=environment)  # fmt: skip
-            return None, None, None
+            return await self._stored_answer(ctx, principal, reveal, provider, where, name,
+                                             environment, stored)  # fmt: skip
         value = None
         if provider == "dotenv":
             for path in self.dotenv_files(where, environment):
@@ -239,6 +259,8 @@ class Resolver:
     async def _in_tier(
         self,
         ctx: Context,
+        principal: Principal | None,
+        reveal: bool,
         where: Where,
         name: str,
         environment: str,
@@ -246,15 +268,17 @@ class Resolver:
     ) -> Resolved | None:
         for provider in self.conf.providers:
             value, version, reference = await self._from_provider(
-                ctx, provider, where, name, environment, stored
+                ctx, principal, reveal, provider, where, name, environment, stored
             )
             stale = False
-            if reference is not None:
+            if reference is not None and not reveal:
+                value = ""  # provenance only: 1Password is not asked (its rate limits)
+            elif reference is not None:
                 try:
                     value, stale = await self._through_1password(reference)
                 except Exception as exc:  # noqa: BLE001 - every 1Password failure is said so
                     await refuse(
-                        ctx, None, where,
+                        ctx, principal, where,
                         Invalid(f"secret {name!r} is the 1Password reference {reference}, which "
                                 f"could not be resolved: {exc}"),
                         action="resolve", name=name, environment=environment,
@@ -266,6 +290,23 @@ class Resolver:
                     value=value,
                 )  # fmt: skip
         return None
+
+    async def names_for(
+        self,
+        session: AsyncSession,
+        principal: Principal | None,
+        project: Where | None,
+        user: Where | None,
+        environment: str,
+    ) -> list[str]:
+        """The names stored in the tiers the caller may read, in one environment."""
+        tiers = self.tiers(principal, project, user)
+        found = await session.scalars(
+            select(Secret.name).where(
+                Secret.scope.in_([w.key for w in tiers]), Secret.environment == environment
+            )
+        )
+        return sorted(set(found))
 
     async def environment_for(
         self,
@@ -282,17 +323,7 @@ class Resolver:
         tiers the caller may read (or `names`), the most specific tier winning, and a masker
         that knows every value (hand it the job's log stream)."""
         if names is None:
-            tiers = self.tiers(principal, project, user)
-            names = sorted(
-                set(
-                    await session.scalars(
-                        select(Secret.name).where(
-                            Secret.scope.in_([w.key for w in tiers]),
-                            Secret.environment == environment,
-                        )
-                    )
-                )
-            )
+            names = await self.names_for(session, principal, project, user, environment)
         resolved = await self.resolve_many(
             session, principal=principal, names=names, project=project, user=user,
             environment=environment, reason=reason, missing_ok=True,

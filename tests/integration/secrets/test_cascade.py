@@ -77,3 +77,31 @@ async def test_no_audit_record_no_value(db_url, tmp_path: Path, admin_token, ses
     async with running_app(lenient) as app, api_client(app, admin_token) as api:
         given = await api.get("/api/v1/projects/default/secrets/GUARDED", params={"reveal": "true"})
         assert given.json()["value"] == value
+
+
+async def test_provenance_alone_asks_1password_nothing_and_audits_no_read(
+    db_url, tmp_path: Path, admin_token, sessions
+):
+    with FakeConnect() as connect:
+        connect.add_item("Ops", "Quiet", fields={"value": secret_value("quiet-")})
+        op = connect.settings(cache_ttl_seconds=0).model_dump()
+        op["connect_token"] = connect.token
+        settings = load_settings(database_url=db_url, home=tmp_path, secrets={"onepassword": op})
+        async with running_app(settings) as app, api_client(app, admin_token) as api:
+            await api.put(
+                "/api/v1/projects/default/secrets/QUIET", json={"reference": "op://Ops/Quiet/value"}
+            )
+            await api.put("/api/v1/projects/default/secrets/SEALED", json={"value": "x" * 8})
+            asked = len(connect.requests)
+            shown = await api.post("/api/v1/secrets/resolve", json={})
+            assert shown.status_code == 200, shown.text
+            assert {(r["name"], r["provider"], r["value"]) for r in shown.json()} == {
+                ("QUIET", "onepassword", None),
+                ("SEALED", "store", None),
+            }
+            assert len(connect.requests) == asked
+    async with sessions() as session:
+        reads = await session.scalar(
+            text("SELECT count(*) FROM secrets_audit WHERE action IN ('read', 'resolve')")
+        )
+    assert reads == 0
