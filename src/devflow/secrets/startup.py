@@ -7,6 +7,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import ProgrammingError
+
 from devflow.core.services import Services
 from devflow.secrets import SECRETS
 from devflow.secrets.crypto import KeyringError
@@ -26,5 +28,11 @@ async def check_keys(services: Services) -> AsyncIterator[None]:
     except KeyringError as exc:
         log.critical("secrets: %s", exc)
         raise KeysRefused(f"DevFlow cannot start: secrets: {exc}") from None
+    except ProgrammingError:
+        # Not migrated yet: the server still starts and /ready says 503 until `devflow db
+        # upgrade`; the keys are checked on first use.
+        log.warning("secrets: the database is not migrated; keys are checked on first use")
+        yield
+        return
     log.info("secrets: %d key(s) given, %s seals new values", len(ring.keys), ring.active)
     yield
