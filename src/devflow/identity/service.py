@@ -748,24 +748,12 @@ async def revoke_token(session: AsyncSession, *, principal: Principal, token_ref
         raise Invalid(f"{len(matches)} tokens are named {token_ref!r}; revoke one by its id")
     token = matches[0]
     if token.revoked_at is None:
-        token.revoked_at = clock.now()
-        # Dashboard sessions opened with this token end with it.
-        await session.execute(
-            update(ApiToken)
-            .where(ApiToken.parent_id == token.id, ApiToken.revoked_at.is_(None))
-            .values(revoked_at=token.revoked_at)
-        )
-        await session.flush()
-        _identity_changed(session)
+        await _revoke(session, token)
     return token
 
 
-async def retire_token(session: AsyncSession, *, token_id: uuid.UUID) -> bool:
-    """Revoke a token by id for DevFlow itself (a rotation's revoke step, whose caller was
-    checked when the rotation was set up). Returns whether it was still valid."""
-    token = await session.get(ApiToken, token_id, with_for_update=True)
-    if token is None or token.revoked_at is not None:
-        return False
+async def _revoke(session: AsyncSession, token: ApiToken) -> None:
+    """Revoke a valid token and the dashboard sessions opened with it."""
     token.revoked_at = clock.now()
     await session.execute(
         update(ApiToken)
@@ -774,6 +762,15 @@ async def retire_token(session: AsyncSession, *, token_id: uuid.UUID) -> bool:
     )
     await session.flush()
     _identity_changed(session)
+
+
+async def retire_token(session: AsyncSession, *, token_id: uuid.UUID) -> bool:
+    """Revoke a token by id for DevFlow itself (a rotation's revoke step, whose caller was
+    checked when the rotation was set up). Returns whether it was still valid."""
+    token = await session.get(ApiToken, token_id, with_for_update=True)
+    if token is None or token.revoked_at is not None:
+        return False
+    await _revoke(session, token)
     return True
 
 

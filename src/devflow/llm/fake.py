@@ -23,7 +23,6 @@ import base64
 import hashlib
 import math
 import secrets
-import socket
 import struct
 import threading
 import time
@@ -32,13 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
 import orjson
-import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from devflow.core.threaded_server import ThreadedServer, server_on
 from devflow.llm.settings import LLMProviderSettings, LLMSettings
 from devflow.llm.tokens import estimate_prompt_tokens, estimate_tokens, message_text
 
@@ -101,9 +100,7 @@ class FakeOpenAI:
     _faults: list[Fault] = field(default_factory=list, init=False, repr=False)
     _log: list[LoggedRequest] = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _server: uvicorn.Server | None = field(default=None, init=False, repr=False)
-    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
-    _socket: socket.socket | None = field(default=None, init=False, repr=False)
+    _thread: ThreadedServer | None = field(default=None, init=False, repr=False)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -122,51 +119,23 @@ class FakeOpenAI:
             ]
         )
 
-    def _make_server(self) -> tuple[uvicorn.Server, socket.socket]:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.build_app(),
-            log_config=None,
-            log_level="critical",
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            timeout_graceful_shutdown=1,
-        )
-        return uvicorn.Server(config), sock
-
     def start(self) -> Self:
         """Start serving in a background thread; return once it accepts connections."""
-        self._server, self._socket = self._make_server()
-        server, sock = self._server, self._socket
-        self._thread = threading.Thread(
-            target=lambda: server.run(sockets=[sock]), name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake OpenAI server did not start")
-            time.sleep(0.005)
+        self._thread = ThreadedServer(self.build_app(), self.host, self.port, "fake-openai")
+        self.port = self._thread.start()
         return self
 
     def serve_forever(self) -> None:
         """Serve in this thread until interrupted (`devflow llm fake-server`)."""
-        server, sock = self._make_server()
+        server, sock = server_on(self.build_app(), self.host, self.port)
+        self.port = sock.getsockname()[1]
         server.run(sockets=[sock])
 
     def stop(self) -> None:
         """Stop the server."""
-        if self._server is not None:
-            self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+            self._thread.stop()
+        self._thread = None
 
     def __enter__(self) -> Self:
         return self.start()

@@ -17,24 +17,22 @@ import asyncio
 import json
 import re
 import secrets
-import socket
 import string
 import sys
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
 import orjson
-import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from devflow.core.threaded_server import ThreadedServer
 from devflow.secrets.onepassword.settings import OnePasswordSettings
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -68,9 +66,7 @@ class FakeConnect:
     _status: int | None = field(default=None, init=False, repr=False)
     _stall: float | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _server: uvicorn.Server | None = field(default=None, init=False, repr=False)
-    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
-    _socket: socket.socket | None = field(default=None, init=False, repr=False)
+    _thread: ThreadedServer | None = field(default=None, init=False, repr=False)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -104,41 +100,17 @@ class FakeConnect:
 
     def start(self) -> Self:
         """Start serving in a background thread; return once it accepts connections."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.build_app(),
-            log_config=None,
-            log_level="critical",
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            timeout_graceful_shutdown=1,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=lambda: server.run(sockets=[sock]), name="fake-1password-connect", daemon=True
-        )
-        self._server, self._socket, self._thread = server, sock, thread
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the fake 1Password Connect server did not start")
-            time.sleep(0.005)
+        if self._thread is None:
+            self._thread = ThreadedServer(
+                self.build_app(), self.host, self.port, "fake-1password-connect"
+            )
+        self.port = self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop the server."""
-        if self._server is not None:
-            self._server.should_exit = True
+        """Stop the server (the port is kept for `come_back`)."""
         if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+            self._thread.stop()
 
     def go_down(self) -> None:
         """Stop serving, keeping the port: connections are refused until `come_back()`."""
