@@ -167,6 +167,7 @@ class Resolver:
             check_name(name)
         tiers = self.tiers(principal, project, user)
         stored = await self._stored(session, tiers, environment, names) if tiers else {}
+        await self._prefetch(stored, reveal)
         ctx = self.context()
         found: list[Resolved] = []
         where_of: dict[str, Where] = {}
@@ -200,6 +201,16 @@ class Resolver:
             for item in found:
                 item.value = None
         return found
+
+    async def _prefetch(
+        self, stored: dict[tuple[str, str], tuple[Secret, SecretVersion]], reveal: bool
+    ) -> None:
+        """Resolve the stored 1Password references in one batch (one item fetch per item), so
+        the walk that follows finds them in the cache. Failures are left to that walk, which
+        reports them by name; with no cache (`cache_ttl_seconds` 0) the walk asks itself."""
+        refs = {v.reference for _s, v in stored.values() if v.kind == "reference" and v.reference}
+        if reveal and len(refs) > 1 and self.conf.onepassword.cache_ttl_seconds > 0:
+            await self.onepassword.resolve_many(sorted(refs))
 
     async def _stored_answer(
         self,

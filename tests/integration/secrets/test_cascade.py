@@ -105,3 +105,25 @@ async def test_provenance_alone_asks_1password_nothing_and_audits_no_read(
             text("SELECT count(*) FROM secrets_audit WHERE action IN ('read', 'resolve')")
         )
     assert reads == 0
+
+
+async def test_a_job_environment_fetches_each_1password_item_once(
+    db_url, tmp_path: Path, admin_token, sessions
+):
+    fields = {f"f{i}": secret_value(f"batched-{i}-") for i in range(5)}
+    with FakeConnect() as connect:
+        connect.add_item("Ops", "Deploy", fields=fields)
+        op = connect.settings(cache_ttl_seconds=300).model_dump()
+        op["connect_token"] = connect.token
+        settings = load_settings(database_url=db_url, home=tmp_path, secrets={"onepassword": op})
+        async with running_app(settings) as app, api_client(app, admin_token) as api:
+            for i in range(5):
+                await api.put(
+                    f"/api/v1/projects/default/secrets/DEPLOY_{i}",
+                    json={"reference": f"op://Ops/Deploy/f{i}"},
+                )
+            resolved = await api.post("/api/v1/secrets/resolve", json={"reveal": True})
+            assert {r["name"]: r["value"] for r in resolved.json()} == {
+                f"DEPLOY_{i}": fields[f"f{i}"] for i in range(5)
+            }
+            assert connect.count("item") == 1  # five fields of one item: one fetch
