@@ -16,13 +16,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from devflow.core.auth import Principal
 from devflow.core.http import PrincipalDep, ServicesDep, SessionDep
-from devflow.core.jobs import defer
 from devflow.core.schemas import error_responses
 from devflow.core.services import Services
 from devflow.secrets import SECRETS, audit, keys, rotation, scopes, service
-from devflow.secrets.models import EncryptionKey, SecretVersion
 from devflow.secrets.resolution import Resolver
 from devflow.secrets.schemas import (
     AuditRead,
@@ -229,35 +226,21 @@ async def resolve(
     )  # fmt: skip
 
 
-def _admin(principal: Principal) -> None:
-    principal.require_instance_admin()
-
-
 @router.get("/keys")
 async def list_keys(session: SessionDep, principal: PrincipalDep) -> list[KeyRead]:
     """The key-encryption keys in use: ids, states, check values, values sealed (never keys)."""
-    _admin(principal)
-    from sqlalchemy import func, select
-
-    counts = dict(
-        (
-            await session.execute(
-                select(SecretVersion.key_id, func.count()).group_by(SecretVersion.key_id)
-            )
-        ).all()
-    )
-    rows = await session.scalars(select(EncryptionKey).order_by(EncryptionKey.created_at))
+    principal.require_instance_admin()
     return [
         KeyRead(
             key_id=k.key_id,
             state=k.state,
             fingerprint=k.fingerprint,
-            sealed=counts.get(k.key_id, 0),
+            sealed=sealed,
             created_at=k.created_at,
             activated_at=k.activated_at,
             retired_at=k.retired_at,
         )
-        for k in rows
+        for k, sealed in await keys.described(session)
     ]
 
 
@@ -267,14 +250,10 @@ async def rotate_key(
 ) -> RotateKeyRead:
     """Make a new key active and queue the re-encryption of every value under it (old keys
     keep opening values meanwhile; they are retired when nothing uses them)."""
-    _admin(principal)
-    resolver = _resolver(services)
-    old, new = await resolver.keys.rotate(session, to=data.to)
-    await audit.append(
-        session, **service.actor_fields(principal), action="key.rotate", outcome="ok",
-        scope="system", reason=f"{old} -> {new}",
-    )  # fmt: skip
-    job_id = await defer(session, task=keys.REENCRYPT, args={}, queueing_lock=keys.REENCRYPT)
+    principal.require_instance_admin()
+    old, new, job_id = await rotation.rotate_key(
+        session, _resolver(services).context(), principal=principal, to=data.to
+    )
     return RotateKeyRead(
         old=old, new=new, job_id=job_id, remaining=await keys.remaining(session, new)
     )
@@ -291,7 +270,7 @@ async def audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditRead]:
     """The audit log, newest first (instance admins)."""
-    _admin(principal)
+    principal.require_instance_admin()
     rows = await audit.list_entries(
         session, name=name, action=action, actor=actor, before_seq=before, limit=limit
     )
@@ -301,7 +280,7 @@ async def audit_log(
 @router.post("/audit/verify")
 async def verify_audit(session: SessionDep, principal: PrincipalDep) -> AuditVerifyRead:
     """Check the whole audit chain; report the first broken link (instance admins)."""
-    _admin(principal)
+    principal.require_instance_admin()
     report = await audit.verify(session)
     broken = report.broken
     problem = None

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devflow.core.errors import Invalid, NotFound
 from devflow.secrets import audit
-from devflow.secrets.models import Secret, SecretVersion
+from devflow.secrets.models import Secret
 from devflow.secrets.scopes import Where
 from devflow.secrets.service import (
     SYSTEM_ACTOR,
@@ -99,16 +99,9 @@ async def keep(
         )  # fmt: skip
         session.add(secret)
         await session.flush()
-    latest = await session.scalar(
-        select(SecretVersion.version)
-        .where(SecretVersion.secret_id == secret.id)
-        .order_by(SecretVersion.version.desc())
-        .limit(1)
-    )
     version = await add_version(
-        session, ctx, secret, (latest or 0) + 1, plain=plain, reference=None, note="internal",
-        principal=None,
-    )  # fmt: skip
+        session, ctx, secret, plain=plain, reference=None, note="internal", principal=None
+    )
     await audit.append(
         session, actor=SYSTEM_ACTOR, actor_id=None, token_id=None, action="write",
         outcome="ok", scope=scope, environment=ENVIRONMENT, name=NAME, version=version.version,

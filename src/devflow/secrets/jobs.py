@@ -7,7 +7,7 @@ from procrastinate import JobContext
 
 from devflow.core.db import unit_of_work
 from devflow.core.jobs import Phase, report_progress, services_of
-from devflow.secrets import SECRETS, audit, rotation
+from devflow.secrets import SECRETS, audit, rotation, service
 from devflow.secrets.keys import REENCRYPT, reencrypt_batch, remaining, retire_unused
 
 blueprint = procrastinate.Blueprint()
@@ -39,7 +39,7 @@ async def reencrypt(context: JobContext) -> int:
     async with unit_of_work(services.sessions) as session:
         retired = await retire_unused(session)
         await audit.append(
-            session, actor="devflow", actor_id=None, token_id=None, action="key.reencrypt",
+            session, **service.actor_fields(None), action="key.reencrypt",
             outcome="ok", scope="system",
             reason=f"{moved} value(s) moved to {ring.active}; "
             f"retired: {', '.join(retired) or 'none'}",

@@ -21,7 +21,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -40,6 +40,9 @@ from devflow.secrets.crypto import (
 )
 from devflow.secrets.models import EncryptionKey, Secret, SecretVersion
 from devflow.secrets.settings import SecretsSettings
+
+if TYPE_CHECKING:
+    from devflow.secrets.onepassword import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -259,14 +262,6 @@ class SecretKeys:
         return old, to
 
 
-class Sealer(Protocol):
-    """Seal and open bytes for a context (`onepassword.Sealer`)."""
-
-    def seal(self, plaintext: bytes, context: bytes) -> bytes: ...
-
-    def open(self, sealed: bytes, context: bytes) -> bytes: ...
-
-
 class _LoadedSealer:
     def __init__(self, keys: SecretKeys) -> None:
         self._keys = keys
@@ -343,6 +338,19 @@ async def remaining(session: AsyncSession, active: str) -> int:
     )
 
 
+async def described(session: AsyncSession) -> list[tuple[EncryptionKey, int]]:
+    """Every key DevFlow has used, oldest first, with how many stored values it seals."""
+    counts = dict(
+        (
+            await session.execute(
+                select(SecretVersion.key_id, func.count()).group_by(SecretVersion.key_id)
+            )
+        ).all()
+    )
+    rows = await session.scalars(select(EncryptionKey).order_by(EncryptionKey.created_at))
+    return [(row, counts.get(row.key_id, 0)) for row in rows]
+
+
 async def retire_unused(session: AsyncSession) -> list[str]:
     """Mark `retiring` keys that seal nothing any more `retired`; return their ids."""
     retired = []
@@ -355,4 +363,12 @@ async def retire_unused(session: AsyncSession) -> list[str]:
     return retired
 
 
-__all__ = ["REENCRYPT", "SecretKeys", "key_file", "reencrypt_batch", "remaining", "retire_unused"]
+__all__ = [
+    "REENCRYPT",
+    "SecretKeys",
+    "described",
+    "key_file",
+    "reencrypt_batch",
+    "remaining",
+    "retire_unused",
+]

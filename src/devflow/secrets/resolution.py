@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dotenv import dotenv_values
 from sqlalchemy import select
@@ -39,8 +39,11 @@ from devflow.secrets.models import Secret, SecretVersion
 from devflow.secrets.schemas import Resolved
 from devflow.secrets.scopes import Where, check_name, may
 from devflow.secrets.scopes import system as system_tier
-from devflow.secrets.service import Context, open_value, record_read, refuse
+from devflow.secrets.service import Context, open_value, record_reads, refuse
 from devflow.secrets.settings import SecretsSettings
+
+if TYPE_CHECKING:
+    from devflow.secrets.onepassword import OnePassword
 
 _ENV_PART = re.compile(r"[^A-Za-z0-9_]")
 
@@ -63,8 +66,7 @@ class Resolver:
     settings: Settings
     keys: SecretKeys
     sessions: async_sessionmaker[AsyncSession]
-    onepassword: Any
-    """`devflow.secrets.onepassword.OnePassword` (made on first use of a reference)."""
+    onepassword: OnePassword
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     _dotenv: dict[Path, _DotenvFile] = field(default_factory=dict)
 
@@ -184,19 +186,18 @@ class Resolver:
                     continue
                 exc = NotFound(
                     f"no secret {name!r} for environment {environment!r} in "
-                    + ", ".join(w.label for w in tiers or [])
+                    + ", ".join(w.label for w in tiers)
                     + (" (no tier you may read)" if not tiers else "")
                 )
                 await refuse(ctx, principal, project or user or system_tier(), exc,
                              action="resolve", name=name, environment=environment)  # fmt: skip
             found.append(answer)
         if reveal:
-            for item in found:
-                await record_read(
-                    ctx, principal, where_of[item.name], name=item.name, environment=environment,
-                    version=item.version, provider=item.provider,
-                    reason=reason or "resolved" + (" (stale)" if item.stale else ""),
-                )  # fmt: skip
+            await record_reads(ctx, principal, [
+                (where_of[item.name], item.name, environment, item.version, item.provider,
+                 reason or "resolved" + (" (stale)" if item.stale else ""))
+                for item in found
+            ])  # fmt: skip
         else:
             for item in found:
                 item.value = None

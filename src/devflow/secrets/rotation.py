@@ -39,7 +39,7 @@ from devflow.identity import (
 )
 from devflow.secrets import audit
 from devflow.secrets.keys import REENCRYPT
-from devflow.secrets.models import EncryptionKey, RotationPolicy, Secret, SecretVersion
+from devflow.secrets.models import EncryptionKey, RotationPolicy, Secret
 from devflow.secrets.schemas import RotationRead, RotationWrite
 from devflow.secrets.scopes import Where, check_name
 from devflow.secrets.service import (
@@ -218,20 +218,16 @@ async def _issue(
         raise Invalid(f"the token in {secret.name!r} belongs to no user any more")
     now = clock.now()
     lifetime = None
-    old_row_expiry = await _expiry(session, owner.token_id)
-    if old_row_expiry is not None:
+    if await token_expiry(session, token_id=owner.token_id) is not None:
         lifetime = timedelta(seconds=policy.interval_seconds + policy.overlap_seconds)
     _, value = await issue_token(
         session, user=user, name=f"rotated {secret.name}"[:100],
         scopes=[ScopeDef(s, "") for s in sorted(owner.scopes)], project_id=owner.project_id,
         expires_in=lifetime,
     )  # fmt: skip
-    latest = await session.scalar(
-        select(func.max(SecretVersion.version)).where(SecretVersion.secret_id == secret.id)
-    )
     version = await add_version(
-        session, ctx, secret, (latest or 0) + 1, plain=value.encode(), reference=None,
-        note="rotation", principal=principal,
+        session, ctx, secret, plain=value.encode(), reference=None, note="rotation",
+        principal=principal,
     )  # fmt: skip
     policy.previous, policy.state, policy.last_error = str(owner.token_id), "issued", None
     policy.last_rotated_at, policy.reminded_at = now, None
@@ -250,17 +246,13 @@ async def _issue(
     await session.flush()
 
 
-async def _expiry(session: AsyncSession, token_id: uuid.UUID) -> Any:
-    return await token_expiry(session, token_id=token_id)
-
-
 async def _revoke(
     session: AsyncSession, secret: Secret, policy: RotationPolicy, where: Where
 ) -> None:
     if policy.revoke and policy.previous:
         revoked = await retire_token(session, token_id=uuid.UUID(policy.previous))
         await audit.append(
-            session, actor="devflow", actor_id=None, token_id=None, action="rotate",
+            session, **actor_fields(None), action="rotate",
             outcome="ok", scope=where.label, environment=secret.environment, name=secret.name,
             reason="devflow-token: old token revoked" if revoked else "old token already gone",
         )  # fmt: skip
@@ -329,7 +321,7 @@ async def tick(session: AsyncSession, ctx: Context, *, limit: int = 100) -> dict
             policy.next_due_at = now + timedelta(hours=1)  # try again in an hour
             await _event(session, "failed", where, secret, error=str(exc)[:500])
             await audit.append(
-                session, actor="devflow", actor_id=None, token_id=None, action="rotate",
+                session, **actor_fields(None), action="rotate",
                 outcome="failed", scope=where.label, environment=secret.environment,
                 name=secret.name, reason=str(exc)[:500],
             )  # fmt: skip
@@ -360,14 +352,33 @@ async def tick_keys(session: AsyncSession, ctx: Context, conf: SecretsSettings) 
         await events.emit(session, type="secret.key.rotation_due",
                           payload={"key_id": active.key_id, "source": ctx.keys.source})  # fmt: skip
         return None
-    old, new = await ctx.keys.rotate(session)
-    await audit.append(
-        session, actor="devflow", actor_id=None, token_id=None, action="key.rotate",
-        outcome="ok", scope="system", reason=f"{old} -> {new} (key_rotation_days)",
-    )  # fmt: skip
+    old, new, _job = await rotate_key(session, ctx, principal=None, why="key_rotation_days")
     await events.emit(session, type="secret.key.rotated", payload={"old": old, "new": new})
-    await defer(session, task=REENCRYPT, args={}, queueing_lock=REENCRYPT)
     return new
 
 
-__all__ = ["ROTATE", "delete_policy", "get_policy", "rotate_now", "set_policy", "tick", "tick_keys"]
+async def rotate_key(
+    session: AsyncSession, ctx: Context, *, principal: Principal | None, to: str | None = None,
+    why: str = "",
+) -> tuple[str, str, int]:  # fmt: skip
+    """Make a new key-encryption key active (`keys.SecretKeys.rotate`), audited, and queue the
+    re-encryption of every value under it. Returns the old and new key ids and the job's id."""
+    old, new = await ctx.keys.rotate(session, to=to)
+    await audit.append(
+        session, **actor_fields(principal), action="key.rotate", outcome="ok", scope="system",
+        reason=f"{old} -> {new}" + (f" ({why})" if why else ""),
+    )  # fmt: skip
+    job_id = await defer(session, task=REENCRYPT, args={}, queueing_lock=REENCRYPT)
+    return old, new, job_id
+
+
+__all__ = [
+    "ROTATE",
+    "delete_policy",
+    "get_policy",
+    "rotate_key",
+    "rotate_now",
+    "set_policy",
+    "tick",
+    "tick_keys",
+]

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devflow.core import clock, events
 from devflow.core.auth import Principal
+from devflow.core.db import unit_of_work
 from devflow.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from devflow.identity import User
 from devflow.secrets import audit
@@ -142,13 +143,19 @@ async def add_version(
     session: AsyncSession,
     ctx: Context,
     secret: Secret,
-    number: int,
     *,
     plain: bytes | None,
     reference: str | None,
     note: str,
     principal: Principal | None,
 ) -> SecretVersion:
+    """Write the secret's next version and make it current. Versions only ever follow the
+    current one, so its number is the current one's plus one, read under the secret's row lock
+    (concurrent writers of one secret wait for each other)."""
+    latest = await session.scalar(
+        select(Secret.current_version).where(Secret.id == secret.id).with_for_update()
+    )
+    number = (latest or 0) + 1
     version = SecretVersion(
         secret_id=secret.id, version=number, note=note,
         created_by=principal.user_id if principal else None,
@@ -221,17 +228,9 @@ async def set_secret(
         await session.flush()
     elif data.description is not None:
         secret.description = data.description
-    latest = await session.scalar(
-        select(SecretVersion.version)
-        .where(SecretVersion.secret_id == secret.id)
-        .order_by(SecretVersion.version.desc())
-        .limit(1)
-        .with_for_update()
-    )
     version = await add_version(
-        session, ctx, secret, (latest or 0) + 1, plain=plain, reference=reference,
-        note="set", principal=principal,
-    )  # fmt: skip
+        session, ctx, secret, plain=plain, reference=reference, note="set", principal=principal
+    )
     # A value set by hand is a rotation: its policy's clock starts again.
     await session.execute(
         update(RotationPolicy)
@@ -277,14 +276,25 @@ async def record_read(
     ctx: Context, principal: Principal | None, where: Where, *, name: str, environment: str,
     version: int | None, provider: str, reason: str,
 ) -> None:  # fmt: skip
-    """Audit a value handed out, in its own transaction; refuse when that fails and
-    `audit_required`."""
+    """Audit a value handed out (`record_reads` of one)."""
+    await record_reads(ctx, principal, [(where, name, environment, version, provider, reason)])
+
+
+async def record_reads(
+    ctx: Context,
+    principal: Principal | None,
+    reads: Sequence[tuple[Where, str, str, int | None, str, str]],
+) -> None:
+    """Audit values handed out — each (where, name, environment, version, provider, reason) —
+    in one transaction of their own; refuse when that fails and `audit_required`."""
     try:
-        await audit.append_now(
-            ctx.sessions, **actor_fields(principal), action="read", outcome="ok",
-            scope=where.label, environment=environment, name=name, version=version,
-            provider=provider, reason=reason,
-        )  # fmt: skip
+        async with unit_of_work(ctx.sessions) as session:
+            for where, name, environment, version, provider, reason in reads:
+                await audit.append(
+                    session, **actor_fields(principal), action="read", outcome="ok",
+                    scope=where.label, environment=environment, name=name, version=version,
+                    provider=provider, reason=reason,
+                )  # fmt: skip
     except Exception as exc:
         if ctx.audit_required:
             raise Conflict(
@@ -396,18 +406,11 @@ async def history(
     secret = await find(session, where, environment, name)
     if secret is None:
         raise NotFound(f"no secret {name!r} in {where.label} ({environment})")
-    versions: Sequence[SecretVersion] = (
-        await session.scalars(
-            select(SecretVersion)
-            .where(SecretVersion.secret_id == secret.id)
-            .order_by(SecretVersion.version.desc())
-        )
-    ).all()
-    ids = {v.created_by for v in versions if v.created_by is not None}
-    names = (
-        dict((await session.execute(select(User.id, User.username).where(User.id.in_(ids)))).all())
-        if ids
-        else {}
+    rows = await session.execute(
+        select(SecretVersion, User.username)
+        .outerjoin(User, User.id == SecretVersion.created_by)
+        .where(SecretVersion.secret_id == secret.id)
+        .order_by(SecretVersion.version.desc())
     )
     return [
         VersionRead(
@@ -417,10 +420,10 @@ async def history(
             key_id=v.key_id,
             note=v.note,
             created_at=v.created_at,
-            created_by=names.get(v.created_by) if v.created_by else None,
+            created_by=username,
             current=v.version == secret.current_version,
         )
-        for v in versions
+        for v, username in rows
     ]
 
 
@@ -447,14 +450,8 @@ async def rollback(
         except Invalid as exc:
             await refuse(ctx, principal, where, exc, action="rollback", name=name,
                          environment=environment)  # fmt: skip
-    latest = await session.scalar(
-        select(SecretVersion.version)
-        .where(SecretVersion.secret_id == secret.id)
-        .order_by(SecretVersion.version.desc())
-        .limit(1)
-    )
     new = await add_version(
-        session, ctx, secret, (latest or 0) + 1, plain=plain, reference=old.reference,
+        session, ctx, secret, plain=plain, reference=old.reference,
         note=f"rollback to {version}", principal=principal,
     )  # fmt: skip
     await audit.append(
