@@ -652,6 +652,24 @@ SECRET_TARGETS = [
         ("DELETE", LONG_NAME),
         ("DELETE", "KEPT?environment=..%2F..%2Fetc"),
         ("DELETE", "NEVER_SET"),
+        ("GET", "KEPT/rotation?environment=..%2Fx"),
+        ("GET", "a%00b/rotation"),
+        ("GET", "NEVER_SET/rotation"),
+        ("DELETE", "KEPT/rotation?environment=a%00b"),
+        ("DELETE", f"{LONG_NAME}/rotation"),
+        ("POST", "a%00b/rotate"),
+        ("POST", "KEPT/rotate?environment=..%2F..%2Fetc"),
+        ("POST", "NEVER_SET/rotate"),
+    ]
+] + [
+    # the listing of a tier: its only input is the environment
+    (method, f"{tier}{query}")
+    for tier in SECRET_TIERS
+    for method, query in [
+        ("GET", "?environment=..%2F..%2Fetc"),
+        ("GET", "?environment=a%00b"),
+        ("GET", "?environment=" + "e" * 5000),
+        ("GET", "?environment=Production"),
     ]
 ]
 SECRET_BODIES = [
@@ -689,6 +707,20 @@ SECRET_BODIES = [
     ("POST", "KEPT/rollback", {"version": 1, "environment": "../etc"}),
     ("POST", "KEPT/rollback", {}),
     ("POST", "a%00b/rollback", {"version": 1}),
+    ("PUT", "KEPT/rotation", {"rotator": "evil", "interval_seconds": 3600}),
+    ("PUT", "KEPT/rotation", {"rotator": "manual", "interval_seconds": 0}),
+    ("PUT", "KEPT/rotation", {"rotator": "manual", "interval_seconds": 2**63}),
+    ("PUT", "KEPT/rotation", {"rotator": "manual", "interval_seconds": "daily"}),
+    (
+        "PUT",
+        "KEPT/rotation",
+        {"rotator": "manual", "interval_seconds": 3600, "overlap_seconds": -1},
+    ),
+    ("PUT", "KEPT/rotation", {"rotator": "manual", "interval_seconds": 3600, "environment": NUL}),
+    ("PUT", "KEPT/rotation", {"interval_seconds": 3600}),
+    ("PUT", "KEPT/rotation", {"rotator": "devflow-token", "interval_seconds": 3600}),  # no token
+    ("PUT", "NEVER_SET/rotation", {"rotator": "manual", "interval_seconds": 3600}),
+    ("PUT", "a%00b/rotation", {"rotator": "manual", "interval_seconds": 3600}),
 ]
 RESOLVE_BODIES = [
     {"names": ["../etc"]},
