@@ -83,8 +83,7 @@ async def _from_store(services: Services, name: str, purpose: str, said: str) ->
             ) from None
         except DevflowError as exc:
             raise _prefixed(exc, said) from None
-    if found.value is None:  # pragma: no cover - resolve_many reveals by default
-        raise Invalid(f"{said}: {SECRET_SCHEME}{name} has no value")
+    assert found.value is not None  # noqa: S101 - resolve_many reveals by default
     return found.value
 
 
